@@ -1,0 +1,2 @@
+//! The guest's `/init` (PID 1).
+fn main() {}

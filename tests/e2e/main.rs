@@ -1,0 +1,1 @@
+//! End-to-end tests: drive the `xtask` binary the way a user does.
