@@ -7,3 +7,7 @@
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out (`snpkit-image`),
 //! or how digests are computed (`snpkit-measure`): a recipe is data.
 #![forbid(unsafe_code)]
+
+mod launch;
+
+pub use launch::LaunchConfig;
