@@ -30,7 +30,8 @@ pub struct ExpectedInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedConfig {
-    #[serde(flatten)]
+    /// The launch configuration, nested rather than flattened: `LaunchConfig` denies unknown
+    /// fields, which serde cannot combine with `flatten`.
     pub launch: LaunchConfig,
     /// Hex (96 digits) of the 48-byte launch digest, as it appears in a report's MEASUREMENT.
     pub measurement: String,
