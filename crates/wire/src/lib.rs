@@ -1,4 +1,9 @@
-//! The wire between guest and host: versioned, length-prefixed channel frames and the REPORT_DATA
-//! binding of nonce and public key. Shared by the guest `/init` and the host; depends on nothing heavy
-//! so the static guest binary stays small.
+//! The wire between guest and host: what both sides must agree on byte for byte.
+//!
+//! Owns the REPORT_DATA binding of nonce and public key, the guest's init configuration (written by the
+//! image builder, read by `/init`), and the versioned, length-prefixed channel frames. Depends on
+//! nothing heavy, because the static guest binary links it.
 #![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod init;

@@ -1,0 +1,54 @@
+//! The guest's init configuration, `/etc/snpkit/init.json` inside the initramfs.
+//!
+//! The image builder writes it and `/init` reads it. It lives in the initramfs, so it is measured
+//! through the initrd hash in the SEV hashes table: the guest can trust it. What the guest must not
+//! trust is anything from fw_cfg, ACPI or the channel.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where `/init` reads its configuration.
+pub const INIT_CONFIG_PATH: &str = "/etc/snpkit/init.json";
+
+/// Current schema of [`InitConfig`].
+pub const INIT_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitConfig {
+    pub schema: u32,
+    /// The appliance (recipe) name, for messages.
+    pub appliance: String,
+    /// What to run once the guest has attested.
+    pub entry: Entry,
+    /// Kernel modules to load, as absolute paths inside the initramfs, dependencies first.
+    pub modules: Vec<String>,
+    /// Where the appliance's files live.
+    pub root: Root,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// argv[0] is an absolute path inside the appliance's root.
+    pub argv: Vec<String>,
+    /// Environment of the entry point (nothing is inherited from the kernel's).
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Root {
+    /// Everything is in the initramfs; the entry point runs from it.
+    Initramfs,
+    /// The appliance lives in a read-only filesystem protected by dm-verity. The root hash, salt and
+    /// geometry are not here but on the kernel command line (`snpkit.verity=`), also measured.
+    Verity {
+        /// Filesystem type to mount (`squashfs` or `erofs`).
+        fstype: String,
+        /// Block device holding the filesystem image (e.g. `/dev/vda`).
+        data_device: String,
+        /// Block device holding the hash tree (e.g. `/dev/vdb`).
+        hash_device: String,
+    },
+}
