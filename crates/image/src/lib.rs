@@ -1,6 +1,24 @@
 //! Images: the reproducible bytes snpkit boots.
 //!
-//! Owns the initramfs writer (cpio newc + gzip), the read-only root filesystem, the dm-verity hash tree
-//! and the build manifest. Every function here takes values and returns bytes or writes to a writer:
-//! no network, no processes, no knowledge of recipes' file format or of QEMU.
+//! Owns the in-memory file tree of an appliance ([`Tree`]), the initramfs writer ([`cpio`]: newc,
+//! through the `cpio` crate's header builder, with every header field chosen by us), its gzip
+//! compression ([`gzip`]: flate2, fixed level, parallel but deterministic), the read-only root
+//! filesystem, the dm-verity hash tree and the build manifest ([`manifest`]).
+//!
+//! Everything here takes values and returns bytes or writes to a writer, except [`import`], the one
+//! module that reads host files and archives into a tree. No network, no processes, no recipe
+//! parsing, no QEMU.
+//!
+//! Reproducibility is the point of this crate: the same tree and epoch give the same bytes in any
+//! directory, umask, time zone, locale or clock, on any number of cores.
 #![forbid(unsafe_code)]
+
+pub mod cpio;
+mod error;
+pub mod gzip;
+pub mod import;
+pub mod manifest;
+mod tree;
+
+pub use error::ImageError;
+pub use tree::{Node, NodeKind, Tree};

@@ -1,13 +1,31 @@
 //! Recipes: what an appliance is made of and how it is launched.
 //!
-//! Owns the `recipes/<name>/recipe.toml` format, its validation (errors name the file, the key and the
-//! fix), the minijinja rendering of the kernel command line, the launch configurations, and the
-//! `recipe.lock` file that pins every resolved input.
+//! Owns the `recipes/<name>/recipe.toml` format ([`Recipe`]), its validation (every error names the
+//! file, the key and the fix), the minijinja rendering of the kernel command line
+//! ([`render_cmdline`]), the launch configurations ([`LaunchConfig`]) and the `recipe.lock` file
+//! ([`Lock`]) that pins every resolved input.
 //!
-//! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out (`snpkit-image`),
-//! or how digests are computed (`snpkit-measure`): a recipe is data.
+//! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
+//! (`snpkit-image`) or how digests are computed (`snpkit-measure`): a recipe is data. The only I/O
+//! here is reading and writing the two TOML files.
+//!
+//! The format is documented for users in `docs/recipes.md`.
 #![forbid(unsafe_code)]
 
+mod cmdline;
+mod error;
 mod launch;
+mod lock;
+mod model;
+mod raw;
+mod sha256;
 
+pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
+pub use error::RecipeError;
 pub use launch::LaunchConfig;
+pub use lock::{LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFirmware, LockedKernel};
+pub use model::{
+    ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
+    RECIPE_FILE, Recipe, SymlinkSpec,
+};
+pub use sha256::Sha256Sum;

@@ -1,0 +1,58 @@
+use snpkit_recipe::Sha256Sum;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("no cache directory: neither SNPKIT_CACHE, XDG_CACHE_HOME nor HOME is set; set one of them")]
+    NoCacheDir,
+
+    #[error("{what}: SHA-256 is {found}, but {expected} is pinned; {fix}")]
+    ChecksumMismatch { what: String, expected: Sha256Sum, found: Sha256Sum, fix: String },
+
+    #[error(
+        "`{tool}` is not available ({detail}); snpkit fetches Debian packages through apt: run this on Debian or \
+         Ubuntu (`cargo xtask setup` adds the suites it needs), or give the recipe a local kernel (kernel.path)"
+    )]
+    AptUnavailable { tool: String, detail: String },
+
+    #[error(
+        "apt knows no package {name:?}; check the name, and run `cargo xtask setup` (as root) so apt has the \
+         bookworm-backports and trixie suites snpkit uses"
+    )]
+    PackageUnknown { name: String },
+
+    #[error(
+        "{name} version {version} is no longer in the archive (apt offers: {available}); Debian replaces kernels \
+         and point releases every few weeks. Pin an available version in the recipe (or remove version and sha256 \
+         there) and run `cargo xtask lock <recipe>` to re-resolve, then review and commit the new lock"
+    )]
+    VersionGone { name: String, version: String, available: String },
+
+    #[error("`{command}` failed: {detail}")]
+    CommandFailed { command: String, detail: String },
+
+    #[error("{what}: not a valid Debian package: {detail}")]
+    BadDeb { what: String, detail: String },
+
+    #[error("{what}: {detail}")]
+    BadKernel { what: String, detail: String },
+
+    #[error("kernel {release} has no module named {name:?} (not in modules.dep or modules.builtin); check the name with `modinfo`")]
+    ModuleNotFound { release: String, name: String },
+
+    #[error("building the AmdSev OVMF failed at `{step}`; the last lines of its log ({log}):\n{tail}")]
+    OvmfBuild { step: String, log: PathBuf, tail: String },
+
+    #[error("{tool} is needed to {purpose} but is not installed; run `cargo xtask setup` (as root) or install the Debian package {package}")]
+    ToolMissing { tool: String, purpose: String, package: String },
+}
+
+impl InputError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> InputError {
+        let path = path.into();
+        move |source| InputError::Io { path, source }
+    }
+}
