@@ -7,8 +7,8 @@
 //! name carries the shared inode and link count, and the data travels with the last name. The
 //! kernel's initramfs unpacker and `cpio -i` both rebuild the links from that.
 
-use crate::tree::{Node, NodeKind, Tree};
 use crate::ImageError;
+use crate::tree::{Node, NodeKind, Tree};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
@@ -97,7 +97,10 @@ pub struct ReadEntry {
 
 /// Reads every entry of a newc archive up to its trailer.
 pub fn read_newc(mut bytes: &[u8]) -> Result<Vec<ReadEntry>, ImageError> {
-    let bad = |e: std::io::Error| ImageError::Archive { what: "cpio archive".into(), problem: e.to_string() };
+    let bad = |e: std::io::Error| ImageError::Archive {
+        what: "cpio archive".into(),
+        problem: e.to_string(),
+    };
     let mut out = Vec::new();
     loop {
         let mut reader = ::cpio::newc::Reader::new(bytes).map_err(bad)?;
@@ -139,7 +142,8 @@ mod tests {
 
     fn sample() -> Tree {
         let mut t = Tree::new();
-        t.add_file("/bin/busybox", &b"\x7fELF busybox"[..], 0o755).unwrap();
+        t.add_file("/bin/busybox", &b"\x7fELF busybox"[..], 0o755)
+            .unwrap();
         t.add_hardlink("/bin/sh", "/bin/busybox").unwrap();
         t.add_hardlink("/bin/ash", "/bin/busybox").unwrap();
         t.add_symlink("/bin/ls", "busybox").unwrap();
@@ -160,8 +164,26 @@ mod tests {
         let bytes = archive(&sample(), 1_700_000_000);
         let entries = read_newc(&bytes).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["bin", "bin/ash", "bin/busybox", "bin/ls", "bin/sh", "dev", "dev/console", "etc", "etc/motd", "proc"]);
-        assert!(entries.iter().all(|e| e.uid == 0 && e.gid == 0 && e.mtime == 1_700_000_000));
+        assert_eq!(
+            names,
+            [
+                "bin",
+                "bin/ash",
+                "bin/busybox",
+                "bin/ls",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "etc",
+                "etc/motd",
+                "proc"
+            ]
+        );
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.uid == 0 && e.gid == 0 && e.mtime == 1_700_000_000)
+        );
         let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
         // One inode for the three names; data only with the last name in archive order.
         assert_eq!(get("bin/ash").ino, get("bin/busybox").ino);
@@ -175,7 +197,11 @@ mod tests {
         assert_eq!(get("dev/console").mode, S_IFCHR | 0o600);
         assert_eq!(get("proc").mode, S_IFDIR | 0o555);
         let inos: std::collections::BTreeSet<u32> = entries.iter().map(|e| e.ino).collect();
-        assert_eq!(inos.len(), entries.len() - 2, "inode numbers are unique but for hard links");
+        assert_eq!(
+            inos.len(),
+            entries.len() - 2,
+            "inode numbers are unique but for hard links"
+        );
     }
 
     #[test]
@@ -188,7 +214,8 @@ mod tests {
         t.add_dir("/proc", 0o555).unwrap();
         t.add_file("/etc/motd", &b"hi\n"[..], 0o644).unwrap();
         t.add_char_device("/dev/console", 5, 1, 0o600).unwrap();
-        t.add_file("/bin/busybox", &b"\x7fELF busybox"[..], 0o755).unwrap();
+        t.add_file("/bin/busybox", &b"\x7fELF busybox"[..], 0o755)
+            .unwrap();
         t.add_symlink("/bin/ls", "busybox").unwrap();
         t.add_hardlink("/bin/ash", "/bin/busybox").unwrap();
         t.add_hardlink("/bin/sh", "/bin/busybox").unwrap();

@@ -21,7 +21,11 @@ const CHUNK: usize = 1 << 20;
 
 /// Compresses `data` into a gzip member (RFC 1952) with mtime 0 and no file name.
 pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>, ImageError> {
-    let chunks: Vec<&[u8]> = if data.is_empty() { vec![data] } else { data.chunks(CHUNK).collect() };
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![data]
+    } else {
+        data.chunks(CHUNK).collect()
+    };
     let last = chunks.len() - 1;
     let parts: Vec<(Vec<u8>, crc32fast::Hasher)> = chunks
         .par_iter()
@@ -54,7 +58,11 @@ pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>, ImageError> {
 
 fn deflate_chunk(chunk: &[u8], level: u32, last: bool) -> Result<Vec<u8>, ImageError> {
     let mut c = Compress::new(Compression::new(level), false);
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     let mut out = Vec::with_capacity(chunk.len() / 2 + 1024);
     loop {
         let consumed = c.total_in() as usize;
@@ -83,7 +91,9 @@ mod tests {
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -93,7 +103,11 @@ mod tests {
         (0..len)
             .map(|i| {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if i % 7 == 0 { (x >> 24) as u8 } else { b"snpkit initramfs "[i % 17] }
+                if i % 7 == 0 {
+                    (x >> 24) as u8
+                } else {
+                    b"snpkit initramfs "[i % 17]
+                }
             })
             .collect()
     }
@@ -112,15 +126,25 @@ mod tests {
         assert_eq!(&z[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
         // A single-member decoder must see the whole input (a multi-member file would stop early).
         let mut single = Vec::new();
-        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut single).unwrap();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut single)
+            .unwrap();
         assert_eq!(single.len(), 2 * CHUNK + 5);
     }
 
     #[test]
     fn output_does_not_depend_on_thread_count() {
         let data = sample(5 * CHUNK + 77);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| gzip(&data, LEVEL).unwrap());
-        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap().install(|| gzip(&data, LEVEL).unwrap());
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| gzip(&data, LEVEL).unwrap());
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap()
+            .install(|| gzip(&data, LEVEL).unwrap());
         assert_eq!(one, four);
     }
 }

@@ -5,13 +5,16 @@
 //! the umask of whoever cloned it (077 gives 0600/0700), and an image must not. Modes inside tar
 //! archives and packages are part of their content and are kept.
 
-use crate::tree::{Tree, key};
 use crate::ImageError;
+use crate::tree::{Tree, key};
 use std::io::Read;
 use std::path::Path;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
-    move |source| ImageError::Io { path: path.to_owned(), source }
+    move |source| ImageError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// `dst` + `/` + `rel`, as an image path.
@@ -34,13 +37,19 @@ pub fn add_host_dir(tree: &mut Tree, src: &Path, dst: &str) -> Result<(), ImageE
 
 fn walk(tree: &mut Tree, dir: &Path, dst: &str) -> Result<(), ImageError> {
     use std::os::unix::fs::PermissionsExt;
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io(dir))?.collect::<Result<_, _>>().map_err(io(dir))?;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
-            return Err(ImageError::BadPath { path: path.display().to_string(), problem: "file name is not UTF-8".into() });
+            return Err(ImageError::BadPath {
+                path: path.display().to_string(),
+                problem: "file name is not UTF-8".into(),
+            });
         };
         let target = join(dst, name);
         let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
@@ -66,11 +75,16 @@ fn walk(tree: &mut Tree, dir: &Path, dst: &str) -> Result<(), ImageError> {
 
 /// Adds the contents of a tar archive (plain, gzip, xz or zstd, told apart by magic bytes) at `dst`.
 pub fn add_tar(tree: &mut Tree, archive: &[u8], dst: &str, what: &str) -> Result<(), ImageError> {
-    let bad = |problem: String| ImageError::Archive { what: what.to_owned(), problem };
+    let bad = |problem: String| ImageError::Archive {
+        what: what.to_owned(),
+        problem,
+    };
     let reader: Box<dyn Read + '_> = match archive {
         [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(archive)),
         [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Box::new(liblzma::read::XzDecoder::new(archive)),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(zstd::stream::read::Decoder::new(archive).map_err(|e| bad(e.to_string()))?),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            Box::new(zstd::stream::read::Decoder::new(archive).map_err(|e| bad(e.to_string()))?)
+        }
         _ => Box::new(archive),
     };
     if dst != "/" {
@@ -82,7 +96,11 @@ pub fn add_tar(tree: &mut Tree, archive: &[u8], dst: &str, what: &str) -> Result
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
         count += 1;
-        let raw = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+        let raw = entry
+            .path()
+            .map_err(|e| bad(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
         let rel = match key(&raw) {
             Ok(rel) => rel,
             // The archive's root entry ("./") names the destination itself.
@@ -92,18 +110,25 @@ pub fn add_tar(tree: &mut Tree, archive: &[u8], dst: &str, what: &str) -> Result
         let target = join(dst, &rel);
         // Links and symlinks have no mode of their own; read it only where it means something.
         let mode = |entry: &tar::Entry<'_, _>| -> Result<u32, ImageError> {
-            Ok(entry.header().mode().map_err(|e| bad(format!("{raw}: {e}")))? & 0o7777)
+            Ok(entry
+                .header()
+                .mode()
+                .map_err(|e| bad(format!("{raw}: {e}")))?
+                & 0o7777)
         };
         let link = || -> Result<String, ImageError> {
             let l = entry.link_name().map_err(|e| bad(format!("{raw}: {e}")))?;
-            Ok(l.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default())
+            Ok(l.map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default())
         };
         match entry.header().entry_type() {
             tar::EntryType::Directory => tree.add_dir(&target, mode(&entry)?)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mode = mode(&entry)?;
                 let mut data = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut data).map_err(|e| bad(format!("{raw}: {e}")))?;
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| bad(format!("{raw}: {e}")))?;
                 tree.add_file(&target, data, mode)?;
             }
             tar::EntryType::Symlink => {
@@ -121,7 +146,10 @@ pub fn add_tar(tree: &mut Tree, archive: &[u8], dst: &str, what: &str) -> Result
                 tree.add_char_device(&target, major, minor, mode(&entry)?)?;
             }
             // Extended headers carry long names and are consumed by the tar crate.
-            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {}
+            tar::EntryType::XHeader
+            | tar::EntryType::XGlobalHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink => {}
             other => return Err(bad(format!("{raw}: unsupported entry type {other:?}"))),
         }
     }
@@ -145,15 +173,30 @@ mod tests {
         std::fs::write(dir.path().join("sub/tool"), b"#!/bin/sh\n").unwrap();
         std::fs::write(dir.path().join("data"), b"d").unwrap();
         std::os::unix::fs::symlink("sub/tool", dir.path().join("link")).unwrap();
-        std::fs::set_permissions(dir.path().join("sub/tool"), std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::set_permissions(dir.path().join("data"), std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::set_permissions(dir.path().join("sub"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("sub/tool"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("data"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.path().join("sub"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         let mut t = Tree::new();
         add_host_dir(&mut t, dir.path(), "/opt/app").unwrap();
         assert_eq!(t.get("/opt/app/sub/tool").unwrap().mode, 0o755);
         assert_eq!(t.get("/opt/app/data").unwrap().mode, 0o644);
         assert_eq!(t.get("/opt/app/sub").unwrap().mode, 0o755);
-        assert_eq!(t.get("/opt/app/link").unwrap().kind, NodeKind::Symlink("sub/tool".into()));
+        assert_eq!(
+            t.get("/opt/app/link").unwrap().kind,
+            NodeKind::Symlink("sub/tool".into())
+        );
     }
 
     #[test]
@@ -171,7 +214,10 @@ mod tests {
         let mut t = Tree::new();
         add_tar(&mut t, &bytes, "/opt", "x.tar").unwrap();
         assert_eq!(t.get("/opt/bin/tool").unwrap().mode, 0o4755);
-        assert_eq!(t.get("/opt/bin/tool2").unwrap().kind, NodeKind::HardLink("opt/bin/tool".into()));
+        assert_eq!(
+            t.get("/opt/bin/tool2").unwrap().kind,
+            NodeKind::HardLink("opt/bin/tool".into())
+        );
 
         let gz = {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -193,6 +239,14 @@ mod tests {
         let evil = evil.into_inner().unwrap();
         let err = add_tar(&mut Tree::new(), &evil, "/", "evil.tar").unwrap_err();
         assert!(err.to_string().contains(".."), "{err}");
-        assert!(add_tar(&mut Tree::new(), b"garbage that is no tar archive, though long enough", "/", "g").is_err());
+        assert!(
+            add_tar(
+                &mut Tree::new(),
+                b"garbage that is no tar archive, though long enough",
+                "/",
+                "g"
+            )
+            .is_err()
+        );
     }
 }

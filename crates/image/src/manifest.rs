@@ -55,7 +55,11 @@ pub struct Artifact {
 
 impl Artifact {
     pub fn of(name: &str, bytes: &[u8]) -> Artifact {
-        Artifact { name: name.to_owned(), sha256: Sha256Sum::of(bytes), size: bytes.len() as u64 }
+        Artifact {
+            name: name.to_owned(),
+            sha256: Sha256Sum::of(bytes),
+            size: bytes.len() as u64,
+        }
     }
 }
 

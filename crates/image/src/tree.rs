@@ -22,7 +22,10 @@ pub enum NodeKind {
     Symlink(String),
     /// Another name for the regular file at this (relative) path.
     HardLink(String),
-    CharDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +38,10 @@ const IMPLICIT_DIR_MODE: u32 = 0o755;
 
 /// `/usr/bin/x`, `usr/bin/x` and `./usr/bin/x` → `usr/bin/x`.
 pub(crate) fn key(path: &str) -> Result<String, ImageError> {
-    let bad = |problem: &str| ImageError::BadPath { path: path.to_owned(), problem: problem.to_owned() };
+    let bad = |problem: &str| ImageError::BadPath {
+        path: path.to_owned(),
+        problem: problem.to_owned(),
+    };
     if path.contains('\0') {
         return Err(bad("contains a NUL byte"));
     }
@@ -92,13 +98,25 @@ impl Tree {
             let parent = &key[..end + pos];
             match self.nodes.get(parent) {
                 None => {
-                    self.nodes.insert(parent.to_owned(), Node { mode: IMPLICIT_DIR_MODE, kind: NodeKind::Dir });
+                    self.nodes.insert(
+                        parent.to_owned(),
+                        Node {
+                            mode: IMPLICIT_DIR_MODE,
+                            kind: NodeKind::Dir,
+                        },
+                    );
                 }
-                Some(Node { kind: NodeKind::Dir, .. }) => {}
+                Some(Node {
+                    kind: NodeKind::Dir,
+                    ..
+                }) => {}
                 Some(other) => {
                     return Err(ImageError::Conflict {
                         path: format!("/{key}"),
-                        problem: format!("its parent /{parent} is a {}, not a directory", kind_name(&other.kind)),
+                        problem: format!(
+                            "its parent /{parent} is a {}, not a directory",
+                            kind_name(&other.kind)
+                        ),
                     });
                 }
             }
@@ -110,7 +128,10 @@ impl Tree {
     fn insert(&mut self, path: &str, node: Node) -> Result<(), ImageError> {
         let key = key(path)?;
         if node.mode > 0o7777 {
-            return Err(ImageError::BadPath { path: path.to_owned(), problem: format!("mode {:#o} is not a permission mode", node.mode) });
+            return Err(ImageError::BadPath {
+                path: path.to_owned(),
+                problem: format!("mode {:#o} is not a permission mode", node.mode),
+            });
         }
         self.ensure_parents(&key)?;
         match (self.nodes.get(&key).map(|n| &n.kind), &node.kind) {
@@ -129,10 +150,15 @@ impl Tree {
             }
             // A later source overrides an earlier file: recipes overlay files on packages.
             (Some(_), _) => {
-                if self.nodes.values().any(|n| matches!(&n.kind, NodeKind::HardLink(t) if *t == key)) {
+                if self
+                    .nodes
+                    .values()
+                    .any(|n| matches!(&n.kind, NodeKind::HardLink(t) if *t == key))
+                {
                     return Err(ImageError::Conflict {
                         path: format!("/{key}"),
-                        problem: "other hard links point at it; replacing it would change them too".into(),
+                        problem: "other hard links point at it; replacing it would change them too"
+                            .into(),
                     });
                 }
             }
@@ -142,44 +168,100 @@ impl Tree {
     }
 
     pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ImageError> {
-        self.insert(path, Node { mode, kind: NodeKind::Dir })
+        self.insert(
+            path,
+            Node {
+                mode,
+                kind: NodeKind::Dir,
+            },
+        )
     }
 
-    pub fn add_file(&mut self, path: &str, data: impl Into<Arc<[u8]>>, mode: u32) -> Result<(), ImageError> {
-        self.insert(path, Node { mode, kind: NodeKind::File(data.into()) })
+    pub fn add_file(
+        &mut self,
+        path: &str,
+        data: impl Into<Arc<[u8]>>,
+        mode: u32,
+    ) -> Result<(), ImageError> {
+        self.insert(
+            path,
+            Node {
+                mode,
+                kind: NodeKind::File(data.into()),
+            },
+        )
     }
 
     pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), ImageError> {
         if target.is_empty() || target.contains('\0') {
-            return Err(ImageError::BadPath { path: path.to_owned(), problem: "empty or NUL symlink target".into() });
+            return Err(ImageError::BadPath {
+                path: path.to_owned(),
+                problem: "empty or NUL symlink target".into(),
+            });
         }
-        self.insert(path, Node { mode: 0o777, kind: NodeKind::Symlink(target.to_owned()) })
+        self.insert(
+            path,
+            Node {
+                mode: 0o777,
+                kind: NodeKind::Symlink(target.to_owned()),
+            },
+        )
     }
 
     /// Makes `path` another name for the regular file `target`, which must already be in the tree.
     pub fn add_hardlink(&mut self, path: &str, target: &str) -> Result<(), ImageError> {
         let mut target_key = key(target)?;
         // Links to links are links to the same file.
-        if let Some(Node { kind: NodeKind::HardLink(t), .. }) = self.nodes.get(&target_key) {
+        if let Some(Node {
+            kind: NodeKind::HardLink(t),
+            ..
+        }) = self.nodes.get(&target_key)
+        {
             target_key = t.clone();
         }
         let mode = match self.nodes.get(&target_key) {
-            Some(Node { kind: NodeKind::File(_), mode }) => *mode,
+            Some(Node {
+                kind: NodeKind::File(_),
+                mode,
+            }) => *mode,
             _ => {
                 return Err(ImageError::Conflict {
                     path: path.to_owned(),
-                    problem: format!("hard link to /{target_key}, which is not a regular file in the image"),
+                    problem: format!(
+                        "hard link to /{target_key}, which is not a regular file in the image"
+                    ),
                 });
             }
         };
         if key(path)? == target_key {
-            return Err(ImageError::Conflict { path: path.to_owned(), problem: "hard link to itself".into() });
+            return Err(ImageError::Conflict {
+                path: path.to_owned(),
+                problem: "hard link to itself".into(),
+            });
         }
-        self.insert(path, Node { mode, kind: NodeKind::HardLink(target_key) })
+        self.insert(
+            path,
+            Node {
+                mode,
+                kind: NodeKind::HardLink(target_key),
+            },
+        )
     }
 
-    pub fn add_char_device(&mut self, path: &str, major: u32, minor: u32, mode: u32) -> Result<(), ImageError> {
-        self.insert(path, Node { mode, kind: NodeKind::CharDevice { major, minor } })
+    pub fn add_char_device(
+        &mut self,
+        path: &str,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    ) -> Result<(), ImageError> {
+        self.insert(
+            path,
+            Node {
+                mode,
+                kind: NodeKind::CharDevice { major, minor },
+            },
+        )
     }
 }
 
@@ -215,7 +297,10 @@ mod tests {
         let mut t = Tree::new();
         t.add_file("/etc/x", &b"1"[..], 0o644).unwrap();
         t.add_file("/etc/x", &b"2"[..], 0o600).unwrap();
-        assert_eq!(t.get("/etc/x").unwrap().kind, NodeKind::File(Arc::from(&b"2"[..])));
+        assert_eq!(
+            t.get("/etc/x").unwrap().kind,
+            NodeKind::File(Arc::from(&b"2"[..]))
+        );
         assert!(t.add_dir("/etc/x", 0o755).is_err());
         assert!(t.add_file("/etc", &b""[..], 0o644).is_err());
         let err = t.add_file("/etc/x/y", &b""[..], 0o644).unwrap_err();
@@ -237,7 +322,10 @@ mod tests {
         t.add_file("/bin/busybox", &b"elf"[..], 0o755).unwrap();
         t.add_hardlink("/bin/sh", "/bin/busybox").unwrap();
         t.add_hardlink("/bin/ls", "/bin/sh").unwrap();
-        assert_eq!(t.get("/bin/ls").unwrap().kind, NodeKind::HardLink("bin/busybox".into()));
+        assert_eq!(
+            t.get("/bin/ls").unwrap().kind,
+            NodeKind::HardLink("bin/busybox".into())
+        );
         assert!(t.add_hardlink("/x", "/bin").is_err());
         assert!(t.add_hardlink("/y", "/missing").is_err());
         assert!(t.add_file("/bin/busybox", &b"new"[..], 0o755).is_err());

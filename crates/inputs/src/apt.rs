@@ -20,16 +20,21 @@ pub fn resolve(name: &str, version: Option<&str>) -> Result<LockedDeb, InputErro
         None => candidate(name)?,
     };
     let stanzas = show(name)?;
-    let stanza = stanzas
-        .iter()
-        .find(|s| field(s, "Version") == Some(version.as_str()) && matches!(field(s, "Architecture"), Some(ARCH | "all")));
+    let stanza = stanzas.iter().find(|s| {
+        field(s, "Version") == Some(version.as_str())
+            && matches!(field(s, "Architecture"), Some(ARCH | "all"))
+    });
     let Some(stanza) = stanza else {
         let mut available: Vec<&str> = stanzas.iter().filter_map(|s| field(s, "Version")).collect();
         available.dedup();
         return Err(InputError::VersionGone {
             name: name.to_owned(),
             version,
-            available: if available.is_empty() { "nothing".into() } else { available.join(", ") },
+            available: if available.is_empty() {
+                "nothing".into()
+            } else {
+                available.join(", ")
+            },
         });
     };
     let bad = |detail: &str| InputError::CommandFailed {
@@ -37,8 +42,13 @@ pub fn resolve(name: &str, version: Option<&str>) -> Result<LockedDeb, InputErro
         detail: format!("version {version}: {detail}"),
     };
     let filename = field(stanza, "Filename").ok_or_else(|| bad("no Filename field"))?;
-    let sha256: Sha256Sum = field(stanza, "SHA256").ok_or_else(|| bad("no SHA256 field"))?.parse().map_err(|_| bad("bad SHA256 field"))?;
-    let size = field(stanza, "Size").and_then(|s| s.parse().ok()).ok_or_else(|| bad("no Size field"))?;
+    let sha256: Sha256Sum = field(stanza, "SHA256")
+        .ok_or_else(|| bad("no SHA256 field"))?
+        .parse()
+        .map_err(|_| bad("bad SHA256 field"))?;
+    let size = field(stanza, "Size")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no Size field"))?;
     Ok(LockedDeb {
         name: name.to_owned(),
         version,
@@ -49,15 +59,27 @@ pub fn resolve(name: &str, version: Option<&str>) -> Result<LockedDeb, InputErro
 }
 
 fn candidate(name: &str) -> Result<String, InputError> {
-    let out = run(Command::new("apt-cache").args(["policy", name]), "apt", "resolve Debian packages")
-        .map_err(|e| match e {
-            InputError::ToolMissing { tool, .. } => InputError::AptUnavailable { tool, detail: "not found".into() },
-            other => other,
-        })?;
+    let out = run(
+        Command::new("apt-cache").args(["policy", name]),
+        "apt",
+        "resolve Debian packages",
+    )
+    .map_err(|e| match e {
+        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable {
+            tool,
+            detail: "not found".into(),
+        },
+        other => other,
+    })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let candidate = text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim);
+    let candidate = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate:"))
+        .map(str::trim);
     match candidate {
-        Some("(none)") | None => Err(InputError::PackageUnknown { name: name.to_owned() }),
+        Some("(none)") | None => Err(InputError::PackageUnknown {
+            name: name.to_owned(),
+        }),
         Some(v) => Ok(v.to_owned()),
     }
 }
@@ -69,40 +91,69 @@ fn show(name: &str) -> Result<Vec<String>, InputError> {
     let mut cmd = Command::new("apt-cache");
     cmd.args(["show", name]);
     let out = run(&mut cmd, "apt", "resolve Debian packages").map_err(|e| match e {
-        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable { tool, detail: "not found".into() },
+        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable {
+            tool,
+            detail: "not found".into(),
+        },
         other => other,
     })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let stanzas: Vec<String> = text.split("\n\n").filter(|s| !s.trim().is_empty()).map(str::to_owned).collect();
+    let stanzas: Vec<String> = text
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
     if !out.status.success() || stanzas.is_empty() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("No packages found") || stderr.contains("Unable to locate") || stanzas.is_empty() {
-            return Err(InputError::PackageUnknown { name: name.to_owned() });
+        if stderr.contains("No packages found")
+            || stderr.contains("Unable to locate")
+            || stanzas.is_empty()
+        {
+            return Err(InputError::PackageUnknown {
+                name: name.to_owned(),
+            });
         }
-        return Err(InputError::CommandFailed { command: describe(&cmd), detail: stderr.trim().to_owned() });
+        return Err(InputError::CommandFailed {
+            command: describe(&cmd),
+            detail: stderr.trim().to_owned(),
+        });
     }
     Ok(stanzas)
 }
 
 /// The value of a `Key: value` line in a control stanza.
 fn field<'a>(stanza: &'a str, key: &str) -> Option<&'a str> {
-    stanza.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(str::trim))
+    stanza
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(str::trim))
 }
 
 /// The pinned `.deb`'s bytes, from the cache or downloaded with `apt-get download` and checked.
-pub fn fetch(deb: &LockedDeb, cache: &Cache, progress: &dyn Progress) -> Result<Vec<u8>, InputError> {
+pub fn fetch(
+    deb: &LockedDeb,
+    cache: &Cache,
+    progress: &dyn Progress,
+) -> Result<Vec<u8>, InputError> {
     if let Some(bytes) = cache.get(&deb.sha256)? {
         return Ok(bytes);
     }
-    progress.set_message(&format!("downloading {} {} with apt-get", deb.name, deb.version));
+    progress.set_message(&format!(
+        "downloading {} {} with apt-get",
+        deb.name, deb.version
+    ));
     progress.set_total(deb.size);
     let tmp_root = cache.dir("tmp")?;
     let tmp = tempfile::tempdir_in(&tmp_root).map_err(InputError::io(&tmp_root))?;
     allow_apt_sandbox(tmp.path());
     let mut cmd = Command::new("apt-get");
-    cmd.args(["download", "-q"]).arg(format!("{}={}", deb.name, deb.version)).current_dir(tmp.path());
+    cmd.args(["download", "-q"])
+        .arg(format!("{}={}", deb.name, deb.version))
+        .current_dir(tmp.path());
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| InputError::AptUnavailable { tool: "apt-get".into(), detail: e.to_string() })?;
+    let mut child = cmd.spawn().map_err(|e| InputError::AptUnavailable {
+        tool: "apt-get".into(),
+        detail: e.to_string(),
+    })?;
     // apt-get shows no progress when its output is not a terminal: watch the file grow instead.
     let status = loop {
         match child.try_wait() {
@@ -111,7 +162,12 @@ pub fn fetch(deb: &LockedDeb, cache: &Cache, progress: &dyn Progress) -> Result<
                 progress.set_position(dir_size(tmp.path()));
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(e) => return Err(InputError::CommandFailed { command: describe(&cmd), detail: e.to_string() }),
+            Err(e) => {
+                return Err(InputError::CommandFailed {
+                    command: describe(&cmd),
+                    detail: e.to_string(),
+                });
+            }
         }
     };
     let mut stderr = String::new();
@@ -120,20 +176,38 @@ pub fn fetch(deb: &LockedDeb, cache: &Cache, progress: &dyn Progress) -> Result<
         let _ = pipe.read_to_string(&mut stderr);
     }
     if !status.success() {
-        if stderr.contains("Can't find a source") || stderr.contains("not found") || stderr.contains("Unable to locate") {
+        if stderr.contains("Can't find a source")
+            || stderr.contains("not found")
+            || stderr.contains("Unable to locate")
+        {
             let available = show(&deb.name)
-                .map(|s| s.iter().filter_map(|s| field(s, "Version").map(str::to_owned)).collect::<Vec<_>>().join(", "))
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|s| field(s, "Version").map(str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_else(|_| "nothing".into());
-            return Err(InputError::VersionGone { name: deb.name.clone(), version: deb.version.clone(), available });
+            return Err(InputError::VersionGone {
+                name: deb.name.clone(),
+                version: deb.version.clone(),
+                available,
+            });
         }
-        return Err(InputError::CommandFailed { command: describe(&cmd), detail: stderr.trim().to_owned() });
+        return Err(InputError::CommandFailed {
+            command: describe(&cmd),
+            detail: stderr.trim().to_owned(),
+        });
     }
     let file = std::fs::read_dir(tmp.path())
         .map_err(InputError::io(tmp.path()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .ok_or_else(|| InputError::CommandFailed { command: describe(&cmd), detail: "no .deb was written".into() })?;
+        .ok_or_else(|| InputError::CommandFailed {
+            command: describe(&cmd),
+            detail: "no .deb was written".into(),
+        })?;
     let bytes = std::fs::read(&file).map_err(InputError::io(&file))?;
     progress.set_position(bytes.len() as u64);
     cache.put(
@@ -154,7 +228,12 @@ fn allow_apt_sandbox(dir: &Path) {
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -164,7 +243,8 @@ mod tests {
 
     #[test]
     fn field_reads_control_lines() {
-        let stanza = "Package: x\nVersion: 1.0-1\nSHA256: ab\nFilename: pool/main/x/x_1.0-1_amd64.deb";
+        let stanza =
+            "Package: x\nVersion: 1.0-1\nSHA256: ab\nFilename: pool/main/x/x_1.0-1_amd64.deb";
         assert_eq!(field(stanza, "Version"), Some("1.0-1"));
         assert_eq!(field(stanza, "SHA256"), Some("ab"));
         assert_eq!(field(stanza, "Size"), None);

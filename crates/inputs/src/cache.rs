@@ -67,7 +67,13 @@ impl Cache {
     }
 
     /// Stores `bytes` after checking them against `expected`; `what` names them in errors.
-    pub fn put(&self, bytes: &[u8], expected: &Sha256Sum, what: &str, fix: &str) -> Result<PathBuf, InputError> {
+    pub fn put(
+        &self,
+        bytes: &[u8],
+        expected: &Sha256Sum,
+        what: &str,
+        fix: &str,
+    ) -> Result<PathBuf, InputError> {
         let found = Sha256Sum::of(bytes);
         if found != *expected {
             return Err(InputError::ChecksumMismatch {
@@ -87,11 +93,17 @@ impl Cache {
         if path.is_file() {
             return Ok(path);
         }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
         std::fs::create_dir_all(&dir).map_err(InputError::io(&dir))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(InputError::io(&dir))?;
         tmp.write_all(bytes).map_err(InputError::io(tmp.path()))?;
-        tmp.persist(&path).map_err(|e| InputError::Io { path: path.clone(), source: e.error })?;
+        tmp.persist(&path).map_err(|e| InputError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
         Ok(path)
     }
 }

@@ -25,8 +25,15 @@ pub enum DebEntryKind {
 
 /// The entries of `deb`'s data archive for which `want(path)` is true (directories are always
 /// returned, they are cheap and carry modes). `what` names the package in errors.
-pub fn data_entries(deb: &[u8], what: &str, want: &dyn Fn(&str) -> bool) -> Result<Vec<DebEntry>, InputError> {
-    let bad = |detail: String| InputError::BadDeb { what: what.to_owned(), detail };
+pub fn data_entries(
+    deb: &[u8],
+    what: &str,
+    want: &dyn Fn(&str) -> bool,
+) -> Result<Vec<DebEntry>, InputError> {
+    let bad = |detail: String| InputError::BadDeb {
+        what: what.to_owned(),
+        detail,
+    };
     let mut archive = ar::Archive::new(deb);
     let mut saw_version = false;
     while let Some(member) = archive.next_entry() {
@@ -34,20 +41,27 @@ pub fn data_entries(deb: &[u8], what: &str, want: &dyn Fn(&str) -> bool) -> Resu
         let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
         if name == "debian-binary" {
             let mut v = String::new();
-            member.read_to_string(&mut v).map_err(|e| bad(format!("debian-binary: {e}")))?;
+            member
+                .read_to_string(&mut v)
+                .map_err(|e| bad(format!("debian-binary: {e}")))?;
             if !v.starts_with("2.") {
                 return Err(bad(format!("format {:?}, expected 2.x", v.trim())));
             }
             saw_version = true;
             continue;
         }
-        let Some(compression) = name.strip_prefix("data.tar") else { continue };
+        let Some(compression) = name.strip_prefix("data.tar") else {
+            continue;
+        };
         if !saw_version {
             return Err(bad("data member before debian-binary".into()));
         }
         let reader: Box<dyn Read + '_> = match compression {
             ".xz" => Box::new(liblzma::read::XzDecoder::new(member)),
-            ".zst" => Box::new(zstd::stream::read::Decoder::new(member).map_err(|e| bad(format!("{name}: {e}")))?),
+            ".zst" => Box::new(
+                zstd::stream::read::Decoder::new(member)
+                    .map_err(|e| bad(format!("{name}: {e}")))?,
+            ),
             ".gz" => Box::new(flate2::read::GzDecoder::new(member)),
             "" => Box::new(member),
             other => return Err(bad(format!("unsupported data compression {other:?}"))),
@@ -57,33 +71,61 @@ pub fn data_entries(deb: &[u8], what: &str, want: &dyn Fn(&str) -> bool) -> Resu
     Err(bad("no data.tar member".into()))
 }
 
-fn read_tar(reader: impl Read, member: &str, want: &dyn Fn(&str) -> bool) -> Result<Vec<DebEntry>, String> {
+fn read_tar(
+    reader: impl Read,
+    member: &str,
+    want: &dyn Fn(&str) -> bool,
+) -> Result<Vec<DebEntry>, String> {
     let mut tar = tar::Archive::new(reader);
     let mut out = Vec::new();
     for entry in tar.entries().map_err(|e| format!("{member}: {e}"))? {
         let mut entry = entry.map_err(|e| format!("{member}: {e}"))?;
-        let raw_path = entry.path().map_err(|e| format!("{member}: {e}"))?.to_string_lossy().into_owned();
-        let path = normalise(&raw_path).ok_or_else(|| format!("{member}: unsafe path {raw_path:?}"))?;
+        let raw_path = entry
+            .path()
+            .map_err(|e| format!("{member}: {e}"))?
+            .to_string_lossy()
+            .into_owned();
+        let path =
+            normalise(&raw_path).ok_or_else(|| format!("{member}: unsafe path {raw_path:?}"))?;
         if path.is_empty() {
             continue;
         }
-        let mode = entry.header().mode().map_err(|e| format!("{member}: {path}: {e}"))? & 0o7777;
+        let mode = entry
+            .header()
+            .mode()
+            .map_err(|e| format!("{member}: {path}: {e}"))?
+            & 0o7777;
         let kind = match entry.header().entry_type() {
             tar::EntryType::Directory => DebEntryKind::Dir,
             _ if !want(&path) => continue,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut data = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut data).map_err(|e| format!("{member}: {path}: {e}"))?;
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|e| format!("{member}: {path}: {e}"))?;
                 DebEntryKind::File(data)
             }
             tar::EntryType::Symlink => {
-                let target = entry.link_name().map_err(|e| format!("{member}: {path}: {e}"))?;
-                DebEntryKind::Symlink(target.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default())
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("{member}: {path}: {e}"))?;
+                DebEntryKind::Symlink(
+                    target
+                        .map(|t| t.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                )
             }
             tar::EntryType::Link => {
-                let target = entry.link_name().map_err(|e| format!("{member}: {path}: {e}"))?;
-                let target = target.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
-                DebEntryKind::Hardlink(normalise(&target).ok_or_else(|| format!("{member}: unsafe link {target:?}"))?)
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("{member}: {path}: {e}"))?;
+                let target = target
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                DebEntryKind::Hardlink(
+                    normalise(&target)
+                        .ok_or_else(|| format!("{member}: unsafe link {target:?}"))?,
+                )
             }
             // Device nodes and fifos have no place in a package's data we ship.
             _ => continue,
@@ -126,14 +168,25 @@ mod tests {
         std::io::Write::write_all(&mut xz, &tar).unwrap();
         let data = xz.finish().unwrap();
         let mut ar = ar::Builder::new(Vec::new());
-        ar.append(&ar::Header::new(b"debian-binary".to_vec(), 4), &b"2.0\n"[..]).unwrap();
-        ar.append(&ar::Header::new(b"data.tar.xz".to_vec(), data.len() as u64), &data[..]).unwrap();
+        ar.append(
+            &ar::Header::new(b"debian-binary".to_vec(), 4),
+            &b"2.0\n"[..],
+        )
+        .unwrap();
+        ar.append(
+            &ar::Header::new(b"data.tar.xz".to_vec(), data.len() as u64),
+            &data[..],
+        )
+        .unwrap();
         ar.into_inner().unwrap()
     }
 
     #[test]
     fn reads_files_with_modes_and_filter() {
-        let deb = make_deb(&[("./usr/bin/a", b"AAA", 0o755), ("./usr/share/b", b"B", 0o644)]);
+        let deb = make_deb(&[
+            ("./usr/bin/a", b"AAA", 0o755),
+            ("./usr/share/b", b"B", 0o644),
+        ]);
         let entries = data_entries(&deb, "test", &|p| p.starts_with("usr/bin")).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].path, "usr/bin/a");
@@ -146,7 +199,11 @@ mod tests {
         for bad in [&b""[..], b"!<arch>\n", b"not an archive at all"] {
             let err = data_entries(bad, "pkg", &|_| true).unwrap_err();
             assert!(matches!(err, InputError::BadDeb { .. }), "{err}");
-            assert!(err.to_string().starts_with("pkg: not a valid Debian package"), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with("pkg: not a valid Debian package"),
+                "{err}"
+            );
         }
     }
 
@@ -154,7 +211,10 @@ mod tests {
     fn truncated_package_is_an_error_not_a_panic() {
         let deb = make_deb(&[("./x", &[7u8; 5000], 0o644)]);
         for cut in [8, 60, 100, deb.len() / 2, deb.len() - 1] {
-            assert!(data_entries(&deb[..cut], "pkg", &|_| true).is_err(), "cut at {cut}");
+            assert!(
+                data_entries(&deb[..cut], "pkg", &|_| true).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

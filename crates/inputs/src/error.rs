@@ -4,13 +4,23 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
-    #[error("no cache directory: neither SNPKIT_CACHE, XDG_CACHE_HOME nor HOME is set; set one of them")]
+    #[error(
+        "no cache directory: neither SNPKIT_CACHE, XDG_CACHE_HOME nor HOME is set; set one of them"
+    )]
     NoCacheDir,
 
     #[error("{what}: SHA-256 is {found}, but {expected} is pinned; {fix}")]
-    ChecksumMismatch { what: String, expected: Sha256Sum, found: Sha256Sum, fix: String },
+    ChecksumMismatch {
+        what: String,
+        expected: Sha256Sum,
+        found: Sha256Sum,
+        fix: String,
+    },
 
     #[error(
         "`{tool}` is not available ({detail}); snpkit fetches Debian packages through apt: run this on Debian or \
@@ -29,7 +39,11 @@ pub enum InputError {
          and point releases every few weeks. Pin an available version in the recipe (or remove version and sha256 \
          there) and run `cargo xtask lock <recipe>` to re-resolve, then review and commit the new lock"
     )]
-    VersionGone { name: String, version: String, available: String },
+    VersionGone {
+        name: String,
+        version: String,
+        available: String,
+    },
 
     #[error("`{command}` failed: {detail}")]
     CommandFailed { command: String, detail: String },
@@ -40,14 +54,28 @@ pub enum InputError {
     #[error("{what}: {detail}")]
     BadKernel { what: String, detail: String },
 
-    #[error("kernel {release} has no module named {name:?} (not in modules.dep or modules.builtin); check the name with `modinfo`")]
+    #[error(
+        "kernel {release} has no module named {name:?} (not in modules.dep or modules.builtin); check the name with `modinfo`"
+    )]
     ModuleNotFound { release: String, name: String },
 
-    #[error("building the AmdSev OVMF failed at `{step}`; the last lines of its log ({log}):\n{tail}")]
-    OvmfBuild { step: String, log: PathBuf, tail: String },
+    #[error(
+        "building the AmdSev OVMF failed at `{step}`; the last lines of its log ({log}):\n{tail}"
+    )]
+    OvmfBuild {
+        step: String,
+        log: PathBuf,
+        tail: String,
+    },
 
-    #[error("{tool} is needed to {purpose} but is not installed; run `cargo xtask setup` (as root) or install the Debian package {package}")]
-    ToolMissing { tool: String, purpose: String, package: String },
+    #[error(
+        "{tool} is needed to {purpose} but is not installed; run `cargo xtask setup` (as root) or install the Debian package {package}"
+    )]
+    ToolMissing {
+        tool: String,
+        purpose: String,
+        package: String,
+    },
 }
 
 impl InputError {

@@ -19,6 +19,8 @@ pub mod modules;
 pub mod ovmf;
 mod process;
 
+pub use process::tool_version as process_version;
+
 pub use cache::Cache;
 pub use error::InputError;
 

@@ -1,22 +1,15 @@
-//! Kernel modules and their dependencies, from `modules.dep` and `modules.builtin`.
+//! Kernel modules and their dependencies.
 //!
 //! The guest's `/init` loads modules itself, in the order given here, without `modprobe`: so the
 //! closure of dependencies and a dependencies-first order are worked out at build time.
+//!
+//! Debian's kernel packages ship no `modules.dep` (depmod writes it when the package is installed),
+//! so dependencies are read where depmod reads them: the `depends=` entry of each module's
+//! `.modinfo` ELF section. A local `modules_dir` that has a `modules.dep` uses that instead.
 
 use crate::InputError;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// What a kernel's `modules.dep` and `modules.builtin` say.
-#[derive(Debug, Clone)]
-pub struct ModuleDb {
-    release: String,
-    /// Module path (relative to `lib/modules/<release>/`) → its direct dependencies' paths.
-    deps: BTreeMap<String, Vec<String>>,
-    /// Normalised module name → path.
-    by_name: BTreeMap<String, String>,
-    /// Normalised names of modules built into the kernel image.
-    builtin: BTreeSet<String>,
-}
+use std::io::Read;
 
 /// `sev-guest`, `sev_guest` and `kernel/…/sev-guest.ko.xz` all name the same module.
 pub fn module_name(path_or_name: &str) -> String {
@@ -25,9 +18,32 @@ pub fn module_name(path_or_name: &str) -> String {
     stem.replace('-', "_")
 }
 
-impl ModuleDb {
-    pub fn parse(release: &str, modules_dep: &str, modules_builtin: &str) -> Result<ModuleDb, InputError> {
-        let mut deps = BTreeMap::new();
+/// Where a module's direct dependencies come from.
+enum Deps<'a> {
+    /// `modules.dep`: path → dependency paths.
+    Table(BTreeMap<String, Vec<String>>),
+    /// The module files themselves, path → (possibly compressed) bytes.
+    Files(&'a BTreeMap<String, Vec<u8>>),
+}
+
+/// What a kernel's module tree says about which module needs which.
+pub struct ModuleDb<'a> {
+    release: String,
+    deps: Deps<'a>,
+    /// Normalised module name → path relative to `lib/modules/<release>/`.
+    by_name: BTreeMap<String, String>,
+    /// Normalised names of modules built into the kernel image.
+    builtin: BTreeSet<String>,
+}
+
+impl<'a> ModuleDb<'a> {
+    /// From `modules.dep` (as depmod writes it) and `modules.builtin`.
+    pub fn from_modules_dep(
+        release: &str,
+        modules_dep: &str,
+        modules_builtin: &str,
+    ) -> Result<ModuleDb<'a>, InputError> {
+        let mut table = BTreeMap::new();
         let mut by_name = BTreeMap::new();
         for (n, line) in modules_dep.lines().enumerate() {
             if line.trim().is_empty() {
@@ -40,12 +56,34 @@ impl ModuleDb {
                 });
             };
             let module = module.trim().to_owned();
-            let list: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
             by_name.insert(module_name(&module), module.clone());
-            deps.insert(module, list);
+            table.insert(module, rest.split_whitespace().map(str::to_owned).collect());
         }
-        let builtin = modules_builtin.lines().filter(|l| !l.trim().is_empty()).map(module_name).collect();
-        Ok(ModuleDb { release: release.to_owned(), deps, by_name, builtin })
+        Ok(ModuleDb {
+            release: release.to_owned(),
+            deps: Deps::Table(table),
+            by_name,
+            builtin: builtin_names(modules_builtin),
+        })
+    }
+
+    /// From the module files themselves (path → bytes, `.ko`, `.ko.xz`, `.ko.zst` or `.ko.gz`).
+    pub fn from_files(
+        release: &str,
+        files: &'a BTreeMap<String, Vec<u8>>,
+        modules_builtin: &str,
+    ) -> ModuleDb<'a> {
+        let by_name = files
+            .keys()
+            .filter(|p| p.contains(".ko"))
+            .map(|p| (module_name(p), p.clone()))
+            .collect();
+        ModuleDb {
+            release: release.to_owned(),
+            deps: Deps::Files(files),
+            by_name,
+            builtin: builtin_names(modules_builtin),
+        }
     }
 
     pub fn is_builtin(&self, name: &str) -> bool {
@@ -62,10 +100,54 @@ impl ModuleDb {
             match self.by_name.get(&key) {
                 Some(path) => self.visit(path, &mut done, &mut order, &mut Vec::new())?,
                 None if self.builtin.contains(&key) => {}
-                None => return Err(InputError::ModuleNotFound { release: self.release.clone(), name: name.clone() }),
+                None => {
+                    return Err(InputError::ModuleNotFound {
+                        release: self.release.clone(),
+                        name: name.clone(),
+                    });
+                }
             }
         }
         Ok(order)
+    }
+
+    fn bad(&self, detail: String) -> InputError {
+        InputError::BadKernel {
+            what: format!("kernel {} modules", self.release),
+            detail,
+        }
+    }
+
+    fn direct_deps(&self, path: &str) -> Result<Vec<String>, InputError> {
+        match &self.deps {
+            Deps::Table(table) => table.get(path).cloned().ok_or_else(|| {
+                self.bad(format!(
+                    "{path} is named as a dependency but has no line of its own"
+                ))
+            }),
+            Deps::Files(files) => {
+                let bytes = files
+                    .get(path)
+                    .ok_or_else(|| self.bad(format!("no file {path}")))?;
+                let elf = decompress(path, bytes).map_err(|e| self.bad(format!("{path}: {e}")))?;
+                let depends =
+                    modinfo(&elf, "depends").map_err(|e| self.bad(format!("{path}: {e}")))?;
+                let mut paths = Vec::new();
+                for dep in depends
+                    .iter()
+                    .flat_map(|d| d.split(','))
+                    .filter(|d| !d.is_empty())
+                {
+                    let p = self.by_name.get(&module_name(dep)).ok_or_else(|| {
+                        self.bad(format!(
+                            "{path} depends on {dep}, which the kernel package does not ship"
+                        ))
+                    })?;
+                    paths.push(p.clone());
+                }
+                Ok(paths)
+            }
+        }
     }
 
     fn visit(
@@ -79,26 +161,59 @@ impl ModuleDb {
             return Ok(());
         }
         if stack.iter().any(|p| p == path) {
-            return Err(InputError::BadKernel {
-                what: format!("lib/modules/{}/modules.dep", self.release),
-                detail: format!("dependency cycle through {path}"),
-            });
+            return Err(self.bad(format!("dependency cycle through {path}")));
         }
-        let Some(deps) = self.deps.get(path) else {
-            return Err(InputError::BadKernel {
-                what: format!("lib/modules/{}/modules.dep", self.release),
-                detail: format!("{path} is named as a dependency but has no line of its own"),
-            });
-        };
         stack.push(path.to_owned());
-        for dep in deps {
-            self.visit(dep, done, order, stack)?;
+        for dep in self.direct_deps(path)? {
+            self.visit(&dep, done, order, stack)?;
         }
         stack.pop();
         done.insert(path.to_owned());
         order.push(path.to_owned());
         Ok(())
     }
+}
+
+fn builtin_names(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(module_name)
+        .collect()
+}
+
+/// A module file's ELF bytes, decompressed according to its extension.
+pub fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let result = if path.ends_with(".ko.xz") {
+        liblzma::read::XzDecoder::new(bytes).read_to_end(&mut out)
+    } else if path.ends_with(".ko.zst") {
+        zstd::stream::read::Decoder::new(bytes).and_then(|mut d| d.read_to_end(&mut out))
+    } else if path.ends_with(".ko.gz") {
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)
+    } else {
+        return Ok(bytes.to_vec());
+    };
+    result.map_err(|e| format!("cannot decompress: {e}"))?;
+    Ok(out)
+}
+
+/// The values of `key` in an ELF module's `.modinfo` section (NUL-separated `key=value` strings).
+pub fn modinfo(elf: &[u8], key: &str) -> Result<Vec<String>, String> {
+    use object::read::elf::ElfFile64;
+    use object::{Object, ObjectSection};
+    let file = ElfFile64::<object::Endianness>::parse(elf)
+        .map_err(|e| format!("not an ELF module: {e}"))?;
+    let section = file
+        .section_by_name(".modinfo")
+        .ok_or("no .modinfo section")?;
+    let data = section.data().map_err(|e| format!(".modinfo: {e}"))?;
+    let prefix = format!("{key}=");
+    Ok(data
+        .split(|b| *b == 0)
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .filter_map(|s| s.strip_prefix(&prefix))
+        .map(str::to_owned)
+        .collect())
 }
 
 #[cfg(test)]
@@ -117,8 +232,11 @@ kernel/lib/reed_solomon/reed_solomon.ko.xz:
 
     #[test]
     fn resolves_dependencies_first_each_once() {
-        let db = ModuleDb::parse("6.12", DEP, "kernel/drivers/char/virtio_console.ko\n").unwrap();
-        let got = db.resolve(&["dm_verity".into(), "sev-guest".into(), "dm-mod".into()]).unwrap();
+        let db = ModuleDb::from_modules_dep("6.12", DEP, "kernel/drivers/char/virtio_console.ko\n")
+            .unwrap();
+        let got = db
+            .resolve(&["dm_verity".into(), "sev-guest".into(), "dm-mod".into()])
+            .unwrap();
         assert_eq!(
             got,
             [
@@ -134,18 +252,48 @@ kernel/lib/reed_solomon/reed_solomon.ko.xz:
 
     #[test]
     fn builtin_needs_no_file_and_unknown_is_an_error() {
-        let db = ModuleDb::parse("6.12", DEP, "kernel/drivers/char/virtio_console.ko\n").unwrap();
+        let db = ModuleDb::from_modules_dep("6.12", DEP, "kernel/drivers/char/virtio_console.ko\n")
+            .unwrap();
         assert!(db.resolve(&["virtio-console".into()]).unwrap().is_empty());
         let err = db.resolve(&["no-such-module".into()]).unwrap_err();
-        assert!(err.to_string().contains("no module named \"no-such-module\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no module named \"no-such-module\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn dangling_dependency_and_cycles_are_errors() {
-        let db = ModuleDb::parse("k", "a.ko: b.ko\n", "").unwrap();
+        let db = ModuleDb::from_modules_dep("k", "a.ko: b.ko\n", "").unwrap();
         assert!(db.resolve(&["a".into()]).is_err());
-        let db = ModuleDb::parse("k", "a.ko: b.ko\nb.ko: a.ko\n", "").unwrap();
-        assert!(db.resolve(&["a".into()]).unwrap_err().to_string().contains("cycle"));
-        assert!(ModuleDb::parse("k", "no separator\n", "").is_err());
+        let db = ModuleDb::from_modules_dep("k", "a.ko: b.ko\nb.ko: a.ko\n", "").unwrap();
+        assert!(
+            db.resolve(&["a".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("cycle")
+        );
+        assert!(ModuleDb::from_modules_dep("k", "no separator\n", "").is_err());
+    }
+
+    #[test]
+    fn garbage_module_file_is_an_error() {
+        let mut files = BTreeMap::new();
+        files.insert("kernel/x.ko.xz".to_owned(), b"not xz".to_vec());
+        files.insert("kernel/y.ko".to_owned(), b"not elf".to_vec());
+        let db = ModuleDb::from_files("k", &files, "");
+        assert!(
+            db.resolve(&["x".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("decompress")
+        );
+        assert!(
+            db.resolve(&["y".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("ELF")
+        );
     }
 }

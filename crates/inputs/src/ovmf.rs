@@ -52,14 +52,27 @@ impl Edk2Source {
             sha256: sha.parse().unwrap_or(Sha256Sum([0; 32])),
             size,
         };
-        Edk2Source { version: EDK2_VERSION.to_owned(), orig: blob(ORIG), debian: blob(DEBIAN) }
+        Edk2Source {
+            version: EDK2_VERSION.to_owned(),
+            orig: blob(ORIG),
+            debian: blob(DEBIAN),
+        }
     }
 
     /// The source a lock file pins, if its firmware is built from source.
     pub fn from_lock(fw: &LockedFirmware) -> Option<Edk2Source> {
         let version = fw.edk2_version.clone()?;
-        let find = |suffix: &str| fw.edk2_sources.iter().find(|b| b.path.ends_with(suffix)).cloned();
-        Some(Edk2Source { version, orig: find(".orig.tar.xz")?, debian: find(".debian.tar.xz")? })
+        let find = |suffix: &str| {
+            fw.edk2_sources
+                .iter()
+                .find(|b| b.path.ends_with(suffix))
+                .cloned()
+        };
+        Some(Edk2Source {
+            version,
+            orig: find(".orig.tar.xz")?,
+            debian: find(".debian.tar.xz")?,
+        })
     }
 }
 
@@ -89,7 +102,13 @@ const TOOLS: &[(&str, &str)] = &[
 
 fn cache_key(src: &Edk2Source) -> String {
     let mut h = Sha256::new();
-    for part in [RECIPE_VERSION, &src.version, &src.orig.sha256.to_hex(), &src.debian.sha256.to_hex(), DSC] {
+    for part in [
+        RECIPE_VERSION,
+        &src.version,
+        &src.orig.sha256.to_hex(),
+        &src.debian.sha256.to_hex(),
+        DSC,
+    ] {
         h.update(part.as_bytes());
         h.update(b"\n");
     }
@@ -120,12 +139,21 @@ pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, Inpu
 
 /// Returns the AmdSev OVMF for `src`, building it if the cache has none (about 4 minutes on two
 /// cores). `rebuild` ignores the cache.
-pub fn build(src: &Edk2Source, cache: &Cache, rebuild: bool, progress: &dyn Progress) -> Result<BuiltOvmf, InputError> {
+pub fn build(
+    src: &Edk2Source,
+    cache: &Cache,
+    rebuild: bool,
+    progress: &dyn Progress,
+) -> Result<BuiltOvmf, InputError> {
     if !rebuild && let Some(hit) = cached(src, cache)? {
         return Ok(hit);
     }
     for (tool, package) in TOOLS {
-        if Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success()) {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             continue;
         }
         return Err(InputError::ToolMissing {
@@ -139,8 +167,12 @@ pub fn build(src: &Edk2Source, cache: &Cache, rebuild: bool, progress: &dyn Prog
     let lock_path = out_dir.join("build.lock");
     let lock_file = std::fs::File::create(&lock_path).map_err(InputError::io(&lock_path))?;
     progress.set_message("waiting for another OVMF build of the same source");
-    let _guard = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| InputError::Io { path: lock_path.clone(), source: e.into() })?;
+    let _guard = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).map_err(
+        |(_, e)| InputError::Io {
+            path: lock_path.clone(),
+            source: e.into(),
+        },
+    )?;
     if !rebuild && let Some(hit) = cached(src, cache)? {
         return Ok(hit);
     }
@@ -156,15 +188,28 @@ pub fn build(src: &Edk2Source, cache: &Cache, rebuild: bool, progress: &dyn Prog
     let tmp = out_dir.join("OVMF.fd.tmp");
     std::fs::write(&tmp, &bytes).map_err(InputError::io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(InputError::io(&path))?;
-    Ok(BuiltOvmf { sha256: Sha256Sum::of(&bytes), size: bytes.len() as u64, path, key, built: true })
+    Ok(BuiltOvmf {
+        sha256: Sha256Sum::of(&bytes),
+        size: bytes.len() as u64,
+        path,
+        key,
+        built: true,
+    })
 }
 
 /// The two tarballs, from the cache or through `apt-get source --download-only`.
-fn fetch_sources(src: &Edk2Source, cache: &Cache, progress: &dyn Progress) -> Result<(Vec<u8>, Vec<u8>), InputError> {
+fn fetch_sources(
+    src: &Edk2Source,
+    cache: &Cache,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Vec<u8>), InputError> {
     if let (Some(o), Some(d)) = (cache.get(&src.orig.sha256)?, cache.get(&src.debian.sha256)?) {
         return Ok((o, d));
     }
-    progress.set_message(&format!("downloading edk2 {} source with apt-get source", src.version));
+    progress.set_message(&format!(
+        "downloading edk2 {} source with apt-get source",
+        src.version
+    ));
     let tmp_root = cache.dir("tmp")?;
     let tmp = tempfile::tempdir_in(&tmp_root).map_err(InputError::io(&tmp_root))?;
     {
@@ -172,9 +217,14 @@ fn fetch_sources(src: &Edk2Source, cache: &Cache, progress: &dyn Progress) -> Re
         let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777));
     }
     let mut cmd = Command::new("apt-get");
-    cmd.args(["source", "--download-only", "-q"]).arg(format!("edk2={}", src.version)).current_dir(tmp.path());
+    cmd.args(["source", "--download-only", "-q"])
+        .arg(format!("edk2={}", src.version))
+        .current_dir(tmp.path());
     let out = run(&mut cmd, "apt", "download the edk2 source").map_err(|e| match e {
-        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable { tool, detail: "not found".into() },
+        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable {
+            tool,
+            detail: "not found".into(),
+        },
         other => other,
     })?;
     // The archive may answer 404 for the .dsc while both tarballs arrive; the pins decide.
@@ -186,14 +236,20 @@ fn fetch_sources(src: &Edk2Source, cache: &Cache, progress: &dyn Progress) -> Re
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 let hint = if stderr.contains("deb-src") {
                     "apt has no source suites: run `cargo xtask setup` (as root) to add trixie's deb-src entry"
-                } else if stderr.contains("Can not find version") || stderr.contains("Unable to find a source") {
+                } else if stderr.contains("Can not find version")
+                    || stderr.contains("Unable to find a source")
+                {
                     "that edk2 version has left the archive: pin an available one (`apt-cache showsrc edk2`) and run `cargo xtask lock`"
                 } else {
                     "see apt's message above"
                 };
                 Err(InputError::CommandFailed {
                     command: describe(&cmd),
-                    detail: format!("{} did not arrive ({hint}); apt said: {}", blob.path, stderr.trim()),
+                    detail: format!(
+                        "{} did not arrive ({hint}); apt said: {}",
+                        blob.path,
+                        stderr.trim()
+                    ),
                 })
             }
         }
@@ -206,38 +262,80 @@ fn fetch_sources(src: &Edk2Source, cache: &Cache, progress: &dyn Progress) -> Re
     Ok((orig, debian))
 }
 
-fn build_in(work: &Path, orig: &[u8], debian: &[u8], log: &Path, progress: &dyn Progress) -> Result<Vec<u8>, InputError> {
+fn build_in(
+    work: &Path,
+    orig: &[u8],
+    debian: &[u8],
+    log: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<u8>, InputError> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).map_err(InputError::io(work))?;
     progress.set_message("unpacking edk2 source");
-    unpack_tar_xz(orig, work, 1).map_err(|e| InputError::CommandFailed { command: "unpack edk2 orig tarball".into(), detail: e })?;
-    unpack_tar_xz(debian, work, 0).map_err(|e| InputError::CommandFailed { command: "unpack edk2 debian tarball".into(), detail: e })?;
+    unpack_tar_xz(orig, work, 1).map_err(|e| InputError::CommandFailed {
+        command: "unpack edk2 orig tarball".into(),
+        detail: e,
+    })?;
+    unpack_tar_xz(debian, work, 0).map_err(|e| InputError::CommandFailed {
+        command: "unpack edk2 debian tarball".into(),
+        detail: e,
+    })?;
 
     let log_file = || {
-        std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(InputError::io(log))
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(InputError::io(log))
     };
     std::fs::write(log, b"").map_err(InputError::io(log))?;
     let step = |name: &str, cmd: &mut Command| -> Result<(), InputError> {
         progress.set_message(name);
         let out = log_file()?;
         let err = log_file()?;
-        cmd.current_dir(work).stdout(out).stderr(err).env("LC_ALL", "C").env("TZ", "UTC");
-        let status = cmd.status().map_err(|e| InputError::CommandFailed { command: describe(cmd), detail: e.to_string() })?;
+        cmd.current_dir(work)
+            .stdout(out)
+            .stderr(err)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC");
+        let status = cmd.status().map_err(|e| InputError::CommandFailed {
+            command: describe(cmd),
+            detail: e.to_string(),
+        })?;
         if status.success() {
             Ok(())
         } else {
-            Err(InputError::OvmfBuild { step: name.to_owned(), log: log.to_owned(), tail: tail(log, 25) })
+            Err(InputError::OvmfBuild {
+                step: name.to_owned(),
+                log: log.to_owned(),
+                tail: tail(log, 25),
+            })
         }
     };
 
     let series_path = work.join("debian/patches/series");
     let series = std::fs::read_to_string(&series_path).map_err(InputError::io(&series_path))?;
-    for patch in series.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()) {
+    for patch in series
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+    {
         let name = patch.split_whitespace().next().unwrap_or(patch);
-        step(&format!("applying debian patch {name}"), Command::new("patch").args(["-p1", "-s", "-i"]).arg(work.join("debian/patches").join(name)))?;
+        step(
+            &format!("applying debian patch {name}"),
+            Command::new("patch")
+                .args(["-p1", "-s", "-i"])
+                .arg(work.join("debian/patches").join(name)),
+        )?;
     }
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string();
-    step("building edk2 BaseTools", Command::new("make").args(["-C", "BaseTools", "-j", &jobs]))?;
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .to_string();
+    step(
+        "building edk2 BaseTools",
+        Command::new("make").args(["-C", "BaseTools", "-j", &jobs]),
+    )?;
     // We boot the kernel directly; AmdSevX64 only wants grub.efi to embed it.
     let grub = work.join("OvmfPkg/AmdSev/Grub/grub.efi");
     std::fs::write(&grub, b"").map_err(InputError::io(&grub))?;
@@ -263,14 +361,19 @@ fn unpack_tar_xz(bytes: &[u8], dest: &Path, strip: usize) -> Result<(), String> 
             continue;
         }
         // Refuse paths that would climb out of `dest` (absolute, `..`).
-        if stripped.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        if stripped
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
             return Err(format!("refused unsafe path {}", path.display()));
         }
         let target = dest.join(&stripped);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        entry.unpack(&target).map_err(|e| format!("{}: {e}", stripped.display()))?;
+        entry
+            .unpack(&target)
+            .map_err(|e| format!("{}: {e}", stripped.display()))?;
     }
     Ok(())
 }

@@ -8,9 +8,16 @@ pub(crate) fn run(cmd: &mut Command, package: &str, purpose: &str) -> Result<Out
     let program = cmd.get_program().to_string_lossy().into_owned();
     cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            InputError::ToolMissing { tool: program.clone(), purpose: purpose.to_owned(), package: package.to_owned() }
+            InputError::ToolMissing {
+                tool: program.clone(),
+                purpose: purpose.to_owned(),
+                package: package.to_owned(),
+            }
         } else {
-            InputError::CommandFailed { command: program.clone(), detail: e.to_string() }
+            InputError::CommandFailed {
+                command: program.clone(),
+                detail: e.to_string(),
+            }
         }
     })
 }
@@ -31,8 +38,15 @@ pub fn tool_version(program: &str, arg: &str) -> String {
         .output()
         .ok()
         .and_then(|o| {
-            let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
-            String::from_utf8_lossy(&text).lines().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_owned())
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -32,13 +32,33 @@ pub struct VerityContext {
 
 /// Options that replace or bypass our `/init` or open a shell: never allowed, because the
 /// attestation flow and the appliance's integrity live in `/init`.
-const ALWAYS_REFUSED: &[&str] = &["init", "rdinit", "rd.shell", "rd.break", "rescue", "emergency", "single", "systemd.debug_shell"];
+const ALWAYS_REFUSED: &[&str] = &[
+    "init",
+    "rdinit",
+    "rd.shell",
+    "rd.break",
+    "rescue",
+    "emergency",
+    "single",
+    "systemd.debug_shell",
+];
 
 /// Options a hardened image must not carry: they print secrets to or take input from the host.
-const HARDENED_REFUSED: &[&str] = &["console", "earlycon", "earlyprintk", "debug", "ignore_loglevel", "kgdboc", "kgdbwait"];
+const HARDENED_REFUSED: &[&str] = &[
+    "console",
+    "earlycon",
+    "earlyprintk",
+    "debug",
+    "ignore_loglevel",
+    "kgdboc",
+    "kgdbwait",
+];
 
 pub(crate) fn check_template(template: &str, file: &Path) -> Result<(), RecipeError> {
-    env().template_from_str(template).map(drop).map_err(|e| template_error(file, &e))
+    env()
+        .template_from_str(template)
+        .map(drop)
+        .map_err(|e| template_error(file, &e))
 }
 
 fn env() -> minijinja::Environment<'static> {
@@ -55,26 +75,40 @@ fn template_error(file: &Path, e: &minijinja::Error) -> RecipeError {
     if let Some(detail) = e.detail() {
         message = format!("{message} ({detail})");
     }
-    RecipeError::Template { path: file.to_owned(), message }
+    RecipeError::Template {
+        path: file.to_owned(),
+        message,
+    }
 }
 
 /// Renders the recipe's cmdline and checks the result.
 pub fn render_cmdline(recipe: &Recipe, ctx: &CmdlineContext) -> Result<String, RecipeError> {
     let env = env();
-    let template = env.template_from_str(&recipe.cmdline).map_err(|e| template_error(&recipe.file, &e))?;
-    let line = template.render(ctx).map_err(|e| template_error(&recipe.file, &e))?;
+    let template = env
+        .template_from_str(&recipe.cmdline)
+        .map_err(|e| template_error(&recipe.file, &e))?;
+    let line = template
+        .render(ctx)
+        .map_err(|e| template_error(&recipe.file, &e))?;
     check_rendered(&line, recipe, ctx)?;
     Ok(line)
 }
 
 fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(), RecipeError> {
-    let bad = |problem: String, fix: &str| RecipeError::invalid(&recipe.file, "cmdline", problem, fix);
+    let bad =
+        |problem: String, fix: &str| RecipeError::invalid(&recipe.file, "cmdline", problem, fix);
     if line.contains(['\n', '\r', '\0']) {
-        return Err(bad("the rendered command line contains a newline or NUL".into(), "keep it on one line"));
+        return Err(bad(
+            "the rendered command line contains a newline or NUL".into(),
+            "keep it on one line",
+        ));
     }
     // The kernel's COMMAND_LINE_SIZE on x86 is 2048 including the NUL.
     if line.len() > 2047 {
-        return Err(bad(format!("the rendered command line is {} bytes", line.len()), "keep it under 2048 bytes"));
+        return Err(bad(
+            format!("the rendered command line is {} bytes", line.len()),
+            "keep it under 2048 bytes",
+        ));
     }
     for word in line.split_ascii_whitespace() {
         let key = word.split('=').next().unwrap_or(word);
@@ -86,7 +120,9 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
         }
         if recipe.hardened && HARDENED_REFUSED.contains(&key) {
             return Err(bad(
-                format!("`{word}` is not allowed in a hardened image: consoles and debug switches leak to the host"),
+                format!(
+                    "`{word}` is not allowed in a hardened image: consoles and debug switches leak to the host"
+                ),
                 "remove it, or set hardened = false for a development image",
             ));
         }

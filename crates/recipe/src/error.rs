@@ -5,33 +5,58 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("{path}: not a valid recipe: {message}")]
     Syntax { path: PathBuf, message: String },
 
     #[error("{path}: {key}: {problem}; {fix}")]
-    Invalid { path: PathBuf, key: String, problem: String, fix: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        fix: String,
+    },
 
     #[error("{path}: cmdline template: {message}")]
     Template { path: PathBuf, message: String },
 
-    #[error("no recipe named {name:?}: {path} does not exist; recipes are folders under recipes/ holding a recipe.toml")]
+    #[error(
+        "no recipe named {name:?}: {path} does not exist; recipes are folders under recipes/ holding a recipe.toml"
+    )]
     NotFound { name: String, path: PathBuf },
 
-    #[error("{path} is missing: run `cargo xtask lock {recipe}` to resolve and pin the recipe's inputs")]
+    #[error(
+        "{path} is missing: run `cargo xtask lock {recipe}` to resolve and pin the recipe's inputs"
+    )]
     LockMissing { recipe: String, path: PathBuf },
 
-    #[error("{path}: not a valid lock file: {message}; run `cargo xtask lock {recipe}` to rewrite it")]
-    LockSyntax { recipe: String, path: PathBuf, message: String },
+    #[error(
+        "{path}: not a valid lock file: {message}; run `cargo xtask lock {recipe}` to rewrite it"
+    )]
+    LockSyntax {
+        recipe: String,
+        path: PathBuf,
+        message: String,
+    },
 
     #[error(
         "{path} is out of date: {what}; run `cargo xtask lock {recipe}` to re-resolve the inputs and review the diff"
     )]
-    LockStale { recipe: String, path: PathBuf, what: String },
+    LockStale {
+        recipe: String,
+        path: PathBuf,
+        what: String,
+    },
 }
 
 impl RecipeError {
@@ -41,6 +66,11 @@ impl RecipeError {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Self::Invalid { path: path.to_owned(), key: key.into(), problem: problem.into(), fix: fix.into() }
+        Self::Invalid {
+            path: path.to_owned(),
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
 }

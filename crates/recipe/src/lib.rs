@@ -23,7 +23,9 @@ mod sha256;
 pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
 pub use error::RecipeError;
 pub use launch::LaunchConfig;
-pub use lock::{LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFirmware, LockedKernel};
+pub use lock::{
+    LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFirmware, LockedKernel,
+};
 pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     RECIPE_FILE, Recipe, SymlinkSpec,

@@ -10,7 +10,8 @@ use std::path::Path;
 pub const LOCK_FILE: &str = "recipe.lock";
 pub const LOCK_VERSION: u32 = 1;
 
-const HEADER: &str = "# Written by `cargo xtask lock`; do not edit by hand. It pins every input of the build.\n";
+const HEADER: &str =
+    "# Written by `cargo xtask lock`; do not edit by hand. It pins every input of the build.\n";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,9 +80,17 @@ impl Lock {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RecipeError::LockMissing { recipe: recipe.to_owned(), path: path.to_owned() });
+                return Err(RecipeError::LockMissing {
+                    recipe: recipe.to_owned(),
+                    path: path.to_owned(),
+                });
             }
-            Err(source) => return Err(RecipeError::Read { path: path.to_owned(), source }),
+            Err(source) => {
+                return Err(RecipeError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         };
         let lock: Lock = toml::from_str(&text).map_err(|e| RecipeError::LockSyntax {
             recipe: recipe.to_owned(),
@@ -92,14 +101,22 @@ impl Lock {
             return Err(RecipeError::LockStale {
                 recipe: recipe.to_owned(),
                 path: path.to_owned(),
-                what: format!("lock format {} (this snpkit writes {LOCK_VERSION})", lock.version),
+                what: format!(
+                    "lock format {} (this snpkit writes {LOCK_VERSION})",
+                    lock.version
+                ),
             });
         }
         Ok(lock)
     }
 
     /// Checks that the lock was written for this exact recipe text.
-    pub fn check_fresh(&self, recipe_text: &[u8], path: &Path, recipe: &str) -> Result<(), RecipeError> {
+    pub fn check_fresh(
+        &self,
+        recipe_text: &[u8],
+        path: &Path,
+        recipe: &str,
+    ) -> Result<(), RecipeError> {
         let now = Sha256Sum::of(recipe_text);
         if now != self.recipe_sha256 {
             return Err(RecipeError::LockStale {
@@ -120,7 +137,10 @@ impl Lock {
     /// Writes the lock atomically (temp file in the same folder, then rename).
     pub fn write(&self, path: &Path) -> Result<(), RecipeError> {
         let tmp = path.with_extension("lock.tmp");
-        let werr = |source| RecipeError::Write { path: path.to_owned(), source };
+        let werr = |source| RecipeError::Write {
+            path: path.to_owned(),
+            source,
+        };
         std::fs::write(&tmp, self.to_toml()).map_err(werr)?;
         std::fs::rename(&tmp, path).map_err(werr)
     }

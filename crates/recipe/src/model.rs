@@ -77,7 +77,11 @@ pub enum KernelSource {
     /// A Debian kernel package, fetched with `apt-get download`.
     Debian(DebPin),
     /// A kernel image on disk (bzImage), with an optional `lib/modules/<release>` tree.
-    Local { path: PathBuf, sha256: Sha256Sum, modules_dir: Option<PathBuf> },
+    Local {
+        path: PathBuf,
+        sha256: Sha256Sum,
+        modules_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,22 +138,29 @@ impl Recipe {
     pub fn load_named(recipes_dir: &Path, name: &str) -> Result<Recipe, RecipeError> {
         let file = recipes_dir.join(name).join(RECIPE_FILE);
         if !file.is_file() {
-            return Err(RecipeError::NotFound { name: name.to_owned(), path: file });
+            return Err(RecipeError::NotFound {
+                name: name.to_owned(),
+                path: file,
+            });
         }
         Recipe::load(&file)
     }
 
     pub fn load(file: &Path) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|source| RecipeError::Read { path: file.to_owned(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| RecipeError::Read {
+            path: file.to_owned(),
+            source,
+        })?;
         Recipe::parse(&text, file)
     }
 
     /// Parses and validates recipe text; `file` is where it came from (for messages and for
     /// resolving relative paths), it is not read.
     pub fn parse(text: &str, file: &Path) -> Result<Recipe, RecipeError> {
-        let raw: RawRecipe = toml::from_str(text)
-            .map_err(|e| RecipeError::Syntax { path: file.to_owned(), message: e.to_string() })?;
+        let raw: RawRecipe = toml::from_str(text).map_err(|e| RecipeError::Syntax {
+            path: file.to_owned(),
+            message: e.to_string(),
+        })?;
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let v = Validator { file };
 
@@ -157,7 +168,11 @@ impl Recipe {
         let layout = match raw.layout.as_deref().unwrap_or("initramfs") {
             "initramfs" => {
                 if raw.verity.is_some() {
-                    return Err(v.err("verity", "a [verity] table in an initramfs recipe", "set layout = \"verity\" or remove [verity]"));
+                    return Err(v.err(
+                        "verity",
+                        "a [verity] table in an initramfs recipe",
+                        "set layout = \"verity\" or remove [verity]",
+                    ));
                 }
                 Layout::Initramfs
             }
@@ -172,7 +187,11 @@ impl Recipe {
         };
         let source_date_epoch = raw.source_date_epoch.unwrap_or(DEFAULT_EPOCH);
         if source_date_epoch < 0 {
-            return Err(v.err("source_date_epoch", "negative timestamp", "use seconds since 1970-01-01 UTC"));
+            return Err(v.err(
+                "source_date_epoch",
+                "negative timestamp",
+                "use seconds since 1970-01-01 UTC",
+            ));
         }
         let kernel = v.kernel(&raw.kernel, &dir)?;
         let firmware = v.firmware(&raw.firmware, &dir)?;
@@ -252,9 +271,16 @@ impl Recipe {
             .enumerate()
             .map(|(i, s)| {
                 if s.target.is_empty() || s.target.contains('\0') {
-                    return Err(v.err(format!("symlinks[{i}].target"), "empty or contains NUL", "give the link's target path"));
+                    return Err(v.err(
+                        format!("symlinks[{i}].target"),
+                        "empty or contains NUL",
+                        "give the link's target path",
+                    ));
                 }
-                Ok(SymlinkSpec { path: v.abs_path(&format!("symlinks[{i}].path"), &s.path)?, target: s.target.clone() })
+                Ok(SymlinkSpec {
+                    path: v.abs_path(&format!("symlinks[{i}].path"), &s.path)?,
+                    target: s.target.clone(),
+                })
             })
             .collect::<Result<Vec<_>, RecipeError>>()?;
         let entry = v.entry(&raw.entry)?;
@@ -302,14 +328,21 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> RecipeError {
+    fn err(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> RecipeError {
         RecipeError::invalid(self.file, key, problem, fix)
     }
 
     fn name(&self, name: &str) -> Result<String, RecipeError> {
         let ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
             && !name.starts_with('-');
         if !ok {
             return Err(self.err(
@@ -318,7 +351,11 @@ impl Validator<'_> {
                 "use 1-64 lowercase letters, digits, '-' or '_' (it becomes a folder name under images/)",
             ));
         }
-        let folder = self.file.parent().and_then(Path::file_name).and_then(|n| n.to_str());
+        let folder = self
+            .file
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
         if let Some(folder) = folder
             && folder != name
         {
@@ -333,22 +370,46 @@ impl Validator<'_> {
 
     fn sha256(&self, key: &str, value: &str) -> Result<Sha256Sum, RecipeError> {
         value.parse().map_err(|e: crate::sha256::BadSha256| {
-            self.err(key, e.to_string(), "write the file's `sha256sum` (64 lowercase hex digits)")
+            self.err(
+                key,
+                e.to_string(),
+                "write the file's `sha256sum` (64 lowercase hex digits)",
+            )
         })
     }
 
-    fn deb(&self, key: &str, name: &str, version: Option<&str>, sha256: Option<&str>) -> Result<DebPin, RecipeError> {
+    fn deb(
+        &self,
+        key: &str,
+        name: &str,
+        version: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<DebPin, RecipeError> {
         let valid_name = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
         if !valid_name {
-            return Err(self.err(format!("{key}.name"), format!("{name:?} is not a Debian package name"), "use the name `apt-cache show` prints"));
+            return Err(self.err(
+                format!("{key}.name"),
+                format!("{name:?} is not a Debian package name"),
+                "use the name `apt-cache show` prints",
+            ));
         }
         if let Some(version) = version
-            && (version.is_empty() || version.contains(char::is_whitespace) || version.contains('='))
+            && (version.is_empty()
+                || version.contains(char::is_whitespace)
+                || version.contains('='))
         {
-            return Err(self.err(format!("{key}.version"), format!("{version:?} is not a Debian version"), "copy the Version line of `apt-cache show`"));
+            return Err(self.err(
+                format!("{key}.version"),
+                format!("{version:?} is not a Debian version"),
+                "copy the Version line of `apt-cache show`",
+            ));
         }
-        let sha256 = sha256.map(|s| self.sha256(&format!("{key}.sha256"), s)).transpose()?;
+        let sha256 = sha256
+            .map(|s| self.sha256(&format!("{key}.sha256"), s))
+            .transpose()?;
         if sha256.is_some() && version.is_none() {
             return Err(self.err(
                 format!("{key}.sha256"),
@@ -356,7 +417,12 @@ impl Validator<'_> {
                 "pin the version too (a checksum only names one version's .deb), or drop both and let `cargo xtask lock` pin them",
             ));
         }
-        Ok(DebPin { name: name.to_owned(), version: version.map(str::to_owned), sha256, include: Vec::new() })
+        Ok(DebPin {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+            sha256,
+            include: Vec::new(),
+        })
     }
 
     fn kernel(&self, k: &RawKernel, dir: &Path) -> Result<KernelSource, RecipeError> {
@@ -392,7 +458,11 @@ impl Validator<'_> {
         match (f.source.as_deref(), &f.path) {
             (Some("amdsev"), None) => {
                 if f.sha256.is_some() {
-                    return Err(self.err("firmware.sha256", "the AmdSev build is pinned in recipe.lock", "remove sha256"));
+                    return Err(self.err(
+                        "firmware.sha256",
+                        "the AmdSev build is pinned in recipe.lock",
+                        "remove sha256",
+                    ));
                 }
                 Ok(FirmwareSource::AmdSev)
             }
@@ -403,9 +473,16 @@ impl Validator<'_> {
             )),
             (None, Some(path)) => {
                 let Some(sha) = &f.sha256 else {
-                    return Err(self.err("firmware.sha256", "missing for a local firmware", "add sha256 = \"<sha256sum of the file>\""));
+                    return Err(self.err(
+                        "firmware.sha256",
+                        "missing for a local firmware",
+                        "add sha256 = \"<sha256sum of the file>\"",
+                    ));
                 };
-                Ok(FirmwareSource::Local { path: self.src("firmware.path", path, dir)?, sha256: self.sha256("firmware.sha256", sha)? })
+                Ok(FirmwareSource::Local {
+                    path: self.src("firmware.path", path, dir)?,
+                    sha256: self.sha256("firmware.sha256", sha)?,
+                })
             }
             _ => Err(self.err(
                 "firmware",
@@ -419,7 +496,11 @@ impl Validator<'_> {
     /// folder is self-contained and reproducible elsewhere.
     fn src(&self, key: &str, s: &str, dir: &Path) -> Result<PathBuf, RecipeError> {
         let p = Path::new(s);
-        if s.is_empty() || p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        if s.is_empty()
+            || p.is_absolute()
+            || p.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
             return Err(self.err(
                 key,
                 format!("{s:?} must be a relative path inside the recipe folder"),
@@ -436,29 +517,56 @@ impl Validator<'_> {
             || s.split('/').skip(1).any(|c| c == "." || c == "..")
             || (s.len() > 1 && (s.ends_with('/') || s.contains("//")));
         if bad {
-            return Err(self.err(key, format!("{s:?} is not a normalised absolute path"), "write it like /usr/bin/hello"));
+            return Err(self.err(
+                key,
+                format!("{s:?} is not a normalised absolute path"),
+                "write it like /usr/bin/hello",
+            ));
         }
         Ok(s.to_owned())
     }
 
     fn entry(&self, e: &crate::raw::RawEntry) -> Result<EntrySpec, RecipeError> {
         let Some(first) = e.argv.first() else {
-            return Err(self.err("entry.argv", "empty", "name the appliance's program, e.g. argv = [\"/usr/bin/hello\"]"));
+            return Err(self.err(
+                "entry.argv",
+                "empty",
+                "name the appliance's program, e.g. argv = [\"/usr/bin/hello\"]",
+            ));
         };
         self.abs_path("entry.argv[0]", first)?;
-        if let Some(k) = e.env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0')) {
-            return Err(self.err(format!("entry.env.{k}"), "not a valid variable name", "use NAME = \"value\""));
+        if let Some(k) = e
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(self.err(
+                format!("entry.env.{k}"),
+                "not a valid variable name",
+                "use NAME = \"value\"",
+            ));
         }
-        Ok(EntrySpec { argv: e.argv.clone(), env: e.env.clone() })
+        Ok(EntrySpec {
+            argv: e.argv.clone(),
+            env: e.env.clone(),
+        })
     }
 
     fn verity(&self, raw: Option<&RawVerity>, name: &str) -> Result<VeritySpec, RecipeError> {
-        let pick = |key: &str, value: Option<&str>, default: &str, allowed: &[&str]| -> Result<String, RecipeError> {
+        let pick = |key: &str,
+                    value: Option<&str>,
+                    default: &str,
+                    allowed: &[&str]|
+         -> Result<String, RecipeError> {
             let value = value.unwrap_or(default);
             if allowed.contains(&value) {
                 Ok(value.to_owned())
             } else {
-                Err(self.err(format!("verity.{key}"), format!("{value:?} is not supported"), format!("use one of: {}", allowed.join(", "))))
+                Err(self.err(
+                    format!("verity.{key}"),
+                    format!("{value:?} is not supported"),
+                    format!("use one of: {}", allowed.join(", ")),
+                ))
             }
         };
         let block = |key: &str, value: Option<u32>| -> Result<u32, RecipeError> {
@@ -466,16 +574,37 @@ impl Validator<'_> {
             if value.is_power_of_two() && (512..=4096).contains(&value) {
                 Ok(value)
             } else {
-                Err(self.err(format!("verity.{key}"), format!("{value} is not a block size dm-verity accepts"), "use a power of two from 512 to 4096"))
+                Err(self.err(
+                    format!("verity.{key}"),
+                    format!("{value} is not a block size dm-verity accepts"),
+                    "use a power of two from 512 to 4096",
+                ))
             }
         };
         Ok(VeritySpec {
-            filesystem: pick("filesystem", raw.and_then(|r| r.filesystem.as_deref()), "erofs", &["erofs", "squashfs"])?,
-            hash: pick("hash", raw.and_then(|r| r.hash.as_deref()), "sha256", &["sha256", "sha1", "sha512"])?,
+            filesystem: pick(
+                "filesystem",
+                raw.and_then(|r| r.filesystem.as_deref()),
+                "erofs",
+                &["erofs", "squashfs"],
+            )?,
+            hash: pick(
+                "hash",
+                raw.and_then(|r| r.hash.as_deref()),
+                "sha256",
+                &["sha256", "sha1", "sha512"],
+            )?,
             data_block_size: block("data_block_size", raw.and_then(|r| r.data_block_size))?,
             hash_block_size: block("hash_block_size", raw.and_then(|r| r.hash_block_size))?,
-            on_corruption: pick("on_corruption", raw.and_then(|r| r.on_corruption.as_deref()), "panic", &["panic", "restart"])?,
-            seed: raw.and_then(|r| r.seed.clone()).unwrap_or_else(|| name.to_owned()),
+            on_corruption: pick(
+                "on_corruption",
+                raw.and_then(|r| r.on_corruption.as_deref()),
+                "panic",
+                &["panic", "restart"],
+            )?,
+            seed: raw
+                .and_then(|r| r.seed.clone())
+                .unwrap_or_else(|| name.to_owned()),
         })
     }
 
@@ -491,30 +620,62 @@ impl Validator<'_> {
         for (i, c) in configs.iter().enumerate() {
             let key = |field: &str| format!("launch[{i}].{field}");
             if !seen.insert(c.name.as_str()) {
-                return Err(self.err(key("name"), format!("{:?} is used twice", c.name), "give every launch configuration its own name"));
+                return Err(self.err(
+                    key("name"),
+                    format!("{:?} is used twice", c.name),
+                    "give every launch configuration its own name",
+                ));
             }
-            if c.name.is_empty() || !c.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-                return Err(self.err(key("name"), format!("{:?} is not a valid name", c.name), "use letters, digits, '-', '_' or '.'"));
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(self.err(
+                    key("name"),
+                    format!("{:?} is not a valid name", c.name),
+                    "use letters, digits, '-', '_' or '.'",
+                ));
             }
             if c.vcpus == 0 || c.vcpus > MAX_VCPUS {
-                return Err(self.err(key("vcpus"), format!("{} vCPUs", c.vcpus), format!("use 1 to {MAX_VCPUS}")));
+                return Err(self.err(
+                    key("vcpus"),
+                    format!("{} vCPUs", c.vcpus),
+                    format!("use 1 to {MAX_VCPUS}"),
+                ));
             }
             if !["qemu", "ec2", "gce"].contains(&c.vmm.as_str()) {
-                return Err(self.err(key("vmm"), format!("unknown VMM {:?}", c.vmm), "use \"qemu\", \"ec2\" or \"gce\""));
+                return Err(self.err(
+                    key("vmm"),
+                    format!("unknown VMM {:?}", c.vmm),
+                    "use \"qemu\", \"ec2\" or \"gce\"",
+                ));
             }
             // Bit 17 is reserved and must be 1; the PSP refuses a launch without it.
             if c.policy & (1 << 17) == 0 {
-                return Err(self.err(key("policy"), format!("{:#x} has reserved bit 17 clear", c.policy), "set bit 17, e.g. policy = 0x30000"));
+                return Err(self.err(
+                    key("policy"),
+                    format!("{:#x} has reserved bit 17 clear", c.policy),
+                    "set bit 17, e.g. policy = 0x30000",
+                ));
             }
             if c.policy & (1 << 19) != 0 {
                 return Err(self.err(
                     key("policy"),
-                    format!("{:#x} allows DEBUG (bit 19): the host could read and change guest memory", c.policy),
+                    format!(
+                        "{:#x} allows DEBUG (bit 19): the host could read and change guest memory",
+                        c.policy
+                    ),
                     "clear bit 19 (e.g. 0x30000); a debug guest's attestation proves nothing",
                 ));
             }
             if c.memory_mib < 256 {
-                return Err(self.err(key("memory_mib"), format!("{} MiB is too little for OVMF and Linux", c.memory_mib), "use at least 256"));
+                return Err(self.err(
+                    key("memory_mib"),
+                    format!("{} MiB is too little for OVMF and Linux", c.memory_mib),
+                    "use at least 256",
+                ));
             }
         }
         Ok(())

@@ -1,0 +1,477 @@
+//! `cargo xtask build`: every input checked against the lock, the tree assembled, the image written.
+
+use crate::output::write_image_dir;
+use crate::resolve::{local_files, read_checked, relative};
+use crate::{BuildError, Reporter};
+use snpkit_image::manifest::{Artifact, Input, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, files};
+use snpkit_image::{Tree, cpio, gzip, import};
+use snpkit_inputs::deb::{DebEntryKind, data_entries};
+use snpkit_inputs::{Cache, apt, kernel, ovmf};
+use snpkit_recipe::{
+    CmdlineContext, FirmwareSource, KernelSource, Layout, Lock, LockedBlob, Recipe, Sha256Sum,
+    render_cmdline,
+};
+use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct BuildOptions<'a> {
+    /// Where image folders go (`<workspace>/images`).
+    pub images_dir: &'a Path,
+    pub cache: &'a Cache,
+    /// The static guest `/init` binary.
+    pub guest_init: &'a [u8],
+    /// `SOURCE_DATE_EPOCH` from the environment, if set: it overrides the recipe's epoch.
+    pub source_date_epoch: Option<&'a str>,
+    /// Versions of the tools whose output lands in the image, for the manifest.
+    pub tools: BTreeMap<String, String>,
+    /// Checks the firmware before it is used; returns why it is unfit. Measured direct boot
+    /// needs an AmdSev OVMF with an SNP_KERNEL_HASHES section (the measure crate knows how to
+    /// look; this crate does not).
+    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), String>,
+    pub reporter: &'a dyn Reporter,
+}
+
+#[derive(Debug)]
+pub struct BuiltImage {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Paths our `/init` owns inside every image.
+const RESERVED: &[&str] = &["init", "etc/snpkit"];
+
+pub fn build(
+    recipe: &Recipe,
+    recipe_text: &[u8],
+    opts: &BuildOptions<'_>,
+) -> Result<BuiltImage, BuildError> {
+    let lock_path = recipe.dir.join(snpkit_recipe::LOCK_FILE);
+    let lock = Lock::read(&lock_path, &recipe.name)?;
+    lock.check_fresh(recipe_text, &lock_path, &recipe.name)?;
+    check_local_files(recipe, &lock, &lock_path)?;
+    let epoch = epoch(recipe, opts.source_date_epoch)?;
+
+    let mut inputs = Vec::new();
+    let kernel = fetch_kernel(recipe, &lock, opts, &mut inputs)?;
+    let firmware = fetch_firmware(recipe, &lock, opts, &mut inputs)?;
+    (opts.check_firmware)(&firmware).map_err(|why| BuildError::LockMismatch {
+        what: "the firmware".into(),
+        locked: "an AmdSev OVMF that binds kernel, initrd and cmdline".into(),
+        found: why,
+        fix: "use firmware.source = \"amdsev\" (built by `cargo xtask ovmf`)".into(),
+    })?;
+
+    let step = opts.reporter.step("assembling the file tree");
+    let mut tree = Tree::new();
+    base_dirs(&mut tree)?;
+    add_packages(recipe, &lock, opts, &mut tree, &mut inputs)?;
+    for a in &recipe.archives {
+        let bytes = std::fs::read(&a.src).map_err(BuildError::io(&a.src))?;
+        import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
+    }
+    for d in &recipe.directories {
+        import::add_host_dir(&mut tree, &d.src, &d.dst)?;
+    }
+    for f in &recipe.files {
+        let bytes = std::fs::read(&f.src).map_err(BuildError::io(&f.src))?;
+        tree.add_file(&f.dst, bytes, f.mode)?;
+    }
+    for s in &recipe.symlinks {
+        tree.add_symlink(&s.path, &s.target)?;
+    }
+    for (path, _) in tree.iter() {
+        if let Some(r) = RESERVED
+            .iter()
+            .find(|r| path == **r || path.starts_with(&format!("{r}/")))
+        {
+            return Err(BuildError::Reserved {
+                path: format!("/{path}"),
+                why: format!("/{r} belongs to snpkit's init"),
+            });
+        }
+    }
+    for f in &lock.files {
+        inputs.push(Input {
+            kind: "file".into(),
+            name: f.path.clone(),
+            version: None,
+            sha256: f.sha256,
+            size: f.size,
+        });
+    }
+
+    let module_root = format!("lib/modules/{}", kernel.release);
+    let mut module_paths = Vec::new();
+    for rel in &kernel.load_order {
+        let data = kernel.modules.get(rel).cloned().unwrap_or_default();
+        let path = format!("{module_root}/{rel}");
+        inputs.push(Input {
+            kind: "kernel-module".into(),
+            name: rel.clone(),
+            version: None,
+            sha256: Sha256Sum::of(&data),
+            size: data.len() as u64,
+        });
+        tree.add_file(&path, data, 0o644)?;
+        module_paths.push(format!("/{path}"));
+    }
+    let root = match &recipe.layout {
+        Layout::Initramfs => Root::Initramfs,
+        Layout::Verity(_) => {
+            return Err(BuildError::Reserved {
+                path: "layout".into(),
+                why: "dm-verity layouts are not built yet by this snpkit".into(),
+            });
+        }
+    };
+    let init_config = InitConfig {
+        schema: INIT_SCHEMA,
+        appliance: recipe.name.clone(),
+        entry: Entry {
+            argv: recipe.entry.argv.clone(),
+            env: recipe.entry.env.clone(),
+        },
+        modules: module_paths,
+        root,
+    };
+    let mut init_json = serde_json::to_vec_pretty(&init_config).unwrap_or_default();
+    init_json.push(b'\n');
+    tree.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
+    tree.add_file("/init", opts.guest_init.to_vec(), 0o755)?;
+    inputs.push(Input {
+        kind: "guest-init".into(),
+        name: "snpkit-init".into(),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        sha256: Sha256Sum::of(opts.guest_init),
+        size: opts.guest_init.len() as u64,
+    });
+    step.set_message(&format!(
+        "writing the initramfs ({} entries, {} MB)",
+        tree.len(),
+        tree.file_bytes() / 1_000_000
+    ));
+    let mut cpio_bytes = Vec::with_capacity(tree.file_bytes() as usize + tree.len() * 256);
+    cpio::write_newc(&tree, epoch, &mut cpio_bytes)?;
+    step.set_message("compressing the initramfs");
+    let initrd = gzip::gzip(&cpio_bytes, gzip::LEVEL)?;
+    drop(step);
+
+    let ctx = CmdlineContext {
+        name: recipe.name.clone(),
+        layout: "initramfs",
+        kernel_release: kernel.release.clone(),
+        vars: recipe.vars.clone(),
+        verity: None,
+    };
+    let cmdline = render_cmdline(recipe, &ctx)?;
+
+    let out_files: Vec<(&str, &[u8])> = vec![
+        (files::KERNEL, &kernel.vmlinuz),
+        (files::INITRD, &initrd),
+        (files::CMDLINE, cmdline.as_bytes()),
+        (files::FIRMWARE, &firmware),
+    ];
+    let mut tools = opts.tools.clone();
+    tools.insert("snpkit".into(), env!("CARGO_PKG_VERSION").into());
+    tools.insert(
+        "initramfs".into(),
+        format!(
+            "cpio newc (cpio crate), gzip level {} (flate2 zlib-rs, 1 MiB chunks)",
+            gzip::LEVEL
+        ),
+    );
+    if let Some(v) = &lock.firmware.edk2_version {
+        tools.insert(
+            "edk2".into(),
+            format!("Debian edk2 {v}, OvmfPkg/AmdSev/AmdSevX64.dsc RELEASE GCC5"),
+        );
+    }
+    let manifest = Manifest {
+        schema: MANIFEST_SCHEMA,
+        recipe: recipe.name.clone(),
+        layout: "initramfs".into(),
+        source_date_epoch: i64::from(epoch),
+        kernel_release: kernel.release.clone(),
+        cmdline: cmdline.clone(),
+        artifacts: out_files.iter().map(|(n, b)| Artifact::of(n, b)).collect(),
+        inputs,
+        tools,
+        launch: recipe.launch.clone(),
+        verity: None,
+    };
+    let manifest_json = manifest.to_json();
+    let mut all = out_files;
+    all.push((MANIFEST_FILE, manifest_json.as_bytes()));
+    let dir = write_image_dir(opts.images_dir, &recipe.name, &all)?;
+    Ok(BuiltImage { dir, manifest })
+}
+
+fn epoch(recipe: &Recipe, env: Option<&str>) -> Result<u32, BuildError> {
+    let value = match env {
+        Some(s) => s.trim().parse::<i64>().map_err(|e| BuildError::BadEpoch {
+            value: s.to_owned(),
+            why: e.to_string(),
+        })?,
+        None => recipe.source_date_epoch,
+    };
+    // newc stores mtimes as 32-bit unsigned seconds.
+    u32::try_from(value).map_err(|_| BuildError::BadEpoch {
+        value: value.to_string(),
+        why: "cpio newc stores times from 1970 to 2106 only".into(),
+    })
+}
+
+/// Every local file must still be what the lock says: a changed file is a changed input.
+fn check_local_files(recipe: &Recipe, lock: &Lock, lock_path: &Path) -> Result<(), BuildError> {
+    let now = local_files(recipe)?;
+    if now != lock.files {
+        let changed = now
+            .iter()
+            .filter(|f| !lock.files.contains(f))
+            .map(|f| f.path.as_str())
+            .chain(
+                lock.files
+                    .iter()
+                    .filter(|f| !now.iter().any(|n| n.path == f.path))
+                    .map(|f| f.path.as_str()),
+            )
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(snpkit_recipe::RecipeError::LockStale {
+            recipe: recipe.name.clone(),
+            path: lock_path.to_owned(),
+            what: format!("local files changed since the lock was written: {changed}"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn base_dirs(tree: &mut Tree) -> Result<(), BuildError> {
+    for (dir, mode) in [
+        ("dev", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("run", 0o755),
+        ("tmp", 0o1777),
+        ("etc", 0o755),
+    ] {
+        tree.add_dir(dir, mode)?;
+    }
+    // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
+    tree.add_char_device("dev/console", 5, 1, 0o600)?;
+    Ok(())
+}
+
+fn fetch_kernel(
+    recipe: &Recipe,
+    lock: &Lock,
+    opts: &BuildOptions<'_>,
+    inputs: &mut Vec<Input>,
+) -> Result<kernel::KernelFiles, BuildError> {
+    let files = match (&recipe.kernel, &lock.kernel.deb) {
+        (KernelSource::Debian(pin), Some(deb)) => {
+            if pin.name != deb.name || pin.version.as_ref().is_some_and(|v| *v != deb.version) {
+                return Err(stale(
+                    recipe,
+                    format!(
+                        "the kernel package is {} {:?} in the recipe but {} {} in the lock",
+                        pin.name, pin.version, deb.name, deb.version
+                    ),
+                ));
+            }
+            let progress = opts
+                .reporter
+                .step(&format!("fetching {} {}", deb.name, deb.version));
+            let bytes = apt::fetch(deb, opts.cache, &*progress)?;
+            progress.set_message(&format!("reading {}", deb.filename));
+            inputs.push(Input {
+                kind: "deb".into(),
+                name: deb.name.clone(),
+                version: Some(deb.version.clone()),
+                sha256: deb.sha256,
+                size: deb.size,
+            });
+            kernel::from_deb(&bytes, &deb.filename, &recipe.modules)?
+        }
+        (
+            KernelSource::Local {
+                path,
+                sha256,
+                modules_dir,
+            },
+            None,
+        ) => {
+            let bytes = read_checked(path, sha256, "kernel.path")?;
+            inputs.push(Input {
+                kind: "file".into(),
+                name: relative(recipe, path),
+                version: None,
+                sha256: *sha256,
+                size: bytes.len() as u64,
+            });
+            kernel::from_disk(bytes, modules_dir.as_deref(), &recipe.modules)?
+        }
+        _ => {
+            return Err(stale(
+                recipe,
+                "the kernel source changed kind (package vs path)".into(),
+            ));
+        }
+    };
+    check_blob("the kernel image", &lock.kernel.image, &files.vmlinuz)?;
+    if files.release != lock.kernel.release {
+        return Err(mismatch(
+            "the kernel release",
+            &lock.kernel.release,
+            &files.release,
+        ));
+    }
+    if files.load_order != lock.modules {
+        return Err(stale(
+            recipe,
+            format!(
+                "the module list resolves to {:?}, the lock has {:?}",
+                files.load_order, lock.modules
+            ),
+        ));
+    }
+    Ok(files)
+}
+
+fn fetch_firmware(
+    recipe: &Recipe,
+    lock: &Lock,
+    opts: &BuildOptions<'_>,
+    inputs: &mut Vec<Input>,
+) -> Result<Vec<u8>, BuildError> {
+    let bytes = match &recipe.firmware {
+        FirmwareSource::AmdSev => {
+            let src = ovmf::Edk2Source::from_lock(&lock.firmware).ok_or_else(|| {
+                stale(
+                    recipe,
+                    "the lock pins no edk2 source for the AmdSev firmware".into(),
+                )
+            })?;
+            let progress = opts
+                .reporter
+                .step("AmdSev OVMF (cached after the first build)");
+            let built = ovmf::build(&src, opts.cache, false, &*progress)?;
+            for s in [&src.orig, &src.debian] {
+                inputs.push(Input {
+                    kind: "edk2-source".into(),
+                    name: s.path.clone(),
+                    version: Some(src.version.clone()),
+                    sha256: s.sha256,
+                    size: s.size,
+                });
+            }
+            std::fs::read(&built.path).map_err(BuildError::io(&built.path))?
+        }
+        FirmwareSource::Local { path, sha256 } => read_checked(path, sha256, "firmware.path")?,
+    };
+    if Sha256Sum::of(&bytes) != lock.firmware.ovmf.sha256 {
+        return Err(BuildError::LockMismatch {
+            what: "the AmdSev OVMF built here".into(),
+            locked: lock.firmware.ovmf.sha256.to_string(),
+            found: Sha256Sum::of(&bytes).to_string(),
+            fix: "the firmware did not build reproducibly against the lock: a different compiler (gcc, nasm, iasl) gives different bytes; compare `cargo xtask ovmf --json` tool versions with the machine that wrote the lock, or run `cargo xtask lock <recipe>` to pin this build".into(),
+        });
+    }
+    inputs.push(Input {
+        kind: "firmware".into(),
+        name: files::FIRMWARE.into(),
+        version: lock.firmware.edk2_version.clone(),
+        sha256: lock.firmware.ovmf.sha256,
+        size: bytes.len() as u64,
+    });
+    Ok(bytes)
+}
+
+fn add_packages(
+    recipe: &Recipe,
+    lock: &Lock,
+    opts: &BuildOptions<'_>,
+    tree: &mut Tree,
+    inputs: &mut Vec<Input>,
+) -> Result<(), BuildError> {
+    if recipe.packages.len() != lock.packages.len() {
+        return Err(stale(recipe, "the package list changed".into()));
+    }
+    for (pin, deb) in recipe.packages.iter().zip(&lock.packages) {
+        if pin.name != deb.name || pin.version.as_ref().is_some_and(|v| *v != deb.version) {
+            return Err(stale(
+                recipe,
+                format!(
+                    "package {} is not the one locked ({} {})",
+                    pin.name, deb.name, deb.version
+                ),
+            ));
+        }
+        let progress = opts
+            .reporter
+            .step(&format!("fetching {} {}", deb.name, deb.version));
+        let bytes = apt::fetch(deb, opts.cache, &*progress)?;
+        let include = pin.include.clone();
+        let wanted = move |p: &str| {
+            include.is_empty()
+                || include.iter().any(|i| {
+                    p == i.trim_start_matches('/')
+                        || p.starts_with(&format!("{}/", i.trim_start_matches('/')))
+                })
+        };
+        let entries = data_entries(&bytes, &deb.filename, &wanted)?;
+        let mut links = Vec::new();
+        for e in entries {
+            match e.kind {
+                // Directories come along for every entry; keep only those holding something wanted.
+                DebEntryKind::Dir => {}
+                DebEntryKind::File(data) => tree.add_file(&e.path, data, e.mode)?,
+                DebEntryKind::Symlink(target) => tree.add_symlink(&e.path, &target)?,
+                DebEntryKind::Hardlink(target) => links.push((e.path, target)),
+            }
+        }
+        for (path, target) in links {
+            tree.add_hardlink(&path, &target)?;
+        }
+        inputs.push(Input {
+            kind: "deb".into(),
+            name: deb.name.clone(),
+            version: Some(deb.version.clone()),
+            sha256: deb.sha256,
+            size: deb.size,
+        });
+    }
+    Ok(())
+}
+
+fn check_blob(what: &str, locked: &LockedBlob, bytes: &[u8]) -> Result<(), BuildError> {
+    let found = Sha256Sum::of(bytes);
+    if found != locked.sha256 {
+        return Err(mismatch(
+            what,
+            &locked.sha256.to_string(),
+            &found.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn mismatch(what: &str, locked: &str, found: &str) -> BuildError {
+    BuildError::LockMismatch {
+        what: what.to_owned(),
+        locked: locked.to_owned(),
+        found: found.to_owned(),
+        fix: "an input changed under the same pin; find out why before running `cargo xtask lock <recipe>`".into(),
+    }
+}
+
+fn stale(recipe: &Recipe, what: String) -> BuildError {
+    snpkit_recipe::RecipeError::LockStale {
+        recipe: recipe.name.clone(),
+        path: recipe.dir.join(snpkit_recipe::LOCK_FILE),
+        what,
+    }
+    .into()
+}
