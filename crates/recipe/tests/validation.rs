@@ -1,0 +1,272 @@
+//! Every way a recipe can be wrong gets an error naming the file, the key and the fix.
+#![allow(clippy::unwrap_used)]
+
+use snpkit_recipe::{
+    CmdlineContext, FirmwareSource, KernelSource, Layout, Recipe, RecipeError, render_cmdline,
+};
+use std::path::Path;
+
+const GOOD: &str = r#"
+name = "app"
+cmdline = "console=ttyS0 {{ vars.extra }}"
+hardened = false
+modules = ["sev-guest"]
+[kernel]
+package = "linux-image-6.12.95+deb12-cloud-amd64"
+version = "6.12.95-1~bpo12+1"
+sha256 = "69c92f43b23821de79576fa4d7c86e2924ae2c1b247a47cc5ed9339e220fbcb7"
+[firmware]
+source = "amdsev"
+[[files]]
+src = "files/app"
+dst = "/usr/bin/app"
+mode = 0o755
+[entry]
+argv = ["/usr/bin/app", "--serve"]
+[vars]
+extra = "quiet"
+[[launch]]
+name = "one"
+vcpus = 1
+vcpu_type = "EPYC-v4"
+vmm = "qemu"
+guest_features = 1
+policy = 0x30000
+memory_mib = 512
+"#;
+
+fn file() -> &'static Path {
+    Path::new("recipes/app/recipe.toml")
+}
+
+fn parse(text: &str) -> Result<Recipe, RecipeError> {
+    Recipe::parse(text, file())
+}
+
+/// `GOOD` with one line replaced, expecting an error that mentions every needle.
+fn fails(from: &str, to: &str, needles: &[&str]) {
+    assert!(GOOD.contains(from), "test bug: {from:?} not in GOOD");
+    let text = GOOD.replacen(from, to, 1);
+    let err = parse(&text)
+        .expect_err(&format!("{from:?} -> {to:?} should fail"))
+        .to_string();
+    assert!(
+        err.contains("recipes/app/recipe.toml"),
+        "error names no file: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "error {err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn good_recipe_parses_into_checked_types() {
+    let r = parse(GOOD).unwrap();
+    assert_eq!(r.name, "app");
+    assert_eq!(r.layout, Layout::Initramfs);
+    assert!(
+        matches!(r.kernel, KernelSource::Debian(ref p) if p.version.as_deref() == Some("6.12.95-1~bpo12+1"))
+    );
+    assert_eq!(r.firmware, FirmwareSource::AmdSev);
+    assert_eq!(r.files[0].src, Path::new("recipes/app/files/app"));
+    assert_eq!(r.files[0].mode, 0o755);
+    assert_eq!(r.launch_config("one").unwrap().vcpus, 1);
+    assert!(
+        r.launch_config("two")
+            .unwrap_err()
+            .to_string()
+            .contains("choose one of: one")
+    );
+}
+
+#[test]
+fn syntax_and_unknown_keys() {
+    fails("name = \"app\"", "name = ", &["not a valid recipe"]);
+    fails(
+        "hardened = false",
+        "hardened = false\ncolour = 1",
+        &["unknown field `colour`"],
+    );
+    fails("vcpus = 1", "vcpus = \"one\"", &["invalid type"]);
+}
+
+#[test]
+fn names_and_folders() {
+    fails("name = \"app\"", "name = \"App!\"", &["name", "lowercase"]);
+    fails(
+        "name = \"app\"",
+        "name = \"other\"",
+        &["recipes/app/", "set name = \"app\""],
+    );
+}
+
+#[test]
+fn kernel_and_firmware_pins() {
+    fails(
+        "sha256 = \"69c92f",
+        "sha256 = \"zz9c92f",
+        &["kernel.sha256", "64 hex digits"],
+    );
+    fails(
+        "version = \"6.12.95-1~bpo12+1\"\n",
+        "",
+        &["kernel.sha256", "a checksum without a version"],
+    );
+    fails(
+        "package = \"linux",
+        "path = \"vmlinuz\"\npackage = \"linux",
+        &["kernel", "exactly one of"],
+    );
+    fails(
+        "source = \"amdsev\"",
+        "source = \"ovmfx64\"",
+        &["firmware.source", "amdsev"],
+    );
+    fails(
+        "source = \"amdsev\"",
+        "path = \"OVMF.fd\"",
+        &["firmware.sha256", "missing"],
+    );
+}
+
+#[test]
+fn paths_stay_inside() {
+    fails(
+        "src = \"files/app\"",
+        "src = \"../secrets\"",
+        &["files[0].src", "inside the recipe folder"],
+    );
+    fails(
+        "src = \"files/app\"",
+        "src = \"/etc/shadow\"",
+        &["files[0].src"],
+    );
+    fails(
+        "dst = \"/usr/bin/app\"",
+        "dst = \"usr/bin/app\"",
+        &["files[0].dst", "absolute"],
+    );
+    fails(
+        "dst = \"/usr/bin/app\"",
+        "dst = \"/usr/../etc/x\"",
+        &["files[0].dst"],
+    );
+    fails("mode = 0o755", "mode = 0o17777", &["files[0].mode"]);
+    fails(
+        "argv = [\"/usr/bin/app\", \"--serve\"]",
+        "argv = []",
+        &["entry.argv", "empty"],
+    );
+    fails(
+        "argv = [\"/usr/bin/app\", \"--serve\"]",
+        "argv = [\"app\"]",
+        &["entry.argv[0]"],
+    );
+    fails(
+        "modules = [\"sev-guest\"]",
+        "modules = [\"sev-guest.ko\"]",
+        &["modules[0]"],
+    );
+}
+
+#[test]
+fn launch_configs() {
+    fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 512"]);
+    fails("vmm = \"qemu\"", "vmm = \"xen\"", &["launch[0].vmm"]);
+    fails(
+        "policy = 0x30000",
+        "policy = 0x10000",
+        &["launch[0].policy", "bit 17"],
+    );
+    fails(
+        "policy = 0x30000",
+        "policy = 0xb0000",
+        &["launch[0].policy", "DEBUG"],
+    );
+    fails(
+        "memory_mib = 512",
+        "memory_mib = 64",
+        &["launch[0].memory_mib"],
+    );
+    let twice = GOOD.to_owned() + &GOOD[GOOD.find("[[launch]]").unwrap()..];
+    assert!(
+        parse(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("used twice")
+    );
+    let none = &GOOD[..GOOD.find("[[launch]]").unwrap()];
+    assert!(
+        parse(none)
+            .unwrap_err()
+            .to_string()
+            .contains("no launch configuration")
+    );
+}
+
+#[test]
+fn layout_and_verity() {
+    fails(
+        "hardened = false",
+        "hardened = false\nlayout = \"squash\"",
+        &["layout", "unknown layout"],
+    );
+    let text = GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")
+        + "[verity]\nhash = \"md5\"\n";
+    assert!(
+        parse(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("verity.hash")
+    );
+    let v =
+        parse(&GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")).unwrap();
+    assert!(
+        matches!(v.layout, Layout::Verity(ref s) if s.filesystem == "erofs" && s.on_corruption == "panic" && s.seed == "app")
+    );
+}
+
+fn ctx(r: &Recipe) -> CmdlineContext {
+    CmdlineContext {
+        name: r.name.clone(),
+        layout: "initramfs",
+        kernel_release: "6.12".into(),
+        vars: r.vars.clone(),
+        verity: None,
+    }
+}
+
+#[test]
+fn cmdline_renders_exactly_and_refuses_back_doors() {
+    let r = parse(GOOD).unwrap();
+    assert_eq!(render_cmdline(&r, &ctx(&r)).unwrap(), "console=ttyS0 quiet");
+    // Whitespace is kept: a trailing space changes the measurement and must survive.
+    let r = parse(&GOOD.replace("{{ vars.extra }}\"", "{{ vars.extra }} \"")).unwrap();
+    assert_eq!(
+        render_cmdline(&r, &ctx(&r)).unwrap(),
+        "console=ttyS0 quiet "
+    );
+
+    let r = parse(&GOOD.replace("{{ vars.extra }}", "{{ vars.missing }}")).unwrap();
+    assert!(
+        render_cmdline(&r, &ctx(&r))
+            .unwrap_err()
+            .to_string()
+            .contains("cmdline template")
+    );
+    fails("{{ vars.extra }}", "{{ vars.extra", &["cmdline template"]);
+
+    for door in ["init=/bin/sh", "rdinit=/bin/sh", "rd.shell", "single"] {
+        let r = parse(&GOOD.replace("{{ vars.extra }}", door)).unwrap();
+        let err = render_cmdline(&r, &ctx(&r)).unwrap_err().to_string();
+        assert!(err.contains("bypass snpkit's /init"), "{door}: {err}");
+    }
+    let hardened = parse(&GOOD.replace("hardened = false", "hardened = true")).unwrap();
+    let err = render_cmdline(&hardened, &ctx(&hardened))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("console=ttyS0") && err.contains("hardened"),
+        "{err}"
+    );
+}
