@@ -1,1 +1,10 @@
-//! End-to-end tests: drive the `xtask` binary the way a user does.
+//! End-to-end tests: drive the `xtask` binary the way a user does, on real inputs.
+//!
+//! They need what `cargo xtask test` prepares (system packages, the AmdSev OVMF, oracles) and fail
+//! with the command to run when something is missing: they never skip themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod architecture;
+mod build;
+mod reproducible;
+mod support;

@@ -77,7 +77,7 @@ pub fn build(
     let cache = Cache::from_env()?;
 
     let step = ui::Step::new("building the guest /init (static)", quiet);
-    let guest_init = guest::build(&root, true)?;
+    let guest_init = guest::build(&root, cache.root(), true)?;
     step.finish(&format!("guest /init: {} bytes", guest_init.len()));
 
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();

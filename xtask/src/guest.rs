@@ -3,7 +3,8 @@
 //! It is compiled for the gnu target with `crt-static` (the only toolchain here has no musl) in
 //! its own target folder, with every path that could leak into the binary remapped to a fixed
 //! name: the checkout, the cargo home and the toolchain's sysroot. So two checkouts in different
-//! folders, or two users, produce the same bytes.
+//! folders, or two users, produce the same bytes. The target folder lives in the cache and is
+//! remapped too, so every checkout shares one warm build of the guest's dependencies.
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::process::Command;
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds `snpkit-init` and returns its bytes.
-pub fn build(root: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> {
+pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -23,14 +24,15 @@ pub fn build(root: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> {
         .output()
         .context("running rustc --print sysroot")?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    let target_dir = cache.join("guest-target");
     let flags = [
         "-C".to_owned(),
         "target-feature=+crt-static".to_owned(),
         format!("--remap-path-prefix={}=/snpkit", root.display()),
         format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
         format!("--remap-path-prefix={sysroot}=/rustc"),
+        format!("--remap-path-prefix={}=/target", target_dir.display()),
     ];
-    let target_dir = root.join("target").join("guest");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args([
@@ -48,7 +50,11 @@ pub fn build(root: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> {
         .arg(&target_dir)
         // The unit separator keeps paths with spaces intact.
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
-        .env_remove("RUSTFLAGS");
+        .env_remove("RUSTFLAGS")
+        // The reproducibility test runs builds under libfaketime to change the wall clock; cargo
+        // hangs under it, and the compiler reads no clock that reaches the binary.
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME");
     if quiet {
         cmd.arg("--quiet");
     }

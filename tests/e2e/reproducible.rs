@@ -1,0 +1,86 @@
+//! Reproducibility, the heart of the build: two checkouts in different folders, built with
+//! different umasks, time zones, locales and wall clocks, give byte-identical image folders.
+//!
+//! Each checkout is a copy of this working tree (tracked and untracked, not ignored, files), and
+//! its own xtask is compiled from it, so paths really differ. The second copy's files carry the
+//! permissions a umask of 077 gives (0600/0700), and its build runs under libfaketime 1000 days in
+//! the future. Compilation shares one target folder in the cache so a warm machine is quick.
+
+use crate::support::{ok, read_tree, root};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+fn copy_checkout(to: &Path, private: bool) {
+    let out = ok(Command::new("git")
+        .current_dir(root())
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]));
+    for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = String::from_utf8_lossy(rel).into_owned();
+        let from = root().join(&rel);
+        if !from.is_file() {
+            continue; // deleted in the working tree but still in the index
+        }
+        let target = to.join(&rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &target).unwrap();
+        if private {
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+            let private_mode = if mode & 0o111 != 0 { 0o700 } else { 0o600 };
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(private_mode)).unwrap();
+        }
+    }
+}
+
+fn build_in(checkout: &Path, target_dir: &Path, umask: &str, env: &[(&str, &str)], clock: Option<&str>) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    ok(Command::new(&cargo)
+        .current_dir(checkout)
+        .args(["build", "--quiet", "--package", "xtask"])
+        .env("CARGO_TARGET_DIR", target_dir));
+    let xtask = target_dir.join("debug/xtask");
+    let mut line = format!("umask {umask}; exec ");
+    if let Some(offset) = clock {
+        line.push_str(&format!("faketime -f '{offset}' "));
+    }
+    line.push_str(&format!("'{}' build hello", xtask.display()));
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(checkout).args(["-c", &line]).env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    ok(&mut cmd);
+}
+
+#[test]
+fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
+    assert!(
+        Command::new("faketime").arg("--version").output().is_ok(),
+        "faketime is not installed: run `cargo xtask setup` (package faketime)"
+    );
+    let cache = snpkit_inputs::Cache::from_env().unwrap();
+    let target_dir = cache.root().join("repro-target");
+    let a_parent = tempfile::tempdir().unwrap();
+    let b_parent = tempfile::Builder::new().prefix("another-place").tempdir_in("/var/tmp").unwrap();
+    let a = a_parent.path().join("snpkit");
+    let b = b_parent.path().join("deeper/checkout of snpkit");
+    copy_checkout(&a, false);
+    copy_checkout(&b, true);
+
+    build_in(&a, &target_dir, "022", &[("TZ", "UTC"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8")], None);
+    build_in(
+        &b,
+        &target_dir,
+        "077",
+        &[("TZ", "Pacific/Chatham"), ("LANG", "de_DE.UTF-8"), ("LC_ALL", "de_DE.UTF-8")],
+        Some("+1000d"),
+    );
+
+    let image_a = read_tree(&a.join("images/hello"));
+    let image_b = read_tree(&b.join("images/hello"));
+    assert!(image_a.contains_key("initrd.cpio.gz") && image_a.contains_key("manifest.json"));
+    assert_eq!(image_a.keys().collect::<Vec<_>>(), image_b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &image_a {
+        assert!(bytes == &image_b[name], "{name} differs between the two builds");
+    }
+}
