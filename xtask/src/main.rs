@@ -3,9 +3,13 @@
 //! Thin by design: argument parsing, progress and output formats live here; every decision about
 //! recipes, images, digests, launches and verdicts lives in the `snpkit-*` crates.
 
+mod bench;
 mod build;
 mod cli;
 mod demo;
+mod explain;
+mod measure;
+mod oracles;
 mod ovmf;
 mod setup;
 mod test;
@@ -13,7 +17,11 @@ mod test;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about = "snpkit: build, measure, boot and verify SEV-SNP appliances")]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "snpkit: build, measure, boot and verify SEV-SNP appliances"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -36,6 +44,14 @@ enum Command {
     Demo(demo::Args),
     /// Run the whole test suite, installing and building what it needs first.
     Test(test::Args),
+    /// Predict the SNP launch digest (sev-snp-measure's flags), or write images/<recipe>/expected.json.
+    Measure(measure::Args),
+    /// Find the launch configurations that reproduce a measured digest.
+    Explain(explain::Args),
+    /// Run a benchmark side by side with the peer tool: measure, explain.
+    Bench(bench::Args),
+    /// Install the reference tools the tests compare with (sev-snp-measure) and print their paths.
+    Oracles(oracles::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +64,10 @@ fn main() -> std::process::ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
+        Command::Measure(args) => measure::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Oracles(args) => oracles::run(args),
     };
     match result {
         Ok(code) => code,

@@ -121,6 +121,17 @@ impl VcpuType {
         })
     }
 
+    /// The CPUID family/model/stepping a version 3+ attestation report carries (offsets
+    /// 0x188..0x18b), as a guess for `explain`; `None` for older reports or a zero family.
+    pub fn from_report(report: &[u8]) -> Option<Self> {
+        let version = u32::from_le_bytes(report.get(..4)?.try_into().ok()?);
+        let fms = report.get(0x188..0x18b)?;
+        if version < 3 || fms[0] == 0 {
+            return None;
+        }
+        Self::from_family_model_stepping(fms[0].into(), fms[1].into(), fms[2].into()).ok()
+    }
+
     /// The CPUID Fn0000_0001 EAX value QEMU puts in RDX at reset.
     pub fn signature(&self) -> u32 {
         match *self {
@@ -197,6 +208,20 @@ mod tests {
                 assert_eq!(theirs.sig() as u32, m.signature(), "{}", m.name);
             }
         }
+    }
+
+    #[test]
+    fn report_cpuid_is_read_from_v3_reports() {
+        let mut report = vec![0u8; 0x4a0];
+        report[0] = 3;
+        report[0x188..0x18b].copy_from_slice(&[0x19, 0x01, 0x01]);
+        assert_eq!(
+            VcpuType::from_report(&report).map(|t| t.signature()),
+            Some(0xa00f11)
+        );
+        report[0] = 2;
+        assert_eq!(VcpuType::from_report(&report), None);
+        assert_eq!(VcpuType::from_report(&report[..10]), None);
     }
 
     #[test]
