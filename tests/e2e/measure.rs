@@ -1,4 +1,5 @@
 //! `cargo xtask measure` and `cargo xtask explain`, driven as a user does.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
