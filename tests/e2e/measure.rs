@@ -434,3 +434,93 @@ fn bad_inputs_give_clear_errors() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("1184 bytes"), "{}", stderr(&o));
 }
+
+#[test]
+fn measure_other_modes() {
+    let ovmf = fixture("ovmf_AmdSev_suffix.bin");
+    let o = xtask(&["measure", "--mode", "snp:ovmf-hash", "--ovmf", path(&ovmf)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hash = last_line(&o);
+    assert_eq!(
+        hash,
+        "086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff8c374c2a55c467a50da6d466b74"
+    );
+    // test_snp_ovmf_hash_gen_default: the precomputed hash stands in for the OVMF's pages.
+    let o = xtask(&[
+        "measure",
+        "--vcpus",
+        "1",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--ovmf",
+        path(&ovmf),
+        "--snp-ovmf-hash",
+        &hash,
+        "--kernel",
+        "/dev/null",
+        "--initrd",
+        "/dev/null",
+        "--append",
+        "",
+        "--guest-features",
+        "0x21",
+    ]);
+    assert_eq!(
+        last_line(&o),
+        "329c8ce0972ae52343b64d34a434a86f245dfd74f5ed7aae15d22efc78fb9683632b9b50e4e1d7fa41179ef98a7ef198"
+    );
+    // The COCONUT-SVSM real-hardware pair (4 vCPUs), with the vars size given as a file.
+    let dir = tempfile::tempdir().unwrap();
+    let vars = dir.path().join("OVMF_VARS.fd");
+    std::fs::write(&vars, vec![0u8; 540672]).unwrap();
+    let o = xtask(&[
+        "measure",
+        "--mode",
+        "snp:svsm",
+        "--vcpus",
+        "4",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--ovmf",
+        path(&fixture("svsm_ovmf.fd")),
+        "--svsm",
+        path(&fixture("svsm.bin")),
+        "--vars-file",
+        path(&vars),
+        "--guest-features",
+        "0x21",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        last_line(&o),
+        "27d154c27b7b359c935e250ec6fee72aa0ae8c1225e3b0e1cf46a9567e938066d7d6f94bbdc4a857818bdb79277a44b2"
+    );
+    // EC2 with both VMSA forms: sev-snp-measure 0.0.12/sev crate (RDX 0) and 0.0.13 (RDX 0x600).
+    for (rdx, want) in [
+        (
+            "0",
+            "7d3756157c805bf6adf617064c8552e8c1688fa1c8756f11cbf56ba5d25c9270fb69c0505c1cbe1c5c66c0e34c6ed3be",
+        ),
+        (
+            "0x600",
+            "0883bd0eeb716e65b7b977a321c278d1e51b33b5c655fab985443bbcc65c086b9c15e8a0bd8811050dec7e24964e5056",
+        ),
+    ] {
+        let o = xtask(&[
+            "measure",
+            "--vcpus",
+            "1",
+            "--vmm-type",
+            "ec2",
+            "--ec2-vmsa-rdx",
+            rdx,
+            "--ovmf",
+            path(&ovmf),
+            "--kernel",
+            "/dev/null",
+            "--initrd",
+            "/dev/null",
+        ]);
+        assert_eq!(last_line(&o), want, "rdx {rdx}: {}", stderr(&o));
+    }
+}
