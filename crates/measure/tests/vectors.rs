@@ -354,3 +354,41 @@ fn fixtures_are_where_the_sources_say() {
     .unwrap();
     assert!(x64.kernel_hashes_section().is_none());
 }
+
+/// The emulated PSP measures the page file QEMU was given: same digest as from the hashes.
+#[test]
+fn a_hashes_page_read_back_gives_the_same_digest() {
+    use snpkit_measure::{
+        Firmware, GuestFeatures, HashesPage, KernelHashes, LaunchConfig, VcpuType, Vmm,
+    };
+    let bytes = std::fs::read(
+        vectors().join("virtee-sev-snp-measure/tests/fixtures/ovmf_AmdSev_suffix.bin"),
+    )
+    .unwrap();
+    let ovmf = Ovmf::parse(&bytes).unwrap();
+    let firmware = Firmware::measure(&ovmf);
+    let hashes = KernelHashes::compute(b"k", b"i", b"console=ttyS0 ").unwrap();
+    let page = snpkit_measure::hashes_page(&ovmf, &hashes).unwrap();
+    assert_eq!(
+        page.gpa(),
+        u64::from(ovmf.kernel_hashes_section().unwrap().gpa)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hashes.page");
+    page.write_to(&file).unwrap();
+    let back = HashesPage::from_bytes(&ovmf, std::fs::read(&file).unwrap()).unwrap();
+    let config = LaunchConfig {
+        vcpus: snpkit_measure::vcpus(2).unwrap(),
+        vcpu_type: VcpuType::from_name("EPYC-Milan").unwrap(),
+        vmm: Vmm::Qemu,
+        guest_features: GuestFeatures::new(1).unwrap(),
+    };
+    assert_eq!(
+        snpkit_measure::launch_digest_with_page(&firmware, Some(&back), &config).unwrap(),
+        snpkit_measure::launch_digest(&firmware, Some(&hashes), &config).unwrap()
+    );
+    let err = HashesPage::from_bytes(&ovmf, vec![0; 100])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("100 bytes"), "{err}");
+}
