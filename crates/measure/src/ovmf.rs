@@ -53,6 +53,10 @@ const FOOTER_END_GAP: usize = 32;
 const ENTRY_HEADER: usize = 18;
 const METADATA_HEADER: usize = 16;
 const SECTION_DESC: usize = 12;
+/// Every page of a section costs a digest update; real firmware declares well under 1 MiB
+/// (our AmdSev OVMF: 0x1e000 bytes). A bound keeps a hostile image from costing seconds per digest
+/// (the fuzzer found a 3.7 GiB SEC_MEM section that took 8 s over eight digests).
+const MAX_METADATA_BYTES: u64 = 256 << 20;
 
 /// Why a firmware image cannot be used for a launch digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -142,6 +146,10 @@ pub enum OvmfError {
         kind: SectionKind,
         size: u32,
     },
+    #[error(
+        "the SEV metadata sections cover {total:#x} bytes, more than the {MAX_METADATA_BYTES:#x} any real firmware comes near"
+    )]
+    MetadataTooLarge { total: u64 },
     #[error("SEV metadata sections overlap: {first} and {second}")]
     SectionOverlap { first: Section, second: Section },
     #[error("the SVSM image has no SVSM information entry (GUID {}) in its footer table", display(&SVSM_INFO_GUID))]
@@ -395,6 +403,10 @@ fn parse_metadata(data: &[u8], offset: u32) -> Result<Vec<Section>, OvmfError> {
             return Err(OvmfError::SectionSize { index, kind, size });
         }
         sections.push(Section { gpa, size, kind });
+    }
+    let total: u64 = sections.iter().map(|s| u64::from(s.size)).sum();
+    if total > MAX_METADATA_BYTES {
+        return Err(OvmfError::MetadataTooLarge { total });
     }
     let mut sorted = sections.clone();
     sorted.sort_by_key(|s| s.gpa);
