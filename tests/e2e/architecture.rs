@@ -7,33 +7,93 @@ fn deps_of(package: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
-        .args(["tree", "--edges", "normal", "--prefix", "none", "--format", "{p}", "--package", package])
+        .args([
+            "tree",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--package",
+            package,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn crate_names(tree: &str) -> Vec<String> {
-    tree.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    tree.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn forbidden_dependency_edges_are_absent() {
     let rules: &[(&str, &[&str])] = &[
-        ("snpkit-guest", &["snpkit-qemu", "snpkit-attest", "snpkit-image", "snpkit-inputs", "snpkit-build", "reqwest", "tokio"]),
+        (
+            "snpkit-guest",
+            &[
+                "snpkit-qemu",
+                "snpkit-attest",
+                "snpkit-image",
+                "snpkit-inputs",
+                "snpkit-build",
+                "reqwest",
+                "tokio",
+            ],
+        ),
         ("snpkit-measure", &["snpkit-qemu", "snpkit-attest"]),
         ("snpkit-qemu", &["snpkit-attest"]),
         ("snpkit-attest", &["snpkit-qemu"]),
-        ("snpkit-recipe", &["snpkit-image", "snpkit-inputs", "snpkit-measure", "snpkit-qemu", "snpkit-attest"]),
-        ("snpkit-image", &["snpkit-inputs", "snpkit-measure", "snpkit-qemu", "snpkit-attest"]),
-        ("snpkit-wire", &["snpkit-recipe", "snpkit-image", "snpkit-qemu", "snpkit-attest", "tokio"]),
+        (
+            "snpkit-recipe",
+            &[
+                "snpkit-image",
+                "snpkit-inputs",
+                "snpkit-measure",
+                "snpkit-qemu",
+                "snpkit-attest",
+            ],
+        ),
+        (
+            "snpkit-image",
+            &[
+                "snpkit-inputs",
+                "snpkit-measure",
+                "snpkit-qemu",
+                "snpkit-attest",
+            ],
+        ),
+        (
+            "snpkit-wire",
+            &[
+                "snpkit-recipe",
+                "snpkit-image",
+                "snpkit-qemu",
+                "snpkit-attest",
+                "tokio",
+            ],
+        ),
     ];
     for (package, forbidden) in rules {
         let names = crate_names(&deps_of(package));
-        assert!(names.iter().any(|n| n == package), "cargo tree did not list {package}");
+        assert!(
+            names.iter().any(|n| n == package),
+            "cargo tree did not list {package}"
+        );
         for f in *forbidden {
-            assert!(!names.iter().any(|n| n == f), "{package} must not depend on {f}");
+            assert!(
+                !names.iter().any(|n| n == f),
+                "{package} must not depend on {f}"
+            );
         }
     }
 }
@@ -46,6 +106,10 @@ fn every_library_opens_with_a_doc_header() {
         let main = dir.join("src/main.rs");
         let file = if lib.exists() { lib } else { main };
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.starts_with("//!"), "{} must start with a //! header saying what the crate owns", file.display());
+        assert!(
+            text.starts_with("//!"),
+            "{} must start with a //! header saying what the crate owns",
+            file.display()
+        );
     }
 }

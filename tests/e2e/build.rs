@@ -12,14 +12,21 @@ use std::process::{Command, Stdio};
 fn hello_builds_and_reads_back() {
     let sb = Sandbox::with_recipe("hello");
     let out = ok(&mut sb.xtask(&["build", "hello", "--json"]));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(summary["recipe"], "hello");
     let dir = sb.images().join("hello");
 
     // The manifest vouches for every file of the image folder.
-    let manifest = Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest =
+        Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let files = read_tree(&dir);
-    assert_eq!(manifest.artifacts.len() + 1, files.len(), "image files: {:?}", files.keys());
+    assert_eq!(
+        manifest.artifacts.len() + 1,
+        files.len(),
+        "image files: {:?}",
+        files.keys()
+    );
     for a in &manifest.artifacts {
         let bytes = &files[&a.name];
         assert_eq!(Sha256Sum::of(bytes), a.sha256, "{}", a.name);
@@ -27,15 +34,29 @@ fn hello_builds_and_reads_back() {
     }
     assert_eq!(files["cmdline"], manifest.cmdline.as_bytes());
     assert_eq!(manifest.launch.len(), 2);
-    assert!(manifest.inputs.iter().any(|i| i.kind == "deb" && i.name == "busybox-static"));
+    assert!(
+        manifest
+            .inputs
+            .iter()
+            .any(|i| i.kind == "deb" && i.name == "busybox-static")
+    );
     assert!(manifest.inputs.iter().any(|i| i.kind == "guest-init"));
     assert!(manifest.tools.contains_key("rustc"));
 
     // Our reader: owners, times and the pieces /init needs.
     let cpio = gunzip(&files["initrd.cpio.gz"]);
     let entries = read_newc(&cpio).unwrap();
-    assert!(entries.iter().all(|e| e.uid == 0 && e.gid == 0 && e.mtime == 1_735_689_600));
-    let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap_or_else(|| panic!("no {n} in the initramfs"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.uid == 0 && e.gid == 0 && e.mtime == 1_735_689_600)
+    );
+    let get = |n: &str| {
+        entries
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap_or_else(|| panic!("no {n} in the initramfs"))
+    };
     assert_eq!(get("init").mode, 0o100_755);
     assert_eq!(&get("init").data[..4], b"\x7fELF");
     assert_eq!(get("usr/bin/hello").mode, 0o100_755);
@@ -43,9 +64,16 @@ fn hello_builds_and_reads_back() {
     let config: InitConfig = serde_json::from_slice(&get("etc/snpkit/init.json").data).unwrap();
     assert_eq!(config.entry.argv, ["/usr/bin/hello"]);
     assert_eq!(config.root, Root::Initramfs);
-    assert!(config.modules.last().unwrap().ends_with("sev-guest.ko.xz"), "{:?}", config.modules);
+    assert!(
+        config.modules.last().unwrap().ends_with("sev-guest.ko.xz"),
+        "{:?}",
+        config.modules
+    );
     for m in &config.modules {
-        assert!(!get(m.trim_start_matches('/')).data.is_empty(), "{m} shipped empty");
+        assert!(
+            !get(m.trim_start_matches('/')).data.is_empty(),
+            "{m} shipped empty"
+        );
     }
 
     // The system's cpio sees the same entries, in the same order.
@@ -59,7 +87,10 @@ fn hello_builds_and_reads_back() {
     drop(child.stdin.take());
     let listed = child.wait_with_output().unwrap();
     assert!(listed.status.success());
-    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let ours: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ours);
 }
@@ -72,11 +103,21 @@ fn failed_build_keeps_the_previous_image() {
     let before = read_tree(&dir);
 
     // A local input changed after locking: the build must refuse and leave the image alone.
-    std::fs::write(sb.recipes().join("hello/files/hello"), "#!/bin/sh\necho tampered\n").unwrap();
+    std::fs::write(
+        sb.recipes().join("hello/files/hello"),
+        "#!/bin/sh\necho tampered\n",
+    )
+    .unwrap();
     let err = fails(&mut sb.xtask(&["build", "hello"]));
-    assert!(err.contains("files/hello") && err.contains("cargo xtask lock hello"), "{err}");
+    assert!(
+        err.contains("files/hello") && err.contains("cargo xtask lock hello"),
+        "{err}"
+    );
     assert_eq!(read_tree(&dir), before);
-    let names: Vec<_> = std::fs::read_dir(sb.images()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(sb.images())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["hello"], "no temporary folders left in images/");
 }
 
@@ -86,11 +127,27 @@ fn bad_recipes_get_clear_errors_and_write_nothing() {
     let file = sb.recipe_file("hello");
     let good = std::fs::read_to_string(&file).unwrap();
     let cases: &[(&str, &str, &[&str])] = &[
-        ("vcpus = 1", "vcpus = 0", &["recipe.toml", "launch[0].vcpus"]),
-        ("name = \"hello\"", "name = \"hello", &["recipe.toml", "not a valid recipe"]),
-        ("src = \"files/hello\"", "src = \"files/missing\"", &["files/missing"]),
+        (
+            "vcpus = 1",
+            "vcpus = 0",
+            &["recipe.toml", "launch[0].vcpus"],
+        ),
+        (
+            "name = \"hello\"",
+            "name = \"hello",
+            &["recipe.toml", "not a valid recipe"],
+        ),
+        (
+            "src = \"files/hello\"",
+            "src = \"files/missing\"",
+            &["files/missing"],
+        ),
         // A changed recipe needs a new lock before it builds.
-        ("memory_mib = 512\n\n", "memory_mib = 1024\n\n", &["recipe.lock is out of date", "cargo xtask lock hello"]),
+        (
+            "memory_mib = 512\n\n",
+            "memory_mib = 1024\n\n",
+            &["recipe.lock is out of date", "cargo xtask lock hello"],
+        ),
     ];
     for (from, to, needles) in cases {
         assert!(good.contains(from), "test bug: {from}");
@@ -99,7 +156,10 @@ fn bad_recipes_get_clear_errors_and_write_nothing() {
         for n in *needles {
             assert!(err.contains(n), "{from} -> {to}: {err:?} lacks {n:?}");
         }
-        assert!(std::fs::read_dir(sb.images()).unwrap().next().is_none(), "{from} -> {to} wrote into images/");
+        assert!(
+            std::fs::read_dir(sb.images()).unwrap().next().is_none(),
+            "{from} -> {to} wrote into images/"
+        );
     }
     std::fs::remove_dir_all(sb.recipes().join("hello")).unwrap();
     let err = fails(&mut sb.xtask(&["build", "hello"]));
@@ -111,18 +171,36 @@ fn packages_that_apt_cannot_supply_are_named() {
     let sb = Sandbox::with_recipe("hello");
     let file = sb.recipe_file("hello");
     let good = std::fs::read_to_string(&file).unwrap();
-    let unknown = good.replace("name = \"busybox-static\"", "name = \"snpkit-no-such-package\"");
+    let unknown = good.replace(
+        "name = \"busybox-static\"",
+        "name = \"snpkit-no-such-package\"",
+    );
     std::fs::write(&file, unknown).unwrap();
     let err = fails(&mut sb.xtask(&["lock", "hello"]));
-    assert!(err.contains("apt knows no package \"snpkit-no-such-package\""), "{err}");
+    assert!(
+        err.contains("apt knows no package \"snpkit-no-such-package\""),
+        "{err}"
+    );
 
-    let gone = good.replace("version = \"1:1.35.0-4+deb12u1+b1\"", "version = \"1:0.1-1\"");
+    let gone = good.replace(
+        "version = \"1:1.35.0-4+deb12u1+b1\"",
+        "version = \"1:0.1-1\"",
+    );
     std::fs::write(&file, gone).unwrap();
     let err = fails(&mut sb.xtask(&["lock", "hello"]));
-    assert!(err.contains("busybox-static version 1:0.1-1 is no longer in the archive"), "{err}");
-    assert!(err.contains("1:1.35.0-4+deb12u1+b1"), "the error lists what apt offers: {err}");
+    assert!(
+        err.contains("busybox-static version 1:0.1-1 is no longer in the archive"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1:1.35.0-4+deb12u1+b1"),
+        "the error lists what apt offers: {err}"
+    );
 
-    let wrong_sum = good.replace("3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744", &"ab".repeat(32));
+    let wrong_sum = good.replace(
+        "3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744",
+        &"ab".repeat(32),
+    );
     std::fs::write(&file, wrong_sum).unwrap();
     let err = fails(&mut sb.xtask(&["lock", "hello"]));
     assert!(err.contains("serves a different .deb"), "{err}");
@@ -137,10 +215,17 @@ fn disk_full_mid_build_leaves_nothing_half_written() {
     );
     let sb = Sandbox::with_recipe("hello");
     let images = sb.images();
-    let mount = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "snpkit-test"]).arg(&images).status().unwrap();
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "snpkit-test"])
+        .arg(&images)
+        .status()
+        .unwrap();
     assert!(mount.success(), "mount tmpfs failed");
     let err = fails(&mut sb.xtask(&["build", "hello"]));
-    let listing: Vec<_> = std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let listing: Vec<_> = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let _ = Command::new("umount").arg(&images).status();
     assert!(err.contains("No space left on device"), "{err}");
     assert!(listing.is_empty(), "left behind: {listing:?}");
@@ -149,6 +234,10 @@ fn disk_full_mid_build_leaves_nothing_half_written() {
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }

@@ -6,5 +6,6 @@
 
 mod architecture;
 mod build;
+mod measure;
 mod reproducible;
 mod support;

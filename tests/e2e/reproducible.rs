@@ -12,9 +12,13 @@ use std::path::Path;
 use std::process::Command;
 
 fn copy_checkout(to: &Path, private: bool) {
-    let out = ok(Command::new("git")
-        .current_dir(root())
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]));
+    let out = ok(Command::new("git").current_dir(root()).args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]));
     for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
         let rel = String::from_utf8_lossy(rel).into_owned();
         let from = root().join(&rel);
@@ -27,12 +31,19 @@ fn copy_checkout(to: &Path, private: bool) {
         if private {
             let mode = std::fs::metadata(&target).unwrap().permissions().mode();
             let private_mode = if mode & 0o111 != 0 { 0o700 } else { 0o600 };
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(private_mode)).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(private_mode))
+                .unwrap();
         }
     }
 }
 
-fn build_in(checkout: &Path, target_dir: &Path, umask: &str, env: &[(&str, &str)], clock: Option<&str>) {
+fn build_in(
+    checkout: &Path,
+    target_dir: &Path,
+    umask: &str,
+    env: &[(&str, &str)],
+    clock: Option<&str>,
+) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     ok(Command::new(&cargo)
         .current_dir(checkout)
@@ -45,7 +56,9 @@ fn build_in(checkout: &Path, target_dir: &Path, umask: &str, env: &[(&str, &str)
     }
     line.push_str(&format!("'{}' build hello", xtask.display()));
     let mut cmd = Command::new("sh");
-    cmd.current_dir(checkout).args(["-c", &line]).env_remove("SOURCE_DATE_EPOCH");
+    cmd.current_dir(checkout)
+        .args(["-c", &line])
+        .env_remove("SOURCE_DATE_EPOCH");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -61,26 +74,45 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
     let cache = snpkit_inputs::Cache::from_env().unwrap();
     let target_dir = cache.root().join("repro-target");
     let a_parent = tempfile::tempdir().unwrap();
-    let b_parent = tempfile::Builder::new().prefix("another-place").tempdir_in("/var/tmp").unwrap();
+    let b_parent = tempfile::Builder::new()
+        .prefix("another-place")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let a = a_parent.path().join("snpkit");
     let b = b_parent.path().join("deeper/checkout of snpkit");
     copy_checkout(&a, false);
     copy_checkout(&b, true);
 
-    build_in(&a, &target_dir, "022", &[("TZ", "UTC"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8")], None);
+    build_in(
+        &a,
+        &target_dir,
+        "022",
+        &[("TZ", "UTC"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8")],
+        None,
+    );
     build_in(
         &b,
         &target_dir,
         "077",
-        &[("TZ", "Pacific/Chatham"), ("LANG", "de_DE.UTF-8"), ("LC_ALL", "de_DE.UTF-8")],
+        &[
+            ("TZ", "Pacific/Chatham"),
+            ("LANG", "de_DE.UTF-8"),
+            ("LC_ALL", "de_DE.UTF-8"),
+        ],
         Some("+1000d"),
     );
 
     let image_a = read_tree(&a.join("images/hello"));
     let image_b = read_tree(&b.join("images/hello"));
     assert!(image_a.contains_key("initrd.cpio.gz") && image_a.contains_key("manifest.json"));
-    assert_eq!(image_a.keys().collect::<Vec<_>>(), image_b.keys().collect::<Vec<_>>());
+    assert_eq!(
+        image_a.keys().collect::<Vec<_>>(),
+        image_b.keys().collect::<Vec<_>>()
+    );
     for (name, bytes) in &image_a {
-        assert!(bytes == &image_b[name], "{name} differs between the two builds");
+        assert!(
+            bytes == &image_b[name],
+            "{name} differs between the two builds"
+        );
     }
 }

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The xtask binary built for this test run (no `cargo run` in between).
@@ -16,7 +19,9 @@ pub fn xtask() -> Command {
 
 /// Runs a command, and on failure shows what it printed.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
 }
 
@@ -51,7 +56,10 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn with_recipe(name: &str) -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&root().join("recipes").join(name), &dir.path().join("recipes").join(name));
+        copy_dir(
+            &root().join("recipes").join(name),
+            &dir.path().join("recipes").join(name),
+        );
         std::fs::create_dir_all(dir.path().join("images")).unwrap();
         Sandbox { dir }
     }
@@ -71,7 +79,11 @@ impl Sandbox {
     /// `cargo xtask <args> --recipes-dir … --images …`.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = xtask();
-        cmd.args(args).arg("--recipes-dir").arg(self.recipes()).arg("--images").arg(self.images());
+        cmd.args(args)
+            .arg("--recipes-dir")
+            .arg(self.recipes())
+            .arg("--images")
+            .arg(self.images());
         cmd
     }
 }
@@ -99,7 +111,12 @@ pub fn read_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             if entry.file_type().unwrap().is_dir() {
                 stack.push(entry.path());
             } else {
-                let rel = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let rel = entry
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, std::fs::read(entry.path()).unwrap());
             }
         }

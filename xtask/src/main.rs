@@ -3,11 +3,15 @@
 //! Thin by design: argument parsing, progress and output formats live here; every decision about
 //! recipes, images, digests, launches and verdicts lives in the `snpkit-*` crates.
 
+mod bench;
 mod build;
 mod cli;
 mod demo;
+mod explain;
 mod firmware;
 mod guest;
+mod measure;
+mod oracles;
 mod ovmf;
 mod setup;
 mod test;
@@ -43,6 +47,14 @@ enum Command {
     Demo(demo::Args),
     /// Run the whole test suite, installing and building what it needs first.
     Test(test::Args),
+    /// Predict the SNP launch digest (sev-snp-measure's flags), or write images/<recipe>/expected.json.
+    Measure(measure::Args),
+    /// Find the launch configurations that reproduce a measured digest.
+    Explain(explain::Args),
+    /// Run a benchmark side by side with the peer tool: measure, explain.
+    Bench(bench::Args),
+    /// Install the reference tools the tests compare with (sev-snp-measure) and print their paths.
+    Oracles(oracles::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +67,10 @@ fn main() -> std::process::ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
+        Command::Measure(args) => measure::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Oracles(args) => oracles::run(args),
     };
     match result {
         Ok(code) => code,
@@ -65,7 +81,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The sev-snp-measure oracle's path for tests, once the measure tooling provides it.
+/// The sev-snp-measure oracle for tests, installed into the cache on first use.
 fn oracles_env() -> anyhow::Result<Option<(String, String)>> {
-    Ok(None)
+    let path = oracles::sev_snp_measure()?;
+    Ok(Some((
+        "SNPKIT_SEV_SNP_MEASURE".to_owned(),
+        path.display().to_string(),
+    )))
 }

@@ -1,7 +1,65 @@
 //! Reference values: the SEV-SNP launch digest the AMD security processor will compute.
 //!
-//! Owns the launch digest (OVMF pages, SEV hashes table, VMSAs), the hashes-table page as QEMU builds it,
-//! and the search that explains a mismatching digest. Knows nothing of QEMU processes or of reports.
+//! Owns the launch digest (OVMF pages, SEV metadata pages, the SEV hashes table, VMSAs), the
+//! hashes-table page exactly as QEMU builds it, the typed launch configuration, `expected.json`,
+//! and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
+//! beyond their MEASUREMENT field, or of verification: it takes bytes and returns values (the
+//! one exception, [`HashesPage::write_to`], writes the page QEMU is given).
+//!
+//! ```text
+//! Ovmf::parse(bytes) ─▶ Firmware::measure(&ovmf) ─┐
+//! KernelHashes::compute(kernel, initrd, cmdline) ─┼─▶ launch_digest(&firmware, Some(&hashes), &config) ─▶ LaunchDigest
+//! launch_config_from(&recipe_launch) ─────────────┘
+//! ```
+//!
+//! # Relation to the `sev` crate
+//! The `sev` crate (virtee, 8.0) has a measurement module ported from sev-snp-measure. We do not
+//! call it on the production path, because wrapping it would have meant re-implementing most of
+//! it anyway:
+//! - it takes file paths, not bytes, and asserts (panics) on sizes derived from the files;
+//! - it trims the kernel command line before hashing, while QEMU hashes it raw plus a NUL, so a
+//!   trailing space gives another digest;
+//! - it has no GCE VMM, no COCONUT-SVSM mode, only the RDX = 0 form of the EC2 VMSA, and accepts
+//!   vCPU signatures of five named models only (no family/model/stepping or raw signature);
+//! - its page-by-page digest builder (`Gctx`, behind its crypto features) can neither be cloned
+//!   nor name its typestate outside the crate, so `explain` could not snapshot the SHA-384 state
+//!   after the OVMF pages, and it allocates a buffer per page (too slow for ≥ 100,000 guesses/s).
+//!
+//! So the digest is implemented here (under 2,000 lines with docs and input checks), and `sev` is a
+//! dev-dependency: the tests compare our VMSA pages byte for byte with `sev`'s for the forms it
+//! has (QEMU and EC2 RDX = 0, several CPU types and feature sets) and our CPU signature table with
+//! its `CpuType`. Together with the published vectors and the differential test against
+//! sev-snp-measure 0.0.13, that makes three independent implementations agree.
+//!
+//! # What is not measured
+//! ACPI tables, SMBIOS and most fw_cfg data reach the guest unmeasured; only the firmware, the
+//! hashes table (kernel, initrd, cmdline) and the VMSAs are. A pflash variable store is not
+//! measured either: launch with `-bios` and the stateless AmdSev OVMF.
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod config;
+mod digest;
 pub mod expected;
+mod explain;
+mod guid;
+mod hashes;
+mod launch;
+mod ovmf;
+mod vcpu;
+mod vmsa;
+
+pub use config::{
+    ConfigError, Ec2VmsaRdx, GuestFeatures, LaunchConfig, MAX_VCPUS, Vmm, launch_config_from, vcpus,
+};
+pub use digest::{DigestError, LaunchDigest};
+pub use explain::{BootCandidate, Explanation, FirmwareCandidate, Match, SearchSpace, explain};
+pub use hashes::{
+    CmdlineError, HashesPage, KernelHashes, PADDED_TABLE_LEN, cmdline_hash, hashes_page,
+};
+pub use launch::{
+    Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
+    svsm_launch_digest,
+};
+pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
+pub use vcpu::{CPU_MODELS, CpuModel, VcpuType, VcpuTypeError, signature as cpu_signature};

@@ -1,0 +1,206 @@
+//! The typed launch configuration: everything besides the files that changes the digest.
+
+use std::num::NonZeroU32;
+
+use crate::vcpu::{VcpuType, VcpuTypeError};
+
+/// The most vCPUs we accept from a recipe or the command line (QEMU's q35 limit).
+pub const MAX_VCPUS: u32 = 4096;
+
+pub(crate) const ONE: NonZeroU32 = NonZeroU32::MIN;
+
+/// How one image is launched, as far as the launch digest is concerned.
+///
+/// No `Default`: there is no vCPU type or VMM that is right for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LaunchConfig {
+    /// One VMSA per vCPU is measured.
+    pub vcpus: NonZeroU32,
+    /// Goes into RDX of QEMU's VMSAs. EC2 and GCE VMSAs do not depend on it.
+    pub vcpu_type: VcpuType,
+    pub vmm: Vmm,
+    pub guest_features: GuestFeatures,
+}
+
+/// The VMM that builds the VMSAs (and, for EC2 and GCE, orders or types some metadata pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Vmm {
+    Qemu,
+    /// Google Compute Engine: SEC_MEM pages are unmeasured, its own PAT, RDX = 0x600.
+    Gce,
+    /// AWS EC2: the CPUID page is measured last; two VMSA forms are in use, see [`Ec2VmsaRdx`].
+    Ec2(Ec2VmsaRdx),
+}
+
+/// The RDX value of EC2's initial VMSAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ec2VmsaRdx {
+    /// RDX = 0: what real AWS reports (2023, sev-snp-measure-go vectors) match, and what the `sev`
+    /// crate and sev-snp-measure ≤ 0.0.12 compute.
+    Zero,
+    /// RDX = 0x600: what sev-snp-measure 0.0.13 computes (its commit 4a02bf0: "used to be 0x0, but
+    /// is now 0x600"); not yet seen in a report we hold.
+    Value0x600,
+}
+
+impl std::fmt::Display for Vmm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Vmm::Qemu => "qemu",
+            Vmm::Gce => "gce",
+            Vmm::Ec2(Ec2VmsaRdx::Zero) => "ec2",
+            Vmm::Ec2(Ec2VmsaRdx::Value0x600) => "ec2-rdx-0x600",
+        })
+    }
+}
+
+impl Vmm {
+    /// Every VMM form, in the order `explain` tries them.
+    pub const ALL: [Vmm; 4] = [
+        Vmm::Qemu,
+        Vmm::Ec2(Ec2VmsaRdx::Zero),
+        Vmm::Ec2(Ec2VmsaRdx::Value0x600),
+        Vmm::Gce,
+    ];
+
+    /// Parses the recipe/command-line spelling: `qemu`, `gce`, `ec2` (RDX 0, matches AWS
+    /// hardware) or `ec2-rdx-0x600` (sev-snp-measure 0.0.13's form). Case is ignored.
+    pub fn from_name(name: &str) -> Option<Vmm> {
+        Vmm::ALL
+            .into_iter()
+            .find(|v| v.to_string().eq_ignore_ascii_case(name))
+    }
+}
+
+/// SEV_FEATURES of every VMSA. Bit 0 (SNPActive) is required for an SNP launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GuestFeatures(u64);
+
+impl GuestFeatures {
+    pub const SNP_ACTIVE: u64 = 0x1;
+
+    pub fn new(bits: u64) -> Result<Self, ConfigError> {
+        if bits & Self::SNP_ACTIVE == 0 {
+            return Err(ConfigError::SnpNotActive { found: bits });
+        }
+        Ok(Self(bits))
+    }
+
+    pub fn bits(&self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for GuestFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// A launch configuration that does not describe a launch we can measure.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("launch config {name:?}: field `{field}`: {problem}")]
+    Field {
+        name: String,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("guest features {found:#x} lack bit 0 (SNPActive), which every SNP VMSA has")]
+    SnpNotActive { found: u64 },
+    #[error("{found} vCPUs: a launch has 1 to {MAX_VCPUS}")]
+    Vcpus { found: u32 },
+    #[error(transparent)]
+    VcpuType(#[from] VcpuTypeError),
+}
+
+/// Checks a vCPU count.
+pub fn vcpus(n: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(n)
+        .filter(|n| n.get() <= MAX_VCPUS)
+        .ok_or(ConfigError::Vcpus { found: n })
+}
+
+/// Turns a recipe's plain launch data into a typed configuration; errors name the config and field.
+pub fn launch_config_from(
+    recipe: &snpkit_recipe::LaunchConfig,
+) -> Result<LaunchConfig, ConfigError> {
+    let field = |field: &'static str, problem: String| ConfigError::Field {
+        name: recipe.name.clone(),
+        field,
+        problem,
+    };
+    let vcpus = vcpus(recipe.vcpus).map_err(|e| field("vcpus", e.to_string()))?;
+    let vcpu_type =
+        VcpuType::from_name(&recipe.vcpu_type).map_err(|e| field("vcpu_type", e.to_string()))?;
+    let vmm = Vmm::from_name(&recipe.vmm).ok_or_else(|| {
+        field(
+            "vmm",
+            format!(
+                "unknown VMM {:?}; expected one of qemu, gce, ec2, ec2-rdx-0x600",
+                recipe.vmm
+            ),
+        )
+    })?;
+    let guest_features = GuestFeatures::new(recipe.guest_features)
+        .map_err(|e| field("guest_features", e.to_string()))?;
+    Ok(LaunchConfig {
+        vcpus,
+        vcpu_type,
+        vmm,
+        guest_features,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> snpkit_recipe::LaunchConfig {
+        snpkit_recipe::LaunchConfig {
+            name: "milan-4".into(),
+            vcpus: 4,
+            vcpu_type: "EPYC-Milan".into(),
+            vmm: "qemu".into(),
+            guest_features: 0x21,
+            policy: 0x30000,
+            memory_mib: 2048,
+        }
+    }
+
+    #[test]
+    fn converts_a_good_config() {
+        let c = launch_config_from(&recipe()).unwrap();
+        assert_eq!(c.vcpus.get(), 4);
+        assert_eq!(c.vcpu_type.signature(), 0xa00f11);
+        assert_eq!(c.vmm, Vmm::Qemu);
+        assert_eq!(c.guest_features.bits(), 0x21);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
+            (Box::new(|r| r.vcpus = 0), "`vcpus`"),
+            (Box::new(|r| r.vcpus = 5000), "`vcpus`"),
+            (Box::new(|r| r.vcpu_type = "Pentium".into()), "`vcpu_type`"),
+            (Box::new(|r| r.vmm = "hyperv".into()), "`vmm`"),
+            (Box::new(|r| r.guest_features = 0x20), "`guest_features`"),
+        ];
+        for (change, want) in cases {
+            let mut r = recipe();
+            change(&mut r);
+            let err = launch_config_from(&r).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains("milan-4"), "{err}");
+        }
+    }
+
+    #[test]
+    fn vmm_names_round_trip() {
+        for v in Vmm::ALL {
+            assert_eq!(Vmm::from_name(&v.to_string()), Some(v));
+        }
+        assert_eq!(Vmm::from_name("QEMU"), Some(Vmm::Qemu));
+        assert_eq!(Vmm::from_name("EC2"), Some(Vmm::Ec2(Ec2VmsaRdx::Zero)));
+    }
+}

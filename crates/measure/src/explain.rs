@@ -1,0 +1,253 @@
+//! "Why doesn't my measurement match?": search the launch parameters for ones that reproduce a digest.
+//!
+//! The digest is a hash chain, so everything before the part that varies is computed once:
+//! the OVMF pages once per firmware, the metadata pages (with the hashes page) once per firmware ×
+//! boot variant × VMM, the two VMSA page hashes once per vCPU type × guest features, and then
+//! each vCPU count costs one PAGE_INFO update (two SHA-384 blocks) on top of the previous count.
+
+use std::ops::RangeInclusive;
+
+use crate::config::{GuestFeatures, LaunchConfig, Vmm};
+use crate::digest::{Gctx, LaunchDigest};
+use crate::hashes::{KernelHashes, cmdline_hash, hashes_page, sha256};
+use crate::launch::{Firmware, MeasureError, VmsaHashes, metadata_pages};
+use crate::vcpu::{CPU_MODELS, VcpuType};
+
+/// A firmware to try, with a label for the output (its file name, say).
+#[derive(Debug, Clone)]
+pub struct FirmwareCandidate<'a> {
+    pub label: String,
+    pub firmware: Firmware<'a>,
+}
+
+/// One way the kernel, initrd and cmdline may have reached QEMU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootCandidate {
+    /// What this variant is, e.g. `cmdline with a trailing space`.
+    pub label: String,
+    /// `None`: no hashes table (QEMU without `kernel-hashes=on`, or no `-kernel`).
+    pub hashes: Option<KernelHashes>,
+}
+
+impl BootCandidate {
+    /// The given inputs and the variants people meet: without the initrd, and cmdlines with a
+    /// trailing space, trimmed (as the `sev` crate hashes it), with/without a trailing newline,
+    /// empty; and the launch without kernel hashes at all.
+    pub fn variants(kernel: &[u8], initrd: &[u8], cmdline: &[u8]) -> Vec<BootCandidate> {
+        let (kernel_hash, initrd_hash) = std::thread::scope(|s| {
+            let k = s.spawn(|| sha256(kernel));
+            let i = sha256(initrd);
+            (k.join().unwrap_or_else(|_| sha256(kernel)), i)
+        });
+        let mut cmdlines: Vec<(String, Vec<u8>)> =
+            vec![("cmdline as given".into(), cmdline.to_vec())];
+        let mut push = |label: &str, c: Vec<u8>| {
+            if !cmdlines.iter().any(|(_, have)| *have == c) {
+                cmdlines.push((label.into(), c));
+            }
+        };
+        push("cmdline with a trailing space", [cmdline, b" "].concat());
+        push(
+            "cmdline trimmed of surrounding whitespace",
+            cmdline.trim_ascii().to_vec(),
+        );
+        push("cmdline with a trailing newline", [cmdline, b"\n"].concat());
+        push(
+            "cmdline without its trailing newline",
+            cmdline.strip_suffix(b"\n").unwrap_or(cmdline).to_vec(),
+        );
+        push("empty cmdline", Vec::new());
+        let empty = sha256(b"");
+        let mut initrds = vec![("initrd as given", initrd_hash)];
+        if initrd_hash != empty {
+            initrds.push(("no initrd", empty));
+        }
+        let mut out = Vec::new();
+        for (initrd_label, initrd) in &initrds {
+            for (cmdline_label, c) in &cmdlines {
+                // A cmdline with a NUL cannot have been passed by QEMU: not a candidate.
+                let Ok(cmdline) = cmdline_hash(c) else {
+                    continue;
+                };
+                out.push(BootCandidate {
+                    label: format!("kernel as given, {initrd_label}, {cmdline_label}"),
+                    hashes: Some(KernelHashes {
+                        kernel: kernel_hash,
+                        initrd: *initrd,
+                        cmdline,
+                    }),
+                });
+            }
+        }
+        out.push(BootCandidate {
+            label: "no kernel hashes table (kernel-hashes=off or no -kernel)".into(),
+            hashes: None,
+        });
+        out
+    }
+}
+
+/// The launch parameters to sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchSpace {
+    pub vcpus: RangeInclusive<u32>,
+    /// Tried for QEMU launches; EC2 and GCE VMSAs do not depend on the vCPU type.
+    pub vcpu_types: Vec<VcpuType>,
+    pub vmms: Vec<Vmm>,
+    pub guest_features: Vec<GuestFeatures>,
+}
+
+/// Feature bits seen in practice on top of SNPActive: DebugSwap (KVM's default with the newer
+/// init path), PreventHostIBS, BTBIsolation, SecureTSC, VmsaRegProt, SmtProtection.
+const FEATURE_BITS: [u64; 6] = [0x20, 0x40, 0x80, 0x200, 0x4000, 0x8000];
+
+impl SearchSpace {
+    /// vCPUs 1..=512, one model per distinct CPU signature (plus `extra_types`), every VMM and EC2
+    /// form, and SNPActive with every combination of [`FEATURE_BITS`].
+    pub fn wide(extra_types: &[VcpuType]) -> Self {
+        let mut vcpu_types: Vec<VcpuType> = Vec::new();
+        for t in CPU_MODELS
+            .iter()
+            .map(|m| VcpuType::Model(*m))
+            .chain(extra_types.iter().copied())
+        {
+            if !vcpu_types
+                .iter()
+                .any(|have| have.signature() == t.signature())
+            {
+                vcpu_types.push(t);
+            }
+        }
+        let guest_features = (0..1u64 << FEATURE_BITS.len())
+            .filter_map(|mask| {
+                let bits = FEATURE_BITS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .fold(GuestFeatures::SNP_ACTIVE, |acc, (_, b)| acc | b);
+                GuestFeatures::new(bits).ok()
+            })
+            .collect();
+        SearchSpace {
+            vcpus: 1..=512,
+            vcpu_types,
+            vmms: Vmm::ALL.to_vec(),
+            guest_features,
+        }
+    }
+}
+
+/// A configuration that reproduces the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub firmware: String,
+    pub boot: String,
+    pub config: LaunchConfig,
+    /// False for EC2 and GCE, whose VMSAs ignore the vCPU type.
+    pub vcpu_type_matters: bool,
+}
+
+/// What the search found and how much it tried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    pub matches: Vec<Match>,
+    /// Configurations whose digest was computed and compared.
+    pub tried: u64,
+    /// Firmware × boot variants that could not be tried, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Searches `space` over every firmware × boot variant for configurations whose digest is `target`.
+pub fn explain(
+    target: &LaunchDigest,
+    firmwares: &[FirmwareCandidate<'_>],
+    boots: &[BootCandidate],
+    space: &SearchSpace,
+) -> Explanation {
+    let mut out = Explanation::default();
+    let (first, last) = (
+        *space.vcpus.start(),
+        (*space.vcpus.end()).min(crate::config::MAX_VCPUS),
+    );
+    if first == 0 || first > last {
+        return out;
+    }
+    for fw in firmwares {
+        for boot in boots {
+            let page = match boot
+                .hashes
+                .as_ref()
+                .map(|h| hashes_page(fw.firmware.ovmf(), h))
+                .transpose()
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    out.skipped
+                        .push(format!("{} with {}: {e}", fw.label, boot.label));
+                    continue;
+                }
+            };
+            for &vmm in &space.vmms {
+                let mut base = Gctx::from_seed(&fw.firmware.ovmf_hash());
+                if let Err(e) =
+                    metadata_pages(&mut base, fw.firmware.ovmf().sections(), page.as_ref(), vmm)
+                {
+                    out.skipped
+                        .push(format!("{} with {}: {e}", fw.label, boot.label));
+                    continue;
+                }
+                let types: &[VcpuType] = if vmm == Vmm::Qemu {
+                    &space.vcpu_types
+                } else {
+                    &space.vcpu_types[..space.vcpu_types.len().min(1)]
+                };
+                for &vcpu_type in types {
+                    for &guest_features in &space.guest_features {
+                        let mut config = LaunchConfig {
+                            vcpus: crate::config::ONE,
+                            vcpu_type,
+                            vmm,
+                            guest_features,
+                        };
+                        let vmsas = match VmsaHashes::snp(fw.firmware.ovmf(), &config) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                out.skipped.push(format!("{}: {e}", fw.label));
+                                continue;
+                            }
+                        };
+                        let target = target.as_bytes();
+                        let mut gctx = base;
+                        for n in 1..=last {
+                            if n > 1 && vmsas.ap.is_none() {
+                                out.skipped.push(format!(
+                                    "{}: {}",
+                                    fw.label,
+                                    MeasureError::ZeroResetEip { vcpus: n }
+                                ));
+                                break;
+                            }
+                            vmsas.add(&mut gctx, n - 1);
+                            if n < first {
+                                continue;
+                            }
+                            out.tried += 1;
+                            if gctx.ld() == target {
+                                config.vcpus =
+                                    crate::config::vcpus(n).unwrap_or(crate::config::ONE);
+                                out.matches.push(Match {
+                                    firmware: fw.label.clone(),
+                                    boot: boot.label.clone(),
+                                    config,
+                                    vcpu_type_matters: vmm == Vmm::Qemu,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.skipped.dedup();
+    out
+}

@@ -1,0 +1,218 @@
+//! `cargo xtask bench <name>`: benchmarks run side by side with the peer tool, printing the ratio.
+//!
+//! Speed is claimed by these, never by timed tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, Ovmf, SearchSpace};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which benchmark: measure, explain.
+    name: String,
+    /// Timed runs per tool (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.name.as_str() {
+        "measure" => measure(args.runs),
+        "explain" => explain(),
+        other => bail!("unknown benchmark {other:?}; known: measure, explain"),
+    }
+}
+
+/// The AmdSev OVMF: `SNPKIT_OVMF`, else the local build at /tmp/ovmf/OVMF.fd.
+fn bench_ovmf() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("SNPKIT_OVMF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/ovmf/OVMF.fd"));
+    if !path.is_file() {
+        bail!(
+            "no AmdSev OVMF at {} (set SNPKIT_OVMF): run `cargo xtask ovmf`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Deterministic incompressible bytes (splitmix64).
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("snpkit-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a command, checks it succeeded, returns its wall time and last stdout line.
+fn timed(program: &Path, args: &[String]) -> anyhow::Result<(Duration, String)> {
+    let start = Instant::now();
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", program.display()))?;
+    let took = start.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok((took, stdout.lines().last().unwrap_or("").trim().to_string()))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn measure(runs: usize) -> anyhow::Result<ExitCode> {
+    let runs = runs.max(1);
+    let ovmf = bench_ovmf()?;
+    let oracle = crate::oracles::sev_snp_measure()?;
+    let dir = TempDir::new("measure")?;
+    let kernel = dir.0.join("vmlinuz");
+    let initrd = dir.0.join("initrd");
+    std::fs::write(&kernel, pseudo_random(10_000_000, 1))?;
+    std::fs::write(&initrd, pseudo_random(50_000_000, 2))?;
+    let args: Vec<String> = [
+        "--mode",
+        "snp",
+        "--vcpus",
+        "64",
+        "--vcpu-type",
+        "EPYC-v4",
+        "--guest-features",
+        "0x21",
+        "--append=console=ttyS0 quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--ovmf".into(), ovmf.display().to_string()])
+    .chain(["--kernel".into(), kernel.display().to_string()])
+    .chain(["--initrd".into(), initrd.display().to_string()])
+    .collect();
+    let ours_exe = std::env::current_exe()?;
+    let ours_args: Vec<String> = std::iter::once("measure".to_string())
+        .chain(args.iter().cloned())
+        .collect();
+    let openssl = PathBuf::from("openssl");
+    let floor_256 = vec![
+        "dgst".into(),
+        "-sha256".into(),
+        kernel.display().to_string(),
+        initrd.display().to_string(),
+    ];
+    let floor_384 = vec!["dgst".into(), "-sha384".into(), ovmf.display().to_string()];
+
+    // One untimed round warms the page cache for everyone.
+    let (_, ours_digest) = timed(&ours_exe, &ours_args)?;
+    let (_, their_digest) = timed(&oracle, &args)?;
+    timed(&openssl, &floor_256)
+        .context("openssl is needed for the hashing floor (apt-get install openssl)")?;
+    let (mut ours, mut theirs, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        theirs.push(timed(&oracle, &args)?.0);
+        ours.push(timed(&ours_exe, &ours_args)?.0);
+        floor.push(timed(&openssl, &floor_256)?.0 + timed(&openssl, &floor_384)?.0);
+    }
+    let (ours, theirs, floor) = (median(ours), median(theirs), median(floor));
+    println!(
+        "bench measure: AmdSev OVMF ({} KiB), 10 MB kernel, 50 MB initrd, 64 vCPUs; median of {runs} runs, wall time per process",
+        std::fs::metadata(&ovmf)?.len() / 1024
+    );
+    println!(
+        "  sev-snp-measure {:<8} {:>8.3} s",
+        crate::oracles::SEV_SNP_MEASURE_VERSION,
+        theirs.as_secs_f64()
+    );
+    println!("  snpkit measure           {:>8.3} s", ours.as_secs_f64());
+    println!(
+        "  openssl dgst (floor)     {:>8.3} s   (-sha256 kernel initrd, then -sha384 OVMF)",
+        floor.as_secs_f64()
+    );
+    println!(
+        "  sev-snp-measure / snpkit = {:.2}×  (goal ≥ 3×)",
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
+    println!(
+        "  snpkit / floor           = {:.2}×  (goal ≤ 1.2×)",
+        ours.as_secs_f64() / floor.as_secs_f64()
+    );
+    let agree = ours_digest == their_digest;
+    println!(
+        "  digests agree: {}  ({ours_digest})",
+        if agree { "yes" } else { "NO" }
+    );
+    Ok(if agree {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn explain() -> anyhow::Result<ExitCode> {
+    let ovmf_path = bench_ovmf()?;
+    let ovmf = Ovmf::parse(&std::fs::read(&ovmf_path)?)
+        .with_context(|| format!("{}", ovmf_path.display()))?;
+    let firmware = [FirmwareCandidate {
+        label: "OVMF".into(),
+        firmware: Firmware::measure(&ovmf),
+    }];
+    let kernel = pseudo_random(1_000_000, 3);
+    let initrd = pseudo_random(4_000_000, 4);
+    let boots = BootCandidate::variants(&kernel, &initrd, b"console=ttyS0 quiet");
+    let space = SearchSpace::wide(&[]);
+    // A digest no configuration has: the search sweeps the whole space.
+    let target = LaunchDigest::from_bytes([0x5a; 48]);
+    let start = Instant::now();
+    let found = snpkit_measure::explain(&target, &firmware, &boots, &space);
+    let secs = start.elapsed().as_secs_f64();
+    let rate = found.tried as f64 / secs;
+    println!(
+        "bench explain: {} boot variants × vCPUs {:?} × {} vCPU types × {} VMM forms × {} feature sets, one thread",
+        boots.len(),
+        space.vcpus,
+        space.vcpu_types.len(),
+        space.vmms.len(),
+        space.guest_features.len()
+    );
+    println!(
+        "  {} configurations in {secs:.2} s = {rate:.0} configurations/s  (goal ≥ 100000)",
+        found.tried
+    );
+    Ok(if found.matches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

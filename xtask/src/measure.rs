@@ -1,0 +1,416 @@
+//! `cargo xtask measure`: the SNP launch digest, with sev-snp-measure's flags, or for every launch
+//! config of a built recipe (writing `images/<recipe>/expected.json`).
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
+use snpkit_measure::{
+    Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
+    SvsmConfig, VcpuType, Vmm,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    #[value(name = "snp")]
+    Snp,
+    /// Only the digest of the OVMF's own pages (to pass later as --snp-ovmf-hash).
+    #[value(name = "snp:ovmf-hash")]
+    OvmfHash,
+    /// COCONUT-SVSM with OVMF (needs --svsm and --vars-size or --vars-file).
+    #[value(name = "snp:svsm")]
+    Svsm,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Hex,
+    Base64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ec2Rdx {
+    /// RDX = 0: matches real AWS reports, the sev crate and sev-snp-measure ≤ 0.0.12.
+    #[value(name = "0")]
+    Zero,
+    /// RDX = 0x600: sev-snp-measure 0.0.13's EC2 VMSA.
+    #[value(name = "0x600")]
+    Value0x600,
+}
+
+/// Flags as sev-snp-measure 0.0.13 spells them (same defaults: `--vmm-type QEMU`,
+/// `--guest-features 0x1`, hex output), plus `--ec2-vmsa-rdx` and the recipe form.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Measure images/<RECIPE>/ for every launch config of its manifest and write expected.json.
+    recipe: Option<String>,
+    /// Where built images live.
+    #[arg(long, value_name = "DIR")]
+    images: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "snp")]
+    mode: Mode,
+    #[arg(long, value_name = "N")]
+    vcpus: Option<u32>,
+    /// QEMU CPU model, e.g. EPYC-v4, EPYC-Milan, EPYC-Genoa, EPYC-Turin.
+    #[arg(long, value_name = "CPUTYPE")]
+    vcpu_type: Option<String>,
+    /// Raw CPUID signature (decimal or 0x…).
+    #[arg(long, value_name = "VALUE", value_parser = parse_u32)]
+    vcpu_sig: Option<u32>,
+    #[arg(long, value_name = "FAMILY", requires_all = ["vcpu_model", "vcpu_stepping"])]
+    vcpu_family: Option<u32>,
+    #[arg(long, value_name = "MODEL")]
+    vcpu_model: Option<u32>,
+    #[arg(long, value_name = "STEPPING")]
+    vcpu_stepping: Option<u32>,
+    /// QEMU, ec2 or gce.
+    #[arg(long, value_name = "VMMTYPE", default_value = "QEMU")]
+    vmm_type: String,
+    /// The RDX of EC2's VMSAs (only with --vmm-type ec2).
+    #[arg(long, value_enum, default_value = "0")]
+    ec2_vmsa_rdx: Ec2Rdx,
+    #[arg(long, value_name = "PATH")]
+    ovmf: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    #[arg(long, value_name = "PATH", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line, hashed exactly as given plus a NUL (never trimmed).
+    #[arg(
+        long,
+        value_name = "CMDLINE",
+        requires = "kernel",
+        allow_hyphen_values = true
+    )]
+    append: Option<String>,
+    #[arg(long, value_name = "VALUE", default_value = "0x1", value_parser = parse_u64)]
+    guest_features: u64,
+    /// Precomputed OVMF hash (hex, from --mode snp:ovmf-hash); --ovmf then only gives metadata.
+    #[arg(long, value_name = "HASH")]
+    snp_ovmf_hash: Option<String>,
+    #[arg(long, value_enum, default_value = "hex")]
+    output_format: OutputFormat,
+    #[arg(long, value_name = "PATH")]
+    svsm: Option<PathBuf>,
+    #[arg(long, value_name = "SIZE", conflicts_with = "vars_file")]
+    vars_size: Option<u64>,
+    #[arg(long, value_name = "PATH")]
+    vars_file: Option<PathBuf>,
+    /// Also write the SEV hashes page QEMU would build (for an emulated launch) to this file.
+    #[arg(long, value_name = "PATH", requires = "kernel")]
+    write_hashes_page: Option<PathBuf>,
+}
+
+pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    };
+    r.map_err(|_| format!("{s:?} is not a number (decimal or 0x-prefixed hex)"))
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    parse_u64(s)?
+        .try_into()
+        .map_err(|_| format!("{s} does not fit in 32 bits"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(recipe) = &args.recipe {
+        let images = args
+            .images
+            .clone()
+            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+        return measure_recipe(&images, recipe);
+    }
+    let digest = measure_flags(&args)?;
+    println!(
+        "{}",
+        match args.output_format {
+            OutputFormat::Hex => digest.to_hex(),
+            OutputFormat::Base64 => digest.to_base64(),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
+    Ovmf::parse(&read(path)?)
+        .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
+}
+
+fn open(path: &Path) -> anyhow::Result<File> {
+    File::open(path).with_context(|| format!("opening {}", path.display()))
+}
+
+pub(crate) fn vmm(name: &str, rdx: Ec2Rdx) -> anyhow::Result<Vmm> {
+    match name.to_ascii_lowercase().as_str() {
+        "qemu" => Ok(Vmm::Qemu),
+        "gce" => Ok(Vmm::Gce),
+        "ec2" => Ok(Vmm::Ec2(match rdx {
+            Ec2Rdx::Zero => Ec2VmsaRdx::Zero,
+            Ec2Rdx::Value0x600 => Ec2VmsaRdx::Value0x600,
+        })),
+        _ => bail!("unknown --vmm-type {name:?}: expected QEMU, ec2 or gce"),
+    }
+}
+
+fn vcpu_type(args: &Args, vmm: Vmm) -> anyhow::Result<VcpuType> {
+    // sev-snp-measure's precedence: family/model/stepping, then signature, then type name.
+    if let (Some(f), Some(m), Some(s)) = (args.vcpu_family, args.vcpu_model, args.vcpu_stepping) {
+        return Ok(VcpuType::from_family_model_stepping(f, m, s)?);
+    }
+    if let Some(sig) = args.vcpu_sig {
+        return Ok(VcpuType::Signature(sig));
+    }
+    if let Some(name) = &args.vcpu_type {
+        return Ok(VcpuType::from_name(name)?);
+    }
+    if vmm == Vmm::Qemu {
+        bail!(
+            "missing --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping: QEMU puts the CPU signature in every VMSA"
+        );
+    }
+    // EC2 and GCE VMSAs do not carry the vCPU type.
+    Ok(VcpuType::Signature(0))
+}
+
+fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
+    let ovmf_path = args.ovmf.as_deref().context("--ovmf PATH is required")?;
+    if args.mode == Mode::OvmfHash {
+        return Ok(snpkit_measure::ovmf_hash(&read_ovmf(ovmf_path)?));
+    }
+    let vcpus = snpkit_measure::vcpus(args.vcpus.context("--vcpus N is required")?)?;
+    if args.mode == Mode::Svsm {
+        if args.kernel.is_some() {
+            bail!(
+                "--kernel cannot be used with --mode snp:svsm: the SVSM launch has no hashes table"
+            );
+        }
+        let vars_size = match (&args.vars_size, &args.vars_file) {
+            (Some(n), _) => *n,
+            (None, Some(f)) => std::fs::metadata(f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .len(),
+            (None, None) => bail!("--mode snp:svsm needs --vars-size N or --vars-file PATH"),
+        };
+        if args.guest_features != 1 {
+            eprintln!(
+                "note: --guest-features is ignored in snp:svsm mode (the SVSM VMSA has SEV features 0x1)"
+            );
+        }
+        let svsm_path = args
+            .svsm
+            .as_deref()
+            .context("--mode snp:svsm needs --svsm PATH")?;
+        let svsm = Svsm::parse(&read(svsm_path)?)
+            .with_context(|| format!("{} is not an SVSM image", svsm_path.display()))?;
+        let config = SvsmConfig {
+            vcpus,
+            vcpu_type: vcpu_type(args, Vmm::Qemu)?,
+            vars_size,
+        };
+        return Ok(snpkit_measure::svsm_launch_digest(
+            &read_ovmf(ovmf_path)?,
+            &svsm,
+            &config,
+        )?);
+    }
+    let vmm = vmm(&args.vmm_type, args.ec2_vmsa_rdx)?;
+    let config = LaunchConfig {
+        vcpus,
+        vcpu_type: vcpu_type(args, vmm)?,
+        vmm,
+        guest_features: GuestFeatures::new(args.guest_features)?,
+    };
+    let seed = args
+        .snp_ovmf_hash
+        .as_deref()
+        .map(LaunchDigest::from_hex)
+        .transpose()
+        .context("--snp-ovmf-hash")?;
+    // The OVMF (page hashing) and the kernel and initrd (two streams) are hashed at the same time.
+    let (ovmf, firmware_hash, kernel) = std::thread::scope(|s| -> anyhow::Result<_> {
+        let fw = s.spawn(|| -> anyhow::Result<_> {
+            let ovmf = read_ovmf(ovmf_path)?;
+            let hash = match seed {
+                Some(h) => h,
+                None => snpkit_measure::ovmf_hash(&ovmf),
+            };
+            Ok((ovmf, hash))
+        });
+        let kernel = match &args.kernel {
+            None => None,
+            Some(k) => {
+                let cmdline = args.append.as_deref().unwrap_or("").as_bytes();
+                let hashes = match &args.initrd {
+                    Some(i) => KernelHashes::from_readers(open(k)?, open(i)?, cmdline),
+                    None => KernelHashes::from_readers(open(k)?, std::io::empty(), cmdline),
+                };
+                Some(hashes.with_context(|| format!("hashing {}", k.display()))?)
+            }
+        };
+        let (ovmf, hash) = fw
+            .join()
+            .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
+        Ok((ovmf, hash, kernel))
+    })?;
+    let firmware = Firmware::with_ovmf_hash(&ovmf, firmware_hash);
+    if let (Some(path), Some(k)) = (&args.write_hashes_page, &kernel) {
+        let page = snpkit_measure::hashes_page(&ovmf, k)?;
+        page.write_to(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "hashes page written to {} (load it at GPA {:#x})",
+            path.display(),
+            page.gpa()
+        );
+    }
+    Ok(snpkit_measure::launch_digest(
+        &firmware,
+        kernel.as_ref(),
+        &config,
+    )?)
+}
+
+/// The few fields of `manifest.json` this command needs.
+#[derive(serde::Deserialize)]
+struct Manifest {
+    launch: Vec<snpkit_recipe::LaunchConfig>,
+}
+
+/// The inputs of a built image directory.
+pub(crate) struct ImageInputs {
+    pub dir: PathBuf,
+    pub ovmf: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: Vec<u8>,
+    pub launch: Vec<snpkit_recipe::LaunchConfig>,
+}
+
+pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
+    let dir = images.join(recipe);
+    if !dir.is_dir() {
+        bail!(
+            "{} does not exist: build the recipe first (`cargo xtask build {recipe}`)",
+            dir.display()
+        );
+    }
+    let manifest_path = dir.join("manifest.json");
+    let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
+        format!(
+            "{} is not a manifest with a \"launch\" array",
+            manifest_path.display()
+        )
+    })?;
+    if manifest.launch.is_empty() {
+        bail!(
+            "{} has no launch configs: nothing to measure",
+            manifest_path.display()
+        );
+    }
+    Ok(ImageInputs {
+        ovmf: dir.join("OVMF.fd"),
+        kernel: dir.join("vmlinuz"),
+        initrd: dir.join("initrd.cpio.gz"),
+        cmdline: read(&dir.join("cmdline"))?,
+        launch: manifest.launch,
+        dir,
+    })
+}
+
+fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
+    ExpectedInput {
+        name: name.into(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+    }
+}
+
+fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
+    let inputs = image_inputs(images, recipe)?;
+    let ovmf_bytes = read(&inputs.ovmf)?;
+    let kernel = read(&inputs.kernel)?;
+    let initrd = read(&inputs.initrd)?;
+    let ovmf = Ovmf::parse(&ovmf_bytes)
+        .with_context(|| format!("{} is not an OVMF we can measure", inputs.ovmf.display()))?;
+    let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
+        .with_context(|| format!("{}", inputs.dir.join("cmdline").display()))?;
+    let firmware = Firmware::measure(&ovmf);
+    let mut configs = Vec::new();
+    for launch in &inputs.launch {
+        let config = snpkit_measure::launch_config_from(launch)
+            .with_context(|| format!("{}", inputs.dir.join("manifest.json").display()))?;
+        let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
+            .with_context(|| {
+                format!(
+                    "measuring launch config {:?} with {}",
+                    launch.name,
+                    inputs.ovmf.display()
+                )
+            })?;
+        println!(
+            "{:<16} {:>4} vCPU  {:<14} {:<14} features {:<8} {}",
+            launch.name,
+            config.vcpus,
+            config.vcpu_type.to_string(),
+            config.vmm.to_string(),
+            config.guest_features.to_string(),
+            digest
+        );
+        configs.push(ExpectedConfig {
+            launch: launch.clone(),
+            measurement: digest.to_hex(),
+        });
+    }
+    let expected = Expected {
+        schema: SCHEMA,
+        recipe: recipe.into(),
+        inputs: vec![
+            input("ovmf", &ovmf_bytes),
+            input("kernel", &kernel),
+            input("initrd", &initrd),
+            input("cmdline", &inputs.cmdline),
+        ],
+        configs,
+    };
+    let path = inputs.dir.join("expected.json");
+    write_atomic(
+        &path,
+        &(serde_json::to_string_pretty(&expected)? + "\n").into_bytes(),
+    )?;
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Temp file in the same directory, fsync, rename: readers see the old file or the new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .context("expected.json has no parent directory")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,103 @@
+//! Reference tools we test against, installed into the XDG cache on demand.
+//!
+//! sev-snp-measure comes from PyPI into its own venv, keyed by version:
+//! `$XDG_CACHE_HOME/snpkit/oracles/sev-snp-measure-<version>/`. Tests find it through
+//! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+/// The sev-snp-measure release our differential tests and benchmarks compare with.
+pub const SEV_SNP_MEASURE_VERSION: &str = "0.0.13";
+
+/// Written last, so a venv without it is a half-finished install to redo.
+const DONE_MARKER: &str = ".snpkit-installed";
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    let path = sev_snp_measure()?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cache_root() -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home =
+                std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
+            PathBuf::from(home).join(".cache")
+        }
+    };
+    Ok(base.join("snpkit"))
+}
+
+/// Ensures sev-snp-measure 0.0.13 is installed (idempotent) and returns its executable.
+pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
+    let venv = cache_root()?
+        .join("oracles")
+        .join(format!("sev-snp-measure-{SEV_SNP_MEASURE_VERSION}"));
+    let exe = venv.join("bin").join("sev-snp-measure");
+    if venv.join(DONE_MARKER).is_file() && exe.is_file() {
+        return Ok(exe);
+    }
+    install(&venv)?;
+    let out = Command::new(&exe)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let version =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if !version.contains(SEV_SNP_MEASURE_VERSION) {
+        bail!(
+            "{} reports version {:?}, expected {SEV_SNP_MEASURE_VERSION}",
+            exe.display(),
+            version.trim()
+        );
+    }
+    std::fs::write(venv.join(DONE_MARKER), SEV_SNP_MEASURE_VERSION)?;
+    Ok(exe)
+}
+
+fn install(venv: &Path) -> anyhow::Result<()> {
+    eprintln!(
+        "installing sev-snp-measure {SEV_SNP_MEASURE_VERSION} into {}",
+        venv.display()
+    );
+    // A venv's scripts name their interpreter by absolute path, so it cannot be built elsewhere and
+    // renamed into place: start over in place instead, and mark success last.
+    if venv.exists() {
+        std::fs::remove_dir_all(venv)
+            .with_context(|| format!("removing the unfinished {}", venv.display()))?;
+    }
+    if let Some(parent) = venv.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .context("running `python3 -m venv` (install python3 and python3-venv: `apt-get install python3-venv`)")?;
+    if !status.success() {
+        bail!(
+            "`python3 -m venv {}` failed ({status}); is python3-venv installed?",
+            venv.display()
+        );
+    }
+    let pip = venv.join("bin").join("pip");
+    let status = Command::new(&pip)
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("sev-snp-measure=={SEV_SNP_MEASURE_VERSION}"))
+        .status()
+        .with_context(|| format!("running {}", pip.display()))?;
+    if !status.success() {
+        bail!(
+            "`pip install sev-snp-measure=={SEV_SNP_MEASURE_VERSION}` failed ({status}); is PyPI reachable?"
+        );
+    }
+    Ok(())
+}
