@@ -1,5 +1,6 @@
 //! Reproducibility, the heart of the build: two checkouts in different folders, built with
-//! different umasks, time zones, locales and wall clocks, give byte-identical image folders.
+//! different umasks, time zones, locales and wall clocks, give byte-identical image folders,
+//! predicted launch digests (`expected.json`) included.
 //!
 //! Each checkout is a copy of this working tree (tracked and untracked, not ignored, files), and
 //! its own xtask is compiled from it, so paths really differ. The second copy's files carry the
@@ -48,13 +49,22 @@ fn build_in(
     ok(Command::new(&cargo)
         .current_dir(checkout)
         .args(["build", "--quiet", "--package", "xtask"])
-        .env("CARGO_TARGET_DIR", target_dir));
+        .env("CARGO_TARGET_DIR", target_dir)
+        // Both checkouts share the target folder, and incremental compilation would hand the
+        // second one the first one's `env!("CARGO_MANIFEST_DIR")`, so its images would land in
+        // the first checkout.
+        .env("CARGO_INCREMENTAL", "0"));
     let xtask = target_dir.join("debug/xtask");
-    let mut line = format!("umask {umask}; exec ");
+    let mut line = format!("umask {umask}; ");
     if let Some(offset) = clock {
         line.push_str(&format!("faketime -f '{offset}' "));
     }
-    line.push_str(&format!("'{}' build hello", xtask.display()));
+    let xtask = xtask.display();
+    line.push_str(&format!("'{xtask}' build hello && "));
+    if let Some(offset) = clock {
+        line.push_str(&format!("faketime -f '{offset}' "));
+    }
+    line.push_str(&format!("'{xtask}' measure hello"));
     let mut cmd = Command::new("sh");
     cmd.current_dir(checkout)
         .args(["-c", &line])
@@ -81,7 +91,6 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
     let a = a_parent.path().join("snpkit");
     let b = b_parent.path().join("deeper/checkout of snpkit");
     copy_checkout(&a, false);
-    copy_checkout(&b, true);
 
     build_in(
         &a,
@@ -90,6 +99,9 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
         &[("TZ", "UTC"), ("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8")],
         None,
     );
+    // Copied only now, so its files are newer than the first build: cargo's freshness check is by
+    // mtime and relative path, and would otherwise reuse the first checkout's xtask binary.
+    copy_checkout(&b, true);
     build_in(
         &b,
         &target_dir,
@@ -104,7 +116,9 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
 
     let image_a = read_tree(&a.join("images/hello"));
     let image_b = read_tree(&b.join("images/hello"));
-    assert!(image_a.contains_key("initrd.cpio.gz") && image_a.contains_key("manifest.json"));
+    for file in ["initrd.cpio.gz", "manifest.json", "expected.json"] {
+        assert!(image_a.contains_key(file), "no {file} in the first image");
+    }
     assert_eq!(
         image_a.keys().collect::<Vec<_>>(),
         image_b.keys().collect::<Vec<_>>()

@@ -11,7 +11,7 @@ use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, O
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: measure, explain.
+    /// Which benchmark: build, measure, explain.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -20,24 +20,25 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.name.as_str() {
+        "build" => crate::bench_build::run(args.runs),
         "measure" => measure(args.runs),
         "explain" => explain(),
-        other => bail!("unknown benchmark {other:?}; known: measure, explain"),
+        other => bail!("unknown benchmark {other:?}; known: build, measure, explain"),
     }
 }
 
-/// The AmdSev OVMF: `SNPKIT_OVMF`, else the local build at /tmp/ovmf/OVMF.fd.
+/// The AmdSev OVMF: `SNPKIT_OVMF` if set, else the cached build (built now if need be).
 fn bench_ovmf() -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("SNPKIT_OVMF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/ovmf/OVMF.fd"));
-    if !path.is_file() {
-        bail!(
-            "no AmdSev OVMF at {} (set SNPKIT_OVMF): run `cargo xtask ovmf`",
-            path.display()
-        );
+    if let Some(path) = std::env::var_os("SNPKIT_OVMF").map(PathBuf::from) {
+        if !path.is_file() {
+            bail!(
+                "SNPKIT_OVMF={} is not a file: unset it or run `cargo xtask ovmf`",
+                path.display()
+            );
+        }
+        return Ok(path);
     }
-    Ok(path)
+    Ok(crate::ovmf::ensure(false, true)?.path)
 }
 
 /// Deterministic incompressible bytes (splitmix64).

@@ -82,10 +82,7 @@ pub fn build(
 
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let mut tools = BTreeMap::new();
-    tools.insert(
-        "rustc".to_owned(),
-        snpkit_inputs::process_version("rustc", "-V"),
-    );
+    tools.insert("rustc".to_owned(), guest::rustc_version());
     let images_dir = dirs.images(&root);
     let opts = BuildOptions {
         images_dir: &images_dir,

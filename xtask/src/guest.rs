@@ -19,7 +19,7 @@ pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> 
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .context("neither CARGO_HOME nor HOME is set")?;
-    let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+    let sysroot = rustc()
         .args(["--print", "sysroot"])
         .output()
         .context("running rustc --print sysroot")?;
@@ -33,7 +33,7 @@ pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> 
         format!("--remap-path-prefix={sysroot}=/rustc"),
         format!("--remap-path-prefix={}=/target", target_dir.display()),
     ];
-    let mut cmd = Command::new(cargo);
+    let mut cmd = toolchain(cargo);
     cmd.current_dir(root)
         .args([
             "build",
@@ -50,11 +50,7 @@ pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> 
         .arg(&target_dir)
         // The unit separator keeps paths with spaces intact.
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
-        .env_remove("RUSTFLAGS")
-        // The reproducibility test runs builds under libfaketime to change the wall clock; cargo
-        // hangs under it, and the compiler reads no clock that reaches the binary.
-        .env_remove("LD_PRELOAD")
-        .env_remove("FAKETIME");
+        .env_remove("RUSTFLAGS");
     if quiet {
         cmd.arg("--quiet");
     }
@@ -66,4 +62,28 @@ pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> 
     }
     let bin = target_dir.join(TARGET).join("guest").join("snpkit-init");
     std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))
+}
+
+/// A toolchain command. The reproducibility test runs the build under libfaketime to move the
+/// wall clock; cargo, rustc and the rustup proxies panic or hang under it (their monotonic clock
+/// calls fail), and no clock they read reaches the binary, so they run on the real clock.
+fn toolchain(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_remove("LD_PRELOAD").env_remove("FAKETIME");
+    cmd
+}
+
+fn rustc() -> Command {
+    toolchain(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+}
+
+/// `rustc -V` of the compiler that builds `/init`, for the manifest.
+pub fn rustc_version() -> String {
+    rustc()
+        .arg("-V")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -4,6 +4,7 @@
 //! recipes, images, digests, launches and verdicts lives in the `snpkit-*` crates.
 
 mod bench;
+mod bench_build;
 mod build;
 mod cli;
 mod demo;

@@ -46,6 +46,7 @@ pub fn build(
     recipe_text: &[u8],
     opts: &BuildOptions<'_>,
 ) -> Result<BuiltImage, BuildError> {
+    recipe.check_sources()?;
     let lock_path = recipe.dir.join(snpkit_recipe::LOCK_FILE);
     let lock = Lock::read(&lock_path, &recipe.name)?;
     lock.check_fresh(recipe_text, &lock_path, &recipe.name)?;

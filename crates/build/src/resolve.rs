@@ -16,6 +16,7 @@ pub fn lock(
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<Lock, BuildError> {
+    recipe.check_sources()?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();

@@ -309,6 +309,49 @@ impl Recipe {
         })
     }
 
+    /// Checks that every local file and folder the recipe names exists, naming the key of the
+    /// first one that does not (before anything else complains about a stale lock).
+    pub fn check_sources(&self) -> Result<(), RecipeError> {
+        let mut wanted: Vec<(String, &Path, bool)> = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            wanted.push((format!("files[{i}].src"), &f.src, false));
+        }
+        for (i, a) in self.archives.iter().enumerate() {
+            wanted.push((format!("archives[{i}].src"), &a.src, false));
+        }
+        for (i, d) in self.directories.iter().enumerate() {
+            wanted.push((format!("directories[{i}].src"), &d.src, true));
+        }
+        if let KernelSource::Local {
+            path, modules_dir, ..
+        } = &self.kernel
+        {
+            wanted.push(("kernel.path".into(), path, false));
+            if let Some(m) = modules_dir {
+                wanted.push(("kernel.modules_dir".into(), m, true));
+            }
+        }
+        if let FirmwareSource::Local { path, .. } = &self.firmware {
+            wanted.push(("firmware.path".into(), path, false));
+        }
+        for (key, path, dir) in wanted {
+            let ok = if dir { path.is_dir() } else { path.is_file() };
+            if !ok {
+                return Err(RecipeError::invalid(
+                    &self.file,
+                    key,
+                    format!(
+                        "{} is not a {}",
+                        path.display(),
+                        if dir { "folder" } else { "file" }
+                    ),
+                    "create it or fix the path (relative to the recipe folder)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The launch configuration called `name`, or an error listing the ones there are.
     pub fn launch_config(&self, name: &str) -> Result<&LaunchConfig, RecipeError> {
         self.launch.iter().find(|c| c.name == name).ok_or_else(|| {
