@@ -24,7 +24,7 @@ fn make_tree(dir: &Path) -> anyhow::Result<u64> {
         state >> 33
     };
     let mut total = 0u64;
-    for i in 0..2400u64 {
+    for i in 0..2000u64 {
         let sub = dir.join(format!("usr/share/app{}/part{}", i % 12, i % 7));
         std::fs::create_dir_all(&sub)?;
         let kind = i % 4;
