@@ -19,7 +19,8 @@ pub fn xtask() -> Command {
 
 /// Runs a command, and on failure shows what it printed.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 pub fn ok(cmd: &mut Command) -> Output {

@@ -18,6 +18,7 @@ mod error;
 pub mod gzip;
 pub mod import;
 pub mod manifest;
+pub mod rootfs;
 mod tree;
 
 pub use error::ImageError;
