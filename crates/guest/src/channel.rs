@@ -2,7 +2,8 @@
 //! Hello → (host) Nonce → Evidence. An ephemeral X25519 key is made for this boot; its public
 //! half is bound into REPORT_DATA so a later secret release can be encrypted to this very guest.
 
-use crate::provider::Found;
+use crate::console::say;
+use crate::provider::{self, Found};
 use crate::report;
 use crate::timed::TimedPort;
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,6 +17,8 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 /// How long the host may take to send its nonce.
 const NONCE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the emulated PSP's port may take once the real providers are known to be absent.
+const PSP_PORT_WAIT: Duration = Duration::from_secs(5);
 
 /// The key pair of this boot. `StaticSecret` only because it is built from bytes we fetched with
 /// an error check (x25519-dalek's own `random()` panics when getrandom fails); it is never stored.
@@ -37,15 +40,24 @@ pub fn boot_key() -> Result<BootKey> {
     Ok(BootKey { secret, public })
 }
 
-/// Runs the conversation. On failure after the port is open, tells the host why before returning.
-pub fn attest(port_path: &Path, found: &Found, key: &BootKey) -> Result<()> {
+/// Opens the attest port, finds the report provider and runs the conversation. Any failure once
+/// the port is open is also sent to the host, so it learns why rather than just seeing EOF.
+pub fn attest(port_path: &Path, root: &Path) -> Result<BootKey> {
     let mut port = TimedPort::open(port_path, NONCE_TIMEOUT)?;
-    let result = converse(&mut port, found, key);
+    let result = probe_and_converse(&mut port, root);
     if let Err(err) = &result {
         let text: String = format!("{err:#}").chars().take(1000).collect();
         let _ = frame::write_message(&mut port, &Message::Error(ErrorMessage(text)));
     }
     result
+}
+
+fn probe_and_converse(port: &mut TimedPort, root: &Path) -> Result<BootKey> {
+    let found = provider::probe(root, PSP_PORT_WAIT)?;
+    say!("report provider: {}", found.provider().name());
+    let key = boot_key()?;
+    converse(port, &found, &key)?;
+    Ok(key)
 }
 
 fn converse(port: &mut TimedPort, found: &Found, key: &BootKey) -> Result<()> {

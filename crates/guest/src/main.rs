@@ -39,8 +39,6 @@ use std::time::Duration;
 
 /// How long the host may take to announce the attest port after boot.
 const PORT_WAIT: Duration = Duration::from_secs(30);
-/// How long the emulated PSP's port may take once the real providers are known to be absent.
-const PSP_PORT_WAIT: Duration = Duration::from_secs(5);
 
 fn main() {
     if std::process::id() != 1 {
@@ -77,10 +75,7 @@ fn run() -> Result<()> {
             "the host offers no '{ATTEST_PORT}' virtio port within {PORT_WAIT:?}; nothing to attest to"
         );
     };
-    let found = provider::probe(root, PSP_PORT_WAIT)?;
-    say!("report provider: {}", found.provider().name());
-    let key = channel::boot_key()?;
-    channel::attest(&attest_port, &found, &key)?;
+    let _key = channel::attest(&attest_port, root)?;
     say!("evidence sent to the host");
 
     root::prepare(&config.root)?;

@@ -16,7 +16,7 @@ pub const SEV_PROVIDER: &str = "sev_guest";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TsmError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
     #[error(
         "configfs-tsm's provider is {found:?}; this /init speaks only {SEV_PROVIDER:?} (AMD SEV-SNP)"
@@ -46,12 +46,19 @@ pub enum ProviderState {
     NoProvider,
 }
 
+fn is_enxio(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::ENXIO as i32)
+}
+
 /// Creates (or reuses) our entry and reads its provider.
 pub fn open_entry(report_dir: &Path) -> Result<(PathBuf, ProviderState), TsmError> {
     let entry = report_dir.join(ENTRY_NAME);
     match std::fs::create_dir(&entry) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        // Linux 6.12 refuses the entry itself when no provider is registered (seen under TCG
+        // with tsm.ko loaded and no SNP).
+        Err(e) if is_enxio(&e) => return Ok((entry, ProviderState::NoProvider)),
         Err(e) => return Err(io_err(&entry)(e)),
     }
     let provider_path = entry.join("provider");

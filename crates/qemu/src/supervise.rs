@@ -291,6 +291,11 @@ impl Vm {
         self.started.elapsed()
     }
 
+    /// QEMU's process id (it leads its own process group), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn console_log(&self) -> &Path {
         &self.console_log
     }
