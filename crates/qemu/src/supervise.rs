@@ -32,6 +32,10 @@ const KERNEL_STARTED_MARKERS: &[&str] = &[
     "EFI stub: ",
 ];
 const KERNEL_PANIC_MARKER: &str = "Kernel panic - not syncing";
+/// OVMF's boot manager gave up on every boot option. With direct kernel boot there is only the
+/// kernel, so this is the firmware refusing it (its hash, the initrd's or the command line's did
+/// not match the hashes table): nothing more will happen, no need to wait for the deadline.
+const FIRMWARE_GAVE_UP_MARKER: &str = "BdsDxe: No bootable option was found";
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +52,8 @@ pub enum Outcome {
         console_tail: String,
         qemu_stderr: String,
     },
-    /// The deadline passed and nothing shows that Linux ever ran: no kernel or `/init` line on the
-    /// console, no byte on any channel. The RELEASE AmdSev firmware refuses a kernel, initrd or
+    /// The deadline passed (or OVMF said it found no bootable option) and nothing shows that Linux
+    /// ever ran: no kernel or `/init` line on the console, no byte on any channel. The RELEASE AmdSev firmware refuses a kernel, initrd or
     /// command line whose hash differs from the hashes table without a word, so on a measured
     /// launch this is the sign of a refused image.
     KernelNeverStarted { console_tail: String },
@@ -80,10 +84,38 @@ pub fn classify(
     }
 }
 
-/// The last `lines` lines of `text`, without carriage returns.
+fn firmware_gave_up(console: &str) -> bool {
+    console.contains(FIRMWARE_GAVE_UP_MARKER)
+        && !KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m))
+}
+
+/// The last `lines` lines of `text`, without carriage returns or terminal escape sequences
+/// (OVMF clears the screen on the serial console).
 pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let clean = strip_escapes(text);
+    let all: Vec<&str> = clean.lines().map(|l| l.trim_end_matches('\r')).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Drops `ESC [ params letter` (CSI) sequences and lone escapes.
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The last lines of a console log (reads at most its last 64 KiB).
@@ -349,17 +381,24 @@ impl Vm {
         }
     }
 
-    /// Waits for QEMU to exit, killing it at the deadline, and says how the run ended.
+    /// Waits for QEMU to exit, killing it at the deadline (or as soon as the firmware has given up
+    /// on the kernel), and says how the run ended.
     pub fn wait(mut self) -> Outcome {
         let Some(mut child) = self.child.take() else {
             return Outcome::Exited;
         };
+        let mut polls: u32 = 0;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() >= self.deadline => break None,
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
                 Err(_) => break None,
+            }
+            polls += 1;
+            if polls.is_multiple_of(10) && firmware_gave_up(&read_end(&self.console_log, 16 * 1024))
+            {
+                break None;
             }
         };
         if status.is_none() {
@@ -451,6 +490,8 @@ mod tests {
         assert!(t.starts_with("line 70\nline 71"));
         assert!(t.ends_with("line 99"));
         assert_eq!(tail("", 30), "");
+        let ovmf = "\u{1b}[2J\u{1b}[01;01H\u{1b}[=3hBdsDxe: No bootable option was found.\r\n";
+        assert_eq!(tail(ovmf, 30), "BdsDxe: No bootable option was found.");
     }
 
     #[test]
