@@ -1,6 +1,6 @@
 //! What an SNP launch needs from the host: KVM with SEV-SNP enabled, `/dev/sev`, and the C-bit
-//! position and physical-address reduction that go into `sev-snp-guest` (CPUID 0x8000001F EBX[5:0]
-//! and EBX[11:6], AMD APM vol. 3, "Function 8000_001Fh"). They depend on the CPU, so they are read
+//! position and physical-address reduction that go into `sev-snp-guest` (CPUID 0x8000001F EBX bits 5:0
+//! and EBX bits 11:6, AMD APM vol. 3, "Function 8000_001Fh"). They depend on the CPU, so they are read
 //! here rather than written into recipes (a hard-coded 51/1 is wrong on some parts).
 
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub fn detect_snp_host() -> Result<SnpHostCaps, HostError> {
     Ok(caps)
 }
 
-/// Decodes CPUID 0x8000001F: EAX bit 4 = SEV-SNP; EBX[5:0] = C-bit position, EBX[11:6] =
+/// Decodes CPUID 0x8000001F: EAX bit 4 = SEV-SNP; EBX bits 5:0 = C-bit position, EBX bits 11:6 =
 /// physical address bits lost to encryption.
 pub fn caps_from_cpuid(
     max_extended_leaf: u32,

@@ -166,6 +166,11 @@ pub enum SpawnError {
 const SETPRIV: &str = "/usr/bin/setpriv";
 
 /// A running QEMU. Dropping it kills QEMU's process group.
+///
+/// A run goes: [`spawn`]; for emulated (and unmeasured) launches, hand
+/// [`Vm::emulated_psp_channel`] to [`crate::serve_emulated_psp`] *before* attesting (the guest asks
+/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`];
+/// then [`Vm::wait`] for the guest to run its entry point and power off.
 pub struct Vm {
     child: Option<Child>,
     started: Instant,
