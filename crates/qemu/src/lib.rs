@@ -14,5 +14,7 @@ pub mod supervise;
 
 pub use channel::{Attested, ChannelError, GuestChannel, attest, serve_emulated_psp};
 pub use host::{SnpHostCaps, detect_snp_host};
-pub use launch::{EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch};
-pub use supervise::{Outcome, Vm, spawn};
+pub use launch::{
+    ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, argv,
+};
+pub use supervise::{Outcome, SpawnError, Vm, console_tail, spawn};
