@@ -1,6 +1,20 @@
 //! Launches: QEMU for SEV-SNP hosts and for the emulated launch.
 //!
-//! Owns the QEMU argv built from one launch description, the supervision of the QEMU process (console
-//! log, deadline, clean shutdown) and the host side of the host ⇄ guest channel. Knows nothing of
-//! report verification.
+//! Owns the QEMU argv built from one launch description ([`launch`]), the host checks an SNP launch
+//! needs ([`host`]), the supervision of the QEMU process — console log, deadline, clean shutdown, no
+//! process left behind ([`supervise`]; the only code in snpkit that spawns QEMU) — and the host side
+//! of the host ⇄ guest channel ([`channel`]). Knows nothing of report verification or of how a
+//! launch digest is computed: the emulated PSP's signer is a handler passed in by the caller.
 #![forbid(unsafe_code)]
+
+pub mod channel;
+pub mod host;
+pub mod launch;
+pub mod supervise;
+
+pub use channel::{Attested, ChannelError, GuestChannel, attest, serve_emulated_psp};
+pub use host::{SnpHostCaps, detect_snp_host};
+pub use launch::{
+    ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, argv,
+};
+pub use supervise::{Outcome, SpawnError, Vm, console_tail, spawn};

@@ -30,7 +30,7 @@ pub struct InitConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// argv[0] is an absolute path inside the appliance's root.
+    /// `argv[0]` is an absolute path inside the appliance's root.
     pub argv: Vec<String>,
     /// Environment of the entry point (nothing is inherited from the kernel's).
     pub env: BTreeMap<String, String>,

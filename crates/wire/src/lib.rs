@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod certs;
+pub mod frame;
 pub mod init;

@@ -1,0 +1,58 @@
+//! `/etc/snpkit/init.json`, read from the initramfs (measured through the initrd hash).
+
+use anyhow::{Context, Result, bail};
+use snpkit_wire::init::{INIT_SCHEMA, InitConfig};
+use std::path::Path;
+
+pub fn load(path: &Path) -> Result<InitConfig> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&bytes).with_context(|| format!("in {}", path.display()))
+}
+
+pub fn parse(bytes: &[u8]) -> Result<InitConfig> {
+    let config: InitConfig = serde_json::from_slice(bytes).context("not a valid init config")?;
+    if config.schema != INIT_SCHEMA {
+        bail!(
+            "schema {} is not the one this /init reads ({INIT_SCHEMA}); rebuild the image",
+            config.schema
+        );
+    }
+    match config.entry.argv.first() {
+        None => bail!("entry.argv is empty"),
+        Some(program) if !program.starts_with('/') => {
+            bail!("entry.argv[0] {program:?} is not an absolute path")
+        }
+        Some(_) => {}
+    }
+    if let Some(module) = config.modules.iter().find(|m| !m.starts_with('/')) {
+        bail!("module {module:?} is not an absolute path");
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const GOOD: &str = r#"{"schema":1,"appliance":"hello","entry":{"argv":["/bin/hello","x"],"env":{"A":"b"}},
+        "modules":["/lib/modules/tsm.ko.xz"],"root":{"kind":"initramfs"}}"#;
+
+    #[test]
+    fn good_config_parses() {
+        let config = parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(config.entry.argv, ["/bin/hello", "x"]);
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let err = |text: String| format!("{:#}", parse(text.as_bytes()).unwrap_err());
+        assert!(err(GOOD.replace("\"schema\":1", "\"schema\":2")).contains("schema 2"));
+        assert!(
+            err(GOOD.replace("\"/bin/hello\",", "\"bin/hello\",")).contains("not an absolute path")
+        );
+        assert!(err(GOOD.replace("[\"/bin/hello\",\"x\"]", "[]")).contains("entry.argv is empty"));
+        assert!(err(GOOD.replace("/lib/modules", "lib/modules")).contains("module"));
+        assert!(err(GOOD.replace("}}", "},\"extra\":1}")).contains("not a valid init config"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The appliance's entry point, run as PID 1's child. While it runs, PID 1 reaps every process
+//! that ends up orphaned to it, as init must.
+
+use anyhow::{Context, Result};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use snpkit_wire::init::Entry;
+use std::fmt;
+use std::process::Command;
+
+/// How the entry point ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(String),
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Exited(code) => write!(f, "exited with status {code}"),
+            Ended::Signaled(signal) => write!(f, "was killed by {signal}"),
+        }
+    }
+}
+
+pub fn run(entry: &Entry) -> Result<Ended> {
+    let (program, args) = entry
+        .argv
+        .split_first()
+        .context("the init config's entry argv is empty")?;
+    let child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(&entry.env)
+        .spawn()
+        .with_context(|| format!("starting the entry point {program}"))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(p, signal, _)) if p == pid => {
+                return Ok(Ended::Signaled(format!("{signal:?}")));
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno).context("waiting for the entry point"),
+        }
+    }
+}
+
+/// Ends what the entry point left behind, so the file systems are quiet when we sync.
+pub fn stop_the_rest() {
+    use nix::sys::signal::{Signal, kill};
+    let all = Pid::from_raw(-1);
+    let _ = kill(all, Signal::SIGTERM);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = kill(all, Signal::SIGKILL);
+    while let Ok(status) = waitpid(None::<Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! One launch description → QEMU's argv, for an SNP host and for the emulated launch.
+//!
+//! The same [`Launch`] gives the same kernel, initrd, command line, vCPU count and `-cpu` model to
+//! both, so the launch digest predicted for a launch config is the one QEMU produces (SNPGuard's
+//! pitfall: predicting for one vCPU type while the launcher lets `-cpu` change).
+
+use crate::host::SnpHostCaps;
+use base64::Engine;
+use snpkit_wire::frame::{ATTEST_PORT, EMULATED_PSP_PORT};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// Everything QEMU is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// `qemu-system-x86_64`, or a path to it.
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// The exact command line (what is hashed, without the NUL QEMU adds).
+    pub cmdline: String,
+    pub vcpus: u32,
+    /// `-cpu` model, e.g. `EPYC-v4`; it decides the VMSAs' CPUID signature.
+    pub cpu_model: String,
+    pub memory_mib: u32,
+    /// Where the serial console is written.
+    pub console_log: PathBuf,
+    pub kind: LaunchKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchKind {
+    /// SEV-SNP under KVM on an SNP host: the real PSP measures and signs.
+    Snp(SnpLaunch),
+    /// The emulated launch under TCG: the same firmware checks the hashes page we load; the host's
+    /// emulated PSP signs with test keys. EMULATED: never evidence of hardware.
+    Emulated(EmulatedLaunch),
+    /// TCG with QEMU's default firmware (SeaBIOS) booting the kernel directly: nothing is measured
+    /// or checked. For testing the guest's `/init` and the channel without OVMF; the guest reaches
+    /// its report through the emulated PSP port, as in the emulated launch.
+    TcgUnmeasured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnpLaunch {
+    /// The AmdSev OVMF (`-bios`, a single stateless file: a pflash VARS store is not measured).
+    pub firmware: PathBuf,
+    /// Guest policy (e.g. 0x30000).
+    pub policy: u64,
+    pub host: SnpHostCaps,
+    /// HOST_DATA: 32 bytes the host chooses, reported as-is.
+    pub host_data: Option<[u8; 32]>,
+    pub id_block: Option<IdBlock>,
+}
+
+/// An ID block and its authentication structure (SNP ABI spec, SNP_LAUNCH_FINISH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdBlock {
+    pub block: Box<[u8; 96]>,
+    pub auth: Box<[u8; 4096]>,
+    /// Whether `auth` carries an author key (QEMU's `author-key-enabled`).
+    pub author_key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedLaunch {
+    /// The same AmdSev OVMF as on hardware.
+    pub firmware: PathBuf,
+    /// The SEV hashes-table page built by `snpkit-measure`, loaded where the firmware looks for it.
+    pub hashes_page: PathBuf,
+    /// GPA of OVMF's SNP_KERNEL_HASHES section.
+    pub hashes_page_gpa: u64,
+}
+
+/// Host ends of the virtio-serial ports (unix sockets QEMU connects to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sockets {
+    pub attest: PathBuf,
+    /// The emulated PSP's port; required by emulated and unmeasured launches, refused for SNP.
+    pub emulated_psp: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ArgvError {
+    #[error("a launch needs at least one vCPU")]
+    NoVcpus,
+    #[error("a launch needs memory (memory_mib is 0)")]
+    NoMemory,
+    #[error("the -cpu model is empty; name one (e.g. EPYC-v4): it is part of the measurement")]
+    NoCpuModel,
+    #[error("the kernel command line contains a NUL byte, which QEMU would cut it at")]
+    NulInCmdline,
+    #[error("{what} launches need the emulated PSP's socket")]
+    MissingPspSocket { what: &'static str },
+    #[error(
+        "an SNP launch must not offer the emulated PSP's port: the guest would have no reason to use it"
+    )]
+    PspSocketOnSnp,
+}
+
+fn os(s: impl AsRef<OsStr>) -> OsString {
+    s.as_ref().to_owned()
+}
+
+/// QEMU option values are comma-separated; a comma inside a value is written twice.
+fn escaped(path: &Path) -> OsString {
+    let mut out = Vec::new();
+    for &b in path.as_os_str().as_bytes() {
+        out.push(b);
+        if b == b',' {
+            out.push(b',');
+        }
+    }
+    OsString::from_vec(out)
+}
+
+fn opt(prefix: &str, path: &Path, suffix: &str) -> OsString {
+    let mut s = OsString::from(prefix);
+    s.push(escaped(path));
+    s.push(suffix);
+    s
+}
+
+fn virtio_serial(args: &mut Vec<OsString>, sockets: &Sockets, device_suffix: &str) {
+    args.push(os("-device"));
+    args.push(os(format!("virtio-serial-pci,id=vser0{device_suffix}")));
+    let mut ports: Vec<(&str, &Path, &str)> = vec![("attest", &sockets.attest, ATTEST_PORT)];
+    if let Some(psp) = &sockets.emulated_psp {
+        ports.push(("psp", psp, EMULATED_PSP_PORT));
+    }
+    for (id, path, name) in ports {
+        // QEMU connects to the host's listening socket at startup (client mode), so nothing the
+        // guest writes can be lost before the host is there.
+        args.push(os("-chardev"));
+        args.push(opt(&format!("socket,id={id},path="), path, ""));
+        args.push(os("-device"));
+        args.push(os(format!(
+            "virtserialport,bus=vser0.0,chardev={id},name={name}"
+        )));
+    }
+}
+
+/// The argv (without the program) for `launch`, with its ports on `sockets`.
+pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvError> {
+    if launch.vcpus == 0 {
+        return Err(ArgvError::NoVcpus);
+    }
+    if launch.memory_mib == 0 {
+        return Err(ArgvError::NoMemory);
+    }
+    if launch.cpu_model.trim().is_empty() {
+        return Err(ArgvError::NoCpuModel);
+    }
+    if launch.cmdline.contains('\0') {
+        return Err(ArgvError::NulInCmdline);
+    }
+    match (&launch.kind, &sockets.emulated_psp) {
+        (LaunchKind::Snp(_), Some(_)) => return Err(ArgvError::PspSocketOnSnp),
+        (LaunchKind::Emulated(_), None) => {
+            return Err(ArgvError::MissingPspSocket { what: "emulated" });
+        }
+        (LaunchKind::TcgUnmeasured, None) => {
+            return Err(ArgvError::MissingPspSocket {
+                what: "unmeasured TCG",
+            });
+        }
+        _ => {}
+    }
+    let mem = launch.memory_mib;
+    let mut a: Vec<OsString> = Vec::new();
+    match &launch.kind {
+        LaunchKind::Snp(snp) => {
+            a.extend(
+                [
+                    "-machine",
+                    "q35,confidential-guest-support=sev0,memory-backend=ram1",
+                    "-enable-kvm",
+                ]
+                .map(os),
+            );
+            a.push(os("-object"));
+            a.push(os(format!(
+                "memory-backend-memfd,id=ram1,size={mem}M,share=true,prealloc=false"
+            )));
+            let mut sev = format!(
+                "sev-snp-guest,id=sev0,cbitpos={},reduced-phys-bits={},policy={:#x},kernel-hashes=on",
+                snp.host.cbitpos(),
+                snp.host.reduced_phys_bits(),
+                snp.policy
+            );
+            let b64 = base64::engine::general_purpose::STANDARD;
+            if let Some(data) = &snp.host_data {
+                sev.push_str(&format!(",host-data={}", b64.encode(data)));
+            }
+            if let Some(id) = &snp.id_block {
+                sev.push_str(&format!(
+                    ",id-block={},id-auth={}",
+                    b64.encode(&id.block[..]),
+                    b64.encode(&id.auth[..])
+                ));
+                if id.author_key {
+                    sev.push_str(",author-key-enabled=on");
+                }
+            }
+            a.push(os("-object"));
+            a.push(os(sev));
+            a.push(os("-bios"));
+            a.push(os(&snp.firmware));
+        }
+        LaunchKind::Emulated(emu) => {
+            a.extend(["-machine", "q35", "-accel", "tcg"].map(os));
+            a.push(os("-bios"));
+            a.push(os(&emu.firmware));
+            a.push(os("-device"));
+            a.push(opt(
+                "loader,file=",
+                &emu.hashes_page,
+                &format!(",addr={:#x},force-raw=on", emu.hashes_page_gpa),
+            ));
+        }
+        LaunchKind::TcgUnmeasured => a.extend(["-machine", "q35", "-accel", "tcg"].map(os)),
+    }
+    a.extend(
+        [
+            "-cpu",
+            &launch.cpu_model,
+            "-smp",
+            &launch.vcpus.to_string(),
+            "-m",
+            &format!("{mem}M"),
+        ]
+        .map(os),
+    );
+    a.push(os("-kernel"));
+    a.push(os(&launch.kernel));
+    a.push(os("-initrd"));
+    a.push(os(&launch.initrd));
+    a.push(os("-append"));
+    a.push(os(&launch.cmdline));
+    a.extend(["-nodefaults", "-display", "none", "-no-reboot", "-chardev"].map(os));
+    a.push(opt("file,id=console,path=", &launch.console_log, ""));
+    a.extend(["-serial", "chardev:console"].map(os));
+    // SNP guests refuse virtio devices that do not go through the DMA API (bounce buffers in
+    // shared memory); QEMU forces it for confidential guests, saying it keeps it explicit.
+    let device_suffix = match launch.kind {
+        LaunchKind::Snp(_) => ",disable-legacy=on,iommu_platform=on",
+        _ => "",
+    };
+    virtio_serial(&mut a, sockets, device_suffix);
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn launch(kind: LaunchKind) -> Launch {
+        Launch {
+            qemu: "qemu-system-x86_64".into(),
+            kernel: "/img/vmlinuz".into(),
+            initrd: "/img/initrd.cpio.gz".into(),
+            cmdline: "console=ttyS0 quiet ".into(),
+            vcpus: 4,
+            cpu_model: "EPYC-v4".into(),
+            memory_mib: 2048,
+            console_log: "/run/x/console.log".into(),
+            kind,
+        }
+    }
+
+    fn sockets(psp: bool) -> Sockets {
+        Sockets {
+            attest: "/tmp/s/attest.sock".into(),
+            emulated_psp: psp.then(|| "/tmp/s/psp.sock".into()),
+        }
+    }
+
+    fn text(argv: &[OsString]) -> Vec<String> {
+        argv.iter()
+            .map(|a| a.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn snp() -> SnpLaunch {
+        SnpLaunch {
+            firmware: "/img/OVMF.fd".into(),
+            policy: 0x30000,
+            host: SnpHostCaps::assume(51, 1),
+            host_data: None,
+            id_block: None,
+        }
+    }
+
+    #[test]
+    fn snp_argv_is_exactly_this() {
+        let got = text(&argv(&launch(LaunchKind::Snp(snp())), &sockets(false)).unwrap());
+        let want = [
+            "-machine",
+            "q35,confidential-guest-support=sev0,memory-backend=ram1",
+            "-enable-kvm",
+            "-object",
+            "memory-backend-memfd,id=ram1,size=2048M,share=true,prealloc=false",
+            "-object",
+            "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,policy=0x30000,kernel-hashes=on",
+            "-bios",
+            "/img/OVMF.fd",
+            "-cpu",
+            "EPYC-v4",
+            "-smp",
+            "4",
+            "-m",
+            "2048M",
+            "-kernel",
+            "/img/vmlinuz",
+            "-initrd",
+            "/img/initrd.cpio.gz",
+            "-append",
+            "console=ttyS0 quiet ",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-chardev",
+            "file,id=console,path=/run/x/console.log",
+            "-serial",
+            "chardev:console",
+            "-device",
+            "virtio-serial-pci,id=vser0,disable-legacy=on,iommu_platform=on",
+            "-chardev",
+            "socket,id=attest,path=/tmp/s/attest.sock",
+            "-device",
+            "virtserialport,bus=vser0.0,chardev=attest,name=org.snpkit.attest",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn snp_host_data_and_id_block_are_base64() {
+        let mut s = snp();
+        s.host_data = Some([0xff; 32]);
+        s.id_block = Some(IdBlock {
+            block: Box::new([0; 96]),
+            auth: Box::new([0; 4096]),
+            author_key: true,
+        });
+        let got = text(&argv(&launch(LaunchKind::Snp(s)), &sockets(false)).unwrap());
+        let sev = got.iter().find(|a| a.starts_with("sev-snp-guest")).unwrap();
+        assert!(
+            sev.contains(",host-data=//////////////////////////////////////////8=,"),
+            "{sev}"
+        );
+        assert!(
+            sev.contains(&format!(",id-block={},", "A".repeat(128))),
+            "{sev}"
+        );
+        assert!(sev.ends_with(",author-key-enabled=on"));
+        // 96 bytes → 128 base64 characters; 4096 → 5464.
+        let field = |name: &str| {
+            sev.split(',')
+                .find_map(|f| f.strip_prefix(name))
+                .unwrap()
+                .len()
+        };
+        assert_eq!((field("id-block="), field("id-auth=")), (128, 5464));
+    }
+
+    #[test]
+    fn emulated_argv_loads_the_hashes_page_under_tcg() {
+        let emu = EmulatedLaunch {
+            firmware: "/img/OVMF.fd".into(),
+            hashes_page: "/run/x/hashes,page.bin".into(),
+            hashes_page_gpa: 0x80_6000,
+        };
+        let got = text(&argv(&launch(LaunchKind::Emulated(emu)), &sockets(true)).unwrap());
+        let want_head = [
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-bios",
+            "/img/OVMF.fd",
+            "-device",
+        ];
+        assert_eq!(&got[..7], &want_head);
+        // The comma in the path is doubled so QEMU does not read it as the next option.
+        assert_eq!(
+            got[7],
+            "loader,file=/run/x/hashes,,page.bin,addr=0x806000,force-raw=on"
+        );
+        assert!(!got.iter().any(|a| a.contains("sev") || a == "-enable-kvm"));
+        let tail = &got[got.len() - 10..];
+        assert_eq!(
+            tail,
+            [
+                "-device",
+                "virtio-serial-pci,id=vser0",
+                "-chardev",
+                "socket,id=attest,path=/tmp/s/attest.sock",
+                "-device",
+                "virtserialport,bus=vser0.0,chardev=attest,name=org.snpkit.attest",
+                "-chardev",
+                "socket,id=psp,path=/tmp/s/psp.sock",
+                "-device",
+                "virtserialport,bus=vser0.0,chardev=psp,name=org.snpkit.emulated-psp",
+            ]
+        );
+    }
+
+    #[test]
+    fn same_guest_inputs_in_both_launches() {
+        let emu = EmulatedLaunch {
+            firmware: "/img/OVMF.fd".into(),
+            hashes_page: "/p".into(),
+            hashes_page_gpa: 0,
+        };
+        let a = text(&argv(&launch(LaunchKind::Snp(snp())), &sockets(false)).unwrap());
+        let b = text(&argv(&launch(LaunchKind::Emulated(emu)), &sockets(true)).unwrap());
+        let from = |v: &[String]| v[v.iter().position(|x| x == "-cpu").unwrap()..][..12].to_vec();
+        assert_eq!(from(&a), from(&b));
+    }
+
+    #[test]
+    fn bad_descriptions_are_refused() {
+        let mut l = launch(LaunchKind::TcgUnmeasured);
+        assert_eq!(
+            argv(&l, &sockets(false)),
+            Err(ArgvError::MissingPspSocket {
+                what: "unmeasured TCG"
+            })
+        );
+        assert_eq!(
+            argv(&launch(LaunchKind::Snp(snp())), &sockets(true)),
+            Err(ArgvError::PspSocketOnSnp)
+        );
+        l.vcpus = 0;
+        assert_eq!(argv(&l, &sockets(true)), Err(ArgvError::NoVcpus));
+        l.vcpus = 1;
+        l.memory_mib = 0;
+        assert_eq!(argv(&l, &sockets(true)), Err(ArgvError::NoMemory));
+        l.memory_mib = 1;
+        l.cpu_model = " ".into();
+        assert_eq!(argv(&l, &sockets(true)), Err(ArgvError::NoCpuModel));
+        l.cpu_model = "max".into();
+        l.cmdline = "a\0b".into();
+        assert_eq!(argv(&l, &sockets(true)), Err(ArgvError::NulInCmdline));
+    }
+}

@@ -1,0 +1,514 @@
+//! Running QEMU: the only place in snpkit that spawns it.
+//!
+//! QEMU runs in its own process group under `setpriv --pdeathsig KILL` (util-linux), so it dies
+//! with us even when we cannot clean up (Ctrl-C's default action, SIGKILL, an abort); on every
+//! other way out — the deadline, an error, a panic — [`Vm`]'s `Drop` kills the whole group. The
+//! death signal fires when the *thread* that spawned QEMU ends, so spawn and wait in one thread.
+
+use crate::channel::{ChannelError, GuestChannel};
+use crate::launch::{Launch, LaunchKind, Sockets, argv};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Lines of console kept in an outcome.
+pub const TAIL_LINES: usize = 30;
+
+/// Console lines that only a started kernel (or our `/init`) prints. With `quiet` the kernel's own
+/// banner is not printed, so `/init`'s first line counts too; a guest that spoke on a channel has
+/// started as well.
+const KERNEL_STARTED_MARKERS: &[&str] = &[
+    "Linux version ",
+    "snpkit-init:",
+    "Run /init as init process",
+    "EFI stub: ",
+];
+const KERNEL_PANIC_MARKER: &str = "Kernel panic - not syncing";
+/// OVMF's boot manager gave up on every boot option. With direct kernel boot there is only the
+/// kernel, so this is the firmware refusing it (its hash, the initrd's or the command line's did
+/// not match the hashes table): nothing more will happen, no need to wait for the deadline.
+const FIRMWARE_GAVE_UP_MARKER: &str = "BdsDxe: No bootable option was found";
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest powered off and QEMU exited 0.
+    Exited,
+    /// QEMU exited 0 after the guest kernel panicked (with `panic=-1` and `-no-reboot`).
+    GuestPanicked { console_tail: String },
+    /// The deadline passed after the kernel had started; QEMU was killed.
+    TimedOut { console_tail: String },
+    /// QEMU exited with an error.
+    Crashed {
+        status: ExitStatus,
+        console_tail: String,
+        qemu_stderr: String,
+    },
+    /// The deadline passed (or OVMF said it found no bootable option) and nothing shows that Linux
+    /// ever ran: no kernel or `/init` line on the console, no byte on any channel. The RELEASE AmdSev firmware refuses a kernel, initrd or
+    /// command line whose hash differs from the hashes table without a word, so on a measured
+    /// launch this is the sign of a refused image.
+    KernelNeverStarted { console_tail: String },
+}
+
+/// Classifies a finished or timed-out run. `status` is `None` when the deadline passed.
+pub fn classify(
+    status: Option<ExitStatus>,
+    console: &str,
+    qemu_stderr: &str,
+    guest_spoke: bool,
+) -> Outcome {
+    let console_tail = tail(console, TAIL_LINES);
+    match status {
+        Some(s) if s.success() && console.contains(KERNEL_PANIC_MARKER) => {
+            Outcome::GuestPanicked { console_tail }
+        }
+        Some(s) if s.success() => Outcome::Exited,
+        Some(status) => Outcome::Crashed {
+            status,
+            console_tail,
+            qemu_stderr: tail(qemu_stderr, TAIL_LINES),
+        },
+        None if guest_spoke || KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m)) => {
+            Outcome::TimedOut { console_tail }
+        }
+        None => Outcome::KernelNeverStarted { console_tail },
+    }
+}
+
+fn firmware_gave_up(console: &str) -> bool {
+    console.contains(FIRMWARE_GAVE_UP_MARKER)
+        && !KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m))
+}
+
+/// The last `lines` lines of `text`, without carriage returns or terminal escape sequences
+/// (OVMF clears the screen on the serial console).
+pub fn tail(text: &str, lines: usize) -> String {
+    let clean = strip_escapes(text);
+    let all: Vec<&str> = clean.lines().map(|l| l.trim_end_matches('\r')).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Drops `ESC [ params letter` (CSI) sequences and lone escapes.
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The last lines of a console log (reads at most its last 64 KiB).
+pub fn console_tail(path: &Path, lines: usize) -> String {
+    tail(&read_end(path, 64 * 1024), lines)
+}
+
+fn read_end(path: &Path, max: u64) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut bytes = Vec::new();
+    let _ = file.take(max).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(
+        "{qemu} was not found; install QEMU ≥ 10.0 (Debian: `apt-get install -t bookworm-backports qemu-system-x86`)"
+    )]
+    QemuMissing { qemu: PathBuf },
+    #[error(
+        "{} is missing (util-linux); snpkit runs QEMU under `setpriv --pdeathsig` so it never outlives us",
+        SETPRIV
+    )]
+    SetprivMissing,
+    #[error("the {what} {path} does not exist")]
+    InputMissing { what: &'static str, path: PathBuf },
+    #[error("{qemu} is QEMU {found}; SEV-SNP launches need QEMU ≥ 9.1 (sev-snp-guest)")]
+    QemuTooOld { qemu: PathBuf, found: String },
+    #[error("could not tell {qemu}'s version from `-version`: {output:?}")]
+    QemuVersionUnknown { qemu: PathBuf, output: String },
+    #[error(transparent)]
+    Argv(#[from] crate::launch::ArgvError),
+    #[error("creating the sockets' directory")]
+    SocketDir(#[source] io::Error),
+    #[error("listening on {path}")]
+    Listen { path: PathBuf, source: io::Error },
+    #[error("creating the console log {path}")]
+    ConsoleLog { path: PathBuf, source: io::Error },
+    #[error("starting {qemu}")]
+    Spawn { qemu: PathBuf, source: io::Error },
+}
+
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// A running QEMU. Dropping it kills QEMU's process group.
+///
+/// A run goes: [`spawn`]; for emulated (and unmeasured) launches, hand
+/// [`Vm::emulated_psp_channel`] to [`crate::serve_emulated_psp`] *before* attesting (the guest asks
+/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`];
+/// then [`Vm::wait`] for the guest to run its entry point and power off.
+pub struct Vm {
+    child: Option<Child>,
+    started: Instant,
+    deadline: Instant,
+    console_log: PathBuf,
+    attest: Option<UnixListener>,
+    psp: Option<UnixListener>,
+    guest_spoke: Arc<AtomicBool>,
+    // Holds the sockets and QEMU's stderr; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+fn resolve(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_owned());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `(major, minor)` from `QEMU emulator version 10.0.2 (…)`.
+pub fn parse_qemu_version(output: &str) -> Option<(u32, u32)> {
+    let rest = output.split("version ").nth(1)?;
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+fn check_snp_qemu(qemu: &Path) -> Result<(), SpawnError> {
+    let output = Command::new(qemu)
+        .arg("-version")
+        .output()
+        .map_err(|source| SpawnError::Spawn {
+            qemu: qemu.to_owned(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let Some((major, minor)) = parse_qemu_version(&text) else {
+        return Err(SpawnError::QemuVersionUnknown {
+            qemu: qemu.to_owned(),
+            output: text,
+        });
+    };
+    if (major, minor) < (9, 1) {
+        return Err(SpawnError::QemuTooOld {
+            qemu: qemu.to_owned(),
+            found: format!("{major}.{minor}"),
+        });
+    }
+    Ok(())
+}
+
+fn must_exist(what: &'static str, path: &Path) -> Result<(), SpawnError> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(SpawnError::InputMissing {
+            what,
+            path: path.to_owned(),
+        })
+    }
+}
+
+fn listen(path: &Path) -> Result<UnixListener, SpawnError> {
+    let listener = UnixListener::bind(path).map_err(|source| SpawnError::Listen {
+        path: path.to_owned(),
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| SpawnError::Listen {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(listener)
+}
+
+/// Starts QEMU for `launch`; the run must be over within `deadline` (see [`Vm::wait`]).
+pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
+    let qemu = resolve(&launch.qemu).ok_or_else(|| SpawnError::QemuMissing {
+        qemu: launch.qemu.clone(),
+    })?;
+    if !Path::new(SETPRIV).is_file() {
+        return Err(SpawnError::SetprivMissing);
+    }
+    must_exist("kernel", &launch.kernel)?;
+    must_exist("initrd", &launch.initrd)?;
+    let with_psp = match &launch.kind {
+        LaunchKind::Snp(snp) => {
+            must_exist("firmware", &snp.firmware)?;
+            check_snp_qemu(&qemu)?;
+            false
+        }
+        LaunchKind::Emulated(emu) => {
+            must_exist("firmware", &emu.firmware)?;
+            must_exist("hashes page", &emu.hashes_page)?;
+            true
+        }
+        LaunchKind::TcgUnmeasured => true,
+    };
+    // Unix socket paths are limited to 108 bytes: keep them in a short private directory.
+    let dir = tempfile::Builder::new()
+        .prefix("snpkit-vm-")
+        .tempdir()
+        .map_err(SpawnError::SocketDir)?;
+    let sockets = Sockets {
+        attest: dir.path().join("attest.sock"),
+        emulated_psp: with_psp.then(|| dir.path().join("psp.sock")),
+    };
+    let args = argv(launch, &sockets)?;
+    let attest = listen(&sockets.attest)?;
+    let psp = sockets.emulated_psp.as_deref().map(listen).transpose()?;
+    // QEMU appends to the file chardev; start every run with an empty log.
+    File::create(&launch.console_log).map_err(|source| SpawnError::ConsoleLog {
+        path: launch.console_log.clone(),
+        source,
+    })?;
+    let stderr = File::create(dir.path().join("qemu.stderr")).map_err(SpawnError::SocketDir)?;
+    let child = Command::new(SETPRIV)
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(&qemu)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .map_err(|source| SpawnError::Spawn {
+            qemu: qemu.clone(),
+            source,
+        })?;
+    let started = Instant::now();
+    Ok(Vm {
+        child: Some(child),
+        started,
+        deadline: started + deadline,
+        console_log: launch.console_log.clone(),
+        attest: Some(attest),
+        psp,
+        guest_spoke: Arc::new(AtomicBool::new(false)),
+        dir,
+    })
+}
+
+impl Vm {
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// How long QEMU has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// QEMU's process id (it leads its own process group), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn console_log(&self) -> &Path {
+        &self.console_log
+    }
+
+    /// The attest port's connection (QEMU connects at startup). Once only.
+    pub fn attest_channel(&mut self) -> Result<GuestChannel, ChannelError> {
+        let listener = self
+            .attest
+            .take()
+            .ok_or(ChannelError::AlreadyTaken { port: "attest" })?;
+        self.accept(&listener)
+    }
+
+    /// The emulated PSP port's connection, for [`crate::channel::serve_emulated_psp`]. Once only.
+    pub fn emulated_psp_channel(&mut self) -> Result<GuestChannel, ChannelError> {
+        let listener = self.psp.take().ok_or(ChannelError::AlreadyTaken {
+            port: "emulated PSP",
+        })?;
+        self.accept(&listener)
+    }
+
+    fn accept(&mut self, listener: &UnixListener) -> Result<GuestChannel, ChannelError> {
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    return GuestChannel::new(stream, self.deadline, self.guest_spoke.clone());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(source) => {
+                    return Err(ChannelError::Io {
+                        waiting_for: "QEMU to connect",
+                        source,
+                    });
+                }
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let stderr = tail(
+                    &read_end(&self.dir.path().join("qemu.stderr"), 16 * 1024),
+                    TAIL_LINES,
+                );
+                return Err(ChannelError::QemuExited { status, stderr });
+            }
+            if Instant::now() >= self.deadline {
+                return Err(ChannelError::Timeout {
+                    waiting_for: "QEMU to connect",
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for QEMU to exit, killing it at the deadline (or as soon as the firmware has given up
+    /// on the kernel), and says how the run ended.
+    pub fn wait(mut self) -> Outcome {
+        let Some(mut child) = self.child.take() else {
+            return Outcome::Exited;
+        };
+        let mut polls: u32 = 0;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= self.deadline => break None,
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(_) => break None,
+            }
+            polls += 1;
+            if polls.is_multiple_of(10) && firmware_gave_up(&read_end(&self.console_log, 16 * 1024))
+            {
+                break None;
+            }
+        };
+        if status.is_none() {
+            kill_group(&mut child);
+        }
+        let console = read_end(&self.console_log, 64 * 1024);
+        let stderr = read_end(&self.dir.path().join("qemu.stderr"), 16 * 1024);
+        classify(
+            status,
+            &console,
+            &stderr,
+            self.guest_spoke.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    // The group's id is QEMU's (setpriv's) pid: process_group(0) made it a group leader.
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn outcomes_are_classified() {
+        let ok = ExitStatus::from_raw(0);
+        let failed = ExitStatus::from_raw(1 << 8);
+        assert_eq!(
+            classify(Some(ok), "snpkit-init: powering off\n", "", true),
+            Outcome::Exited
+        );
+        assert!(matches!(
+            classify(
+                Some(ok),
+                "[ 1.0] Kernel panic - not syncing: VFS\n",
+                "",
+                false
+            ),
+            Outcome::GuestPanicked { .. }
+        ));
+        assert_eq!(
+            classify(Some(failed), "", "qemu: bad thing\n", false),
+            Outcome::Crashed {
+                status: failed,
+                console_tail: String::new(),
+                qemu_stderr: "qemu: bad thing".into()
+            }
+        );
+        assert!(matches!(
+            classify(None, "[0.0] Linux version 6.12\n", "", false),
+            Outcome::TimedOut { .. }
+        ));
+        assert!(matches!(
+            classify(None, "snpkit-init: starting\n", "", false),
+            Outcome::TimedOut { .. }
+        ));
+        assert!(matches!(
+            classify(None, "", "", true),
+            Outcome::TimedOut { .. }
+        ));
+        assert_eq!(
+            classify(None, "BdsDxe: loading Boot0001\r\n", "", false),
+            Outcome::KernelNeverStarted {
+                console_tail: "BdsDxe: loading Boot0001".into()
+            }
+        );
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let text: String = (0..100).map(|i| format!("line {i}\r\n")).collect();
+        let t = tail(&text, 30);
+        assert_eq!(t.lines().count(), 30);
+        assert!(t.starts_with("line 70\nline 71"));
+        assert!(t.ends_with("line 99"));
+        assert_eq!(tail("", 30), "");
+        let ovmf = "\u{1b}[2J\u{1b}[01;01H\u{1b}[=3hBdsDxe: No bootable option was found.\r\n";
+        assert_eq!(tail(ovmf, 30), "BdsDxe: No bootable option was found.");
+    }
+
+    #[test]
+    fn qemu_versions_parse() {
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
+            Some((10, 0))
+        );
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 7.2.15\n"),
+            Some((7, 2))
+        );
+        assert_eq!(parse_qemu_version("garbage"), None);
+    }
+}
