@@ -13,7 +13,11 @@ mod test;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about = "snpkit: build, measure, boot and verify SEV-SNP appliances")]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "snpkit: build, measure, boot and verify SEV-SNP appliances"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
