@@ -54,6 +54,7 @@ pub struct TestChain {
     pub roots: Roots,
     pub vcek: Cert,
     ark_key: rsa::RsaPrivateKey,
+    ask_key: rsa::RsaPrivateKey,
     vcek_key: p384::ecdsa::SigningKey,
     /// The chip id the test VCEK certifies (its hwID), 64 bytes.
     pub chip_id: [u8; 64],
@@ -154,6 +155,8 @@ impl TestChain {
         };
         let ark_key = rsa::RsaPrivateKey::from_pkcs8_pem(&text("ark.key")?)
             .map_err(|e| damaged(e.to_string()))?;
+        let ask_key = rsa::RsaPrivateKey::from_pkcs8_pem(&text("ask.key")?)
+            .map_err(|e| damaged(e.to_string()))?;
         let vcek_key = p384::ecdsa::SigningKey::from_pkcs8_pem(&text("vcek.key")?)
             .map_err(|e| damaged(e.to_string()))?;
         let ext = vek_extensions(&vcek).map_err(|e| damaged(e.to_string()))?;
@@ -174,6 +177,7 @@ impl TestChain {
             },
             vcek,
             ark_key,
+            ask_key,
             vcek_key,
             chip_id,
             tcb: Tcb::decode(raw, TEST_PRODUCT.tcb_layout()),
@@ -307,6 +311,89 @@ fn sign_cert(
         signature: BitString::from_bytes(&sig).map_err(gen_err)?,
     };
     cert.to_der().map_err(gen_err)
+}
+
+/// What a VEK issued by the test ASK says (for tests that need a VEK that lies in one way).
+#[derive(Debug, Clone)]
+pub struct VekSpec {
+    /// `SEV-VCEK` or `SEV-VLEK`.
+    pub common_name: String,
+    pub product_name: String,
+    /// (fmc, bootloader, tee, snp, microcode)
+    pub tcb: (Option<u8>, u8, u8, u8, u8),
+    pub hw_id: Option<Vec<u8>>,
+    /// Mark it as a CA (a VEK must not be one).
+    pub ca: bool,
+    /// Add an unknown critical extension (must be refused).
+    pub extra_critical: bool,
+}
+
+fn issue(
+    ask_key: &rsa::RsaPrivateKey,
+    ask_name: &str,
+    key: &p384::ecdsa::SigningKey,
+    spec: &VekSpec,
+) -> Result<Vec<u8>, EmulatedError> {
+    let int = |v: u8| v.to_der().map_err(gen_err);
+    let (fmc, bl, tee, snp, ucode) = spec.tcb;
+    let mut exts = vec![
+        ext(OID_STRUCT_VERSION, false, int(u8::from(fmc.is_some()))?)?,
+        ext(
+            OID_PRODUCT_NAME,
+            false,
+            Ia5StringRef::new(&spec.product_name)
+                .map_err(gen_err)?
+                .to_der()
+                .map_err(gen_err)?,
+        )?,
+    ];
+    if let Some(fmc) = fmc {
+        exts.push(ext(OID_FMC_SPL, false, int(fmc)?)?);
+    }
+    exts.extend([
+        ext(OID_BL_SPL, false, int(bl)?)?,
+        ext(OID_TEE_SPL, false, int(tee)?)?,
+        ext(OID_SPL_4, false, int(0)?)?,
+        ext(OID_SPL_5, false, int(0)?)?,
+        ext(OID_SPL_6, false, int(0)?)?,
+        ext(OID_SPL_7, false, int(0)?)?,
+        ext(OID_SNP_SPL, false, int(snp)?)?,
+        ext(OID_UCODE_SPL, false, int(ucode)?)?,
+    ]);
+    if let Some(hw) = &spec.hw_id {
+        // AMD puts the raw chip id in the extension value, not a nested OCTET STRING.
+        exts.push(ext(OID_HWID, false, hw.clone())?);
+    }
+    if spec.ca {
+        exts.extend(ca_extensions()?);
+    }
+    if spec.extra_critical {
+        let oid = const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.99");
+        exts.push(ext(oid, true, vec![0x05, 0x00])?);
+    }
+    let public = key.verifying_key().to_public_key_der().map_err(gen_err)?;
+    let subject = format!("CN={},{ORG}", spec.common_name);
+    sign_cert(
+        ask_key,
+        ask_name,
+        &subject,
+        &[0x00],
+        7,
+        spki_of(public.as_bytes())?,
+        exts,
+    )
+}
+
+impl TestChain {
+    /// Issue another VEK under the test ASK, with a fresh key; returns (DER, key).
+    pub fn issue_vek(
+        &self,
+        spec: &VekSpec,
+    ) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), EmulatedError> {
+        let key = p384::ecdsa::SigningKey::random(&mut OsRng);
+        let ask_name = format!("CN=SEV-{EMULATED_MARK},{ORG}");
+        Ok((issue(&self.ask_key, &ask_name, &key, spec)?, key))
+    }
 }
 
 fn pem(label: &str, der: &[u8]) -> Result<String, EmulatedError> {

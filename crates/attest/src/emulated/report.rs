@@ -113,8 +113,13 @@ pub fn emulated_report(chain: &TestChain, launch: &EmulatedLaunch) -> [u8; REPOR
 
 /// (Re)sign a report in place with the test VCEK: R and S little-endian, zero-padded to 72 bytes.
 pub fn sign(chain: &TestChain, report: &mut [u8; REPORT_LEN]) {
+    sign_with(chain.vcek_key(), report);
+}
+
+/// Sign a report in place with any P-384 key (tests: a VEK from [`TestChain::issue_vek`]).
+pub fn sign_with(key: &p384::ecdsa::SigningKey, report: &mut [u8; REPORT_LEN]) {
     let digest = crate::certs::sha384(&report[SIGNED]);
-    let sig: p384::ecdsa::Signature = match chain.vcek_key().sign_prehash(&digest) {
+    let sig: p384::ecdsa::Signature = match key.sign_prehash(&digest) {
         Ok(s) => s,
         // A 48-byte prehash is always accepted for P-384; leave the signature zero (invalid) otherwise.
         Err(_) => return,
