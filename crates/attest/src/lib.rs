@@ -32,6 +32,8 @@
 
 pub mod certs;
 pub mod emulated;
+pub mod gather;
+pub mod kds;
 pub mod policy;
 pub mod product;
 pub mod report;

@@ -83,7 +83,7 @@ fn is_emulated_cert(bytes: &Option<Vec<u8>>) -> bool {
 }
 
 /// Product named by a certificate's issuer or subject (`SEV-Milan`, `SEV-VLEK-Genoa`, `ARK-Turin`).
-fn product_from_names(e: &Endorsements) -> Option<Product> {
+pub(crate) fn product_from_names(e: &Endorsements) -> Option<Product> {
     for bytes in [&e.vcek, &e.vlek, &e.ask, &e.asvk, &e.ark]
         .into_iter()
         .flatten()
@@ -461,6 +461,8 @@ fn chain(
         }
     }
 
+    crl_check(v, e, roots, intermediate, policy, now);
+
     // VEK
     let (vek_bytes, given_kind) = match r.signing_key {
         SigningKey::Vlek => match (&e.vlek, &e.vcek) {
@@ -584,6 +586,21 @@ fn chain(
         );
     }
 
+    Some(vek)
+}
+
+fn crl_check(
+    v: &mut Verdict,
+    e: &Endorsements,
+    roots: &Roots,
+    intermediate: &Cert,
+    policy: &Policy,
+    now: OffsetDateTime,
+) {
+    let fmt = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
     // CRL, signed by the ARK.
     match &e.crl {
         CrlInput::NotAtHand(why) if policy.require_crl => v.fail(
@@ -640,7 +657,6 @@ fn chain(
             }
         },
     }
-    Some(vek)
 }
 
 fn vek_matches_report(v: &mut Verdict, r: &Report, vek: &Cert, product: Product) {
