@@ -105,6 +105,9 @@ pub enum KdsError {
     Client(String),
 }
 
+/// Whether a cached answer may still be used (CRLs expire).
+type Freshness<'a> = dyn Fn(&[u8]) -> bool + 'a;
+
 /// A KDS client: one connection pool, one cache.
 pub struct Kds {
     cfg: KdsConfig,
@@ -205,7 +208,7 @@ impl Kds {
         &self,
         path: &str,
         what: &str,
-        still_good: Option<&dyn Fn(&[u8]) -> bool>,
+        still_good: Option<&Freshness<'_>>,
         validate: impl Fn(&[u8]) -> Result<(), String>,
     ) -> Result<Vec<u8>, KdsError> {
         let cache_file = cache::file_for(&self.cfg.cache_dir, path);
