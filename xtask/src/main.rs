@@ -3,12 +3,14 @@
 //! Thin by design: argument parsing, progress and output formats live here; every decision about
 //! recipes, images, digests, launches and verdicts lives in the `snpkit-*` crates.
 
+mod bench_verify;
 mod build;
 mod cli;
 mod demo;
 mod ovmf;
 mod setup;
 mod test;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,10 @@ enum Command {
     Demo(demo::Args),
     /// Run the whole test suite, installing and building what it needs first.
     Test(test::Args),
+    /// Verify an attestation report (a boot run's, or files) and print the verdict.
+    Verify(Box<verify::Args>),
+    /// Benchmark report verification against snpguest (folded into `bench verify` at merge).
+    BenchVerify,
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +58,8 @@ fn main() -> std::process::ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
+        Command::Verify(args) => verify::run(*args),
+        Command::BenchVerify => bench_verify::run().map(|()| std::process::ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

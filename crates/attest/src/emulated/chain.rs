@@ -168,13 +168,8 @@ impl TestChain {
         let (bl, tee, snp, ucode) = TEST_TCB;
         let raw = Tcb::encode(None, bl, tee, snp, ucode, TEST_PRODUCT.tcb_layout());
         Ok(TestChain {
-            roots: Roots {
-                product: TEST_PRODUCT,
-                ark,
-                ask,
-                asvk: None,
-                emulated: true,
-            },
+            roots: Roots::new(TEST_PRODUCT, ark, ask, None, true)
+                .map_err(|e| damaged(e.to_string()))?,
             vcek,
             ark_key,
             ask_key,

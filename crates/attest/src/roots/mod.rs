@@ -7,8 +7,11 @@ use crate::certs::{Cert, CertError};
 use crate::product::Product;
 use std::sync::OnceLock;
 
-/// The three certificates under which VCEKs and VLEKs are issued.
+/// The three certificates under which VCEKs and VLEKs are issued, with their links checked: the ARK
+/// is self-signed and signed the ASK and ASVK, all three may sign certificates. Only [`Roots::new`]
+/// makes one, so a verdict need not check those constant signatures again.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Roots {
     pub product: Product,
     pub ark: Cert,
@@ -19,12 +22,52 @@ pub struct Roots {
     pub emulated: bool,
 }
 
+impl Roots {
+    pub fn new(
+        product: Product,
+        ark: Cert,
+        ask: Cert,
+        asvk: Option<Cert>,
+        emulated: bool,
+    ) -> Result<Roots, CertError> {
+        ark.verify_signed_by(&ark)?;
+        ask.verify_signed_by(&ark)?;
+        if let Some(asvk) = &asvk {
+            asvk.verify_signed_by(&ark)?;
+        }
+        for c in [Some(&ark), Some(&ask), asvk.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !c.is_ca() {
+                return Err(CertError::Extension {
+                    what: c.label(),
+                    reason: "not a CA that may sign certificates".into(),
+                });
+            }
+        }
+        Ok(Roots {
+            product,
+            ark,
+            ask,
+            asvk,
+            emulated,
+        })
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RootError {
     #[error("builtin {product} {which}: {source}")]
     Decode {
         product: Product,
         which: &'static str,
+        #[source]
+        source: CertError,
+    },
+    #[error("builtin {product} roots do not chain: {source}")]
+    Chain {
+        product: Product,
         #[source]
         source: CertError,
     },
@@ -117,12 +160,12 @@ fn load_one(
 }
 
 fn load(b: &Builtin) -> Result<Roots, RootError> {
-    Ok(Roots {
+    let ark = load_one(b.product, "ARK", b.ark)?;
+    let ask = load_one(b.product, "ASK", b.ask)?;
+    let asvk = load_one(b.product, "ASVK", b.asvk)?;
+    Roots::new(b.product, ark, ask, Some(asvk), false).map_err(|source| RootError::Chain {
         product: b.product,
-        ark: load_one(b.product, "ARK", b.ark)?,
-        ask: load_one(b.product, "ASK", b.ask)?,
-        asvk: Some(load_one(b.product, "ASVK", b.asvk)?),
-        emulated: false,
+        source,
     })
 }
 
