@@ -122,6 +122,13 @@ pub fn complete_from_kds(
     let Ok(r) = report::parse(report_bytes) else {
         return;
     };
+    if crate::verifier::names_emulated_chain(e) {
+        // AMD's KDS knows nothing of the test chain: there is nothing to fetch for it.
+        if matches!(e.crl, CrlInput::NotAtHand(_)) {
+            e.crl = CrlInput::NotAtHand("the emulated test chain has no CRL on the KDS".into());
+        }
+        return;
+    }
     let Some(product) = product
         .or_else(|| r.cpuid_product())
         .or_else(|| crate::verifier::product_from_names(e))

@@ -82,6 +82,13 @@ fn is_emulated_cert(bytes: &Option<Vec<u8>>) -> bool {
         })
 }
 
+/// Do the given certificates name the emulated PSP's test chain?
+pub(crate) fn names_emulated_chain(e: &Endorsements) -> bool {
+    [&e.ark, &e.ask, &e.vcek, &e.vlek]
+        .into_iter()
+        .any(is_emulated_cert)
+}
+
 /// Product named by a certificate's issuer or subject (`SEV-Milan`, `SEV-VLEK-Genoa`, `ARK-Turin`).
 pub(crate) fn product_from_names(e: &Endorsements) -> Option<Product> {
     for bytes in [&e.vcek, &e.vlek, &e.ask, &e.asvk, &e.ark]
