@@ -9,9 +9,16 @@
 //! - [`report`]: the evidence format, parsed with every must-be-zero range enforced.
 //! - [`certs`], [`roots`]: the endorser's certificates and AMD's pinned roots.
 //! - [`kds`]: the endorser's service (AMD Key Distribution Service) with cache and offline mode.
+//! - [`gather`]: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder,
+//!   `expected.json`, and the KDS for what is missing.
 //! - [`verifier`]: the judgement, one pure function; [`verdict`]: its result.
 //! - [`policy`]: what the relying party requires (TOML, documented in [`policy`]).
 //! - [`emulated`]: the test chain and report builder of the emulated PSP.
+//!
+//! Every check of a verdict has a stable name (`report.signature`, `chain.vek`, `vek.tcb`,
+//! `policy.debug`, `measurement`, …) and a test that makes it fail (`tests/mutations.rs`,
+//! `tests/emulated.rs`). Hand-written here because no crate does it: the report layout
+//! ([`report::layout`]), AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
 //!
 //! ## What we take from the `sev` crate, and what we wrote instead
 //! Used: `sev::Generation::identify_cpu` (CPUID family/model → product) and the bit-field types

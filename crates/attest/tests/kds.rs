@@ -373,3 +373,32 @@ fn vlek_and_masked_chip_ids_are_not_fetched() {
         e.vek_problem
     );
 }
+
+#[test]
+fn the_emulated_chain_never_asks_the_kds() {
+    let chain = snpkit_attest::emulated::TestChain::cached().expect("test chain");
+    let l = snpkit_attest::emulated::EmulatedLaunch::new([1; 48], [2; 64], 0x30000);
+    let report = snpkit_attest::emulated::emulated_report(chain, &l);
+    let kds = serve(HashMap::new());
+    let cache = tempfile::tempdir().unwrap();
+    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let mut e = Endorsements {
+        ark: Some(chain.roots.ark.der().to_vec()),
+        ask: Some(chain.roots.ask.der().to_vec()),
+        vcek: Some(chain.vcek.der().to_vec()),
+        ..Endorsements::default()
+    };
+    complete_from_kds(
+        &report,
+        &mut e,
+        None,
+        &online,
+        time::OffsetDateTime::now_utc(),
+    );
+    assert!(kds.seen.lock().unwrap().is_empty());
+    assert!(
+        matches!(&e.crl, CrlInput::NotAtHand(why) if why.contains("emulated")),
+        "{:?}",
+        e.crl
+    );
+}
