@@ -703,7 +703,16 @@ fn vek_matches_report(v: &mut Verdict, r: &Report, vek: &Cert, product: Product)
         ),
         _ => {
             let chip = r.chip_id_for(product);
+            // Turin's CHIP_ID is 8 bytes; the rest of the field must be zero, or two reports
+            // with different CHIP_ID fields would share one VCEK.
+            let tail_zero = r.chip_id[chip.len()..].iter().all(|&b| b == 0);
             match &ext.hw_id {
+                Some(_) if !tail_zero => v.fail(
+                    "vek.hwid",
+                    format!("{} followed by zeros", hex(chip)),
+                    hex(&r.chip_id),
+                    "CHIP_ID has bytes after the chip's 8-byte id",
+                ),
                 Some(hw) if hw[..] == *chip => {
                     v.pass("vek.hwid", hex(chip), "hwID extension equals CHIP_ID")
                 }

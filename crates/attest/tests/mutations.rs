@@ -300,6 +300,13 @@ fn another_chips_vcek() {
 }
 
 #[test]
+fn turin_chip_id_tail_must_be_zero() {
+    let g = genuine("oak turin v5");
+    let v = with_report(g, |r| r[0x1A0 + 8] = 1);
+    assert_fails_on(&v, "vek.hwid", g.name);
+}
+
+#[test]
 fn reported_tcb_changed() {
     // trustee's upstream test: reported_tcb byte +1 ⇒ TCB mismatch (and a broken signature).
     let g = genuine("trustee milan v2");
