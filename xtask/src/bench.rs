@@ -11,7 +11,7 @@ use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, O
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: build, measure, explain.
+    /// Which benchmark: build, measure, explain, verify.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -21,9 +21,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.name.as_str() {
         "build" => crate::bench_build::run(args.runs),
+        "verify" => crate::bench_verify::run().map(|()| ExitCode::SUCCESS),
         "measure" => measure(args.runs),
         "explain" => explain(),
-        other => bail!("unknown benchmark {other:?}; known: build, measure, explain"),
+        other => bail!("unknown benchmark {other:?}; known: build, measure, explain, verify"),
     }
 }
 

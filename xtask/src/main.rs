@@ -5,6 +5,8 @@
 
 mod bench;
 mod bench_build;
+mod boot;
+mod bench_verify;
 mod build;
 mod cli;
 mod demo;
@@ -17,6 +19,7 @@ mod ovmf;
 mod setup;
 mod test;
 mod ui;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +59,10 @@ enum Command {
     Bench(bench::Args),
     /// Install the reference tools the tests compare with (sev-snp-measure) and print their paths.
     Oracles(oracles::Args),
+    /// Boot a built image under QEMU (SNP, or the emulated launch) and bring back a nonce-bound report.
+    Boot(boot::Args),
+    /// Verify an attestation report (a boot run's, or files) and print the verdict.
+    Verify(Box<verify::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +79,8 @@ fn main() -> std::process::ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Oracles(args) => oracles::run(args),
+        Command::Boot(args) => boot::run(args),
+        Command::Verify(args) => verify::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,80 @@
+//! AMD's certificate revocation lists: one per product and key kind, signed by the ARK, listing
+//! revoked ASKs/ASVKs by serial number.
+
+use super::{Cert, CertError, check_pss_alg, tbs_range, verify_pss, x509_time};
+use der::Decode;
+use time::OffsetDateTime;
+
+#[derive(Clone, Debug)]
+pub struct Crl {
+    der: Vec<u8>,
+    tbs: std::ops::Range<usize>,
+    crl: x509_cert::crl::CertificateList,
+}
+
+impl Crl {
+    /// Decode a CRL from PEM (`X509 CRL`) or DER, as the KDS serves it.
+    pub fn decode(bytes: &[u8]) -> Result<Crl, CertError> {
+        let what = "CRL";
+        let der = super::to_der(what, bytes)?;
+        let decode_err = |e: der::Error| CertError::Decode {
+            what: what.into(),
+            reason: e.to_string(),
+        };
+        let crl = x509_cert::crl::CertificateList::from_der(&der).map_err(decode_err)?;
+        let tbs = tbs_range(&der).map_err(decode_err)?;
+        if crl.signature_algorithm != crl.tbs_cert_list.signature {
+            return Err(CertError::AlgorithmMismatch { what: what.into() });
+        }
+        Ok(Crl { der, tbs, crl })
+    }
+
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    pub fn issuer_cn(&self) -> Option<String> {
+        super::common_name(&self.crl.tbs_cert_list.issuer)
+    }
+
+    pub fn this_update(&self) -> OffsetDateTime {
+        x509_time(&self.crl.tbs_cert_list.this_update)
+    }
+
+    pub fn next_update(&self) -> Option<OffsetDateTime> {
+        self.crl.tbs_cert_list.next_update.as_ref().map(x509_time)
+    }
+
+    /// The CRL must be signed by the ARK (RSASSA-PSS, like the certificates).
+    pub fn verify_signed_by(&self, ark: &Cert) -> Result<(), CertError> {
+        check_pss_alg("CRL", &self.crl.signature_algorithm)?;
+        let sig = self
+            .crl
+            .signature
+            .as_bytes()
+            .ok_or_else(|| CertError::BadSignature {
+                what: "CRL".into(),
+                issuer: ark.label(),
+            })?;
+        verify_pss("CRL", ark, &self.der[self.tbs.clone()], sig)
+    }
+
+    /// Is a certificate issued by this CRL's issuer revoked?
+    pub fn revokes(&self, cert: &Cert) -> bool {
+        let serial = cert.x509().tbs_certificate.serial_number.as_bytes();
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .any(|r| r.serial_number.as_bytes() == serial)
+    }
+
+    pub fn revoked_count(&self) -> usize {
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+}

@@ -1,0 +1,510 @@
+//! The emulated PSP's test chain: an ARK → ASK → VCEK chain shaped like AMD's (RSA-4096 with
+//! RSASSA-PSS/SHA-384 for ARK and ASK, an ECDSA P-384 VCEK with AMD's TCB, hwID and productName
+//! extensions), with names that say it is a test chain. Generated once per machine and cached:
+//! RSA-4096 key generation takes seconds.
+
+use crate::certs::Cert;
+use crate::certs::amd_ext::*;
+use crate::product::Product;
+use crate::report::Tcb;
+use crate::roots::Roots;
+use crate::verifier::EMULATED_MARK;
+use der::asn1::{BitString, GeneralizedTime, Ia5StringRef, OctetString, UtcTime};
+use der::{Decode, Encode};
+use rand_core::{OsRng, RngCore};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use sha2::Sha384;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::time::{Time, Validity};
+use x509_cert::{Certificate, TbsCertificate};
+
+/// Layout version of the cache folder; bump when the chain's shape changes.
+const CACHE_VERSION: &str = "v1";
+/// The platform the test VCEK is issued for: a Milan B0 at a recent TCB.
+pub const TEST_PRODUCT: Product = Product::Milan;
+pub const TEST_TCB: (u8, u8, u8, u8) = (4, 0, 24, 219); // bootloader, tee, snp, microcode
+const ORG: &str = "O=snpkit EMULATED test chain - not AMD,OU=snpkit";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatedError {
+    #[error("test chain cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("test chain cache {path} is damaged ({reason}); delete the folder to regenerate it")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("generating the test chain failed: {0}")]
+    Generate(String),
+    #[error("no cache folder: set XDG_CACHE_HOME or HOME")]
+    NoCacheDir,
+}
+
+/// The test chain with its private keys.
+pub struct TestChain {
+    pub roots: Roots,
+    pub vcek: Cert,
+    ark_key: rsa::RsaPrivateKey,
+    ask_key: rsa::RsaPrivateKey,
+    vcek_key: p384::ecdsa::SigningKey,
+    /// The chip id the test VCEK certifies (its hwID), 64 bytes.
+    pub chip_id: [u8; 64],
+    pub tcb: Tcb,
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Debug for TestChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestChain({})", self.dir.display())
+    }
+}
+
+/// `$XDG_CACHE_HOME/snpkit/test-chain` (or `~/.cache/snpkit/test-chain`).
+pub fn default_dir() -> Result<PathBuf, EmulatedError> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or(EmulatedError::NoCacheDir)?;
+    Ok(base.join("snpkit").join("test-chain"))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatedError + '_ {
+    move |source| EmulatedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn gen_err(e: impl std::fmt::Display) -> EmulatedError {
+    EmulatedError::Generate(e.to_string())
+}
+
+impl TestChain {
+    /// Load the chain cached under `dir`, or generate and cache it. Safe against concurrent callers:
+    /// the chain is written to a temporary folder and renamed into place.
+    pub fn load_or_create(dir: &Path) -> Result<TestChain, EmulatedError> {
+        let final_dir = dir.join(CACHE_VERSION);
+        if final_dir.join("vcek.key").exists() {
+            return TestChain::load(&final_dir);
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let tmp = dir.join(format!(
+            ".tmp-{}-{:x}",
+            std::process::id(),
+            OsRng.next_u64()
+        ));
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let written = generate_into(&tmp);
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if std::fs::rename(&tmp, &final_dir).is_err() {
+            // Someone else finished first; theirs wins.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        TestChain::load(&final_dir)
+    }
+
+    /// This machine's test chain under the default cache folder, loaded once per process.
+    pub fn cached() -> Result<&'static TestChain, EmulatedError> {
+        static CHAIN: std::sync::OnceLock<TestChain> = std::sync::OnceLock::new();
+        if let Some(c) = CHAIN.get() {
+            return Ok(c);
+        }
+        let chain = TestChain::load_or_create(&default_dir()?)?;
+        Ok(CHAIN.get_or_init(|| chain))
+    }
+
+    /// The cached chain if this machine has one, without generating it (the verifier's view).
+    pub fn existing(dir: &Path) -> Option<TestChain> {
+        let d = dir.join(CACHE_VERSION);
+        d.join("vcek.key")
+            .exists()
+            .then(|| TestChain::load(&d).ok())
+            .flatten()
+    }
+
+    fn load(dir: &Path) -> Result<TestChain, EmulatedError> {
+        let read = |name: &str| {
+            let p = dir.join(name);
+            std::fs::read(&p).map_err(io(&p))
+        };
+        let damaged = |reason: String| EmulatedError::Damaged {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let cert = |name: &str| -> Result<Cert, EmulatedError> {
+            Cert::decode(name, &read(name)?).map_err(|e| damaged(e.to_string()))
+        };
+        let ark = cert("ark.pem")?;
+        let ask = cert("ask.pem")?;
+        let vcek = cert("vcek.pem")?;
+        let text = |name: &str| -> Result<String, EmulatedError> {
+            String::from_utf8(read(name)?).map_err(|_| damaged(format!("{name} is not text")))
+        };
+        let ark_key = rsa::RsaPrivateKey::from_pkcs8_pem(&text("ark.key")?)
+            .map_err(|e| damaged(e.to_string()))?;
+        let ask_key = rsa::RsaPrivateKey::from_pkcs8_pem(&text("ask.key")?)
+            .map_err(|e| damaged(e.to_string()))?;
+        let vcek_key = p384::ecdsa::SigningKey::from_pkcs8_pem(&text("vcek.key")?)
+            .map_err(|e| damaged(e.to_string()))?;
+        let ext = vek_extensions(&vcek).map_err(|e| damaged(e.to_string()))?;
+        let hw = ext.hw_id.clone().unwrap_or_default();
+        let chip_id: [u8; 64] = hw
+            .as_slice()
+            .try_into()
+            .map_err(|_| damaged("hwID is not 64 bytes".into()))?;
+        let (bl, tee, snp, ucode) = TEST_TCB;
+        let raw = Tcb::encode(None, bl, tee, snp, ucode, TEST_PRODUCT.tcb_layout());
+        Ok(TestChain {
+            roots: Roots::new(TEST_PRODUCT, ark, ask, None, true)
+                .map_err(|e| damaged(e.to_string()))?,
+            vcek,
+            ark_key,
+            ask_key,
+            vcek_key,
+            chip_id,
+            tcb: Tcb::decode(raw, TEST_PRODUCT.tcb_layout()),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn vcek_key(&self) -> &p384::ecdsa::SigningKey {
+        &self.vcek_key
+    }
+
+    /// A CRL signed by the test ARK listing `revoked`, current from `this_update` to `next_update`
+    /// (for testing the CRL check, including revocation, which AMD's real CRLs cannot show).
+    pub fn crl(
+        &self,
+        revoked: &[&Cert],
+        this_update: SystemTime,
+        next_update: SystemTime,
+    ) -> Result<Vec<u8>, EmulatedError> {
+        use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+        let alg = rsa::pss::get_default_pss_signature_algo_id::<Sha384>().map_err(gen_err)?;
+        let tbs = TbsCertList {
+            version: x509_cert::Version::V2,
+            signature: alg.clone(),
+            issuer: self.roots.ark.x509().tbs_certificate.subject.clone(),
+            this_update: x509_time(this_update)?,
+            next_update: Some(x509_time(next_update)?),
+            revoked_certificates: (!revoked.is_empty()).then(|| {
+                revoked
+                    .iter()
+                    .map(|c| RevokedCert {
+                        serial_number: c.x509().tbs_certificate.serial_number.clone(),
+                        revocation_date: c.x509().tbs_certificate.validity.not_before,
+                        crl_entry_extensions: None,
+                    })
+                    .collect()
+            }),
+            crl_extensions: None,
+        };
+        let tbs_der = tbs.to_der().map_err(gen_err)?;
+        let sig = pss_sign(&self.ark_key, &tbs_der)?;
+        let list = CertificateList {
+            tbs_cert_list: tbs,
+            signature_algorithm: alg,
+            signature: BitString::from_bytes(&sig).map_err(gen_err)?,
+        };
+        list.to_der().map_err(gen_err)
+    }
+}
+
+fn x509_time(t: SystemTime) -> Result<Time, EmulatedError> {
+    // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime after, as AMD's certificates do.
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).map_err(gen_err)?;
+    match UtcTime::from_unix_duration(since) {
+        Ok(u) => Ok(Time::UtcTime(u)),
+        Err(_) => Ok(Time::GeneralTime(
+            GeneralizedTime::from_unix_duration(since).map_err(gen_err)?,
+        )),
+    }
+}
+
+fn pss_sign(key: &rsa::RsaPrivateKey, msg: &[u8]) -> Result<Vec<u8>, EmulatedError> {
+    let signer = rsa::pss::BlindedSigningKey::<Sha384>::new(key.clone());
+    Ok(signer
+        .try_sign_with_rng(&mut OsRng, msg)
+        .map_err(gen_err)?
+        .to_vec())
+}
+
+fn ext(
+    oid: const_oid::ObjectIdentifier,
+    critical: bool,
+    value: Vec<u8>,
+) -> Result<Extension, EmulatedError> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value).map_err(gen_err)?,
+    })
+}
+
+fn ca_extensions() -> Result<Vec<Extension>, EmulatedError> {
+    use const_oid::AssociatedOid;
+    let bc = BasicConstraints {
+        ca: true,
+        path_len_constraint: None,
+    };
+    let ku = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+    Ok(vec![
+        ext(BasicConstraints::OID, true, bc.to_der().map_err(gen_err)?)?,
+        ext(KeyUsage::OID, true, ku.to_der().map_err(gen_err)?)?,
+    ])
+}
+
+fn spki_of(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, EmulatedError> {
+    SubjectPublicKeyInfoOwned::from_der(der).map_err(gen_err)
+}
+
+fn sign_cert(
+    issuer_key: &rsa::RsaPrivateKey,
+    issuer: &str,
+    subject: &str,
+    serial: &[u8],
+    years: u64,
+    spki: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+) -> Result<Vec<u8>, EmulatedError> {
+    let alg = rsa::pss::get_default_pss_signature_algo_id::<Sha384>().map_err(gen_err)?;
+    let now = SystemTime::now();
+    let start = now - Duration::from_secs(86_400);
+    let tbs = TbsCertificate {
+        version: x509_cert::Version::V3,
+        serial_number: SerialNumber::new(serial).map_err(gen_err)?,
+        signature: alg.clone(),
+        issuer: Name::from_str(issuer).map_err(gen_err)?,
+        validity: Validity {
+            not_before: x509_time(start)?,
+            not_after: x509_time(now + Duration::from_secs(years * 365 * 86_400))?,
+        },
+        subject: Name::from_str(subject).map_err(gen_err)?,
+        subject_public_key_info: spki,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: Some(extensions),
+    };
+    let tbs_der = tbs.to_der().map_err(gen_err)?;
+    let sig = pss_sign(issuer_key, &tbs_der)?;
+    let cert = Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: alg,
+        signature: BitString::from_bytes(&sig).map_err(gen_err)?,
+    };
+    cert.to_der().map_err(gen_err)
+}
+
+/// What a VEK issued by the test ASK says (for tests that need a VEK that lies in one way).
+#[derive(Debug, Clone)]
+pub struct VekSpec {
+    /// `SEV-VCEK` or `SEV-VLEK`.
+    pub common_name: String,
+    pub product_name: String,
+    /// (fmc, bootloader, tee, snp, microcode)
+    pub tcb: (Option<u8>, u8, u8, u8, u8),
+    pub hw_id: Option<Vec<u8>>,
+    /// Mark it as a CA (a VEK must not be one).
+    pub ca: bool,
+    /// Add an unknown critical extension (must be refused).
+    pub extra_critical: bool,
+}
+
+fn issue(
+    ask_key: &rsa::RsaPrivateKey,
+    ask_name: &str,
+    key: &p384::ecdsa::SigningKey,
+    spec: &VekSpec,
+) -> Result<Vec<u8>, EmulatedError> {
+    let int = |v: u8| v.to_der().map_err(gen_err);
+    let (fmc, bl, tee, snp, ucode) = spec.tcb;
+    let mut exts = vec![
+        ext(OID_STRUCT_VERSION, false, int(u8::from(fmc.is_some()))?)?,
+        ext(
+            OID_PRODUCT_NAME,
+            false,
+            Ia5StringRef::new(&spec.product_name)
+                .map_err(gen_err)?
+                .to_der()
+                .map_err(gen_err)?,
+        )?,
+    ];
+    if let Some(fmc) = fmc {
+        exts.push(ext(OID_FMC_SPL, false, int(fmc)?)?);
+    }
+    exts.extend([
+        ext(OID_BL_SPL, false, int(bl)?)?,
+        ext(OID_TEE_SPL, false, int(tee)?)?,
+        ext(OID_SPL_4, false, int(0)?)?,
+        ext(OID_SPL_5, false, int(0)?)?,
+        ext(OID_SPL_6, false, int(0)?)?,
+        ext(OID_SPL_7, false, int(0)?)?,
+        ext(OID_SNP_SPL, false, int(snp)?)?,
+        ext(OID_UCODE_SPL, false, int(ucode)?)?,
+    ]);
+    if let Some(hw) = &spec.hw_id {
+        // AMD puts the raw chip id in the extension value, not a nested OCTET STRING.
+        exts.push(ext(OID_HWID, false, hw.clone())?);
+    }
+    if spec.ca {
+        exts.extend(ca_extensions()?);
+    }
+    if spec.extra_critical {
+        let oid = const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.99");
+        exts.push(ext(oid, true, vec![0x05, 0x00])?);
+    }
+    let public = key.verifying_key().to_public_key_der().map_err(gen_err)?;
+    let subject = format!("CN={},{ORG}", spec.common_name);
+    sign_cert(
+        ask_key,
+        ask_name,
+        &subject,
+        &[0x00],
+        7,
+        spki_of(public.as_bytes())?,
+        exts,
+    )
+}
+
+impl TestChain {
+    /// Issue another VEK under the test ASK, with a fresh key; returns (DER, key).
+    pub fn issue_vek(
+        &self,
+        spec: &VekSpec,
+    ) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), EmulatedError> {
+        let key = p384::ecdsa::SigningKey::random(&mut OsRng);
+        let ask_name = format!("CN=SEV-{EMULATED_MARK},{ORG}");
+        Ok((issue(&self.ask_key, &ask_name, &key, spec)?, key))
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> Result<String, EmulatedError> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(gen_err)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), EmulatedError> {
+    let p = dir.join(name);
+    std::fs::write(&p, text).map_err(io(&p))
+}
+
+fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
+    let ark_name = format!("CN=ARK-{EMULATED_MARK},{ORG}");
+    let ask_name = format!("CN=SEV-{EMULATED_MARK},{ORG}");
+    let vcek_name = format!("CN=SEV-VCEK,{ORG}");
+
+    tracing::info!("generating the emulated PSP's RSA-4096 test chain (once per machine)");
+    let ark_key = rsa::RsaPrivateKey::new(&mut OsRng, 4096).map_err(gen_err)?;
+    let ask_key = rsa::RsaPrivateKey::new(&mut OsRng, 4096).map_err(gen_err)?;
+    let vcek_key = p384::ecdsa::SigningKey::random(&mut OsRng);
+
+    let rsa_spki = |k: &rsa::RsaPrivateKey| -> Result<SubjectPublicKeyInfoOwned, EmulatedError> {
+        spki_of(
+            k.to_public_key()
+                .to_public_key_der()
+                .map_err(gen_err)?
+                .as_bytes(),
+        )
+    };
+    let ark = sign_cert(
+        &ark_key,
+        &ark_name,
+        &ark_name,
+        &[0x01, 0x00, 0x00],
+        25,
+        rsa_spki(&ark_key)?,
+        ca_extensions()?,
+    )?;
+    let ask = sign_cert(
+        &ark_key,
+        &ark_name,
+        &ask_name,
+        &[0x01, 0x00, 0x01],
+        25,
+        rsa_spki(&ask_key)?,
+        ca_extensions()?,
+    )?;
+
+    let mut chip_id = [0u8; 64];
+    OsRng.fill_bytes(&mut chip_id);
+    let (bl, tee, snp, ucode) = TEST_TCB;
+    let int = |v: u8| v.to_der().map_err(gen_err);
+    let vcek_exts = vec![
+        ext(OID_STRUCT_VERSION, false, int(0)?)?,
+        ext(
+            OID_PRODUCT_NAME,
+            false,
+            Ia5StringRef::new("Milan-B0")
+                .map_err(gen_err)?
+                .to_der()
+                .map_err(gen_err)?,
+        )?,
+        ext(OID_BL_SPL, false, int(bl)?)?,
+        ext(OID_TEE_SPL, false, int(tee)?)?,
+        ext(OID_SPL_4, false, int(0)?)?,
+        ext(OID_SPL_5, false, int(0)?)?,
+        ext(OID_SPL_6, false, int(0)?)?,
+        ext(OID_SPL_7, false, int(0)?)?,
+        ext(OID_SNP_SPL, false, int(snp)?)?,
+        ext(OID_UCODE_SPL, false, int(ucode)?)?,
+        // AMD puts the raw chip id in the extension value, not a nested OCTET STRING.
+        ext(OID_HWID, false, chip_id.to_vec())?,
+    ];
+    let vcek_pub = vcek_key
+        .verifying_key()
+        .to_public_key_der()
+        .map_err(gen_err)?;
+    let vcek = sign_cert(
+        &ask_key,
+        &ask_name,
+        &vcek_name,
+        &[0x00],
+        7,
+        spki_of(vcek_pub.as_bytes())?,
+        vcek_exts,
+    )?;
+
+    write(dir, "ark.pem", &pem("CERTIFICATE", &ark)?)?;
+    write(dir, "ask.pem", &pem("CERTIFICATE", &ask)?)?;
+    write(dir, "vcek.pem", &pem("CERTIFICATE", &vcek)?)?;
+    write(
+        dir,
+        "ark.key",
+        &ark_key
+            .to_pkcs8_pem(der::pem::LineEnding::LF)
+            .map_err(gen_err)?,
+    )?;
+    write(
+        dir,
+        "ask.key",
+        &ask_key
+            .to_pkcs8_pem(der::pem::LineEnding::LF)
+            .map_err(gen_err)?,
+    )?;
+    write(
+        dir,
+        "vcek.key",
+        &vcek_key
+            .to_pkcs8_pem(der::pem::LineEnding::LF)
+            .map_err(gen_err)?,
+    )?;
+    write(
+        dir,
+        "README",
+        "snpkit's emulated PSP test chain. NOT AMD. Reports signed with it prove nothing about hardware.\n\
+         snpkit accepts it only with --allow-emulated, and then says EMULATED in every verdict.\n",
+    )?;
+    Ok(())
+}

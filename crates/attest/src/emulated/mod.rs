@@ -1,0 +1,11 @@
+//! The emulated PSP's signing side: a test chain shaped like AMD's, and reports signed with it.
+//!
+//! Used where no SNP hardware exists (the emulated launch). Every name in the chain says
+//! `snpkit-EMULATED`; the verifier trusts it only when asked (`--allow-emulated`) and then says
+//! EMULATED — NOT HARDWARE-BACKED in every verdict.
+
+pub mod chain;
+pub mod report;
+
+pub use chain::{EmulatedError, TestChain, VekSpec, default_dir};
+pub use report::{Cpuid, EmulatedLaunch, emulated_report, sign, sign_with};

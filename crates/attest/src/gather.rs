@@ -1,0 +1,340 @@
+//! The edge where evidence comes from files and the KDS: a `--certs` folder in snpguest's layout,
+//! a boot run folder, `expected.json`, and the KDS for what is missing.
+//!
+//! ARK, ASK and ASVK are never fetched for a verdict: the builtin, pinned ones are the trust anchor,
+//! and any the host supplies are only compared with them.
+
+use crate::kds::{Kds, KdsError, KeyKind};
+use crate::product::Product;
+use crate::report;
+use crate::verifier::{CrlInput, Endorsements, Reference};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// Certificates and CRLs are small; anything bigger is not one.
+pub const MAX_CERT_FILE: u64 = 64 * 1024;
+/// A report file bigger than this is not a report (or an HCL wrapper of one).
+pub const MAX_REPORT_FILE: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is {size} bytes; a {what} is at most {max}")]
+    TooBig {
+        path: PathBuf,
+        what: &'static str,
+        size: u64,
+        max: u64,
+    },
+    #[error("{dir} has both {a} and {b}: keep one")]
+    Ambiguous { dir: PathBuf, a: String, b: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{dir} holds no boot runs (runs/<id>/run.json); run `cargo xtask boot` first")]
+    NoRuns { dir: PathBuf },
+    #[error("expected.json {path} has no launch config named {name:?} (it has: {have})")]
+    NoConfig {
+        path: PathBuf,
+        name: String,
+        have: String,
+    },
+}
+
+/// Read a file of outside bytes, refusing what is larger than `max`.
+pub fn read_limited(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>, GatherError> {
+    let err = |source| GatherError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(err)?.len();
+    if size > max {
+        return Err(GatherError::TooBig {
+            path: path.to_path_buf(),
+            what,
+            size,
+            max,
+        });
+    }
+    std::fs::read(path).map_err(err)
+}
+
+fn one_of(dir: &Path, stem: &str, exts: &[&str]) -> Result<Option<Vec<u8>>, GatherError> {
+    let found: Vec<PathBuf> = exts
+        .iter()
+        .map(|e| dir.join(format!("{stem}.{e}")))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => read_limited(one, "certificate", MAX_CERT_FILE).map(Some),
+        [a, b, ..] => Err(GatherError::Ambiguous {
+            dir: dir.to_path_buf(),
+            a: a.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            b: b.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// A `--certs` folder with snpguest's file names: ark, ask, asvk, vcek, vlek (`.pem` or `.der`),
+/// and optionally `crl.der`/`crl.pem`. PEM and DER are both accepted whatever the extension says.
+pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
+    if !dir.is_dir() {
+        return Err(GatherError::Read {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+        });
+    }
+    let exts = ["pem", "der", "crt", "cer"];
+    let crl = one_of(dir, "crl", &["der", "pem", "crl"])?;
+    Ok(Endorsements {
+        ark: one_of(dir, "ark", &exts)?,
+        ask: one_of(dir, "ask", &exts)?,
+        asvk: one_of(dir, "asvk", &exts)?,
+        vcek: one_of(dir, "vcek", &exts)?,
+        vlek: one_of(dir, "vlek", &exts)?,
+        vek_problem: None,
+        crl: match crl {
+            Some(b) => CrlInput::Given(b),
+            None => CrlInput::NotAtHand(format!("no crl.der in {}", dir.display())),
+        },
+    })
+}
+
+/// Fill what is missing from the KDS (or its cache): the VCEK for the report's chip and reported
+/// TCB, and the CRL. What cannot be had is recorded for the verdict, never an early error.
+pub fn complete_from_kds(
+    report_bytes: &[u8],
+    e: &mut Endorsements,
+    product: Option<Product>,
+    kds: &Kds,
+    now: OffsetDateTime,
+) {
+    let Ok(r) = report::parse(report_bytes) else {
+        return;
+    };
+    if crate::verifier::names_emulated_chain(e) {
+        // AMD's KDS knows nothing of the test chain: there is nothing to fetch for it.
+        if matches!(e.crl, CrlInput::NotAtHand(_)) {
+            e.crl = CrlInput::NotAtHand("the emulated test chain has no CRL on the KDS".into());
+        }
+        return;
+    }
+    let Some(product) = product
+        .or_else(|| r.cpuid_product())
+        .or_else(|| crate::verifier::product_from_names(e))
+    else {
+        if e.vcek.is_none() && e.vlek.is_none() {
+            e.vek_problem = Some(
+                "the product is unknown (version 2 report): pass --product to fetch the VCEK"
+                    .into(),
+            );
+        }
+        return;
+    };
+    let kind = match r.signing_key {
+        report::SigningKey::Vlek => KeyKind::Vlek,
+        _ => KeyKind::Vcek,
+    };
+    match kind {
+        KeyKind::Vcek if e.vcek.is_none() => {
+            let chip = r.chip_id_for(product);
+            if chip.iter().all(|&b| b == 0) {
+                e.vek_problem = Some(
+                    "CHIP_ID is masked, so the VCEK cannot be fetched: put vcek.pem in --certs"
+                        .into(),
+                );
+            } else {
+                match kds.vcek(product, chip, &r.tcb(r.reported_tcb, product)) {
+                    Ok(der) => e.vcek = Some(der),
+                    Err(err) => e.vek_problem = Some(err.to_string()),
+                }
+            }
+        }
+        KeyKind::Vlek if e.vlek.is_none() => {
+            e.vek_problem = Some(
+                "VLEKs are not served publicly by the KDS: put vlek.pem (from the host) in --certs"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if matches!(e.crl, CrlInput::NotAtHand(_)) {
+        e.crl = match kds.crl(product, kind, now) {
+            Ok(der) => CrlInput::Given(der),
+            Err(err @ KdsError::NotCached { .. }) => CrlInput::NotAtHand(err.to_string()),
+            Err(err) => CrlInput::Failed(err.to_string()),
+        };
+    }
+}
+
+/// `run.json` of a boot run (written by `cargo xtask boot`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunJson {
+    pub schema: u32,
+    pub recipe: String,
+    /// The launch config's name in expected.json.
+    pub config: String,
+    /// `emulated` or `snp`.
+    pub launch: String,
+    pub nonce: String,
+    pub pubkey: String,
+    pub provider: String,
+}
+
+/// The files of one boot run, checked against each other.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub dir: PathBuf,
+    pub report: Vec<u8>,
+    pub endorsements: Endorsements,
+    pub nonce: [u8; snpkit_wire::binding::NONCE_LEN],
+    pub pubkey: Vec<u8>,
+    pub run: RunJson,
+}
+
+/// The newest run of a recipe: the run folder whose run.json was written last.
+pub fn newest_run(runs_dir: &Path) -> Result<PathBuf, GatherError> {
+    let entries = std::fs::read_dir(runs_dir).map_err(|_| GatherError::NoRuns {
+        dir: runs_dir.to_path_buf(),
+    })?;
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in entries.flatten() {
+        let run_json = entry.path().join("run.json");
+        if let Ok(meta) = std::fs::metadata(&run_json) {
+            let t = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            let newer = best
+                .as_ref()
+                .is_none_or(|(bt, bp)| (t, entry.path()) > (*bt, bp.clone()));
+            if newer {
+                best = Some((t, entry.path()));
+            }
+        }
+    }
+    best.map(|(_, p)| p).ok_or_else(|| GatherError::NoRuns {
+        dir: runs_dir.to_path_buf(),
+    })
+}
+
+pub fn parse_nonce(
+    path: &Path,
+    text: &str,
+) -> Result<[u8; snpkit_wire::binding::NONCE_LEN], GatherError> {
+    let invalid = |reason: String| GatherError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = hex::decode(text.trim()).map_err(|e| invalid(format!("nonce is not hex ({e})")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        invalid(format!(
+            "nonce is {} bytes, expected {}",
+            b.len(),
+            snpkit_wire::binding::NONCE_LEN
+        ))
+    })
+}
+
+/// Read `report.bin`, `certs/`, `nonce`, `pubkey.bin` and `run.json` of a run folder.
+pub fn read_run(dir: &Path) -> Result<Run, GatherError> {
+    let invalid = |path: PathBuf, reason: String| GatherError::Invalid { path, reason };
+    let run_path = dir.join("run.json");
+    let run: RunJson = serde_json::from_slice(&read_limited(&run_path, "run.json", MAX_CERT_FILE)?)
+        .map_err(|e| invalid(run_path.clone(), format!("not a run.json ({e})")))?;
+    if run.schema != 1 {
+        return Err(invalid(run_path, format!("schema {} is not 1", run.schema)));
+    }
+    let nonce_path = dir.join("nonce");
+    let nonce_text = String::from_utf8(read_limited(&nonce_path, "nonce", 1024)?)
+        .map_err(|_| invalid(nonce_path.clone(), "not text".into()))?;
+    let nonce = parse_nonce(&nonce_path, &nonce_text)?;
+    if hex::encode(nonce) != run.nonce.to_ascii_lowercase() {
+        return Err(invalid(
+            run_path,
+            "its nonce differs from the nonce file".into(),
+        ));
+    }
+    let pubkey = read_limited(&dir.join("pubkey.bin"), "public key", MAX_CERT_FILE)?;
+    if hex::encode(&pubkey) != run.pubkey.to_ascii_lowercase() {
+        return Err(invalid(
+            run_path,
+            "its pubkey differs from pubkey.bin".into(),
+        ));
+    }
+    let report = read_limited(&dir.join("report.bin"), "report", MAX_REPORT_FILE)?;
+    let certs = dir.join("certs");
+    let endorsements = if certs.is_dir() {
+        read_certs_dir(&certs)?
+    } else {
+        Endorsements::default()
+    };
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        report,
+        endorsements,
+        nonce,
+        pubkey,
+        run,
+    })
+}
+
+/// The measurement and launch policy of one config of an `expected.json`. Without a name, the only
+/// config, or an error listing the names.
+pub fn expected_config(
+    path: &Path,
+    bytes: &[u8],
+    name: Option<&str>,
+) -> Result<Reference, GatherError> {
+    let invalid = |reason: String| GatherError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let exp: snpkit_measure::expected::Expected = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(format!("not an expected.json ({e})")))?;
+    if exp.schema != snpkit_measure::expected::SCHEMA {
+        return Err(invalid(format!(
+            "schema {} is not {}",
+            exp.schema,
+            snpkit_measure::expected::SCHEMA
+        )));
+    }
+    let have = exp
+        .configs
+        .iter()
+        .map(|c| c.launch.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = match name {
+        Some(n) => exp.configs.iter().find(|c| c.launch.name == n),
+        None if exp.configs.len() == 1 => exp.configs.first(),
+        None => {
+            return Err(invalid(format!(
+                "it has several launch configs ({have}): pass --config NAME"
+            )));
+        }
+    }
+    .ok_or_else(|| GatherError::NoConfig {
+        path: path.to_path_buf(),
+        name: name.unwrap_or_default().into(),
+        have: have.clone(),
+    })?;
+    let m = hex::decode(config.measurement.trim())
+        .map_err(|e| invalid(format!("measurement is not hex ({e})")))?;
+    let measurement: [u8; 48] = m
+        .try_into()
+        .map_err(|_| invalid("measurement is not 48 bytes".into()))?;
+    Ok(Reference {
+        measurement: Some(measurement),
+        launch_policy: Some(config.launch.policy),
+        source: format!("{} config {:?}", path.display(), config.launch.name),
+        ..Reference::default()
+    })
+}

@@ -1,0 +1,347 @@
+//! Shared by the integration tests: the vendored vectors and the genuine reports in them.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust, Verdict};
+use std::path::PathBuf;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+pub fn vectors_dir() -> PathBuf {
+    match std::env::var_os("SNPKIT_VECTORS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"),
+    }
+}
+
+pub fn read(rel: &str) -> Vec<u8> {
+    let p = vectors_dir().join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "test vector {} missing ({e}); set SNPKIT_VECTORS or restore tests/vectors",
+            p.display()
+        )
+    })
+}
+
+/// A real report from tests/vectors/README.md that verifies with its own VEK.
+pub struct Genuine {
+    pub name: &'static str,
+    pub report: &'static str,
+    pub vek: &'static str,
+    pub product: Product,
+    pub version: u32,
+    pub vlek: bool,
+    pub vmpl: u32,
+    /// The report's guest policy allows debugging (go-sev-guest's test report does).
+    pub debug: bool,
+    /// Inside every certificate's validity.
+    pub now: OffsetDateTime,
+}
+
+const T: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+pub const GENUINE: &[Genuine] = &[
+    Genuine {
+        name: "virtee milan v2",
+        report: "virtee-sev/derived/report_milan.bin",
+        vek: "virtee-sev/tests/certs_data/vcek_milan.der",
+        product: Product::Milan,
+        version: 2,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "go-sev-guest milan v2",
+        report: "google-go-sev-guest/verify/testdata/attestation.bin",
+        vek: "google-go-sev-guest/verify/testdata/vcek.testcer",
+        product: Product::Milan,
+        version: 2,
+        vlek: false,
+        vmpl: 0,
+        debug: true,
+        now: T,
+    },
+    Genuine {
+        name: "trustee milan v2",
+        report: "confidential-containers-trustee/deps/verifier/test_data/snp/test-report.bin",
+        vek: "confidential-containers-trustee/deps/verifier/test_data/snp/test-vcek.der",
+        product: Product::Milan,
+        version: 2,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "trustee AWS VLEK v3",
+        report: "confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek-report.bin",
+        vek: "confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: true,
+        vmpl: 1,
+        debug: false,
+        now: datetime!(2025-06-01 00:00 UTC),
+    },
+    Genuine {
+        name: "trustee e2e genoa v3",
+        report: "confidential-containers-trustee/derived/e2e-evidence.report.bin",
+        vek: "confidential-containers-trustee/derived/e2e-evidence.vcek.der",
+        product: Product::Genoa,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "azure hcl milan v2",
+        report: "confidential-containers-trustee/derived/hcl-report.snp-report.bin",
+        vek: "confidential-containers-trustee/derived/az-hcl-report.vcek.pem",
+        product: Product::Milan,
+        version: 2,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "azure evidence v0",
+        report: "confidential-containers-trustee/derived/az-evidence-v0.snp-report.bin",
+        vek: "confidential-containers-trustee/derived/az-evidence-v0.json.vcek.pem",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "azure evidence v1",
+        report: "confidential-containers-trustee/derived/az-evidence-v1.snp-report.bin",
+        vek: "confidential-containers-trustee/derived/az-evidence-v1.json.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "azure evidence v2",
+        report: "confidential-containers-trustee/derived/az-evidence-v2.snp-report.bin",
+        vek: "confidential-containers-trustee/derived/az-evidence-v2.json.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "azure genoa",
+        report: "confidential-containers-trustee/derived/az-evidence-genoa.snp-report.bin",
+        vek: "confidential-containers-trustee/derived/az-evidence-genoa.json.vcek.pem",
+        product: Product::Genoa,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak cb",
+        report: "project-oak-oak/derived/cb.report.bin",
+        vek: "project-oak-oak/derived/cb.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak milan_oc_release",
+        report: "project-oak-oak/derived/milan_oc_release.report.bin",
+        vek: "project-oak-oak/derived/milan_oc_release.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak milan_oc_staging",
+        report: "project-oak-oak/derived/milan_oc_staging.report.bin",
+        vek: "project-oak-oak/derived/milan_oc_staging.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak milan_rk_release",
+        report: "project-oak-oak/derived/milan_rk_release.report.bin",
+        vek: "project-oak-oak/derived/milan_rk_release.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak milan_rk_staging",
+        report: "project-oak-oak/derived/milan_rk_staging.report.bin",
+        vek: "project-oak-oak/derived/milan_rk_staging.vcek.der",
+        product: Product::Milan,
+        version: 3,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak genoa v5",
+        report: "project-oak-oak/derived/genoa_oc.report.bin",
+        vek: "project-oak-oak/derived/genoa_oc.vcek.der",
+        product: Product::Genoa,
+        version: 5,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "oak turin v5",
+        report: "project-oak-oak/derived/turin_oc.report.bin",
+        vek: "project-oak-oak/derived/turin_oc.vcek.der",
+        product: Product::Turin,
+        version: 5,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "gcp v5",
+        report: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp.bin",
+        vek: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp-vcek.pem",
+        product: Product::Milan,
+        version: 5,
+        vlek: false,
+        vmpl: 0,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "gcp v5 reportdata",
+        report: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp-reportdata.bin",
+        vek: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp-vcek.pem",
+        product: Product::Milan,
+        version: 5,
+        vlek: false,
+        vmpl: 1,
+        debug: false,
+        now: T,
+    },
+    Genuine {
+        name: "gcp v5 x25519",
+        report: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp-x25519-bound.bin",
+        vek: "canvasxyz-teekit/packages/qvl/test/sampleQuotes/sev-gcp-x25519-vcek.pem",
+        product: Product::Milan,
+        version: 5,
+        vlek: false,
+        vmpl: 1,
+        debug: false,
+        now: T,
+    },
+];
+
+pub fn genuine(name: &str) -> &'static Genuine {
+    GENUINE
+        .iter()
+        .find(|g| g.name == name)
+        .expect("known vector")
+}
+
+impl Genuine {
+    pub fn report_bytes(&self) -> Vec<u8> {
+        read(self.report)
+    }
+
+    pub fn endorsements(&self) -> Endorsements {
+        let vek = read(self.vek);
+        let mut e = Endorsements::default();
+        if self.vlek {
+            e.vlek = Some(vek);
+        } else {
+            e.vcek = Some(vek);
+        }
+        e
+    }
+
+    /// Reference values equal to what the report says: the verdict must then pass.
+    pub fn reference(&self) -> Reference {
+        let r = snpkit_attest::report::parse(&self.report_bytes()).expect("genuine report parses");
+        Reference {
+            product: None,
+            measurement: Some(r.measurement),
+            report_data: Some(r.report_data),
+            launch_policy: None,
+            source: format!("vector {}", self.name),
+        }
+    }
+
+    /// A policy this report meets (debug/migration as the report has them, VMPL as it has it).
+    pub fn policy(&self) -> Policy {
+        Policy {
+            vmpl: self.vmpl,
+            allow_debug: self.debug,
+            ..Policy::default()
+        }
+    }
+
+    pub fn verify_with(
+        &self,
+        report: &[u8],
+        e: &Endorsements,
+        reference: &Reference,
+        policy: &Policy,
+        now: OffsetDateTime,
+    ) -> Verdict {
+        snpkit_attest::verify(report, e, reference, policy, &Trust::default(), now)
+    }
+
+    pub fn verify(&self) -> Verdict {
+        self.verify_with(
+            &self.report_bytes(),
+            &self.endorsements(),
+            &self.reference(),
+            &self.policy(),
+            self.now,
+        )
+    }
+}
+
+/// Assert that the verdict failed, and failed (among others perhaps) on `check`.
+pub fn assert_fails_on(v: &Verdict, check: &str, context: &str) {
+    assert!(
+        !v.passed,
+        "{context}: verdict passed but {check} should fail:\n{}",
+        v.to_table(false)
+    );
+    let c = v
+        .check(check)
+        .unwrap_or_else(|| panic!("{context}: no check named {check}:\n{}", v.to_table(false)));
+    assert!(
+        !c.passed,
+        "{context}: {check} passed:\n{}",
+        v.to_table(false)
+    );
+}

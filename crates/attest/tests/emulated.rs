@@ -1,0 +1,279 @@
+//! The emulated PSP: its reports verify through the same code as AMD's, and only with
+//! --allow-emulated; then every output says EMULATED.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use snpkit_attest::emulated::{EmulatedLaunch, TestChain, VekSpec, emulated_report, sign_with};
+use snpkit_attest::{EMULATED_BANNER, Endorsements, Policy, Reference, Trust, verify};
+use time::OffsetDateTime;
+
+fn chain() -> &'static TestChain {
+    TestChain::cached().expect("test chain (generated once into the XDG cache)")
+}
+
+fn launch() -> EmulatedLaunch {
+    let nonce = [7u8; 32];
+    let rd = snpkit_wire::binding::report_data(&nonce, b"guest public key");
+    EmulatedLaunch::new([0xAB; 48], rd, 0x30000)
+}
+
+fn endorsements(c: &TestChain) -> Endorsements {
+    Endorsements {
+        ark: Some(c.roots.ark.der().to_vec()),
+        ask: Some(c.roots.ask.der().to_vec()),
+        vcek: Some(c.vcek.der().to_vec()),
+        ..Endorsements::default()
+    }
+}
+
+fn reference(l: &EmulatedLaunch) -> Reference {
+    Reference {
+        measurement: Some(l.measurement),
+        report_data: Some(l.report_data),
+        launch_policy: Some(l.policy),
+        source: "emulated launch".into(),
+        ..Reference::default()
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[test]
+fn emulated_report_verifies_only_with_allow_emulated() {
+    let c = chain();
+    let l = launch();
+    let report = emulated_report(c, &l);
+    let allowed = Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+    };
+    let v = verify(
+        &report,
+        &endorsements(c),
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert!(v.passed, "{}", v.to_table(false));
+    assert!(v.emulated);
+    assert!(v.to_table(false).contains(EMULATED_BANNER));
+    assert!(v.to_json().contains("\"emulated\": true"));
+
+    let strict = Trust {
+        allow_emulated: false,
+        emulated_roots: Some(&c.roots),
+    };
+    let v = verify(
+        &report,
+        &endorsements(c),
+        &reference(&l),
+        &Policy::default(),
+        &strict,
+        now(),
+    );
+    assert_fails_on(&v, "emulated", "without --allow-emulated");
+    assert_fails_on(&v, "chain.ark", "test ARK is not AMD's");
+    assert!(v.emulated, "the verdict still says what it saw");
+
+    let v = verify(
+        &report,
+        &endorsements(c),
+        &reference(&l),
+        &Policy::default(),
+        &Trust::default(),
+        now(),
+    );
+    assert_fails_on(&v, "emulated", "no test chain known");
+}
+
+#[test]
+fn emulated_report_has_the_real_layout() {
+    let c = chain();
+    let l = launch();
+    let report = emulated_report(c, &l);
+    let r = snpkit_attest::report::parse(&report).expect("parses");
+    assert_eq!(r.version, 3);
+    assert_eq!(r.signature_algo, 1);
+    assert_eq!(r.measurement, l.measurement);
+    assert_eq!(r.report_data, l.report_data);
+    assert_eq!(r.chip_id, c.chip_id);
+    assert_eq!(r.reported_tcb, c.tcb.raw);
+    assert_eq!(r.cpuid, Some((0x19, 0x01, 0x01)));
+    assert_eq!(r.report_id_ma, [0xFF; 32]);
+    assert_ne!(r.report_id, [0; 32]);
+    assert_ne!(
+        emulated_report(c, &l)[0x140..0x160],
+        report[0x140..0x160],
+        "report id is random"
+    );
+    // The sev crate's parser (an independent reading of the layout) agrees.
+    use sev::parser::ByteParser;
+    let theirs =
+        sev::firmware::guest::AttestationReport::from_bytes(&report).expect("sev parses it");
+    assert_eq!(theirs.measurement, l.measurement);
+    assert_eq!(theirs.chip_id, c.chip_id);
+    assert_eq!(theirs.cpuid_fam_id, Some(0x19));
+}
+
+#[test]
+fn the_test_chain_is_cached_and_stable() {
+    let a = chain();
+    let b = TestChain::load_or_create(&snpkit_attest::emulated::default_dir().expect("dir"))
+        .expect("load");
+    assert_eq!(a.roots.ark.fingerprint(), b.roots.ark.fingerprint());
+    assert_eq!(a.chip_id, b.chip_id);
+    assert!(
+        a.roots
+            .ark
+            .subject_cn()
+            .expect("cn")
+            .contains("snpkit-EMULATED")
+    );
+}
+
+/// A report signed by a test-ASK VEK that lies in one way, with --allow-emulated.
+fn lying_vek(spec: VekSpec) -> snpkit_attest::Verdict {
+    let c = chain();
+    let l = launch();
+    let mut report = emulated_report(c, &l);
+    let (vek, key) = c.issue_vek(&spec).expect("issue");
+    sign_with(&key, &mut report);
+    let mut e = endorsements(c);
+    e.vcek = Some(vek);
+    let allowed = Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+    };
+    verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    )
+}
+
+fn honest_spec() -> VekSpec {
+    let c = chain();
+    VekSpec {
+        common_name: "SEV-VCEK".into(),
+        product_name: "Milan-B0".into(),
+        tcb: (
+            None,
+            c.tcb.bootloader,
+            c.tcb.tee,
+            c.tcb.snp,
+            c.tcb.microcode,
+        ),
+        hw_id: Some(c.chip_id.to_vec()),
+        ca: false,
+        extra_critical: false,
+    }
+}
+
+#[test]
+fn an_honest_reissued_vek_passes() {
+    let v = lying_vek(honest_spec());
+    assert!(v.passed, "{}", v.to_table(false));
+}
+
+#[test]
+fn vek_tcb_must_equal_reported_tcb() {
+    let mut s = honest_spec();
+    s.tcb.4 = s.tcb.4.wrapping_add(1);
+    assert_fails_on(&lying_vek(s), "vek.tcb", "ucodeSPL off by one");
+}
+
+#[test]
+fn vek_hwid_must_equal_chip_id() {
+    let mut s = honest_spec();
+    if let Some(h) = s.hw_id.as_mut() {
+        h[0] ^= 1;
+    }
+    assert_fails_on(&lying_vek(s), "vek.hwid", "other chip");
+    let mut s = honest_spec();
+    s.hw_id = None;
+    assert_fails_on(&lying_vek(s), "vek.hwid", "no hwID");
+}
+
+#[test]
+fn vek_product_name_must_match() {
+    let mut s = honest_spec();
+    s.product_name = "Genoa".into();
+    assert_fails_on(&lying_vek(s), "vek.product", "Genoa VCEK for a Milan chip");
+}
+
+#[test]
+fn vek_kind_ca_and_critical_extensions() {
+    let mut s = honest_spec();
+    s.common_name = "SEV-VLEK".into();
+    assert_fails_on(
+        &lying_vek(s),
+        "chain.vek_kind",
+        "VLEK cert for a VCEK report",
+    );
+    let mut s = honest_spec();
+    s.ca = true;
+    assert_fails_on(&lying_vek(s), "chain.vek", "VEK marked CA");
+    let mut s = honest_spec();
+    s.extra_critical = true;
+    assert_fails_on(&lying_vek(s), "chain.vek", "unknown critical extension");
+}
+
+#[test]
+fn crl_revoking_the_ask_fails() {
+    use snpkit_attest::CrlInput;
+    use std::time::{Duration, SystemTime};
+    let c = chain();
+    let l = launch();
+    let report = emulated_report(c, &l);
+    let allowed = Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+    };
+    let day = Duration::from_secs(86_400);
+    let t = SystemTime::now();
+    let mut e = endorsements(c);
+    e.crl = CrlInput::Given(c.crl(&[], t - day, t + day).expect("crl"));
+    let v = verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert!(v.passed, "{}", v.to_table(false));
+    e.crl = CrlInput::Given(c.crl(&[&c.roots.ask], t - day, t + day).expect("crl"));
+    let v = verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert_fails_on(&v, "chain.crl", "revoked ASK");
+    e.crl = CrlInput::NotAtHand("offline".into());
+    let strict = Policy {
+        require_crl: true,
+        ..Policy::default()
+    };
+    let v = verify(&report, &e, &reference(&l), &strict, &allowed, now());
+    assert_fails_on(&v, "chain.crl", "require_crl without a CRL");
+    e.crl = CrlInput::Failed("KDS answered 500".into());
+    let v = verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert_fails_on(&v, "chain.crl", "CRL fetch failed");
+}

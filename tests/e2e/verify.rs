@@ -1,0 +1,351 @@
+//! `cargo xtask verify` as a user runs it: files, boot runs, emulated reports, bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vectors() -> PathBuf {
+    std::env::var_os("SNPKIT_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
+}
+
+fn vector(rel: &str) -> Vec<u8> {
+    std::fs::read(vectors().join(rel))
+        .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
+}
+
+/// Run `xtask verify` with a private, empty XDG cache unless `cache` is given.
+fn xtask_verify(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("verify")
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("SNPKIT_KDS_URL")
+        .output()
+        .expect("run xtask")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn put(&self, rel: &str, bytes: &[u8]) -> String {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
+const OAK_CB_VCEK: &str = "project-oak-oak/derived/cb.vcek.der";
+
+fn genuine_args(f: &Files, report: &[u8]) -> Vec<String> {
+    let r = snpkit_attest::report::parse(&vector(OAK_CB)).unwrap();
+    let report_path = f.put("report.bin", report);
+    f.put("certs/vcek.der", &vector(OAK_CB_VCEK));
+    vec![
+        "--report".into(),
+        report_path,
+        "--certs".into(),
+        f.path("certs").to_string_lossy().into_owned(),
+        "--measurement".into(),
+        hex::encode(r.measurement),
+        "--report-data".into(),
+        hex::encode(r.report_data),
+        "--now".into(),
+        "2026-01-01T00:00:00Z".into(),
+        "--offline".into(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_genuine_report_passes_and_prints_stable_json() {
+    let f = Files::new();
+    let mut args = genuine_args(&f, &vector(OAK_CB));
+    args.push("--json".into());
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON verdict");
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["emulated"], false);
+    assert_eq!(json["product"], "Milan");
+    assert_eq!(json["schema"], 1);
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "report.signature" && c["passed"] == true)
+    );
+}
+
+#[test]
+fn a_tampered_report_fails_with_the_check_named() {
+    let f = Files::new();
+    let mut report = vector(OAK_CB);
+    report[0x2A0] ^= 1;
+    let o = xtask_verify(&strs(&genuine_args(&f, &report)), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("FAIL  report.signature"), "{out}");
+    assert!(out.contains("VERDICT: FAIL"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour when not on a terminal");
+}
+
+#[test]
+fn bad_input_files() {
+    let f = Files::new();
+    let o = xtask_verify(
+        &strs(&genuine_args(&f, &vector(OAK_CB)[..1000])),
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  report.size"), "{}", text(&o));
+
+    let o = xtask_verify(&strs(&genuine_args(&f, b"garbage")), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let o = xtask_verify(
+        &strs(&genuine_args(&f, &vec![0u8; 200_000])),
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("at most"), "{}", text(&o));
+
+    let o = xtask_verify(&["--report", "/nonexistent/report.bin"], &f.path("cache"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("/nonexistent/report.bin"), "{}", text(&o));
+
+    let mut args = genuine_args(&f, &vector(OAK_CB));
+    args.extend(["--now".into(), "yesterday".into()]);
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert!(o.status.code() != Some(0), "{}", text(&o));
+
+    // Both vcek.pem and vcek.der: ambiguous.
+    let args = genuine_args(&f, &vector(OAK_CB));
+    f.put("certs/vcek.pem", b"x");
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("keep one"), "{}", text(&o));
+}
+
+#[test]
+fn kds_down_is_a_failing_verdict() {
+    let f = Files::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = snpkit_attest::report::parse(&vector(OAK_CB)).unwrap();
+    let report_path = f.put("report.bin", &vector(OAK_CB));
+    let url = format!("http://127.0.0.1:{port}");
+    let m = hex::encode(r.measurement);
+    let rd = hex::encode(r.report_data);
+    let o = xtask_verify(
+        &[
+            "--report",
+            &report_path,
+            "--measurement",
+            &m,
+            "--report-data",
+            &rd,
+            "--kds-url",
+            &url,
+        ],
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  chain.vek"), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_vlek_report_with_its_vlek_and_a_policy_file() {
+    let f = Files::new();
+    let rel = "confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek-report.bin";
+    let r = snpkit_attest::report::parse(&vector(rel)).unwrap();
+    let report = f.put("report.bin", &vector(rel));
+    f.put(
+        "certs/vlek.der",
+        &vector("confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek.der"),
+    );
+    let policy = f.put("policy.toml", b"vmpl = 1\nsigning_key = \"vlek\"\n");
+    let certs = f.path("certs").to_string_lossy().into_owned();
+    let m = hex::encode(r.measurement);
+    let rd = hex::encode(r.report_data);
+    let base = [
+        "--report",
+        &report,
+        "--certs",
+        &certs,
+        "--measurement",
+        &m,
+        "--report-data",
+        &rd,
+        "--offline",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--now", "2025-06-01T00:00:00Z", "--policy", &policy]);
+    let o = xtask_verify(&args, &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The VLEK expired on 2025-12-10.
+    let mut args = base.to_vec();
+    args.extend(["--now", "2026-01-01T00:00:00Z", "--policy", &policy]);
+    let o = xtask_verify(&args, &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  chain.validity"), "{}", text(&o));
+    // Demanding a VCEK refuses it.
+    let strict = f.put("strict.toml", b"vmpl = 1\nsigning_key = \"vcek\"\n");
+    let mut args = base.to_vec();
+    args.extend(["--now", "2025-06-01T00:00:00Z", "--policy", &strict]);
+    let o = xtask_verify(&args, &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("FAIL  report.signing_key"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// An images folder with one recipe, its expected.json, and boot runs made by the emulated PSP.
+fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::EmulatedLaunch) {
+    use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+    let chain = TestChain::cached().expect("test chain");
+    // The child process looks for the chain under its own XDG cache: share this machine's.
+    let src = snpkit_attest::emulated::default_dir().unwrap().join("v1");
+    let dst = f.path("cache/snpkit/test-chain/v1");
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    let measurement = [0x5A; 48];
+    let expected = serde_json::json!({
+        "schema": 1, "recipe": "hello", "inputs": [],
+        "configs": [
+            {"launch": {"name": "qemu-1", "vcpus": 1, "vcpu_type": "EPYC-v4", "vmm": "qemu", "guest_features": 1, "policy": 0x30000, "memory_mib": 512},
+             "measurement": hex::encode(measurement)},
+            {"launch": {"name": "qemu-4", "vcpus": 4, "vcpu_type": "EPYC-v4", "vmm": "qemu", "guest_features": 1, "policy": 0x30000, "memory_mib": 512},
+             "measurement": hex::encode([0x4B; 48])}
+        ]
+    });
+    f.put(
+        "images/hello/expected.json",
+        expected.to_string().as_bytes(),
+    );
+    let write_run = |id: &str, nonce: [u8; 32], pubkey: &[u8], report: &[u8]| {
+        let run = format!("images/hello/runs/{id}");
+        f.put(&format!("{run}/report.bin"), report);
+        f.put(&format!("{run}/certs/ark.pem"), chain.roots.ark.der());
+        f.put(&format!("{run}/certs/ask.pem"), chain.roots.ask.der());
+        f.put(&format!("{run}/certs/vcek.pem"), chain.vcek.der());
+        f.put(
+            &format!("{run}/nonce"),
+            format!("{}\n", hex::encode(nonce)).as_bytes(),
+        );
+        f.put(&format!("{run}/pubkey.bin"), pubkey);
+        let json = serde_json::json!({"schema": 1, "recipe": "hello", "config": "qemu-1", "launch": "emulated",
+            "nonce": hex::encode(nonce), "pubkey": hex::encode(pubkey), "provider": "emulated-psp"});
+        f.put(&format!("{run}/run.json"), json.to_string().as_bytes());
+    };
+    // An older run whose report binds another nonce, then the newest, good one.
+    let pubkey = b"ephemeral public key".to_vec();
+    let stale = EmulatedLaunch::new(
+        measurement,
+        snpkit_wire::binding::report_data(&[1; 32], &pubkey),
+        0x30000,
+    );
+    write_run("run-a", [2; 32], &pubkey, &emulated_report(chain, &stale));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let good = EmulatedLaunch::new(
+        measurement,
+        snpkit_wire::binding::report_data(&[3; 32], &pubkey),
+        0x30000,
+    );
+    write_run("run-b", [3; 32], &pubkey, &emulated_report(chain, &good));
+    (f.path("images").to_string_lossy().into_owned(), good)
+}
+
+#[test]
+fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
+    let f = Files::new();
+    let (images, _) = emulated_images(&f);
+    let cache = f.path("cache");
+    let o = xtask_verify(&["hello", "--images", &images], &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  emulated"), "{}", text(&o));
+
+    let o = xtask_verify(&["hello", "--images", &images, "--allow-emulated"], &cache);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("EMULATED — NOT HARDWARE-BACKED"), "{out}");
+    assert!(out.contains("PASS  policy.launch"), "{out}");
+    assert!(out.contains("PASS  measurement"), "{out}");
+
+    let o = xtask_verify(
+        &["hello", "--images", &images, "--allow-emulated", "--json"],
+        &cache,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(json["emulated"], true);
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["warning"], "EMULATED — NOT HARDWARE-BACKED");
+
+    // The older run binds another nonce than its own nonce file says: REPORT_DATA fails.
+    let o = xtask_verify(
+        &["hello", "run-a", "--images", &images, "--allow-emulated"],
+        &cache,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  report_data"), "{}", text(&o));
+
+    // Another launch config's measurement fails.
+    let o = xtask_verify(
+        &[
+            "hello",
+            "--images",
+            &images,
+            "--allow-emulated",
+            "--config",
+            "qemu-4",
+        ],
+        &cache,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  measurement"), "{}", text(&o));
+
+    // No such run, no such recipe: clear errors.
+    let o = xtask_verify(&["hello", "run-z", "--images", &images], &cache);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = xtask_verify(&["nope", "--images", &images], &cache);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cargo xtask boot"), "{}", text(&o));
+}
