@@ -5,8 +5,8 @@
 
 mod bench;
 mod bench_build;
-mod boot;
 mod bench_verify;
+mod boot;
 mod build;
 mod cli;
 mod demo;

@@ -1,0 +1,187 @@
+//! `cargo xtask boot`: the hello image boots under the emulated launch (real QEMU, real AmdSev
+//! firmware, real kernel) and returns a report that binds the nonce and carries the predicted
+//! measurement; tampered images are refused by the firmware itself; a hanging guest is stopped.
+
+use crate::support::{Sandbox, fails, ok};
+use snpkit_measure::expected::Expected;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One TCG guest at a time: two cores cannot run several within their deadlines.
+pub static BOOTS: Mutex<()> = Mutex::new(());
+
+fn built_hello() -> Sandbox {
+    let sb = Sandbox::with_recipe("hello");
+    ok(&mut sb.xtask(&["build", "hello"]));
+    ok(&mut sb.xtask(&["measure", "hello"]));
+    sb
+}
+
+fn boot_json(sb: &Sandbox, config: &str) -> (PathBuf, serde_json::Value) {
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let out = ok(&mut sb.xtask(&[
+        "boot", "hello", "--launch", "emulated", "--config", config, "--json",
+    ]));
+    let record: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("boot --json prints run.json");
+    let runs = sb.images().join("hello/runs");
+    let newest = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains('.'))
+        .max()
+        .expect("a run folder");
+    (newest, record)
+}
+
+fn expected_measurement(sb: &Sandbox, config: &str) -> String {
+    let text = std::fs::read_to_string(sb.images().join("hello/expected.json")).unwrap();
+    let expected: Expected = serde_json::from_str(&text).unwrap();
+    expected
+        .configs
+        .iter()
+        .find(|c| c.launch.name == config)
+        .unwrap()
+        .measurement
+        .clone()
+}
+
+fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str, vcpus: u64) {
+    for f in [
+        "console.log",
+        "report.bin",
+        "nonce",
+        "pubkey.bin",
+        "run.json",
+        "certs/ark.pem",
+        "certs/ask.pem",
+        "certs/vcek.pem",
+    ] {
+        assert!(run.join(f).is_file(), "run folder lacks {f}");
+    }
+    assert_eq!(record["emulated"], true);
+    assert_eq!(record["vcpus"], vcpus);
+    let report = std::fs::read(run.join("report.bin")).unwrap();
+    assert_eq!(report.len(), 1184);
+    let nonce_hex = std::fs::read_to_string(run.join("nonce")).unwrap();
+    let nonce: [u8; 32] = hex::decode(nonce_hex.trim()).unwrap().try_into().unwrap();
+    let pubkey = std::fs::read(run.join("pubkey.bin")).unwrap();
+    let binding = snpkit_wire::binding::report_data(&nonce, &pubkey);
+    assert_eq!(
+        &report[0x50..0x90],
+        &binding[..],
+        "REPORT_DATA binds the nonce and the guest's key"
+    );
+    assert_eq!(
+        hex::encode(&report[0x90..0xC0]),
+        expected_measurement(sb, config),
+        "MEASUREMENT = cargo xtask measure"
+    );
+    let console = std::fs::read_to_string(run.join("console.log")).unwrap();
+    assert!(
+        console.contains("hello from Linux 6.12"),
+        "the entry point ran:\n{console}"
+    );
+}
+
+#[test]
+fn hello_boots_attests_and_verifies_with_one_and_four_vcpus() {
+    let sb = built_hello();
+    for (config, vcpus) in [("qemu-1vcpu", 1), ("qemu-4vcpu", 4)] {
+        let (run, record) = boot_json(&sb, config);
+        check_run(&sb, &run, &record, config, vcpus);
+        let id = run.file_name().unwrap().to_string_lossy().into_owned();
+        let out = ok(&mut sb.xtask(&["verify", "hello", &id, "--allow-emulated", "--json"]));
+        let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(verdict["emulated"], true, "{verdict}");
+        // The test chain is never trusted unless asked for.
+        let err = fails(&mut sb.xtask(&["verify", "hello", &id]));
+        assert!(
+            err.contains("EMULATED") || err.contains("emulated"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn images_changed_after_the_build_are_refused_by_the_firmware() {
+    let sb = built_hello();
+    let dir = sb.images().join("hello");
+    let flip = |name: &str, at: fn(usize) -> usize| {
+        let path = dir.join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let i = at(bytes.len());
+        bytes[i] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let original = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let cases: Vec<(&str, Box<dyn Fn() -> (PathBuf, Vec<u8>)>)> = vec![
+        (
+            "an initrd byte",
+            Box::new(|| (dir.join("initrd.cpio.gz"), original("initrd.cpio.gz"))),
+        ),
+        (
+            "the cmdline",
+            Box::new(|| (dir.join("cmdline"), original("cmdline"))),
+        ),
+        (
+            "the kernel",
+            Box::new(|| (dir.join("vmlinuz"), original("vmlinuz"))),
+        ),
+    ];
+    for (what, keep) in cases {
+        let (path, saved) = keep();
+        match what {
+            "an initrd byte" => drop(flip("initrd.cpio.gz", |n| n / 2)),
+            "the cmdline" => {
+                std::fs::write(&path, format!("{} quiet", String::from_utf8_lossy(&saved))).unwrap()
+            }
+            _ => drop(flip("vmlinuz", |n| n - 1)),
+        }
+        let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+        let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated"]));
+        drop(_one);
+        assert!(
+            err.contains("the firmware refused the image"),
+            "changing {what}: {err}"
+        );
+        std::fs::write(&path, saved).unwrap();
+    }
+}
+
+#[test]
+fn a_hanging_guest_is_stopped_at_the_deadline_with_its_console() {
+    let sb = Sandbox::with_recipe("hello");
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "argv = [\"/usr/bin/hello\"]",
+        "argv = [\"/bin/sh\", \"-c\", \"echo about to hang; while :; do :; done\"]",
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    ok(&mut sb.xtask(&["build", "hello"]));
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated", "--timeout", "45"]));
+    assert!(err.contains("did not finish within 45 s"), "{err}");
+    assert!(
+        err.contains("about to hang"),
+        "the console tail is shown: {err}"
+    );
+}
+
+#[test]
+fn snp_launch_on_a_host_without_snp_says_so() {
+    let sb = built_hello();
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "snp"]));
+    assert!(err.to_lowercase().contains("snp"), "{err}");
+    let err = fails(&mut sb.xtask(&[
+        "boot",
+        "hello",
+        "--qemu",
+        "/nonexistent/qemu-system-x86_64",
+        "--launch",
+        "emulated",
+    ]));
+    assert!(err.contains("qemu"), "{err}");
+}

@@ -1,0 +1,417 @@
+//! `cargo xtask boot <recipe>`: start a built image under QEMU and bring back a nonce-bound report.
+//!
+//! Boots exactly what is in `images/<recipe>/` (never rebuilds) with one of the image's launch
+//! configurations, so the QEMU argv and the predicted digest come from the same description.
+//! On an SNP host the real PSP measures and signs. Everywhere else the launch is EMULATED: QEMU's
+//! TCG runs the same AmdSev firmware, kernel, initrd and command line, and we load the SEV hashes
+//! page ourselves (QEMU only writes it when SEV is on). The page holds the hashes the image was
+//! built with (from its manifest), so the firmware itself refuses a kernel, initrd or command line
+//! changed since: the check a malicious host meets on hardware when it hands the guest other files
+//! than the measured table names. The emulated PSP then computes the launch digest from the
+//! firmware file and the page file QEMU was given, and signs with the test chain.
+
+use crate::cli;
+use anyhow::{Context, bail};
+use snpkit_attest::emulated::{EmulatedLaunch as PspLaunch, TestChain, emulated_report};
+use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
+use snpkit_measure::{
+    Firmware, HashesPage, KernelHashes, LaunchDigest, Ovmf, cmdline_hash, hashes_page,
+};
+use snpkit_qemu::{Launch, LaunchKind, Outcome};
+use snpkit_recipe::LaunchConfig;
+use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
+use snpkit_wire::frame::{Nonce, ReportRequest, ReportResponse};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Recipe whose image (images/<recipe>/) to boot.
+    pub recipe: String,
+    /// `snp` (real SEV-SNP: needs an SNP host) or `emulated` (TCG, test keys, never hardware).
+    /// Default: snp on an SNP host, else emulated.
+    #[arg(long, value_parser = ["snp", "emulated"])]
+    pub launch: Option<String>,
+    /// Launch configuration of the recipe [default: the first].
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Seconds the guest has to attest and power off.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+    /// The QEMU binary.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu: PathBuf,
+    /// Print run.json on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dirs: cli::Dirs,
+}
+
+/// `run.json`: what a run was, for `cargo xtask verify <recipe> <run>` and for people.
+#[derive(serde::Serialize)]
+pub struct RunRecord {
+    pub schema: u32,
+    pub recipe: String,
+    pub config: String,
+    /// `emulated` or `snp`.
+    pub launch: String,
+    pub emulated: bool,
+    pub nonce: String,
+    pub pubkey: String,
+    /// What the guest said its provider was: a log line, never evidence.
+    pub provider: String,
+    /// MEASUREMENT in the report (hex).
+    pub measurement: String,
+    pub manifest_sha256: String,
+    pub vcpus: u32,
+    pub vcpu_type: String,
+    pub boot_seconds: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let run = boot(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&run.record)?);
+    } else {
+        if run.record.emulated {
+            println!(
+                "EMULATED LAUNCH — NOT HARDWARE-BACKED: the report is signed by snpkit's test chain"
+            );
+        }
+        println!(
+            "booted {} ({}, {} vCPU {}) in {:.1} s; the guest attested with provider {}",
+            run.record.recipe,
+            run.record.config,
+            run.record.vcpus,
+            run.record.vcpu_type,
+            run.record.boot_seconds,
+            run.record.provider
+        );
+        println!("  measurement {}", run.record.measurement);
+        println!("  run {}", run.dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub struct Run {
+    pub dir: PathBuf,
+    pub record: RunRecord,
+}
+
+/// Boots the image and writes `images/<recipe>/runs/<id>/`.
+pub fn boot(args: &Args) -> anyhow::Result<Run> {
+    let root = cli::workspace_root();
+    let image = args.dirs.images(&root).join(&args.recipe);
+    let manifest_path = image.join(MANIFEST_FILE);
+    let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "no image at {}: run `cargo xtask build {}` first",
+            image.display(),
+            args.recipe
+        )
+    })?;
+    let manifest = Manifest::from_json(&manifest_text)
+        .with_context(|| format!("{} is not a snpkit manifest", manifest_path.display()))?;
+    let config = pick_config(&manifest, args.config.as_deref())?;
+    let measure_config = snpkit_measure::launch_config_from(config)?;
+    let emulated = match args.launch.as_deref() {
+        Some("snp") => false,
+        Some(_) => true,
+        None => snpkit_qemu::detect_snp_host().is_err(),
+    };
+
+    let runs = image.join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    let id = run_id();
+    let work = runs.join(format!("{id}.partial"));
+    std::fs::create_dir_all(&work)?;
+    let result = boot_in(
+        args,
+        &image,
+        &manifest,
+        config,
+        &measure_config,
+        emulated,
+        &work,
+    );
+    match result {
+        Ok(mut record) => {
+            record.manifest_sha256 = hex::encode(sha2::Digest::finalize(
+                <sha2::Sha256 as sha2::Digest>::new_with_prefix(&manifest_text),
+            ));
+            std::fs::write(
+                work.join("run.json"),
+                serde_json::to_string_pretty(&record)? + "\n",
+            )?;
+            let dir = runs.join(&id);
+            std::fs::rename(&work, &dir)?;
+            Ok(Run { dir, record })
+        }
+        Err(e) => {
+            let kept = runs.join(format!("{id}.failed"));
+            let _ = std::fs::rename(&work, &kept);
+            Err(e.context(format!(
+                "the run's console log is kept in {}",
+                kept.display()
+            )))
+        }
+    }
+}
+
+fn pick_config<'a>(manifest: &'a Manifest, name: Option<&str>) -> anyhow::Result<&'a LaunchConfig> {
+    let names = || {
+        manifest
+            .launch
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        None => manifest
+            .launch
+            .first()
+            .with_context(|| "the image has no launch configurations".to_string()),
+        Some(n) => manifest
+            .launch
+            .iter()
+            .find(|c| c.name == n)
+            .with_context(|| {
+                format!(
+                    "the image has no launch configuration {n:?}; it has: {}",
+                    names()
+                )
+            }),
+    }
+}
+
+/// Sortable, unique enough for one machine: UTC time plus the process id.
+fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{:06}", now.as_secs(), std::process::id() % 1_000_000)
+}
+
+/// The hashes the image was built with, from its manifest (not from the files, which the host
+/// may have changed since).
+fn built_hashes(manifest: &Manifest) -> anyhow::Result<KernelHashes> {
+    let sum = |name: &str| -> anyhow::Result<[u8; 32]> {
+        Ok(manifest
+            .artifact(name)
+            .with_context(|| format!("the manifest lists no {name}"))?
+            .sha256
+            .0)
+    };
+    Ok(KernelHashes {
+        kernel: sum(files::KERNEL)?,
+        initrd: sum(files::INITRD)?,
+        cmdline: cmdline_hash(manifest.cmdline.as_bytes())?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boot_in(
+    args: &Args,
+    image: &Path,
+    manifest: &Manifest,
+    config: &LaunchConfig,
+    measure_config: &snpkit_measure::LaunchConfig,
+    emulated: bool,
+    work: &Path,
+) -> anyhow::Result<RunRecord> {
+    let firmware_path = image.join(files::FIRMWARE);
+    let cmdline = std::fs::read_to_string(image.join(files::CMDLINE))
+        .context("reading the image's cmdline")?;
+    let kind = if emulated {
+        let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
+        let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
+        let page_path = work.join("hashes-page.bin");
+        page.write_to(&page_path)?;
+        LaunchKind::Emulated(snpkit_qemu::EmulatedLaunch {
+            firmware: firmware_path.clone(),
+            hashes_page: page_path,
+            hashes_page_gpa: page.gpa(),
+        })
+    } else {
+        let host = snpkit_qemu::detect_snp_host()?;
+        LaunchKind::Snp(snpkit_qemu::SnpLaunch {
+            firmware: firmware_path.clone(),
+            policy: config.policy,
+            host,
+            host_data: None,
+            id_block: None,
+        })
+    };
+    let launch = Launch {
+        qemu: args.qemu.clone(),
+        kernel: image.join(files::KERNEL),
+        initrd: image.join(files::INITRD),
+        cmdline,
+        vcpus: config.vcpus,
+        cpu_model: config.vcpu_type.clone(),
+        memory_mib: config.memory_mib,
+        console_log: work.join("console.log"),
+        kind: kind.clone(),
+    };
+
+    // The emulated PSP measures what QEMU was given: the firmware file and the page file.
+    let psp = match &kind {
+        LaunchKind::Emulated(emu) => {
+            let chain = TestChain::cached()?;
+            let measurement =
+                emulated_measurement(&emu.firmware, &emu.hashes_page, measure_config)?;
+            Some((chain, measurement))
+        }
+        _ => None,
+    };
+
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for the nonce: {e}"))?;
+    let nonce = Nonce(nonce);
+    let started = std::time::Instant::now();
+    let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
+    let server = match &psp {
+        Some((chain, measurement)) => {
+            let channel = vm.emulated_psp_channel();
+            let (chain, measurement, policy) = (*chain, *measurement, config.policy);
+            Some(channel.map(|c| {
+                snpkit_qemu::serve_emulated_psp(c, move |req: ReportRequest| {
+                    let mut launch =
+                        PspLaunch::new(*measurement.as_bytes(), req.report_data, policy);
+                    launch.vmpl = req.vmpl;
+                    Ok(ReportResponse {
+                        report: Box::new(emulated_report(chain, &launch)),
+                        certs: test_chain_certs(chain),
+                    })
+                })
+            }))
+        }
+        None => None,
+    };
+    let attested = vm
+        .attest_channel()
+        .and_then(|mut ch| snpkit_qemu::attest(&mut ch, &nonce));
+    let outcome = vm.wait();
+    let boot_seconds = started.elapsed().as_secs_f64();
+    if let Some(Ok(handle)) = server {
+        let _ = handle.join();
+    }
+
+    let attested = match (attested, &outcome) {
+        (Ok(a), Outcome::Exited) => a,
+        (_, Outcome::KernelNeverStarted { console_tail }) => bail!(
+            "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
+             or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
+             after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {}`.\nlast console lines:\n{console_tail}",
+            image.display(),
+            manifest.recipe
+        ),
+        (_, Outcome::TimedOut { console_tail }) => bail!(
+            "the guest did not finish within {} s and was stopped.\nlast console lines:\n{console_tail}",
+            args.timeout
+        ),
+        (_, Outcome::GuestPanicked { console_tail }) => {
+            bail!("the guest kernel panicked.\nlast console lines:\n{console_tail}")
+        }
+        (
+            _,
+            Outcome::Crashed {
+                status,
+                console_tail,
+                qemu_stderr,
+            },
+        ) => {
+            bail!("QEMU failed ({status}): {qemu_stderr}\nlast console lines:\n{console_tail}")
+        }
+        (Err(e), Outcome::Exited) => {
+            let tail = snpkit_qemu::console_tail(&work.join("console.log"), 30);
+            bail!("the guest did not attest: {e}\nlast console lines:\n{tail}")
+        }
+    };
+
+    let evidence = &attested.evidence;
+    std::fs::write(work.join("report.bin"), &evidence.report[..])?;
+    std::fs::write(work.join("pubkey.bin"), evidence.public_key)?;
+    std::fs::write(work.join("nonce"), format!("{}\n", hex::encode(nonce.0)))?;
+    write_certs(&work.join("certs"), &evidence.certs)?;
+    Ok(RunRecord {
+        schema: 1,
+        recipe: manifest.recipe.clone(),
+        config: config.name.clone(),
+        launch: if emulated { "emulated" } else { "snp" }.into(),
+        emulated,
+        nonce: hex::encode(nonce.0),
+        pubkey: hex::encode(evidence.public_key),
+        provider: format!("{:?}", attested.hello.provider),
+        measurement: hex::encode(&evidence.report[0x90..0xC0]),
+        manifest_sha256: String::new(),
+        vcpus: config.vcpus,
+        vcpu_type: config.vcpu_type.clone(),
+        boot_seconds,
+    })
+}
+
+/// The launch digest the emulated PSP reports, from the files QEMU was given.
+fn emulated_measurement(
+    firmware: &Path,
+    page: &Path,
+    config: &snpkit_measure::LaunchConfig,
+) -> anyhow::Result<LaunchDigest> {
+    let ovmf = Ovmf::parse(&std::fs::read(firmware)?)?;
+    let page = HashesPage::from_bytes(&ovmf, std::fs::read(page)?)?;
+    let fw = Firmware::measure(&ovmf);
+    Ok(snpkit_measure::launch_digest_with_page(
+        &fw,
+        Some(&page),
+        config,
+    )?)
+}
+
+fn test_chain_certs(chain: &TestChain) -> Vec<CertEntry> {
+    vec![
+        CertEntry {
+            guid: GUID_ARK,
+            data: chain.roots.ark.der().to_vec(),
+        },
+        CertEntry {
+            guid: GUID_ASK,
+            data: chain.roots.ask.der().to_vec(),
+        },
+        CertEntry {
+            guid: GUID_VCEK,
+            data: chain.vcek.der().to_vec(),
+        },
+    ]
+}
+
+/// Writes the provider's certificates as snpguest names them (ark.pem, ask.pem, vcek.pem/vlek.pem).
+fn write_certs(dir: &Path, certs: &[CertEntry]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for c in certs {
+        let name = match c.guid {
+            g if g == GUID_ARK => "ark",
+            g if g == GUID_ASK => "ask",
+            g if g == GUID_VCEK => "vcek",
+            g if g == GUID_VLEK => "vlek",
+            _ => continue,
+        };
+        let pem = pem_encode("CERTIFICATE", &c.data);
+        std::fs::write(dir.join(format!("{name}.pem")), pem)?;
+    }
+    Ok(())
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
