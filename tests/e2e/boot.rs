@@ -103,48 +103,43 @@ fn hello_boots_attests_and_verifies_with_one_and_four_vcpus() {
     }
 }
 
+/// Each way of changing the image after the build, as (file, how).
+const TAMPERING: &[(&str, &str)] = &[
+    ("initrd.cpio.gz", "one byte flipped in the middle"),
+    ("cmdline", "an option appended"),
+    ("vmlinuz", "a different kernel image (last byte changed)"),
+];
+
+fn tamper(path: &Path, file: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    match file {
+        "cmdline" => bytes.extend_from_slice(b" quiet"),
+        "initrd.cpio.gz" => {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x01;
+        }
+        _ => {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn images_changed_after_the_build_are_refused_by_the_firmware() {
     let sb = built_hello();
     let dir = sb.images().join("hello");
-    let flip = |name: &str, at: fn(usize) -> usize| {
-        let path = dir.join(name);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let i = at(bytes.len());
-        bytes[i] ^= 0x01;
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
-    let original = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn() -> (PathBuf, Vec<u8>)>)> = vec![
-        (
-            "an initrd byte",
-            Box::new(|| (dir.join("initrd.cpio.gz"), original("initrd.cpio.gz"))),
-        ),
-        (
-            "the cmdline",
-            Box::new(|| (dir.join("cmdline"), original("cmdline"))),
-        ),
-        (
-            "the kernel",
-            Box::new(|| (dir.join("vmlinuz"), original("vmlinuz"))),
-        ),
-    ];
-    for (what, keep) in cases {
-        let (path, saved) = keep();
-        match what {
-            "an initrd byte" => drop(flip("initrd.cpio.gz", |n| n / 2)),
-            "the cmdline" => {
-                std::fs::write(&path, format!("{} quiet", String::from_utf8_lossy(&saved))).unwrap()
-            }
-            _ => drop(flip("vmlinuz", |n| n - 1)),
-        }
-        let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    for (file, how) in TAMPERING {
+        let path = dir.join(file);
+        let saved = std::fs::read(&path).unwrap();
+        tamper(&path, file);
+        let one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
         let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated"]));
-        drop(_one);
+        drop(one);
         assert!(
             err.contains("the firmware refused the image"),
-            "changing {what}: {err}"
+            "{file}, {how}: {err}"
         );
         std::fs::write(&path, saved).unwrap();
     }
