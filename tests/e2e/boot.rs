@@ -28,7 +28,8 @@ fn boot_json(sb: &Sandbox, config: &str) -> (PathBuf, serde_json::Value) {
     let newest = std::fs::read_dir(&runs)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().contains('.'))
+        // Finished runs are named by their id; failed and partial ones carry a suffix.
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains('.'))
         .max()
         .expect("a run folder");
     (newest, record)

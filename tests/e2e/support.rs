@@ -77,11 +77,12 @@ impl Sandbox {
     /// `cargo xtask <args> --recipes-dir … --images …`.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = xtask();
-        cmd.args(args)
-            .arg("--recipes-dir")
-            .arg(self.recipes())
-            .arg("--images")
-            .arg(self.images());
+        cmd.args(args);
+        // Only build and lock read recipes.
+        if matches!(args.first(), Some(&"build" | &"lock")) {
+            cmd.arg("--recipes-dir").arg(self.recipes());
+        }
+        cmd.arg("--images").arg(self.images());
         cmd
     }
 }

@@ -39,6 +39,10 @@ pub struct Args {
     /// Seconds the guest has to attest and power off.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
+    /// Seconds the kernel has to show a sign of life on the console; a measured launch whose
+    /// firmware refused the image stays silent.
+    #[arg(long, default_value_t = 30)]
+    pub kernel_timeout: u64,
     /// The QEMU binary.
     #[arg(long, default_value = "qemu-system-x86_64")]
     pub qemu: PathBuf,
@@ -152,10 +156,10 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         Err(e) => {
             let kept = runs.join(format!("{id}.failed"));
             let _ = std::fs::rename(&work, &kept);
-            Err(e.context(format!(
-                "the run's console log is kept in {}",
-                kept.display()
-            )))
+            Err(anyhow::anyhow!(
+                "{e:#}\n(the run's console log is kept in {})",
+                kept.join("console.log").display()
+            ))
         }
     }
 }
@@ -273,6 +277,7 @@ fn boot_in(
     let nonce = Nonce(nonce);
     let started = std::time::Instant::now();
     let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
+    vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
         Some((chain, measurement)) => {
             let channel = vm.emulated_psp_channel();
@@ -291,10 +296,21 @@ fn boot_in(
         }
         None => None,
     };
-    let attested = vm
+    // The conversation runs beside the supervisor, which must stay on this thread (QEMU's death
+    // signal is tied to the spawning thread) and may end the run early; QEMU's exit closes the
+    // channel and so ends the conversation.
+    let conversation = vm
         .attest_channel()
-        .and_then(|mut ch| snpkit_qemu::attest(&mut ch, &nonce));
+        .map(|mut ch| std::thread::spawn(move || snpkit_qemu::attest(&mut ch, &nonce)));
     let outcome = vm.wait();
+    let attested = match conversation {
+        Ok(handle) => handle
+            .join()
+            .unwrap_or(Err(snpkit_qemu::ChannelError::Closed {
+                waiting_for: "the guest's evidence",
+            })),
+        Err(e) => Err(e),
+    };
     let boot_seconds = started.elapsed().as_secs_f64();
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
@@ -305,9 +321,10 @@ fn boot_in(
         (_, Outcome::KernelNeverStarted { console_tail }) => bail!(
             "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
              or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
-             after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {}`.\nlast console lines:\n{console_tail}",
+             after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {}`.\n{}",
             image.display(),
-            manifest.recipe
+            manifest.recipe,
+            console_section(console_tail)
         ),
         (_, Outcome::TimedOut { console_tail }) => bail!(
             "the guest did not finish within {} s and was stopped.\nlast console lines:\n{console_tail}",
@@ -352,6 +369,15 @@ fn boot_in(
         vcpu_type: config.vcpu_type.clone(),
         boot_seconds,
     })
+}
+
+/// The console's last lines for an error, or why there are none.
+fn console_section(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        "the console stayed empty: the RELEASE firmware stops without a word when a hash does not match".into()
+    } else {
+        format!("last console lines:\n{tail}")
+    }
 }
 
 /// The launch digest the emulated PSP reports, from the files QEMU was given.

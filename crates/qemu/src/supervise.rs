@@ -179,6 +179,8 @@ pub struct Vm {
     attest: Option<UnixListener>,
     psp: Option<UnixListener>,
     guest_spoke: Arc<AtomicBool>,
+    /// When the kernel must have shown a sign of life (see [`Vm::kernel_must_start_within`]).
+    kernel_deadline: Option<Instant>,
     // Holds the sockets and QEMU's stderr; removed on drop.
     dir: tempfile::TempDir,
 }
@@ -314,6 +316,7 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
         attest: Some(attest),
         psp,
         guest_spoke: Arc::new(AtomicBool::new(false)),
+        kernel_deadline: None,
         dir,
     })
 }
@@ -321,6 +324,14 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
 impl Vm {
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// Ends the run early, as [`Outcome::KernelNeverStarted`], when neither the console nor a
+    /// channel shows that Linux started within `limit` of QEMU's start. The AmdSev firmware that
+    /// refuses a blob whose hash differs from the table stops in a dead loop before it prints
+    /// anything, so without this a refused image costs the whole deadline.
+    pub fn kernel_must_start_within(&mut self, limit: Duration) {
+        self.kernel_deadline = Some(self.started + limit);
     }
 
     /// How long QEMU has been running.
@@ -401,9 +412,14 @@ impl Vm {
                 Err(_) => break None,
             }
             polls += 1;
-            if polls.is_multiple_of(10) && firmware_gave_up(&read_end(&self.console_log, 16 * 1024))
-            {
-                break None;
+            if polls.is_multiple_of(10) {
+                let console = read_end(&self.console_log, 16 * 1024);
+                let silent_too_long = self.kernel_deadline.is_some_and(|d| Instant::now() >= d)
+                    && !self.guest_spoke.load(std::sync::atomic::Ordering::SeqCst)
+                    && !KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m));
+                if silent_too_long || firmware_gave_up(&console) {
+                    break None;
+                }
             }
         };
         if status.is_none() {
