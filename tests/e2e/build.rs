@@ -241,3 +241,39 @@ fn nix_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A plain OvmfX64 has no SNP_KERNEL_HASHES section: it would boot a kernel, initrd and cmdline that
+/// nothing binds to the measurement, so the build refuses it.
+#[test]
+fn a_firmware_without_kernel_hashes_is_refused() {
+    let sb = Sandbox::with_recipe("hello");
+    let fixture = crate::support::root()
+        .join("tests/vectors/virtee-sev-snp-measure/tests/fixtures/ovmf_OvmfX64_suffix.bin");
+    std::fs::copy(&fixture, sb.recipes().join("hello/OvmfX64.fd")).unwrap();
+    let sum = Sha256Sum::of(&std::fs::read(&fixture).unwrap());
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "source = \"amdsev\"",
+        &format!("path = \"OvmfX64.fd\"\nsha256 = \"{sum}\""),
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    let err = fails(&mut sb.xtask(&["build", "hello"]));
+    assert!(
+        err.contains("SNP_KERNEL_HASHES") && err.contains("cargo xtask ovmf"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(sb.images()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+/// Without apt (another distribution, or a broken PATH) the error says what snpkit needs it for.
+#[test]
+fn apt_unavailable_is_named() {
+    let sb = Sandbox::with_recipe("hello");
+    let empty = tempfile::tempdir().unwrap();
+    let err = fails(sb.xtask(&["lock", "hello"]).env("PATH", empty.path()));
+    assert!(err.contains("apt-cache") && err.contains("Debian"), "{err}");
+}

@@ -258,6 +258,7 @@ fn boot_in(
         cpu_model: config.vcpu_type.clone(),
         memory_mib: config.memory_mib,
         console_log: work.join("console.log"),
+        disks: disks(image, manifest),
         kind: kind.clone(),
     };
 
@@ -369,6 +370,15 @@ fn boot_in(
         vcpu_type: config.vcpu_type.clone(),
         boot_seconds,
     })
+}
+
+/// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.
+fn disks(image: &Path, manifest: &Manifest) -> Vec<PathBuf> {
+    if manifest.layout == "verity" {
+        vec![image.join(files::ROOTFS), image.join(files::VERITY)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The console's last lines for an error, or why there are none.

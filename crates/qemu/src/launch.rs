@@ -26,6 +26,10 @@ pub struct Launch {
     pub memory_mib: u32,
     /// Where the serial console is written.
     pub console_log: PathBuf,
+    /// Read-only virtio disks, in order (`/dev/vda`, `/dev/vdb`, …): a dm-verity appliance's root
+    /// filesystem and hash tree. Not measured: the root hash on the measured command line is what
+    /// binds them.
+    pub disks: Vec<PathBuf>,
     pub kind: LaunchKind,
 }
 
@@ -247,6 +251,16 @@ pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvErr
         LaunchKind::Snp(_) => ",disable-legacy=on,iommu_platform=on",
         _ => "",
     };
+    for (i, disk) in launch.disks.iter().enumerate() {
+        a.push(os("-drive"));
+        a.push(opt(
+            &format!("if=none,id=disk{i},format=raw,readonly=on,file="),
+            disk,
+            "",
+        ));
+        a.push(os("-device"));
+        a.push(os(format!("virtio-blk-pci,drive=disk{i}{device_suffix}")));
+    }
     virtio_serial(&mut a, sockets, device_suffix);
     Ok(a)
 }
@@ -266,6 +280,7 @@ mod tests {
             cpu_model: "EPYC-v4".into(),
             memory_mib: 2048,
             console_log: "/run/x/console.log".into(),
+            disks: Vec::new(),
             kind,
         }
     }
@@ -445,5 +460,37 @@ mod tests {
         l.cpu_model = "max".into();
         l.cmdline = "a\0b".into();
         assert_eq!(argv(&l, &sockets(true)), Err(ArgvError::NulInCmdline));
+    }
+
+    #[test]
+    fn disks_are_read_only_virtio_in_order() {
+        let mut l = launch(LaunchKind::TcgUnmeasured);
+        l.disks = vec!["/img/rootfs.img".into(), "/img/a,b.verity".into()];
+        let sockets = Sockets {
+            attest: "/s/a".into(),
+            emulated_psp: Some("/s/p".into()),
+        };
+        let a: Vec<String> = argv(&l, &sockets)
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let drives: Vec<&String> = a.iter().filter(|s| s.starts_with("if=none")).collect();
+        assert_eq!(
+            drives,
+            [
+                "if=none,id=disk0,format=raw,readonly=on,file=/img/rootfs.img",
+                "if=none,id=disk1,format=raw,readonly=on,file=/img/a,,b.verity"
+            ]
+        );
+        let d0 = a
+            .iter()
+            .position(|s| s == "virtio-blk-pci,drive=disk0")
+            .unwrap();
+        let d1 = a
+            .iter()
+            .position(|s| s == "virtio-blk-pci,drive=disk1")
+            .unwrap();
+        assert!(d0 < d1, "the data disk comes first, so it is /dev/vda");
     }
 }

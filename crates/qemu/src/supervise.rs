@@ -263,6 +263,9 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
     }
     must_exist("kernel", &launch.kernel)?;
     must_exist("initrd", &launch.initrd)?;
+    for disk in &launch.disks {
+        must_exist("disk", disk)?;
+    }
     let with_psp = match &launch.kind {
         LaunchKind::Snp(snp) => {
             must_exist("firmware", &snp.firmware)?;

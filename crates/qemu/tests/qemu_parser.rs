@@ -37,6 +37,7 @@ fn snp_launch(dir: &Path) -> Launch {
         cpu_model: "EPYC-v4".into(),
         memory_mib: 512,
         console_log: dir.join("console.log"),
+        disks: Vec::new(),
         kind: LaunchKind::Snp(SnpLaunch {
             firmware: file(dir, "OVMF.fd", 2 << 20),
             policy: 0x30000,
@@ -116,6 +117,7 @@ fn emulated_argv_starts_qemu() {
         cpu_model: "EPYC-v4".into(),
         memory_mib: 512,
         console_log: dir.path().join("console.log"),
+        disks: Vec::new(),
         kind: LaunchKind::Emulated(EmulatedLaunch {
             // Never executed: QEMU is started paused (-S).
             firmware: file(dir.path(), "OVMF.fd", 2 << 20),

@@ -292,6 +292,7 @@ pub fn tcg_launch(initrd: &Path, cmdline: &str, console_log: &Path, vcpus: u32) 
         cpu_model: "EPYC-v4".into(),
         memory_mib: 512,
         console_log: console_log.to_owned(),
+        disks: Vec::new(),
         kind: LaunchKind::TcgUnmeasured,
     }
 }
