@@ -56,17 +56,33 @@ pub fn data_entries(
         if !saw_version {
             return Err(bad("data member before debian-binary".into()));
         }
-        let reader: Box<dyn Read + '_> = match compression {
-            ".xz" => Box::new(liblzma::read::XzDecoder::new(member)),
-            ".zst" => Box::new(
-                zstd::stream::read::Decoder::new(member)
-                    .map_err(|e| bad(format!("{name}: {e}")))?,
-            ),
-            ".gz" => Box::new(flate2::read::GzDecoder::new(member)),
-            "" => Box::new(member),
+        // A short member is a truncated package: decoders and tar may otherwise stop quietly at
+        // a boundary and return fewer files than the package has.
+        let declared = member.header().size();
+        let mut compressed = Vec::with_capacity(declared as usize);
+        member
+            .read_to_end(&mut compressed)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        if compressed.len() as u64 != declared {
+            return Err(bad(format!(
+                "{name} is {} bytes but its header says {declared}: the package is truncated",
+                compressed.len()
+            )));
+        }
+        let mut tar = Vec::new();
+        let decoded = match compression {
+            ".xz" => liblzma::read::XzDecoder::new(&compressed[..]).read_to_end(&mut tar),
+            ".zst" => zstd::stream::read::Decoder::new(&compressed[..])
+                .and_then(|mut d| d.read_to_end(&mut tar)),
+            ".gz" => flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut tar),
+            "" => {
+                tar = compressed;
+                Ok(0)
+            }
             other => return Err(bad(format!("unsupported data compression {other:?}"))),
         };
-        return read_tar(reader, &name, want).map_err(bad);
+        decoded.map_err(|e| bad(format!("{name}: {e}")))?;
+        return read_tar(&tar[..], &name, want).map_err(bad);
     }
     Err(bad("no data.tar member".into()))
 }
