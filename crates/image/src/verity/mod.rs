@@ -21,6 +21,9 @@ mod superblock;
 mod tree;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{Corruption, VerityError};
 pub use params::{
     BlockSize, HashAlgorithm, HashFormat, Salt, Superblock, TreeParams, VerityOptions,
