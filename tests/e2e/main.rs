@@ -9,3 +9,4 @@ mod build;
 mod measure;
 mod reproducible;
 mod support;
+mod verity;

@@ -17,6 +17,7 @@ mod ovmf;
 mod setup;
 mod test;
 mod ui;
+mod verity;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +57,8 @@ enum Command {
     Bench(bench::Args),
     /// Install the reference tools the tests compare with (sev-snp-measure) and print their paths.
     Oracles(oracles::Args),
+    /// dm-verity hash trees, as veritysetup makes them: format, verify.
+    Verity(verity::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Oracles(args) => oracles::run(args),
+        Command::Verity(args) => verity::run(args),
     };
     match result {
         Ok(code) => code,
