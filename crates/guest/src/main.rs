@@ -16,6 +16,8 @@
 mod channel;
 mod config;
 mod console;
+#[allow(unsafe_code)]
+mod dm;
 mod entry;
 #[allow(unsafe_code)]
 mod ioctl;
