@@ -11,7 +11,7 @@ use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, O
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: build, measure, explain.
+    /// Which benchmark: build, measure, explain, verity.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -23,7 +23,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "build" => crate::bench_build::run(args.runs),
         "measure" => measure(args.runs),
         "explain" => explain(),
-        other => bail!("unknown benchmark {other:?}; known: build, measure, explain"),
+        "verity" => crate::bench_verity::run(args.runs),
+        other => bail!("unknown benchmark {other:?}; known: build, measure, explain, verity"),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_build;
+mod bench_verity;
 mod build;
 mod cli;
 mod demo;
