@@ -63,6 +63,11 @@ impl Formatted {
     }
 
     /// The parameters for the kernel command line (`snpkit.verity=`) and the guest's dm table.
+    ///
+    /// The kernel never reads a superblock, so its bytes (and the zeros up to the tree) are
+    /// covered by nothing: for an appliance image, where a flipped byte anywhere on the hash
+    /// device must stop the boot, format with [`Superblock::None`] and every byte of the hash
+    /// device is then part of the tree that the root hash covers.
     pub fn kernel_params(
         &self,
         corruption: snpkit_wire::verity::Corruption,
