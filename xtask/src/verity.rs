@@ -10,7 +10,7 @@ use snpkit_image::verity::{
     VerityOptions,
 };
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -147,7 +147,7 @@ fn format(args: FormatArgs) -> anyhow::Result<ExitCode> {
         hash_offset: args.tree.hash_offset,
     };
     let (file, len) = open_data(&args.data, &options.tree, args.tree.data_blocks)?;
-    let formatted = verity::format_reader(file.take(len), &options)
+    let formatted = verity::format_at(&file, len, &options)
         .with_context(|| format!("hashing {}", args.data.display()))?;
     write_at(&args.hash_device, options.hash_offset, &formatted.hash_area)?;
     print!("{}", summary(&args.hash_device, &formatted));

@@ -93,6 +93,8 @@ fn generated_hash_devices_are_reproduced_byte_for_byte() {
         // The streaming path gives the same, and the tree verifies.
         let streamed = verity::format_reader(&data[..], &opts).unwrap();
         assert_eq!(streamed, formatted, "{case}: streamed");
+        let positional = verity::format_at(&data[..], data.len() as u64, &opts).unwrap();
+        assert_eq!(positional, formatted, "{case}: positional reads");
         verity::verify(&data[..], &want, &formatted.layout(), &formatted.root_hash).unwrap();
         if let Superblock::V1 { .. } = opts.superblock {
             let (sb, layout) = verity::read_superblock(&want, 0).unwrap();

@@ -108,6 +108,11 @@ fn a_read_error_is_reported() {
     }
     let err = format_reader(Failing, &options()).unwrap_err();
     assert!(matches!(err, VerityError::Read(_)), "{err}");
+    // Positional reads past the end of the source.
+    let err = format_at(&pattern(4096)[..], 8192, &options()).unwrap_err();
+    assert!(matches!(err, VerityError::Read(_)), "{err}");
+    let err = format_at(&pattern(4096)[..], 4095, &options()).unwrap_err();
+    assert!(matches!(err, VerityError::NotBlockAligned { .. }), "{err}");
 }
 
 #[test]
@@ -128,6 +133,13 @@ fn streaming_in_odd_pieces_gives_the_same_tree() {
     let whole = format(&data, &options()).unwrap();
     let streamed = format_reader(Dribble(&data, 0), &options()).unwrap();
     assert_eq!(whole, streamed);
+    // And from a real file, with positional reads.
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &data).unwrap();
+    assert_eq!(
+        whole,
+        format_at(&file, data.len() as u64, &options()).unwrap()
+    );
 }
 
 #[test]

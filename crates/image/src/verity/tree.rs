@@ -64,6 +64,64 @@ pub(crate) fn hash_level(tree: &TreeParams, input: &[u8], block_size: usize) -> 
     out
 }
 
+/// Positional reads from something that holds the data: a file (`pread`) or bytes in memory.
+pub trait ReadAt: Sync {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for std::fs::File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let src = self
+            .get(start..)
+            .and_then(|rest| rest.get(..buf.len()))
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Level 0 of the first `len` bytes of `src` (a whole number of data blocks): each task reads the
+/// data of one level-0 hash block into its own buffer and hashes it while it is still in cache.
+pub(crate) fn hash_level0_at<S: ReadAt + ?Sized>(
+    tree: &TreeParams,
+    src: &S,
+    len: u64,
+) -> Result<Vec<u8>, VerityError> {
+    let (per, slot, digest_len) = (tree.per_block(), tree.slot(), tree.hash.digest_len());
+    let (dbs, hbs) = (tree.data_block_size.bytes(), tree.hash_block_size.bytes());
+    let group = (per * dbs) as u64;
+    let hash_blocks = usize::try_from(len.div_ceil(group)).map_err(|_| VerityError::Overflow)?;
+    let mut level0 = vec![0u8; hash_blocks * hbs];
+    level0
+        .par_chunks_mut(hbs)
+        .enumerate()
+        .try_for_each_init(
+            || vec![0u8; per * dbs],
+            |buf, (i, hash_block)| {
+                let offset = i as u64 * group;
+                let n = (len - offset).min(group) as usize;
+                src.read_exact_at(&mut buf[..n], offset)?;
+                for (j, block) in buf[..n].chunks_exact(dbs).enumerate() {
+                    digest_into(
+                        tree,
+                        block,
+                        &mut hash_block[j * slot..j * slot + digest_len],
+                    );
+                }
+                Ok(())
+            },
+        )
+        .map_err(VerityError::Read)?;
+    Ok(level0)
+}
+
 /// A computed tree: its levels (bottom first) and root hash.
 pub(crate) struct Tree {
     pub levels: Vec<Vec<u8>>,
