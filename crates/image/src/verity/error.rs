@@ -44,12 +44,12 @@ pub enum VerityError {
     #[error("the kernel parameters are invalid")]
     Params(#[source] VerityParamError),
     #[error("verification failed: {0}")]
-    Corrupted(Corruption),
+    Corrupted(Mismatch),
 }
 
 /// Where verification found the first difference, as the kernel would name it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Corruption {
+pub enum Mismatch {
     #[error(
         "the root hash {expected} does not match {computed}, the {hash} of {}: a wrong root hash, or that block is corrupted",
         match top_block { Some(b) => format!("hash block {b} (the top of the tree)"), None => "data block 0 (the only one)".into() }

@@ -26,7 +26,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use error::{Corruption, VerityError};
+pub use error::{Mismatch, VerityError};
 pub use params::{
     BlockSize, HashAlgorithm, HashFormat, Salt, Superblock, TreeParams, VerityOptions,
 };
@@ -36,7 +36,9 @@ pub use tree::ReadAt;
 pub use uuid::Uuid;
 pub use verify::{TreeLayout, verify};
 
-use snpkit_wire::verity::{BootCheck, VerityParams, VeritySpec};
+use snpkit_wire::verity::VeritySpec;
+/// What the builder needs to put the parameters on the kernel command line.
+pub use snpkit_wire::verity::{BootCheck, Corruption, VerityParams};
 use std::io::Read;
 
 /// The result of formatting: what to write to the hash device, and the root hash.
@@ -73,7 +75,7 @@ impl Formatted {
     /// device is then part of the tree that the root hash covers.
     pub fn kernel_params(
         &self,
-        corruption: snpkit_wire::verity::Corruption,
+        corruption: Corruption,
         check: BootCheck,
     ) -> Result<VerityParams, VerityError> {
         let tree = &self.options.tree;

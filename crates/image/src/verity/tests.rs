@@ -161,7 +161,7 @@ fn verify_names_the_first_corrupted_block() {
         bad[block as usize * 512 + 100] ^= 1;
         assert_eq!(
             corrupted(verify(&bad[..], &device, &layout, &f.root_hash)),
-            Corruption::DataBlock {
+            Mismatch::DataBlock {
                 block,
                 offset: block * 512
             }
@@ -172,7 +172,7 @@ fn verify_names_the_first_corrupted_block() {
         bad[block as usize * 512 + byte] ^= 0x80;
         assert_eq!(
             corrupted(verify(&data[..], &bad, &layout, &f.root_hash)),
-            Corruption::HashBlock { block },
+            Mismatch::HashBlock { block },
             "hash block {block}"
         );
     }
@@ -181,7 +181,7 @@ fn verify_names_the_first_corrupted_block() {
     bad[512] ^= 1;
     assert!(matches!(
         corrupted(verify(&data[..], &bad, &layout, &f.root_hash)),
-        Corruption::RootHash {
+        Mismatch::RootHash {
             top_block: Some(1),
             ..
         }
@@ -190,7 +190,7 @@ fn verify_names_the_first_corrupted_block() {
     wrong_root[31] ^= 1;
     assert!(matches!(
         corrupted(verify(&data[..], &device, &layout, &wrong_root)),
-        Corruption::RootHash { .. }
+        Mismatch::RootHash { .. }
     ));
     // Unused bytes of the last level-0 block (300 = 18 × 16 + 12 digests in block 22): the
     // digest of that block changes too, so its parent notices first.
@@ -198,7 +198,7 @@ fn verify_names_the_first_corrupted_block() {
     bad[22 * 512 + 12 * 32] = 1;
     assert_eq!(
         corrupted(verify(&data[..], &bad, &layout, &f.root_hash)),
-        Corruption::HashBlock { block: 22 }
+        Mismatch::HashBlock { block: 22 }
     );
 }
 
@@ -262,7 +262,7 @@ fn a_single_block_has_no_tree() {
     bad[0] ^= 1;
     assert!(matches!(
         verify(&bad[..], &[], &f.layout(), &f.root_hash),
-        Err(VerityError::Corrupted(Corruption::RootHash {
+        Err(VerityError::Corrupted(Mismatch::RootHash {
             top_block: None,
             ..
         }))

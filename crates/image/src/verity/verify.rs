@@ -5,7 +5,7 @@
 
 use super::params::TreeParams;
 use super::tree::{digest, digest_into};
-use super::{Corruption, VerityError};
+use super::{Mismatch, VerityError};
 use rayon::prelude::*;
 use snpkit_wire::verity::tree_level_blocks;
 use std::io::Read;
@@ -105,7 +105,7 @@ fn check_root(
     if computed == expected {
         return Ok(());
     }
-    Err(VerityError::Corrupted(Corruption::RootHash {
+    Err(VerityError::Corrupted(Mismatch::RootHash {
         top_block,
         expected: hex::encode(expected),
         computed: hex::encode(computed),
@@ -127,7 +127,7 @@ fn check_level(
         .position_first(|(j, block)| !slot_matches(tree, parent, j, block));
     match bad {
         None => Ok(()),
-        Some(j) => Err(VerityError::Corrupted(Corruption::HashBlock {
+        Some(j) => Err(VerityError::Corrupted(Mismatch::HashBlock {
             block: first_child + j as u64,
         })),
     }
@@ -165,7 +165,7 @@ fn check_spare(
         });
     match bad {
         None => Ok(()),
-        Some(b) => Err(VerityError::Corrupted(Corruption::SpareArea {
+        Some(b) => Err(VerityError::Corrupted(Mismatch::SpareArea {
             block: first_block + b as u64,
         })),
     }
@@ -202,7 +202,7 @@ fn check_data<R: Read + Send>(
     }
     match first_bad {
         None => Ok(()),
-        Some(block) => Err(VerityError::Corrupted(Corruption::DataBlock {
+        Some(block) => Err(VerityError::Corrupted(Mismatch::DataBlock {
             block,
             offset: block * dbs as u64,
         })),
