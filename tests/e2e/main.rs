@@ -11,3 +11,4 @@ mod measure;
 mod reproducible;
 mod support;
 mod verify;
+mod verity;

@@ -11,7 +11,7 @@ use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, O
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: build, measure, explain, verify.
+    /// Which benchmark: build, measure, explain, verify, verity.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -24,7 +24,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "verify" => crate::bench_verify::run().map(|()| ExitCode::SUCCESS),
         "measure" => measure(args.runs),
         "explain" => explain(),
-        other => bail!("unknown benchmark {other:?}; known: build, measure, explain, verify"),
+        "verify, verity" => crate::bench_verity::run(args.runs),
+        other => bail!("unknown benchmark {other:?}; known: build, measure, explain, verify, verity"),
     }
 }
 

@@ -7,6 +7,7 @@ mod bench;
 mod bench_build;
 mod bench_verify;
 mod boot;
+mod bench_verity;
 mod build;
 mod cli;
 mod demo;
@@ -20,6 +21,7 @@ mod setup;
 mod test;
 mod ui;
 mod verify;
+mod verity;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +65,8 @@ enum Command {
     Boot(boot::Args),
     /// Verify an attestation report (a boot run's, or files) and print the verdict.
     Verify(Box<verify::Args>),
+    /// dm-verity hash trees, as veritysetup makes them: format, verify.
+    Verity(verity::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Oracles(args) => oracles::run(args),
         Command::Boot(args) => boot::run(args),
         Command::Verify(args) => verify::run(*args),
+        Command::Verity(args) => verity::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,8 +3,9 @@
 //! Owns everything that runs inside the guest before the appliance: the pseudo-filesystems, the
 //! kernel modules listed in `/etc/snpkit/init.json`, the probe for a report provider (configfs-tsm,
 //! then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the conversation with
-//! the host on `org.snpkit.attest`, and running the entry point as PID 1's child until it ends.
-//! Must not know about QEMU, verification, images or the network: it links only `snpkit-wire`.
+//! the host on `org.snpkit.attest`, the dm-verity root (`root.rs`, through device-mapper ioctls in
+//! `dm.rs`, with the parameters from the measured kernel command line), and running the entry point
+//! as PID 1's child until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU, verification, images or the network: it links only `snpkit-wire`.
 //!
 //! Every way out goes through [`power::off`]: a fatal error prints one `snpkit-init: …` line on the
 //! console and powers off, because PID 1 exiting would panic the kernel and hide that line.
@@ -16,6 +17,8 @@
 mod channel;
 mod config;
 mod console;
+#[allow(unsafe_code)]
+mod dm;
 mod entry;
 #[allow(unsafe_code)]
 mod ioctl;

@@ -147,6 +147,8 @@ pub fn debian_kernel() -> &'static DebianKernel {
 pub struct GuestBins {
     pub init: PathBuf,
     pub testguest: PathBuf,
+    /// `snpkit-init` without the attestation step, for the dm-verity root tests.
+    pub verityinit: PathBuf,
 }
 
 pub fn guest_binaries() -> &'static GuestBins {
@@ -166,6 +168,7 @@ pub fn guest_binaries() -> &'static GuestBins {
                     "x86_64-unknown-linux-gnu",
                 ])
                 .args(["--bin", "snpkit-init", "--example", "testguest"])
+                .args(["--example", "verityinit"])
                 .env("RUSTFLAGS", "-C target-feature=+crt-static")
                 .current_dir(&root),
             "building the static guest binaries",
@@ -177,6 +180,7 @@ pub fn guest_binaries() -> &'static GuestBins {
         GuestBins {
             init: out.join("snpkit-init"),
             testguest: out.join("examples/testguest"),
+            verityinit: out.join("examples/verityinit"),
         }
     })
 }
