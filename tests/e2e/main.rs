@@ -12,3 +12,4 @@ mod reproducible;
 mod support;
 mod verify;
 mod verity;
+mod verity_boot;

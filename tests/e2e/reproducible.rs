@@ -12,6 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+/// Both layouts: everything in the initramfs, and a squashfs root with its dm-verity tree.
+const RECIPES: &[&str] = &["hello", "verity-hello"];
+
 fn copy_checkout(to: &Path, private: bool) {
     let out = ok(Command::new("git").current_dir(root()).args([
         "ls-files",
@@ -56,15 +59,20 @@ fn build_in(
         .env("CARGO_INCREMENTAL", "0"));
     let xtask = target_dir.join("debug/xtask");
     let mut line = format!("umask {umask}; ");
-    if let Some(offset) = clock {
-        line.push_str(&format!("faketime -f '{offset}' "));
-    }
     let xtask = xtask.display();
-    line.push_str(&format!("'{xtask}' build hello && "));
-    if let Some(offset) = clock {
-        line.push_str(&format!("faketime -f '{offset}' "));
-    }
-    line.push_str(&format!("'{xtask}' measure hello"));
+    let fake = clock
+        .map(|offset| format!("faketime -f '{offset}' "))
+        .unwrap_or_default();
+    let steps: Vec<String> = RECIPES
+        .iter()
+        .flat_map(|r| {
+            [
+                format!("{fake}'{xtask}' build {r}"),
+                format!("{fake}'{xtask}' measure {r}"),
+            ]
+        })
+        .collect();
+    line.push_str(&steps.join(" && "));
     let mut cmd = Command::new("sh");
     cmd.current_dir(checkout)
         .args(["-c", &line])
@@ -114,19 +122,25 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
         Some("+1000d"),
     );
 
-    let image_a = read_tree(&a.join("images/hello"));
-    let image_b = read_tree(&b.join("images/hello"));
-    for file in ["initrd.cpio.gz", "manifest.json", "expected.json"] {
-        assert!(image_a.contains_key(file), "no {file} in the first image");
-    }
-    assert_eq!(
-        image_a.keys().collect::<Vec<_>>(),
-        image_b.keys().collect::<Vec<_>>()
-    );
-    for (name, bytes) in &image_a {
-        assert!(
-            bytes == &image_b[name],
-            "{name} differs between the two builds"
+    for recipe in RECIPES {
+        let image_a = read_tree(&a.join("images").join(recipe));
+        let image_b = read_tree(&b.join("images").join(recipe));
+        for file in ["initrd.cpio.gz", "manifest.json", "expected.json"] {
+            assert!(
+                image_a.contains_key(file),
+                "no {file} in the first {recipe} image"
+            );
+        }
+        assert_eq!(
+            image_a.keys().collect::<Vec<_>>(),
+            image_b.keys().collect::<Vec<_>>(),
+            "{recipe}"
         );
+        for (name, bytes) in &image_a {
+            assert!(
+                bytes == &image_b[name],
+                "{recipe}/{name} differs between the two builds"
+            );
+        }
     }
 }

@@ -350,6 +350,23 @@ fn boot_in(
         }
     };
 
+    // The guest attests before it checks a dm-verity root and runs the appliance: a guest that
+    // then refused (a corrupted block) or an appliance that failed ends the run with its reason.
+    let console = std::fs::read_to_string(work.join("console.log")).unwrap_or_default();
+    if let Some(line) = console.lines().find(|l| l.contains("snpkit-init: fatal:")) {
+        bail!(
+            "the guest attested, then refused to run the appliance: {}\n{}",
+            line.trim(),
+            console_section(&snpkit_qemu::console_tail(&work.join("console.log"), 30))
+        );
+    }
+    if let Some(line) = console.lines().find(|l| {
+        l.contains("snpkit-init: entry point")
+            && l.contains("exited with status")
+            && !l.trim_end().ends_with("status 0")
+    }) {
+        bail!("the appliance failed: {}", line.trim());
+    }
     let evidence = &attested.evidence;
     std::fs::write(work.join("report.bin"), &evidence.report[..])?;
     std::fs::write(work.join("pubkey.bin"), evidence.public_key)?;

@@ -6,8 +6,8 @@
 mod bench;
 mod bench_build;
 mod bench_verify;
-mod boot;
 mod bench_verity;
+mod boot;
 mod build;
 mod cli;
 mod demo;

@@ -1,15 +1,15 @@
 //! `cargo xtask build`: every input checked against the lock, the tree assembled, the image written.
 
 use crate::output::write_image_dir;
-use crate::resolve::{local_files, read_checked, relative};
+use crate::resolve::{local_files, module_names, read_checked, relative};
 use crate::{BuildError, Reporter};
 use snpkit_image::manifest::{Artifact, Input, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, files};
-use snpkit_image::{Tree, cpio, gzip, import};
+use snpkit_image::{Tree, cpio, gzip, import, rootfs};
 use snpkit_inputs::deb::{DebEntryKind, data_entries};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
     CmdlineContext, FirmwareSource, KernelSource, Layout, Lock, LockedBlob, Recipe, Sha256Sum,
-    render_cmdline,
+    VerityContext, VeritySpec, render_cmdline,
 };
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
 use std::collections::BTreeMap;
@@ -102,6 +102,29 @@ pub fn build(
         });
     }
 
+    // Initramfs layout: the appliance is the initramfs. Verity layout: the appliance becomes a
+    // squashfs root with a dm-verity tree, and the initramfs holds only what /init needs.
+    let (mut initramfs, root, verity) = match &recipe.layout {
+        Layout::Initramfs => (tree, Root::Initramfs, None),
+        Layout::Verity(spec) => {
+            step.set_message(&format!(
+                "writing the squashfs root ({} entries)",
+                tree.len()
+            ));
+            let rootfs = rootfs::squashfs(&tree, epoch, u64::from(spec.data_block_size))?;
+            step.set_message("hashing the dm-verity tree");
+            let built = verity_tree(&rootfs, spec)?;
+            let mut small = Tree::new();
+            base_dirs(&mut small)?;
+            let root = Root::Verity {
+                fstype: spec.filesystem.clone(),
+                data_device: "/dev/vda".into(),
+                hash_device: "/dev/vdb".into(),
+            };
+            (small, root, Some((rootfs, built)))
+        }
+    };
+
     let module_root = format!("lib/modules/{}", kernel.release);
     let mut module_paths = Vec::new();
     for rel in &kernel.load_order {
@@ -114,18 +137,9 @@ pub fn build(
             sha256: Sha256Sum::of(&data),
             size: data.len() as u64,
         });
-        tree.add_file(&path, data, 0o644)?;
+        initramfs.add_file(&path, data, 0o644)?;
         module_paths.push(format!("/{path}"));
     }
-    let root = match &recipe.layout {
-        Layout::Initramfs => Root::Initramfs,
-        Layout::Verity(_) => {
-            return Err(BuildError::Reserved {
-                path: "layout".into(),
-                why: "dm-verity layouts are not built yet by this snpkit".into(),
-            });
-        }
-    };
     let init_config = InitConfig {
         schema: INIT_SCHEMA,
         appliance: recipe.name.clone(),
@@ -138,8 +152,8 @@ pub fn build(
     };
     let mut init_json = serde_json::to_vec_pretty(&init_config).unwrap_or_default();
     init_json.push(b'\n');
-    tree.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
-    tree.add_file("/init", opts.guest_init.to_vec(), 0o755)?;
+    initramfs.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
+    initramfs.add_file("/init", opts.guest_init.to_vec(), 0o755)?;
     inputs.push(Input {
         kind: "guest-init".into(),
         name: "snpkit-init".into(),
@@ -149,30 +163,43 @@ pub fn build(
     });
     step.set_message(&format!(
         "writing the initramfs ({} entries, {} MB)",
-        tree.len(),
-        tree.file_bytes() / 1_000_000
+        initramfs.len(),
+        initramfs.file_bytes() / 1_000_000
     ));
-    let mut cpio_bytes = Vec::with_capacity(tree.file_bytes() as usize + tree.len() * 256);
-    cpio::write_newc(&tree, epoch, &mut cpio_bytes)?;
+    let mut cpio_bytes =
+        Vec::with_capacity(initramfs.file_bytes() as usize + initramfs.len() * 256);
+    cpio::write_newc(&initramfs, epoch, &mut cpio_bytes)?;
     step.set_message("compressing the initramfs");
     let initrd = gzip::gzip(&cpio_bytes, gzip::LEVEL)?;
     drop(step);
 
     let ctx = CmdlineContext {
         name: recipe.name.clone(),
-        layout: "initramfs",
+        layout: if verity.is_some() {
+            "verity"
+        } else {
+            "initramfs"
+        },
         kernel_release: kernel.release.clone(),
         vars: recipe.vars.clone(),
-        verity: None,
+        verity: verity.as_ref().map(|(_, v)| VerityContext {
+            arg: v.arg.clone(),
+            root_hash: v.manifest["root_hash"].clone(),
+            salt: v.manifest["salt"].clone(),
+        }),
     };
     let cmdline = render_cmdline(recipe, &ctx)?;
 
-    let out_files: Vec<(&str, &[u8])> = vec![
+    let mut out_files: Vec<(&str, &[u8])> = vec![
         (files::KERNEL, &kernel.vmlinuz),
         (files::INITRD, &initrd),
         (files::CMDLINE, cmdline.as_bytes()),
         (files::FIRMWARE, &firmware),
     ];
+    if let Some((rootfs, v)) = &verity {
+        out_files.push((files::ROOTFS, rootfs));
+        out_files.push((files::VERITY, &v.hash_device));
+    }
     let mut tools = opts.tools.clone();
     tools.insert("snpkit".into(), env!("CARGO_PKG_VERSION").into());
     tools.insert(
@@ -182,6 +209,12 @@ pub fn build(
             gzip::LEVEL
         ),
     );
+    if verity.is_some() {
+        tools.insert(
+            "rootfs".into(),
+            "squashfs xz (backhand), dm-verity tree (snpkit)".into(),
+        );
+    }
     if let Some(v) = &lock.firmware.edk2_version {
         tools.insert(
             "edk2".into(),
@@ -191,7 +224,7 @@ pub fn build(
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
         recipe: recipe.name.clone(),
-        layout: "initramfs".into(),
+        layout: ctx.layout.into(),
         source_date_epoch: i64::from(epoch),
         kernel_release: kernel.release.clone(),
         cmdline: cmdline.clone(),
@@ -199,13 +232,79 @@ pub fn build(
         inputs,
         tools,
         launch: recipe.launch.clone(),
-        verity: None,
+        verity: verity.as_ref().map(|(_, v)| v.manifest.clone()),
     };
     let manifest_json = manifest.to_json();
     let mut all = out_files;
     all.push((MANIFEST_FILE, manifest_json.as_bytes()));
     let dir = write_image_dir(opts.images_dir, &recipe.name, &all)?;
     Ok(BuiltImage { dir, manifest })
+}
+
+/// A dm-verity tree over the root filesystem, with everything the command line and the manifest
+/// say about it.
+struct VerityBuilt {
+    hash_device: Vec<u8>,
+    /// The `snpkit.verity=` token.
+    arg: String,
+    manifest: BTreeMap<String, String>,
+}
+
+fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildError> {
+    use snpkit_image::verity::{
+        self, BlockSize, Superblock, VerityOptions, salt_from_seed, uuid_from_seed,
+    };
+    use snpkit_wire::verity::{BootCheck, Corruption, HashAlgorithm};
+    let bad = |what: &str, e: &dyn std::fmt::Display| BuildError::Verity(format!("{what}: {e}"));
+    let salt = salt_from_seed(&spec.seed, "salt");
+    let uuid = uuid_from_seed(&spec.seed, "uuid");
+    let mut options = VerityOptions::new(salt, uuid);
+    // No superblock: the kernel never reads it (every parameter is on the measured command line),
+    // so a changed superblock byte would go unnoticed; without one, every byte of the hash device
+    // is part of the tree and checked.
+    options.superblock = Superblock::None;
+    options.tree.hash = match spec.hash.as_str() {
+        "sha1" => HashAlgorithm::Sha1,
+        "sha512" => HashAlgorithm::Sha512,
+        _ => HashAlgorithm::Sha256,
+    };
+    options.tree.data_block_size =
+        BlockSize::new(spec.data_block_size).map_err(|e| bad("data block size", &e))?;
+    options.tree.hash_block_size =
+        BlockSize::new(spec.hash_block_size).map_err(|e| bad("hash block size", &e))?;
+    let formatted = verity::format(rootfs, &options).map_err(|e| bad("hash tree", &e))?;
+    let corruption = if spec.on_corruption == "restart" {
+        Corruption::Restart
+    } else {
+        Corruption::Panic
+    };
+    let check = if spec.check == "lazy" {
+        BootCheck::Lazy
+    } else {
+        BootCheck::Full
+    };
+    let params = formatted
+        .kernel_params(corruption, check)
+        .map_err(|e| bad("parameters", &e))?;
+    let mut manifest = BTreeMap::new();
+    manifest.insert("filesystem".into(), spec.filesystem.clone());
+    manifest.insert("hash".into(), spec.hash.clone());
+    manifest.insert("root_hash".into(), hex::encode(&formatted.root_hash));
+    manifest.insert("salt".into(), hex::encode(options.tree.salt.as_bytes()));
+    manifest.insert("data_block_size".into(), spec.data_block_size.to_string());
+    manifest.insert("hash_block_size".into(), spec.hash_block_size.to_string());
+    manifest.insert("data_blocks".into(), formatted.data_blocks.to_string());
+    manifest.insert(
+        "hash_start_block".into(),
+        formatted.hash_start_block.to_string(),
+    );
+    manifest.insert("on_corruption".into(), spec.on_corruption.clone());
+    manifest.insert("check".into(), spec.check.clone());
+    Ok(VerityBuilt {
+        hash_device: formatted.hash_area,
+        arg: params.to_cmdline_arg(),
+        manifest,
+    })
 }
 
 fn epoch(recipe: &Recipe, env: Option<&str>) -> Result<u32, BuildError> {
@@ -294,7 +393,7 @@ fn fetch_kernel(
                 sha256: deb.sha256,
                 size: deb.size,
             });
-            kernel::from_deb(&bytes, &deb.filename, &recipe.modules)?
+            kernel::from_deb(&bytes, &deb.filename, &module_names(recipe))?
         }
         (
             KernelSource::Local {
@@ -312,7 +411,7 @@ fn fetch_kernel(
                 sha256: *sha256,
                 size: bytes.len() as u64,
             });
-            kernel::from_disk(bytes, modules_dir.as_deref(), &recipe.modules)?
+            kernel::from_disk(bytes, modules_dir.as_deref(), &module_names(recipe))?
         }
         _ => {
             return Err(stale(

@@ -31,6 +31,9 @@ pub enum BuildError {
     #[error("{path} is a reserved path in snpkit images ({why}); the recipe must not write it")]
     Reserved { path: String, why: String },
 
+    #[error("dm-verity: {0}")]
+    Verity(String),
+
     #[error("SOURCE_DATE_EPOCH={value:?} is not a timestamp snpkit can use: {why}")]
     BadEpoch { value: String, why: String },
 }

@@ -56,6 +56,19 @@ fn resolve_deb(
     Ok(deb)
 }
 
+/// Modules a dm-verity root needs on top of the recipe's: the device-mapper target, the root
+/// filesystem and the virtio disks (all modules in Debian's cloud kernel).
+const VERITY_MODULES: &[&str] = &["dm-verity", "squashfs", "virtio_blk"];
+
+/// The kernel modules to ship: the recipe's, plus what its layout needs.
+pub(crate) fn module_names(recipe: &Recipe) -> Vec<String> {
+    let mut names = recipe.modules.clone();
+    if matches!(recipe.layout, snpkit_recipe::Layout::Verity(_)) {
+        names.extend(VERITY_MODULES.iter().map(|m| (*m).to_owned()));
+    }
+    names
+}
+
 fn lock_kernel(
     recipe: &Recipe,
     cache: &Cache,
@@ -67,7 +80,7 @@ fn lock_kernel(
             let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
             let bytes = apt::fetch(&deb, cache, &*progress)?;
             progress.set_message(&format!("reading {}", deb.filename));
-            let files = kernel::from_deb(&bytes, &deb.filename, &recipe.modules)?;
+            let files = kernel::from_deb(&bytes, &deb.filename, &module_names(recipe))?;
             let image = LockedBlob {
                 path: format!("boot/vmlinuz-{}", files.release),
                 sha256: Sha256Sum::of(&files.vmlinuz),
@@ -88,7 +101,7 @@ fn lock_kernel(
             modules_dir,
         } => {
             let bytes = read_checked(path, sha256, "kernel.path")?;
-            let files = kernel::from_disk(bytes, modules_dir.as_deref(), &recipe.modules)?;
+            let files = kernel::from_disk(bytes, modules_dir.as_deref(), &module_names(recipe))?;
             let image = LockedBlob {
                 path: relative(recipe, path),
                 sha256: *sha256,

@@ -28,6 +28,6 @@ pub use lock::{
 };
 pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
-    RECIPE_FILE, Recipe, SymlinkSpec,
+    RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
 pub use sha256::Sha256Sum;

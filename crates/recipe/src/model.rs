@@ -60,7 +60,7 @@ pub enum Layout {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VeritySpec {
-    /// `squashfs` or `erofs`.
+    /// `squashfs` (see `snpkit_image::rootfs` for why not erofs).
     pub filesystem: String,
     /// `sha256`, `sha1` or `sha512`.
     pub hash: String,
@@ -68,6 +68,9 @@ pub struct VeritySpec {
     pub hash_block_size: u32,
     /// `panic` or `restart`: what the kernel does when a block does not match its hash.
     pub on_corruption: String,
+    /// `full`: `/init` reads every block once before the appliance starts, so any corruption stops
+    /// the boot with a message; `lazy`: blocks are checked when first read.
+    pub check: String,
     /// Seed for the salt and UUID, so that they are reproducible (defaults to the recipe name).
     pub seed: String,
 }
@@ -628,8 +631,8 @@ impl Validator<'_> {
             filesystem: pick(
                 "filesystem",
                 raw.and_then(|r| r.filesystem.as_deref()),
-                "erofs",
-                &["erofs", "squashfs"],
+                "squashfs",
+                &["squashfs"],
             )?,
             hash: pick(
                 "hash",
@@ -644,6 +647,12 @@ impl Validator<'_> {
                 raw.and_then(|r| r.on_corruption.as_deref()),
                 "panic",
                 &["panic", "restart"],
+            )?,
+            check: pick(
+                "check",
+                raw.and_then(|r| r.check.as_deref()),
+                "full",
+                &["full", "lazy"],
             )?,
             seed: raw
                 .and_then(|r| r.seed.clone())

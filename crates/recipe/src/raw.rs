@@ -110,5 +110,6 @@ pub(crate) struct RawVerity {
     pub data_block_size: Option<u32>,
     pub hash_block_size: Option<u32>,
     pub on_corruption: Option<String>,
+    pub check: Option<String>,
     pub seed: Option<String>,
 }

@@ -222,7 +222,7 @@ fn layout_and_verity() {
     let v =
         parse(&GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")).unwrap();
     assert!(
-        matches!(v.layout, Layout::Verity(ref s) if s.filesystem == "erofs" && s.on_corruption == "panic" && s.seed == "app")
+        matches!(v.layout, Layout::Verity(ref s) if s.filesystem == "squashfs" && s.on_corruption == "panic" && s.check == "full" && s.seed == "app")
     );
 }
 
