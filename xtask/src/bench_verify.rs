@@ -117,7 +117,8 @@ pub fn run() -> anyhow::Result<()> {
     let reference = Reference {
         measurement: Some(parsed.measurement),
         report_data: Some(parsed.report_data),
-        source: "bench".into(),
+        report_data_source: "bench".into(),
+        measurement_source: "bench".into(),
         ..Reference::default()
     };
     let policy = Policy::default();

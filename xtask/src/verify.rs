@@ -114,7 +114,6 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
         product: args.product,
         ..Reference::default()
     };
-    let mut sources = Vec::new();
     let (report, mut endorsements) = match (&args.report, &args.recipe) {
         (Some(path), _) => (
             read_limited(path, "report", MAX_REPORT_FILE)?,
@@ -135,7 +134,7 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
                 gather::read_run(&dir).with_context(|| format!("boot run {}", dir.display()))?;
             reference.report_data =
                 Some(snpkit_wire::binding::report_data(&run.nonce, &run.pubkey));
-            sources.push(format!("nonce and public key of run {}", dir.display()));
+            reference.report_data_source = format!("nonce and public key of run {}", dir.display());
             if args.measurement.is_none() {
                 let expected = args
                     .expected
@@ -146,7 +145,7 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
                 let r = gather::expected_config(&expected, &bytes, Some(config))?;
                 reference.measurement = r.measurement;
                 reference.launch_policy = r.launch_policy;
-                sources.push(r.source);
+                reference.measurement_source = r.measurement_source;
             }
             (run.report, run.endorsements)
         }
@@ -160,23 +159,22 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
         let r = gather::expected_config(path, &bytes, args.config.as_deref())?;
         reference.measurement = r.measurement;
         reference.launch_policy = r.launch_policy;
-        sources.push(r.source);
+        reference.measurement_source = r.measurement_source;
     }
     if let Some(m) = &args.measurement {
         reference.measurement = Some(hex_array::<48>("--measurement", m)?);
-        sources.push("--measurement".into());
+        reference.measurement_source = "--measurement".into();
     }
     if let (Some(nonce), Some(pubkey)) = (&args.nonce, &args.pubkey) {
         let nonce = hex_array::<{ snpkit_wire::binding::NONCE_LEN }>("--nonce", nonce)?;
         let key = read_limited(pubkey, "public key", MAX_CERT_FILE)?;
         reference.report_data = Some(snpkit_wire::binding::report_data(&nonce, &key));
-        sources.push("--nonce/--pubkey".into());
+        reference.report_data_source = "--nonce/--pubkey".into();
     }
     if let Some(rd) = &args.report_data {
         reference.report_data = Some(hex_array::<64>("--report-data", rd)?);
-        sources.push("--report-data".into());
+        reference.report_data_source = "--report-data".into();
     }
-    reference.source = sources.join("; ");
 
     let policy = match &args.policy {
         Some(p) => {

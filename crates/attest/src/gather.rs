@@ -334,7 +334,7 @@ pub fn expected_config(
     Ok(Reference {
         measurement: Some(measurement),
         launch_policy: Some(config.launch.policy),
-        source: format!("{} config {:?}", path.display(), config.launch.name),
+        measurement_source: format!("{} config {:?}", path.display(), config.launch.name),
         ..Reference::default()
     })
 }

@@ -55,8 +55,10 @@ pub struct Reference {
     pub report_data: Option<[u8; 64]>,
     /// The guest policy the image was launched with (expected.json's launch config), if known.
     pub launch_policy: Option<u64>,
-    /// Where the expected values came from, for messages (`expected.json config "hello-1"`).
-    pub source: String,
+    /// Where the expected REPORT_DATA came from, for messages (`nonce and public key of run …`).
+    pub report_data_source: String,
+    /// Where the expected measurement and launch policy came from (`expected.json config "hello-1"`).
+    pub measurement_source: String,
 }
 
 /// Which roots to trust besides AMD's.
@@ -338,7 +340,7 @@ fn run(
         "report_data",
         reference.report_data.as_ref().map(|d| &d[..]),
         &r.report_data,
-        &reference.source,
+        &reference.report_data_source,
         "pass --nonce and --pubkey (or --report-data): without a fresh nonce a replayed report would pass",
     );
     expected_value(
@@ -346,7 +348,7 @@ fn run(
         "measurement",
         reference.measurement.as_ref().map(|d| &d[..]),
         &r.measurement,
-        &reference.source,
+        &reference.measurement_source,
         "pass --expected or --measurement",
     );
     optional_values(v, &r, policy);
@@ -813,7 +815,7 @@ fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Refere
             launch == r.policy,
             format!("{launch:#x}"),
             format!("{:#x}", r.policy),
-            format!("the policy of {}", reference.source),
+            format!("the policy of {}", reference.measurement_source),
         );
     }
     v.push(

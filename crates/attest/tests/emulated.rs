@@ -32,7 +32,8 @@ fn reference(l: &EmulatedLaunch) -> Reference {
         measurement: Some(l.measurement),
         report_data: Some(l.report_data),
         launch_policy: Some(l.policy),
-        source: "emulated launch".into(),
+        report_data_source: "emulated launch".into(),
+        measurement_source: "emulated launch".into(),
         ..Reference::default()
     }
 }

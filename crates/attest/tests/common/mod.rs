@@ -294,7 +294,8 @@ impl Genuine {
             measurement: Some(r.measurement),
             report_data: Some(r.report_data),
             launch_policy: None,
-            source: format!("vector {}", self.name),
+            report_data_source: format!("vector {}", self.name),
+            measurement_source: format!("vector {}", self.name),
         }
     }
 
