@@ -45,7 +45,7 @@ pub enum EmulatedError {
     Damaged { path: PathBuf, reason: String },
     #[error("generating the test chain failed: {0}")]
     Generate(String),
-    #[error("no cache folder: set XDG_CACHE_HOME or HOME")]
+    #[error("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
 }
 
@@ -68,14 +68,11 @@ impl std::fmt::Debug for TestChain {
     }
 }
 
-/// `$XDG_CACHE_HOME/snpkit/test-chain` (or `~/.cache/snpkit/test-chain`).
+/// `test-chain/` under snpkit's cache folder (see [`crate::cache_root`]).
 pub fn default_dir() -> Result<PathBuf, EmulatedError> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or(EmulatedError::NoCacheDir)?;
-    Ok(base.join("snpkit").join("test-chain"))
+    Ok(crate::cache_root()
+        .ok_or(EmulatedError::NoCacheDir)?
+        .join("test-chain"))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatedError + '_ {

@@ -53,13 +53,9 @@ impl KdsConfig {
     }
 }
 
-/// `$XDG_CACHE_HOME/snpkit/kds` (or `~/.cache/snpkit/kds`).
+/// `kds/` under snpkit's cache folder (see [`crate::cache_root`]).
 pub fn default_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|b| b.join("snpkit").join("kds"))
+    crate::cache_root().map(|root| root.join("kds"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +95,7 @@ pub enum KdsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no cache folder: set XDG_CACHE_HOME or HOME")]
+    #[error("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
