@@ -12,7 +12,7 @@ pub mod host;
 pub mod launch;
 pub mod supervise;
 
-pub use channel::{Attested, ChannelError, GuestChannel, attest, serve_emulated_psp};
+pub use channel::{Attested, ChannelError, GuestChannel, attest, finish, serve_emulated_psp};
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
     ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, argv,
