@@ -181,6 +181,29 @@ fn a_hanging_guest_is_stopped_at_the_deadline_with_its_console() {
 }
 
 #[test]
+fn an_appliance_that_exits_non_zero_fails_the_run() {
+    let sb = Sandbox::with_recipe("hello");
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "argv = [\"/usr/bin/hello\"]",
+        "argv = [\"/bin/sh\", \"-c\", \"echo giving up; exit 3\"]",
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    ok(&mut sb.xtask(&["build", "hello"]));
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated"]));
+    assert!(
+        err.starts_with("error: the appliance failed: its entry point exited with status 3."),
+        "{err}"
+    );
+    assert!(
+        err.contains("giving up"),
+        "the console tail is shown: {err}"
+    );
+}
+
+#[test]
 fn launches_this_host_cannot_do_are_refused_with_advice() {
     let sb = built_hello();
     // No SNP here (the machines this runs on have none): the advice is the emulated launch.

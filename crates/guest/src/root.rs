@@ -192,7 +192,7 @@ fn read_through(node: &Path, params: &VerityParams) -> Result<()> {
                 // A large read fails as a whole; find the block by reading one at a time.
                 let bad = first_bad_block(&mut file, offset, block).unwrap_or(offset / block);
                 bail!(
-                    "dm-verity: the root filesystem does not match the measured root hash: reading data block {bad} (byte {}) failed ({e}); that block or a hash block above it is corrupted (the kernel's device-mapper line above names which); refusing to run it",
+                    "dm-verity: the root filesystem does not match the measured root hash: reading data block {bad} (byte {}) failed ({e}); that block or a hash block above it is corrupted (the kernel's device-mapper message names which); refusing to run it",
                     bad * block
                 );
             }

@@ -160,8 +160,9 @@ const SETPRIV: &str = "/usr/bin/setpriv";
 ///
 /// A run goes: [`spawn`]; for emulated (and unmeasured) launches, hand
 /// [`Vm::emulated_psp_channel`] to [`crate::serve_emulated_psp`] *before* attesting (the guest asks
-/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`];
-/// then [`Vm::wait`] for the guest to run its entry point and power off.
+/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`],
+/// then [`crate::finish`] for the guest's word on how its entry point ended (and drop the
+/// channel: the guest powers off once the host hangs up), beside [`Vm::wait`] on this thread.
 pub struct Vm {
     child: Option<Child>,
     started: Instant,
