@@ -53,6 +53,7 @@ fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str,
         "report.bin",
         "nonce",
         "pubkey.bin",
+        "pubkey",
         "run.json",
         "certs/ark.pem",
         "certs/ask.pem",
@@ -62,11 +63,19 @@ fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str,
     }
     assert_eq!(record["emulated"], true);
     assert_eq!(record["vcpus"], vcpus);
+    assert_eq!(
+        record["entry"], "exited with status 0",
+        "the guest reported its entry point's end"
+    );
     let report = std::fs::read(run.join("report.bin")).unwrap();
     assert_eq!(report.len(), 1184);
     let nonce_hex = std::fs::read_to_string(run.join("nonce")).unwrap();
     let nonce: [u8; 32] = hex::decode(nonce_hex.trim()).unwrap().try_into().unwrap();
     let pubkey = std::fs::read(run.join("pubkey.bin")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(run.join("pubkey")).unwrap(),
+        format!("{}\n", hex::encode(&pubkey))
+    );
     let binding = snpkit_wire::binding::report_data(&nonce, &pubkey);
     assert_eq!(
         &report[0x50..0x90],
@@ -172,10 +181,36 @@ fn a_hanging_guest_is_stopped_at_the_deadline_with_its_console() {
 }
 
 #[test]
-fn snp_launch_on_a_host_without_snp_says_so() {
+fn an_appliance_that_exits_non_zero_fails_the_run() {
+    let sb = Sandbox::with_recipe("hello");
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "argv = [\"/usr/bin/hello\"]",
+        "argv = [\"/bin/sh\", \"-c\", \"echo giving up; exit 3\"]",
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    ok(&mut sb.xtask(&["build", "hello"]));
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated"]));
+    assert!(
+        err.starts_with("error: the appliance failed: its entry point exited with status 3."),
+        "{err}"
+    );
+    assert!(
+        err.contains("giving up"),
+        "the console tail is shown: {err}"
+    );
+}
+
+#[test]
+fn launches_this_host_cannot_do_are_refused_with_advice() {
     let sb = built_hello();
+    // No SNP here (the machines this runs on have none): the advice is the emulated launch.
     let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "snp"]));
-    assert!(err.to_lowercase().contains("snp"), "{err}");
+    assert!(err.contains("use the emulated launch"), "{err}");
+    assert!(err.contains("SEV-SNP") || err.contains("SNP"), "{err}");
+
     let err = fails(&mut sb.xtask(&[
         "boot",
         "hello",
@@ -184,5 +219,49 @@ fn snp_launch_on_a_host_without_snp_says_so() {
         "--launch",
         "emulated",
     ]));
-    assert!(err.contains("qemu"), "{err}");
+    assert!(
+        err.contains("/nonexistent/qemu-system-x86_64 was not found; install QEMU ≥ 9.1 (Debian bookworm: `apt-get install -t bookworm-backports qemu-system-x86`"),
+        "{err}"
+    );
+
+    // Bookworm's own QEMU has no sev-snp-guest; that is said before the host is looked at.
+    let bin = sb.dir.path().join("old-qemu");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("qemu-system-x86_64");
+    std::fs::write(&fake, "#!/bin/sh\necho 'QEMU emulator version 7.2.15'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let err = fails(&mut sb.xtask(&[
+        "boot",
+        "hello",
+        "--qemu",
+        fake.to_str().unwrap(),
+        "--launch",
+        "snp",
+    ]));
+    assert!(
+        err.contains("is QEMU 7.2; SEV-SNP launches need QEMU ≥ 9.1 (sev-snp-guest)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_launch_config_for_a_cloud_is_not_booted_under_qemu() {
+    let sb = built_hello();
+    let path = sb.images().join("hello/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let configs = manifest["launch"].as_array_mut().unwrap();
+    assert_eq!(configs[0]["vmm"], "qemu", "{configs:?}");
+    configs[0]["vmm"] = "ec2".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated"]));
+    assert!(
+        err.contains("launch configuration \"qemu-1vcpu\" is a prediction for vmm = \"ec2\", and `cargo xtask boot` launches QEMU only"),
+        "{err}"
+    );
+    assert!(err.contains("qemu-1vcpu, qemu-4vcpu"), "{err}");
+    assert!(
+        !sb.images().join("hello/runs").exists(),
+        "refused before any run was started"
+    );
 }

@@ -7,6 +7,7 @@
 mod architecture;
 mod boot;
 mod build;
+mod demo;
 mod measure;
 mod reproducible;
 mod support;

@@ -1,11 +1,18 @@
-//! The dm-verity appliance end to end under the emulated launch: verity-hello boots, attests with
-//! the predicted measurement and runs from the verified root; a flipped byte in the root
-//! filesystem or its hash tree makes the guest refuse to run the appliance and the run fail with
-//! that reason; a changed root hash on the command line is refused by the firmware.
+//! The dm-verity appliance end to end under the emulated launch: verity-hello boots, checks its
+//! root before it attests with the predicted measurement, and runs from the verified root; a
+//! flipped byte anywhere in the root filesystem or its hash tree makes the guest refuse to run
+//! the appliance and the run fail with the guest's reason, sent over the channel (so a hardened
+//! image without a console says it too); a guest that dm-verity reboots after it attested
+//! (`restart_on_corruption`) fails the run; a changed root hash on the command line is refused
+//! by the firmware.
 
 use crate::boot::BOOTS;
 use crate::support::{Sandbox, fails, ok};
+use std::path::Path;
 use std::process::Command;
+
+/// What the guest says, over the channel, when its root does not match the measured root hash.
+const MISMATCH: &str = "the guest refused to run the appliance: dm-verity: the root filesystem does not match the measured root hash";
 
 fn built() -> Sandbox {
     let sb = Sandbox::with_recipe("verity-hello");
@@ -102,34 +109,196 @@ fn verity_hello_boots_attests_and_runs_from_the_verified_root() {
         .unwrap();
     let console = std::fs::read_to_string(run.join("console.log")).unwrap();
     assert!(console.contains("from a dm-verity root"), "{console}");
+    // The order that makes evidence mean something: the whole root is checked and mounted, then
+    // the guest attests, then the entry point runs from the verified root.
+    let at = |line: &str| {
+        console
+            .find(line)
+            .unwrap_or_else(|| panic!("no {line:?} on the console:\n{console}"))
+    };
+    let checked = at("snpkit-init: dm-verity: all");
+    let mounted = at("snpkit-init: dm-verity: /dev/dm-");
+    let attested = at("snpkit-init: evidence sent to the host");
+    let started = at("snpkit-init: starting the entry point");
     assert!(
-        console.contains("dm-verity: all"),
-        "every block was read before the appliance started:\n{console}"
+        checked < mounted && mounted < attested && attested < started,
+        "{console}"
     );
+    assert_eq!(record["entry"], "exited with status 0");
+}
+
+fn verity_param(sb: &Sandbox, recipe: &str, key: &str) -> usize {
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sb.images().join(recipe).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    manifest["verity"][key].as_str().unwrap().parse().unwrap()
+}
+
+fn boot_fails(sb: &Sandbox, recipe: &str) -> String {
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    fails(&mut sb.xtask(&["boot", recipe, "--launch", "emulated"]))
 }
 
 #[test]
 fn a_flipped_byte_in_the_root_or_its_tree_stops_the_appliance() {
     let sb = built();
     let dir = sb.images().join("verity-hello");
+    let block = verity_param(&sb, "verity-hello", "data_block_size");
+    let blocks = verity_param(&sb, "verity-hello", "data_blocks");
     let data_len = std::fs::metadata(dir.join("rootfs.img")).unwrap().len() as usize;
-    // The first byte of the filesystem, one in the middle of the data, and the tree's first byte.
-    for (file, at) in [
-        ("rootfs.img", 0),
-        ("rootfs.img", data_len / 2 + 17),
-        ("rootfs.verity", 0),
-    ] {
+    let hash_len = std::fs::metadata(dir.join("rootfs.verity")).unwrap().len() as usize;
+    assert!(blocks * block <= data_len);
+    // The first and the last data block, one in the middle; the top hash block (the tree's first,
+    // checked against the root hash) and the last hash block (a leaf). The full check reads every
+    // data block, so each is found before the guest attests, and the data blocks by number.
+    let middle = data_len / 2 + 17;
+    let cases: [(&str, usize, Option<usize>); 5] = [
+        ("rootfs.img", 0, Some(0)),
+        ("rootfs.img", middle, Some(middle / block)),
+        ("rootfs.img", blocks * block - 1, Some(blocks - 1)),
+        ("rootfs.verity", 100, None),
+        ("rootfs.verity", hash_len - 1, None),
+    ];
+    for (file, at, bad_block) in cases {
         let path = dir.join(file);
         let saved = flip(&path, at);
-        let one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
-        let err = fails(&mut sb.xtask(&["boot", "verity-hello", "--launch", "emulated"]));
-        drop(one);
+        let err = boot_fails(&sb, "verity-hello");
         std::fs::write(&path, saved).unwrap();
+        // The guest's words, over the channel, lead the run's error.
+        assert!(err.contains(MISMATCH), "{file} byte {at}: {err}");
+        if let Some(n) = bad_block {
+            assert!(
+                err.contains(&format!("reading data block {n} (byte {})", n * block)),
+                "{file} byte {at}: {err}"
+            );
+        }
         assert!(
-            err.contains("refused to run the appliance") && err.contains("dm-verity"),
-            "{file} byte {at}: {err}"
+            !err.contains("evidence sent") && !err.contains("hello from"),
+            "the guest neither attested nor ran the appliance: {err}"
         );
     }
+}
+
+/// A copy of verity-hello with `edit` applied to its recipe and `files` added to its folder,
+/// locked and built.
+fn variant(edit: impl Fn(String) -> String, files: &[(&str, &[u8])]) -> Sandbox {
+    let sb = Sandbox::with_recipe("verity-hello");
+    let recipe = sb.recipe_file("verity-hello");
+    let text = edit(std::fs::read_to_string(&recipe).unwrap());
+    std::fs::write(&recipe, text).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(sb.recipes().join("verity-hello/files").join(name), bytes).unwrap();
+    }
+    ok(&mut sb.xtask(&["lock", "verity-hello"]));
+    ok(&mut sb.xtask(&["build", "verity-hello"]));
+    sb
+}
+
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "{from:?} in the recipe");
+    text.replace(from, to)
+}
+
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn offset_of(haystack: &Path, needle: &[u8]) -> usize {
+    std::fs::read(haystack)
+        .unwrap()
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("random bytes do not compress: squashfs stores them as they are")
+}
+
+#[test]
+fn a_guest_rebooted_by_dm_verity_after_attesting_fails_the_run() {
+    // restart_on_corruption, blocks checked when first read, and an entry point that reads a
+    // file whose one byte is flipped: the guest attests, then the kernel restarts the machine
+    // as the appliance reads it. QEMU exits 0 (-no-reboot); the run must still fail.
+    let blob = pseudo_random(256 << 10);
+    let sb = variant(
+        |text| {
+            let text = replace_once(
+                &text,
+                "on_corruption = \"panic\"",
+                "on_corruption = \"restart\"",
+            );
+            let text = replace_once(&text, "\ncheck = \"full\"", "\ncheck = \"lazy\"");
+            let text = replace_once(
+                &text,
+                "argv = [\"/usr/bin/hello\"]",
+                "argv = [\"/bin/sh\", \"-c\", \"busybox cat /srv/blob > /dev/null; exec /usr/bin/hello\"]",
+            );
+            text + "\n[[files]]\nsrc = \"files/blob\"\ndst = \"/srv/blob\"\nmode = 0o644\n"
+        },
+        &[("blob", &blob)],
+    );
+    let rootfs = sb.images().join("verity-hello/rootfs.img");
+    let at = offset_of(&rootfs, &blob[128 << 10..(128 << 10) + 64]) + 7;
+    flip(&rootfs, at);
+    let err = boot_fails(&sb, "verity-hello");
+    assert!(
+        err.contains("the guest attested, but the run ended without its report that the appliance's entry point finished"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("data block {} is corrupted", at / 4096)),
+        "the kernel's reason is named: {err}"
+    );
+    let runs = sb.images().join("verity-hello/runs");
+    let kept: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.iter().all(|n| n.ends_with(".failed")),
+        "no run was recorded as passed: {kept:?}"
+    );
+}
+
+#[test]
+fn a_hardened_image_without_a_console_still_says_why_it_refused() {
+    // hardened = true refuses console= on the command line: nothing from Linux reaches the
+    // serial console, so the guest's reason can only come over the channel.
+    let sb = variant(
+        |text| {
+            let text = replace_once(&text, "hardened = false", "hardened = true");
+            replace_once(&text, "cmdline = \"console=ttyS0 ", "cmdline = \"")
+        },
+        &[],
+    );
+    let rootfs = sb.images().join("verity-hello/rootfs.img");
+    let len = std::fs::metadata(&rootfs).unwrap().len() as usize;
+    let at = len / 3;
+    flip(&rootfs, at);
+    let err = boot_fails(&sb, "verity-hello");
+    assert!(err.contains(MISMATCH), "{err}");
+    assert!(
+        err.contains(&format!("reading data block {}", at / 4096)),
+        "{err}"
+    );
+    let runs = sb.images().join("verity-hello/runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let console = std::fs::read_to_string(run.join("console.log")).unwrap();
+    assert!(
+        !console.contains("snpkit-init") && !console.contains("Linux version"),
+        "a hardened image's console stays quiet:\n{console}"
+    );
 }
 
 #[test]

@@ -7,20 +7,33 @@
 //! page ourselves (QEMU only writes it when SEV is on). The page holds the hashes the image was
 //! built with (from its manifest), so the firmware itself refuses a kernel, initrd or command line
 //! changed since: the check a malicious host meets on hardware when it hands the guest other files
-//! than the measured table names. The emulated PSP then computes the launch digest from the
-//! firmware file and the page file QEMU was given, and signs with the test chain.
+//! than the measured table names. The emulated PSP then computes the launch digest from what
+//! QEMU was given — the firmware file, the page file at the loader's address, the `-smp` count
+//! and `-cpu` model — and signs with the test chain.
+//!
+//! A run passes only on a positive signal: the guest attested *and* then said, in its `Finished`
+//! message on the attest channel, that the appliance's entry point exited 0. QEMU exiting 0 is
+//! not one: with `-no-reboot` a guest that reboots (dm-verity's `restart_on_corruption`) or
+//! powers off early ends QEMU the same way.
+//!
+//! Only QEMU launch configurations are booted: a config with `vmm = "ec2"` or `"gce"` predicts a
+//! launch in that cloud, which QEMU does not perform, so the emulated PSP would sign a digest for a
+//! launch that never happened. `guest_features` cannot be chosen on QEMU's command line (KVM
+//! sets the VMSAs' SEV_FEATURES on an SNP host, see `snpkit_qemu::launch`); it is part of the
+//! prediction, and the emulated PSP signs the config's value.
 
 use crate::cli;
 use anyhow::{Context, bail};
 use snpkit_attest::emulated::{EmulatedLaunch as PspLaunch, TestChain, emulated_report};
 use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
 use snpkit_measure::{
-    Firmware, HashesPage, KernelHashes, LaunchDigest, Ovmf, cmdline_hash, hashes_page,
+    Firmware, HashesPage, KernelHashes, LaunchDigest, Ovmf, VcpuType, Vmm, cmdline_hash,
+    hashes_page,
 };
-use snpkit_qemu::{Launch, LaunchKind, Outcome};
+use snpkit_qemu::{Attested, ChannelError, Launch, LaunchKind, Outcome, SnpHostCaps};
 use snpkit_recipe::LaunchConfig;
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
-use snpkit_wire::frame::{Nonce, ReportRequest, ReportResponse};
+use snpkit_wire::frame::{Finished, Nonce, ReportRequest, ReportResponse};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,6 +77,8 @@ pub struct RunRecord {
     pub emulated: bool,
     pub nonce: String,
     pub pubkey: String,
+    /// How the appliance's entry point ended, as the guest reported it.
+    pub entry: String,
     /// What the guest said its provider was: a log line, never evidence.
     pub provider: String,
     /// MEASUREMENT in the report (hex).
@@ -120,10 +135,25 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         .with_context(|| format!("{} is not a snpkit manifest", manifest_path.display()))?;
     let config = pick_config(&manifest, args.config.as_deref())?;
     let measure_config = snpkit_measure::launch_config_from(config)?;
-    let emulated = match args.launch.as_deref() {
-        Some("snp") => false,
-        Some(_) => true,
-        None => snpkit_qemu::detect_snp_host().is_err(),
+    if measure_config.vmm != Vmm::Qemu {
+        bail!(
+            "launch configuration {:?} is a prediction for vmm = \"{}\", and `cargo xtask boot` launches QEMU only: \
+             booting it here would have the PSP sign a digest for a launch that never happened. Boot the image in \
+             that cloud and check its report with `cargo xtask verify --report …`; here, pick a configuration with \
+             vmm = \"qemu\" (--config; the image has: {})",
+            config.name,
+            measure_config.vmm,
+            config_names(&manifest)
+        );
+    }
+    let snp_host = match args.launch.as_deref() {
+        Some("snp") => {
+            // QEMU first: its advice (what to install) holds whatever the host turns out to be.
+            snpkit_qemu::check_snp_qemu(&args.qemu)?;
+            Some(snpkit_qemu::detect_snp_host()?)
+        }
+        Some(_) => None,
+        None => snpkit_qemu::detect_snp_host().ok(),
     };
 
     let runs = image.join("runs");
@@ -137,7 +167,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         &manifest,
         config,
         &measure_config,
-        emulated,
+        snp_host,
         &work,
     );
     match result {
@@ -164,15 +194,16 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
     }
 }
 
+fn config_names(manifest: &Manifest) -> String {
+    manifest
+        .launch
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn pick_config<'a>(manifest: &'a Manifest, name: Option<&str>) -> anyhow::Result<&'a LaunchConfig> {
-    let names = || {
-        manifest
-            .launch
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     match name {
         None => manifest
             .launch
@@ -185,7 +216,7 @@ fn pick_config<'a>(manifest: &'a Manifest, name: Option<&str>) -> anyhow::Result
             .with_context(|| {
                 format!(
                     "the image has no launch configuration {n:?}; it has: {}",
-                    names()
+                    config_names(manifest)
                 )
             }),
     }
@@ -216,6 +247,9 @@ fn built_hashes(manifest: &Manifest) -> anyhow::Result<KernelHashes> {
     })
 }
 
+/// What the attest channel brought: the evidence, then the entry point's ending.
+type Conversation = Result<(Attested, Result<Finished, ChannelError>), ChannelError>;
+
 #[allow(clippy::too_many_arguments)]
 fn boot_in(
     args: &Args,
@@ -223,32 +257,33 @@ fn boot_in(
     manifest: &Manifest,
     config: &LaunchConfig,
     measure_config: &snpkit_measure::LaunchConfig,
-    emulated: bool,
+    snp_host: Option<SnpHostCaps>,
     work: &Path,
 ) -> anyhow::Result<RunRecord> {
     let firmware_path = image.join(files::FIRMWARE);
     let cmdline = std::fs::read_to_string(image.join(files::CMDLINE))
         .context("reading the image's cmdline")?;
-    let kind = if emulated {
-        let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
-        let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
-        let page_path = work.join("hashes-page.bin");
-        page.write_to(&page_path)?;
-        LaunchKind::Emulated(snpkit_qemu::EmulatedLaunch {
-            firmware: firmware_path.clone(),
-            hashes_page: page_path,
-            hashes_page_gpa: page.gpa(),
-        })
-    } else {
-        let host = snpkit_qemu::detect_snp_host()?;
-        LaunchKind::Snp(snpkit_qemu::SnpLaunch {
+    let kind = match snp_host {
+        None => {
+            let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
+            let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
+            let page_path = work.join("hashes-page.bin");
+            page.write_to(&page_path)?;
+            LaunchKind::Emulated(snpkit_qemu::EmulatedLaunch {
+                firmware: firmware_path.clone(),
+                hashes_page: page_path,
+                hashes_page_gpa: page.gpa(),
+            })
+        }
+        Some(host) => LaunchKind::Snp(snpkit_qemu::SnpLaunch {
             firmware: firmware_path.clone(),
             policy: config.policy,
             host,
             host_data: None,
             id_block: None,
-        })
+        }),
     };
+    let emulated = snp_host.is_none();
     let launch = Launch {
         qemu: args.qemu.clone(),
         kernel: image.join(files::KERNEL),
@@ -259,15 +294,15 @@ fn boot_in(
         memory_mib: config.memory_mib,
         console_log: work.join("console.log"),
         disks: disks(image, manifest),
-        kind: kind.clone(),
+        kind,
     };
 
-    // The emulated PSP measures what QEMU was given: the firmware file and the page file.
-    let psp = match &kind {
+    // The emulated PSP measures what QEMU was given: the firmware and page files, and the
+    // vCPUs of the launch description the argv is made from.
+    let psp = match &launch.kind {
         LaunchKind::Emulated(emu) => {
             let chain = TestChain::cached()?;
-            let measurement =
-                emulated_measurement(&emu.firmware, &emu.hashes_page, measure_config)?;
+            let measurement = emulated_measurement(&launch, emu, measure_config)?;
             Some((chain, measurement))
         }
         _ => None,
@@ -285,11 +320,11 @@ fn boot_in(
             let (chain, measurement, policy) = (*chain, *measurement, config.policy);
             Some(channel.map(|c| {
                 snpkit_qemu::serve_emulated_psp(c, move |req: ReportRequest| {
-                    let mut launch =
+                    let mut signed =
                         PspLaunch::new(*measurement.as_bytes(), req.report_data, policy);
-                    launch.vmpl = req.vmpl;
+                    signed.vmpl = req.vmpl;
                     Ok(ReportResponse {
-                        report: Box::new(emulated_report(chain, &launch)),
+                        report: Box::new(emulated_report(chain, &signed)),
                         certs: test_chain_certs(chain),
                     })
                 })
@@ -299,17 +334,20 @@ fn boot_in(
     };
     // The conversation runs beside the supervisor, which must stay on this thread (QEMU's death
     // signal is tied to the spawning thread) and may end the run early; QEMU's exit closes the
-    // channel and so ends the conversation.
-    let conversation = vm
-        .attest_channel()
-        .map(|mut ch| std::thread::spawn(move || snpkit_qemu::attest(&mut ch, &nonce)));
+    // channel and so ends the conversation. Dropping the channel after the guest's last word is
+    // what lets the guest power off.
+    let conversation = vm.attest_channel().map(|mut ch| {
+        std::thread::spawn(move || -> Conversation {
+            let attested = snpkit_qemu::attest(&mut ch, &nonce)?;
+            let end = snpkit_qemu::finish(&mut ch);
+            Ok((attested, end))
+        })
+    });
     let outcome = vm.wait();
-    let attested = match conversation {
-        Ok(handle) => handle
-            .join()
-            .unwrap_or(Err(snpkit_qemu::ChannelError::Closed {
-                waiting_for: "the guest's evidence",
-            })),
+    let conversation: Conversation = match conversation {
+        Ok(handle) => handle.join().unwrap_or(Err(ChannelError::Closed {
+            waiting_for: "the guest's evidence",
+        })),
         Err(e) => Err(e),
     };
     let boot_seconds = started.elapsed().as_secs_f64();
@@ -317,59 +355,14 @@ fn boot_in(
         let _ = handle.join();
     }
 
-    let attested = match (attested, &outcome) {
-        (Ok(a), Outcome::Exited) => a,
-        (_, Outcome::KernelNeverStarted { console_tail }) => bail!(
-            "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
-             or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
-             after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {}`.\n{}",
-            image.display(),
-            manifest.recipe,
-            console_section(console_tail)
-        ),
-        (_, Outcome::TimedOut { console_tail }) => bail!(
-            "the guest did not finish within {} s and was stopped.\nlast console lines:\n{console_tail}",
-            args.timeout
-        ),
-        (_, Outcome::GuestPanicked { console_tail }) => {
-            bail!("the guest kernel panicked.\nlast console lines:\n{console_tail}")
-        }
-        (
-            _,
-            Outcome::Crashed {
-                status,
-                console_tail,
-                qemu_stderr,
-            },
-        ) => {
-            bail!("QEMU failed ({status}): {qemu_stderr}\nlast console lines:\n{console_tail}")
-        }
-        (Err(e), Outcome::Exited) => {
-            let tail = snpkit_qemu::console_tail(&work.join("console.log"), 30);
-            bail!("the guest did not attest: {e}\nlast console lines:\n{tail}")
-        }
-    };
-
-    // The guest attests before it checks a dm-verity root and runs the appliance: a guest that
-    // then refused (a corrupted block) or an appliance that failed ends the run with its reason.
-    let console = std::fs::read_to_string(work.join("console.log")).unwrap_or_default();
-    if let Some(line) = console.lines().find(|l| l.contains("snpkit-init: fatal:")) {
-        bail!(
-            "the guest attested, then refused to run the appliance: {}\n{}",
-            line.trim(),
-            console_section(&snpkit_qemu::console_tail(&work.join("console.log"), 30))
-        );
-    }
-    if let Some(line) = console.lines().find(|l| {
-        l.contains("snpkit-init: entry point")
-            && l.contains("exited with status")
-            && !l.trim_end().ends_with("status 0")
-    }) {
-        bail!("the appliance failed: {}", line.trim());
-    }
+    let (attested, end) = judge(args, image, manifest, work, outcome, conversation)?;
     let evidence = &attested.evidence;
     std::fs::write(work.join("report.bin"), &evidence.report[..])?;
     std::fs::write(work.join("pubkey.bin"), evidence.public_key)?;
+    std::fs::write(
+        work.join("pubkey"),
+        format!("{}\n", hex::encode(evidence.public_key)),
+    )?;
     std::fs::write(work.join("nonce"), format!("{}\n", hex::encode(nonce.0)))?;
     write_certs(&work.join("certs"), &evidence.certs)?;
     Ok(RunRecord {
@@ -380,13 +373,104 @@ fn boot_in(
         emulated,
         nonce: hex::encode(nonce.0),
         pubkey: hex::encode(evidence.public_key),
+        entry: end.to_string(),
         provider: format!("{:?}", attested.hello.provider),
         measurement: hex::encode(&evidence.report[0x90..0xC0]),
         manifest_sha256: String::new(),
-        vcpus: config.vcpus,
-        vcpu_type: config.vcpu_type.clone(),
+        vcpus: launch.vcpus,
+        vcpu_type: launch.cpu_model.clone(),
         boot_seconds,
     })
+}
+
+/// Whether the run passed: only when the guest attested and then reported that its entry point
+/// exited 0, and QEMU ended cleanly. Everything else is a failure with the most specific reason
+/// at hand — the guest's own words first, since a hardened image has no console to read.
+fn judge(
+    args: &Args,
+    image: &Path,
+    manifest: &Manifest,
+    work: &Path,
+    outcome: Outcome,
+    conversation: Conversation,
+) -> anyhow::Result<(Attested, Finished)> {
+    let log = work.join("console.log");
+    let tail_of_log = || snpkit_qemu::console_tail(&log, snpkit_qemu::supervise::TAIL_LINES);
+    match (&outcome, conversation) {
+        (Outcome::KernelNeverStarted { console_tail }, _) => bail!(
+            "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
+             or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
+             after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {}`.\n{}",
+            image.display(),
+            manifest.recipe,
+            console_section(console_tail)
+        ),
+        (_, Err(ChannelError::Guest { message })) => bail!(
+            "the guest refused to run the appliance: {message}\n{}",
+            console_section(&tail_of_log())
+        ),
+        (_, Ok((_, Err(ChannelError::Guest { message })))) => bail!(
+            "the guest attested, then stopped: {message}\n{}",
+            console_section(&tail_of_log())
+        ),
+        (Outcome::TimedOut { console_tail }, _) => bail!(
+            "the guest did not finish within {} s and was stopped.\n{}",
+            args.timeout,
+            console_section(console_tail)
+        ),
+        (
+            Outcome::Crashed {
+                status,
+                console_tail,
+                qemu_stderr,
+            },
+            _,
+        ) => bail!(
+            "QEMU failed ({status}): {qemu_stderr}\n{}",
+            console_section(console_tail)
+        ),
+        (Outcome::GuestPanicked { console_tail }, Err(e)) => bail!(
+            "the guest kernel panicked before it attested ({e}).{}\n{}",
+            kernel_reason(&log),
+            console_section(console_tail)
+        ),
+        (Outcome::Exited, Err(e)) => bail!(
+            "the guest did not attest: {e}.{}\n{}",
+            kernel_reason(&log),
+            console_section(&tail_of_log())
+        ),
+        (_, Ok((_, Err(e)))) => bail!(
+            "the guest attested, but the run ended without its report that the appliance's entry point finished \
+             ({e}): the guest rebooted, panicked or powered off early (dm-verity's restart_on_corruption reboots on a \
+             corrupted block). That is not a successful run.{}\n{}",
+            kernel_reason(&log),
+            console_section(&tail_of_log())
+        ),
+        (_, Ok((_, Ok(end)))) if !end.is_success() => bail!(
+            "the appliance failed: its entry point {end}.\n{}",
+            console_section(&tail_of_log())
+        ),
+        (Outcome::GuestPanicked { console_tail }, Ok(_)) => bail!(
+            "the guest kernel panicked after the entry point ended.\n{}",
+            console_section(console_tail)
+        ),
+        (Outcome::Exited, Ok((attested, Ok(end)))) => Ok((attested, end)),
+    }
+}
+
+/// A line in which the kernel named why it stopped (dm-verity's corruption report, a panic),
+/// for runs whose guest could not say it over the channel.
+fn kernel_reason(log: &Path) -> String {
+    let console = std::fs::read(log).unwrap_or_default();
+    let console = String::from_utf8_lossy(&console);
+    let line = console.lines().find(|l| {
+        (l.contains("verity") && l.contains("is corrupted"))
+            || l.contains("Kernel panic - not syncing")
+    });
+    match line {
+        Some(line) => format!(" The kernel said: {}", line.trim()),
+        None => String::new(),
+    }
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.
@@ -407,19 +491,37 @@ fn console_section(tail: &str) -> String {
     }
 }
 
-/// The launch digest the emulated PSP reports, from the files QEMU was given.
+/// The launch digest the emulated PSP reports, from what QEMU was given: the firmware file, the
+/// page file (which must sit at the loader's address), and the launch description's vCPU count
+/// and `-cpu` model. Only `guest_features` comes from the config: no QEMU option sets it.
 fn emulated_measurement(
-    firmware: &Path,
-    page: &Path,
+    launch: &Launch,
+    emu: &snpkit_qemu::EmulatedLaunch,
     config: &snpkit_measure::LaunchConfig,
 ) -> anyhow::Result<LaunchDigest> {
-    let ovmf = Ovmf::parse(&std::fs::read(firmware)?)?;
-    let page = HashesPage::from_bytes(&ovmf, std::fs::read(page)?)?;
+    let ovmf = Ovmf::parse(&std::fs::read(&emu.firmware)?)?;
+    let page = HashesPage::from_bytes(&ovmf, std::fs::read(&emu.hashes_page)?)?;
+    if page.gpa() != emu.hashes_page_gpa {
+        bail!(
+            "the hashes page is loaded at {:#x}, but {} looks for it at {:#x}: the firmware would not see it",
+            emu.hashes_page_gpa,
+            emu.firmware.display(),
+            page.gpa()
+        );
+    }
+    let given = snpkit_measure::LaunchConfig {
+        vcpus: snpkit_measure::vcpus(launch.vcpus)
+            .with_context(|| format!("-smp {}", launch.vcpus))?,
+        vcpu_type: VcpuType::from_name(&launch.cpu_model)
+            .with_context(|| format!("-cpu {}", launch.cpu_model))?,
+        vmm: Vmm::Qemu,
+        guest_features: config.guest_features,
+    };
     let fw = Firmware::measure(&ovmf);
     Ok(snpkit_measure::launch_digest_with_page(
         &fw,
         Some(&page),
-        config,
+        &given,
     )?)
 }
 

@@ -2,6 +2,7 @@
 //! installing what it needs first and saying so.
 
 use crate::{boot, build, cli, measure, ovmf, setup, verify};
+use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -10,6 +11,8 @@ pub struct Args {
     /// Recipe to run [default: hello].
     #[arg(default_value = "hello")]
     pub recipe: String,
+    #[command(flatten)]
+    pub dirs: cli::Dirs,
 }
 
 /// Parses a subcommand's arguments as a user would type them.
@@ -24,6 +27,17 @@ fn parse<T: clap::Args>(argv: &[&str]) -> anyhow::Result<T> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let r = args.recipe.as_str();
+    let images = args.dirs.images(&cli::workspace_root());
+    let images = images
+        .to_str()
+        .with_context(|| format!("the images folder {} is not UTF-8", images.display()))?;
+    // Every step is the command a user would type, on the same images folder.
+    let on_images = |extra: &[&'static str]| -> Vec<&str> {
+        let mut argv = vec![r];
+        argv.extend_from_slice(extra);
+        argv.extend(["--images", images]);
+        argv
+    };
     println!("snpkit demo: {r} (build → measure → boot → verify)");
     println!("\n[1/6] system packages (installed with apt when run as root)");
     setup::ensure(false)?;
@@ -32,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     ovmf::ensure(false, false)?;
     println!("\n[3/6] build images/{r}/ (reproducible; SOURCE_DATE_EPOCH from the recipe)");
-    let built = build::build(r, &cli::Dirs::default(), false)?;
+    let built = build::build(r, &args.dirs, false)?;
     for a in &built.manifest.artifacts {
         println!(
             "      {:<16} {:>10} bytes  sha256 {}",
@@ -42,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "\n[4/6] measure: the launch digest the AMD PSP will compute, per launch configuration"
     );
-    measure::run(parse(&[r])?)?;
+    measure::run(parse(&on_images(&[]))?)?;
     let snp = snpkit_qemu::detect_snp_host();
     match &snp {
         Ok(_) => println!(
@@ -53,12 +67,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              enforcing the kernel/initrd/cmdline hashes, and a test-key PSP. NOT HARDWARE-BACKED."
         ),
     }
-    boot::run(parse(&[r])?)?;
+    boot::run(parse(&on_images(&[]))?)?;
     println!("\n[6/6] verify the report: signature chain, policy, TCB, nonce binding, measurement");
     let verdict = if snp.is_ok() {
-        verify::run(parse(&[r])?)?
+        verify::run(parse(&on_images(&[]))?)?
     } else {
-        verify::run(parse(&[r, "--allow-emulated"])?)?
+        verify::run(parse(&on_images(&["--allow-emulated"]))?)?
     };
     Ok(verdict)
 }

@@ -74,8 +74,10 @@ fn hostile_init() {
                 }
                 "flood" => {
                     // A valid-looking Hello header announcing a 4 GiB payload, then junk.
-                    let _ = port
-                        .write_all(&[b'S', b'N', b'P', b'K', 1, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+                    let version = snpkit_wire::frame::FRAME_VERSION;
+                    let _ = port.write_all(&[
+                        b'S', b'N', b'P', b'K', version, 1, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                    ]);
                     let junk = vec![0x41u8; 64 * 1024];
                     let start = Instant::now();
                     while start.elapsed() < Duration::from_secs(5) && port.write_all(&junk).is_ok()

@@ -37,7 +37,8 @@ fn run() -> anyhow::Result<()> {
     let config = config::load(Path::new(snpkit_wire::init::INIT_CONFIG_PATH))?;
     modules::load_all(&config.modules)?;
     mounts::configfs()?;
-    root::prepare(&config.root)?;
+    let mounted = root::prepare(&config.root)?;
+    root::switch(mounted)?;
     say!("verityinit: root switched");
     let ended = entry::run(&config.entry)?;
     say!("entry point {ended}");

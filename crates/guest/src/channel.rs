@@ -1,15 +1,21 @@
 //! The guest's side of the attestation conversation on `org.snpkit.attest`:
-//! Hello → (host) Nonce → Evidence. An ephemeral X25519 key is made for this boot; its public
-//! half is bound into REPORT_DATA so a later secret release can be encrypted to this very guest.
+//! Hello → (host) Nonce → Evidence, and once the entry point has ended, Finished (or an Error at
+//! any point). An ephemeral X25519 key is made for this boot; its public half is bound into
+//! REPORT_DATA so a later secret release can be encrypted to this very guest.
+//!
+//! [`greet`] says Hello as soon as the provider is known, before the root is checked: for a
+//! hardened image (no console) it is the host's first sign that the kernel started. [`attest`]
+//! reads the nonce and answers with evidence only after the root has been checked and mounted.
 
 use crate::console::say;
 use crate::provider::{self, Found};
 use crate::report;
-use crate::timed::TimedPort;
+use crate::timed::{Hangup, TimedPort};
 use anyhow::{Context, Result, anyhow, bail};
 use snpkit_wire::binding::report_data;
 use snpkit_wire::frame::{
-    self, ErrorMessage, Evidence, FRAME_VERSION, Hello, Message, Nonce, ReadError,
+    self, ErrorMessage, Evidence, FRAME_VERSION, Finished, Hello, MAX_ERROR_LEN, Message, Nonce,
+    ReadError,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +23,10 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 /// How long the host may take to send its nonce.
 const NONCE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the host may take to read one of our messages.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the host may take to hang up after our last message.
+const HANGUP_WAIT: Duration = Duration::from_secs(10);
 /// How long the emulated PSP's port may take once the real providers are known to be absent.
 const PSP_PORT_WAIT: Duration = Duration::from_secs(5);
 
@@ -40,32 +50,38 @@ pub fn boot_key() -> Result<BootKey> {
     Ok(BootKey { secret, public })
 }
 
-/// Opens the attest port, finds the report provider and runs the conversation. Any failure once
-/// the port is open is also sent to the host, so it learns why rather than just seeing EOF.
-pub fn attest(port_path: &Path, root: &Path) -> Result<BootKey> {
-    let mut port = TimedPort::open(port_path, NONCE_TIMEOUT)?;
-    let result = probe_and_converse(&mut port, root);
-    if let Err(err) = &result {
-        let text: String = format!("{err:#}").chars().take(1000).collect();
-        let _ = frame::write_message(&mut port, &Message::Error(ErrorMessage(text)));
-    }
-    result
+/// Opens the attest port with the first deadline of the conversation.
+pub fn open(port_path: &Path) -> Result<TimedPort> {
+    TimedPort::open(port_path, WRITE_TIMEOUT)
 }
 
-fn probe_and_converse(port: &mut TimedPort, root: &Path) -> Result<BootKey> {
+/// The host has our Hello; its nonce is on the way.
+pub struct Greeted {
+    found: Found,
+}
+
+/// Finds the report provider and says Hello.
+pub fn greet(port: &mut TimedPort, root: &Path) -> Result<Greeted> {
     let found = provider::probe(root, PSP_PORT_WAIT)?;
     say!("report provider: {}", found.provider().name());
-    let key = boot_key()?;
-    converse(port, &found, &key)?;
-    Ok(key)
-}
-
-fn converse(port: &mut TimedPort, found: &Found, key: &BootKey) -> Result<()> {
     let hello = Message::Hello(Hello {
         protocol: FRAME_VERSION,
         provider: found.provider(),
     });
+    port.allow(WRITE_TIMEOUT);
     frame::write_message(port, &hello).context("sending Hello to the host")?;
+    Ok(Greeted { found })
+}
+
+/// Reads the host's nonce and sends the evidence bound to it and to a fresh key.
+pub fn attest(port: &mut TimedPort, greeted: Greeted) -> Result<BootKey> {
+    let key = boot_key()?;
+    converse(port, &greeted.found, &key)?;
+    Ok(key)
+}
+
+fn converse(port: &mut TimedPort, found: &Found, key: &BootKey) -> Result<()> {
+    port.allow(NONCE_TIMEOUT);
     let nonce = match frame::read_message(port) {
         Ok(Message::Nonce(Nonce(nonce))) => nonce,
         Ok(Message::Error(e)) => bail!("the host gave up: {}", e.0),
@@ -81,6 +97,39 @@ fn converse(port: &mut TimedPort, found: &Found, key: &BootKey) -> Result<()> {
         public_key: public,
         certs: fetched.certs,
     });
+    port.allow(WRITE_TIMEOUT);
     frame::write_message(port, &evidence).context("sending the evidence to the host")?;
     Ok(())
+}
+
+/// Tells the host how the entry point ended: the message a run passes on.
+pub fn finished(port: &mut TimedPort, end: Finished) -> Result<()> {
+    port.allow(WRITE_TIMEOUT);
+    frame::write_message(port, &Message::Finished(end))
+        .context("telling the host how the entry point ended")?;
+    farewell(port);
+    Ok(())
+}
+
+/// Tells the host why we stop (best effort: the console line is said anyway).
+pub fn report_error(port: &mut TimedPort, err: &anyhow::Error) {
+    let mut text = format!("{err:#}");
+    if text.len() > MAX_ERROR_LEN {
+        let mut end = MAX_ERROR_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    port.allow(WRITE_TIMEOUT);
+    match frame::write_message(port, &Message::Error(ErrorMessage(text))) {
+        Ok(()) => farewell(port),
+        Err(e) => say!("could not tell the host why: {e}"),
+    }
+}
+
+fn farewell(port: &mut TimedPort) {
+    if port.wait_for_hangup(HANGUP_WAIT) == Hangup::TimedOut {
+        say!("the host did not hang up within {HANGUP_WAIT:?}; going on");
+    }
 }

@@ -4,27 +4,12 @@
 use anyhow::{Context, Result};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
+use snpkit_wire::frame::Finished;
 use snpkit_wire::init::Entry;
-use std::fmt;
 use std::process::Command;
 
-/// How the entry point ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ended {
-    Exited(i32),
-    Signaled(String),
-}
-
-impl fmt::Display for Ended {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ended::Exited(code) => write!(f, "exited with status {code}"),
-            Ended::Signaled(signal) => write!(f, "was killed by {signal}"),
-        }
-    }
-}
-
-pub fn run(entry: &Entry) -> Result<Ended> {
+/// Runs the entry point to its end and says how it ended.
+pub fn run(entry: &Entry) -> Result<Finished> {
     let (program, args) = entry
         .argv
         .split_first()
@@ -38,9 +23,9 @@ pub fn run(entry: &Entry) -> Result<Ended> {
     let pid = Pid::from_raw(child.id() as i32);
     loop {
         match waitpid(None::<Pid>, None) {
-            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(Ended::Exited(code)),
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(Finished::Exited(code)),
             Ok(WaitStatus::Signaled(p, signal, _)) if p == pid => {
-                return Ok(Ended::Signaled(format!("{signal:?}")));
+                return Ok(Finished::Signaled(signal as i32));
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(errno) => return Err(errno).context("waiting for the entry point"),

@@ -1,11 +1,20 @@
-//! The guest's `/init` (PID 1): mounts, modules, attestation, hand-off to the appliance.
+//! The guest's `/init` (PID 1): mounts, modules, the appliance's root, attestation, hand-off to
+//! the appliance.
 //!
 //! Owns everything that runs inside the guest before the appliance: the pseudo-filesystems, the
-//! kernel modules listed in `/etc/snpkit/init.json`, the probe for a report provider (configfs-tsm,
-//! then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the conversation with
-//! the host on `org.snpkit.attest`, the dm-verity root (`root.rs`, through device-mapper ioctls in
-//! `dm.rs`, with the parameters from the measured kernel command line), and running the entry point
-//! as PID 1's child until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU, verification, images or the network: it links only `snpkit-wire`.
+//! kernel modules listed in `/etc/snpkit/init.json`, the check of the kernel command line
+//! (`cmdline.rs`), the dm-verity root (`root.rs`, through device-mapper ioctls in `dm.rs`, with the
+//! parameters from the measured kernel command line), the probe for a report provider
+//! (configfs-tsm, then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the
+//! conversation with the host on `org.snpkit.attest`, and running the entry point as PID 1's child
+//! until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU,
+//! verification, images or the network: it links only `snpkit-wire`.
+//!
+//! The order is the point: a verity root is checked and mounted read-only *before* the guest
+//! attests (only Hello, a sign of life, goes first), so evidence exists only for a guest whose
+//! root matched; the entry point runs from it after; and only the `Finished` message at the end
+//! tells the host the entry point ran to its end. Once the attest port is open, every failure is also sent to the host as an `Error`
+//! message, because a hardened image has no console to read it on.
 //!
 //! Every way out goes through [`power::off`]: a fatal error prints one `snpkit-init: …` line on the
 //! console and powers off, because PID 1 exiting would panic the kernel and hide that line.
@@ -15,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod channel;
+mod cmdline;
 mod config;
 mod console;
 #[allow(unsafe_code)]
@@ -36,7 +46,7 @@ mod tsm;
 use anyhow::{Context, Result, bail};
 use console::say;
 use snpkit_wire::frame::ATTEST_PORT;
-use snpkit_wire::init::INIT_CONFIG_PATH;
+use snpkit_wire::init::{INIT_CONFIG_PATH, InitConfig};
 use std::path::Path;
 use std::time::Duration;
 
@@ -70,18 +80,32 @@ fn run() -> Result<()> {
     modules::load_all(&config.modules)?;
     mounts::configfs()?;
 
-    let root = Path::new("/");
-    let Some(attest_port) =
-        ports::wait_for(root, ATTEST_PORT, PORT_WAIT).context("looking for virtio ports")?
+    let Some(attest_port) = ports::wait_for(Path::new("/"), ATTEST_PORT, PORT_WAIT)
+        .context("looking for virtio ports")?
     else {
         bail!(
             "the host offers no '{ATTEST_PORT}' virtio port within {PORT_WAIT:?}; nothing to attest to"
         );
     };
-    let _key = channel::attest(&attest_port, root)?;
-    say!("evidence sent to the host");
+    let mut port = channel::open(&attest_port)?;
+    let result = session(&mut port, &config);
+    if let Err(err) = &result {
+        // Said on the console first: the host may be gone.
+        say!("fatal: {err:#}");
+        channel::report_error(&mut port, err);
+        power::off();
+    }
+    result
+}
 
-    root::prepare(&config.root)?;
+/// Everything after the attest port is open: its failures are sent to the host too.
+fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
+    cmdline::refuse_bypass()?;
+    let greeted = channel::greet(port, Path::new("/"))?;
+    let mounted = root::prepare(&config.root)?;
+    let _key = channel::attest(port, greeted)?;
+    say!("evidence sent to the host");
+    root::switch(mounted)?;
     let program = config
         .entry
         .argv
@@ -92,6 +116,7 @@ fn run() -> Result<()> {
     let ended = entry::run(&config.entry)?;
     say!("entry point {program} {ended}");
     entry::stop_the_rest();
+    channel::finished(port, ended)?;
     say!("powering off");
     Ok(())
 }

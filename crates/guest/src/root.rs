@@ -1,12 +1,13 @@
 //! Where the appliance's files come from, per `InitConfig.root`.
 //!
 //! A verity root: the parameters come from `snpkit.verity=` on the kernel command line (measured,
-//! through the SEV hashes table), never from the disks or the host. `/init` waits for the two
+//! through the SEV hashes table), never from the disks or the host. [`prepare`] waits for the two
 //! block devices, checks they are large enough, optionally reads the whole verified device once
 //! (`check=full`: any corruption stops the boot here, with the block named), creates the
-//! enforcing device (panic or restart on corruption), mounts it read-only, moves the
-//! pseudo-filesystems into it and switches root the way busybox's `switch_root` does (chdir,
-//! mount --move to /, chroot). The initramfs' contents are left in memory; they are small.
+//! enforcing device (panic or restart on corruption) and mounts it read-only; `/init` attests
+//! only then, so a guest whose root does not match never produces evidence. [`switch`] then
+//! moves the pseudo-filesystems into it and switches root the way busybox's `switch_root` does
+//! (chdir, mount --move to /, chroot). The initramfs' contents are left in memory; they are small.
 
 use crate::console::say;
 use crate::dm;
@@ -19,9 +20,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The root file system is ready for the entry point.
+/// The appliance's root, checked and mounted, not yet `/`.
 #[derive(Debug)]
-pub struct RootReady;
+pub enum Mounted {
+    /// The initramfs is already our root.
+    Initramfs,
+    /// The verified device, mounted read-only on [`NEW_ROOT`].
+    Verity,
+}
 
 /// How long the virtio disks may take to appear once their driver is loaded.
 const DISK_WAIT: Duration = Duration::from_secs(10);
@@ -30,10 +36,9 @@ const NEW_ROOT: &str = "/sysroot";
 /// The pseudo-filesystems `mounts::early` made, moved into the new root.
 const MOVED: [&str; 5] = ["/dev", "/proc", "/sys", "/run", "/tmp"];
 
-pub fn prepare(root: &Root) -> Result<RootReady> {
+pub fn prepare(root: &Root) -> Result<Mounted> {
     match root {
-        // The initramfs is already our root.
-        Root::Initramfs => Ok(RootReady),
+        Root::Initramfs => Ok(Mounted::Initramfs),
         Root::Verity {
             fstype,
             data_device,
@@ -65,9 +70,17 @@ pub fn prepare(root: &Root) -> Result<RootReady> {
                     snpkit_wire::verity::Corruption::Restart => "restart",
                 }
             );
-            mount_and_switch(&device.node, fstype)?;
-            Ok(RootReady)
+            mount_read_only(&device.node, fstype)?;
+            Ok(Mounted::Verity)
         }
+    }
+}
+
+/// Makes the mounted root `/` for the entry point.
+pub fn switch(mounted: Mounted) -> Result<()> {
+    match mounted {
+        Mounted::Initramfs => Ok(()),
+        Mounted::Verity => move_pseudo_and_switch(),
     }
 }
 
@@ -179,7 +192,7 @@ fn read_through(node: &Path, params: &VerityParams) -> Result<()> {
                 // A large read fails as a whole; find the block by reading one at a time.
                 let bad = first_bad_block(&mut file, offset, block).unwrap_or(offset / block);
                 bail!(
-                    "dm-verity: the root filesystem does not match the measured root hash: reading data block {bad} (byte {}) failed ({e}); that block or a hash block above it is corrupted (the kernel's device-mapper line above names which); refusing to run it",
+                    "dm-verity: the root filesystem does not match the measured root hash: reading data block {bad} (byte {}) failed ({e}); that block or a hash block above it is corrupted (the kernel's device-mapper message names which); refusing to run it",
                     bad * block
                 );
             }
@@ -202,7 +215,7 @@ fn first_bad_block(file: &mut std::fs::File, from: u64, block: u64) -> Option<u6
     }
 }
 
-fn mount_and_switch(device: &Path, fstype: &str) -> Result<()> {
+fn mount_read_only(device: &Path, fstype: &str) -> Result<()> {
     let new_root = Path::new(NEW_ROOT);
     std::fs::create_dir_all(new_root).with_context(|| format!("creating {NEW_ROOT}"))?;
     mount(
@@ -218,6 +231,11 @@ fn mount_and_switch(device: &Path, fstype: &str) -> Result<()> {
             device.display()
         )
     })?;
+    Ok(())
+}
+
+fn move_pseudo_and_switch() -> Result<()> {
+    let new_root = Path::new(NEW_ROOT);
     for pseudo in MOVED {
         let target = new_root.join(pseudo.trim_start_matches('/'));
         if target.is_dir() {

@@ -4,7 +4,7 @@
 //! error that says what arrived.
 
 use snpkit_wire::frame::{
-    self, ErrorMessage, Evidence, FRAME_VERSION, FrameError, Hello, Kind, Message, Nonce,
+    self, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind, Message, Nonce,
     ReadError, ReportRequest, ReportResponse, WriteError,
 };
 use std::io::{self, Read, Write};
@@ -178,6 +178,21 @@ pub fn attest(channel: &mut GuestChannel, nonce: &Nonce) -> Result<Attested, Cha
     }
 }
 
+/// Waits for the guest's last word once it has attested: how the entry point ended. A guest that
+/// reboots, panics or powers off without it closes the channel instead, which is an error here,
+/// whatever QEMU's exit status says. Dropping the channel afterwards is the guest's signal that
+/// the message arrived (it waits for that hang-up before powering off).
+pub fn finish(channel: &mut GuestChannel) -> Result<Finished, ChannelError> {
+    match channel.receive("the guest's final status")? {
+        Message::Finished(end) => Ok(end),
+        Message::Error(ErrorMessage(message)) => Err(ChannelError::Guest { message }),
+        other => Err(ChannelError::Unexpected {
+            expected: "Finished",
+            found: other.kind(),
+        }),
+    }
+}
+
 /// Answers the guest's report requests on the emulated PSP port in a thread until the guest (or
 /// QEMU) closes it; returns how many reports were served. `handler` signs; an `Err` from it is
 /// sent to the guest as an error message.
@@ -252,6 +267,39 @@ mod tests {
         t.join().unwrap();
         assert_eq!(got.hello.provider, Provider::EmulatedPsp);
         assert_eq!(got.evidence.report[0], 42);
+    }
+
+    #[test]
+    fn the_final_status_is_read_and_its_absence_is_an_error() {
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        frame::write_message(&mut guest, &Message::Finished(Finished::Exited(3))).unwrap();
+        assert_eq!(finish(&mut host).unwrap(), Finished::Exited(3));
+
+        // A guest that rebooted after attesting: the channel just closes.
+        let (mut host, guest) = pair(Duration::from_secs(10));
+        drop(guest);
+        let err = finish(&mut host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the guest closed the channel while the host waited for the guest's final status"
+        );
+
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        let text = "dm-verity: the root filesystem does not match the measured root hash";
+        frame::write_message(&mut guest, &Message::Error(ErrorMessage(text.into()))).unwrap();
+        assert!(
+            matches!(finish(&mut host), Err(ChannelError::Guest { message }) if message == text)
+        );
+
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        frame::write_message(&mut guest, &hello()).unwrap();
+        assert!(matches!(
+            finish(&mut host),
+            Err(ChannelError::Unexpected {
+                expected: "Finished",
+                found: Kind::Hello
+            })
+        ));
     }
 
     #[test]

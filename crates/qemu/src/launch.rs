@@ -3,6 +3,15 @@
 //! The same [`Launch`] gives the same kernel, initrd, command line, vCPU count and `-cpu` model to
 //! both, so the launch digest predicted for a launch config is the one QEMU produces (SNPGuard's
 //! pitfall: predicting for one vCPU type while the launcher lets `-cpu` change).
+//!
+//! What the argv cannot choose: the VMSAs' SEV_FEATURES (a launch config's `guest_features`).
+//! On an SNP host KVM sets them — QEMU's `sev-snp-guest` goes through KVM_SEV_INIT2 and asks for
+//! no optional features, so they are SNPActive (0x1) alone; kernels before 6.10, or QEMU's
+//! `legacy-vm-type` path for the older SEV types, let KVM add DebugSwap where the CPU has it. So
+//! `guest_features` is part of the *prediction*, not of the launch: a config whose value differs
+//! from what this host's KVM sets predicts a digest the PSP will not report, which verification
+//! shows as a measurement mismatch and `cargo xtask explain` traces to the features. Likewise the
+//! VMM: this crate only launches QEMU, so configs predicting EC2 or GCE launches are not booted.
 
 use crate::host::SnpHostCaps;
 use base64::Engine;
@@ -24,7 +33,7 @@ pub struct Launch {
     /// `-cpu` model, e.g. `EPYC-v4`; it decides the VMSAs' CPUID signature.
     pub cpu_model: String,
     pub memory_mib: u32,
-    /// Where the serial console is written.
+    /// Where the serial console is written (capped; see `console.rs`).
     pub console_log: PathBuf,
     /// Read-only virtio disks, in order (`/dev/vda`, `/dev/vdb`, …): a dm-verity appliance's root
     /// filesystem and hash tree. Not measured: the root hash on the measured command line is what
@@ -77,9 +86,12 @@ pub struct EmulatedLaunch {
     pub hashes_page_gpa: u64,
 }
 
-/// Host ends of the virtio-serial ports (unix sockets QEMU connects to).
+/// Host ends of the serial console and the virtio-serial ports (unix sockets QEMU connects to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sockets {
+    /// The serial console: we copy it into [`Launch::console_log`] ourselves, capped, rather than
+    /// let QEMU write a file the guest can grow without bound.
+    pub console: PathBuf,
     pub attest: PathBuf,
     /// The emulated PSP's port; required by emulated and unmeasured launches, refused for SNP.
     pub emulated_psp: Option<PathBuf>,
@@ -243,7 +255,7 @@ pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvErr
     a.push(os("-append"));
     a.push(os(&launch.cmdline));
     a.extend(["-nodefaults", "-display", "none", "-no-reboot", "-chardev"].map(os));
-    a.push(opt("file,id=console,path=", &launch.console_log, ""));
+    a.push(opt("socket,id=console,path=", &sockets.console, ""));
     a.extend(["-serial", "chardev:console"].map(os));
     // SNP guests refuse virtio devices that do not go through the DMA API (bounce buffers in
     // shared memory); QEMU forces it for confidential guests, saying it keeps it explicit.
@@ -287,6 +299,7 @@ mod tests {
 
     fn sockets(psp: bool) -> Sockets {
         Sockets {
+            console: "/tmp/s/console.sock".into(),
             attest: "/tmp/s/attest.sock".into(),
             emulated_psp: psp.then(|| "/tmp/s/psp.sock".into()),
         }
@@ -338,7 +351,7 @@ mod tests {
             "none",
             "-no-reboot",
             "-chardev",
-            "file,id=console,path=/run/x/console.log",
+            "socket,id=console,path=/tmp/s/console.sock",
             "-serial",
             "chardev:console",
             "-device",
@@ -467,6 +480,7 @@ mod tests {
         let mut l = launch(LaunchKind::TcgUnmeasured);
         l.disks = vec!["/img/rootfs.img".into(), "/img/a,b.verity".into()];
         let sockets = Sockets {
+            console: "/s/c".into(),
             attest: "/s/a".into(),
             emulated_psp: Some("/s/p".into()),
         };

@@ -2,19 +2,22 @@
 //!
 //! Owns the QEMU argv built from one launch description ([`launch`]), the host checks an SNP launch
 //! needs ([`host`]), the supervision of the QEMU process — console log, deadline, clean shutdown, no
-//! process left behind ([`supervise`]; the only code in snpkit that spawns QEMU) — and the host side
-//! of the host ⇄ guest channel ([`channel`]). Knows nothing of report verification or of how a
+//! process left behind ([`supervise`]; the only code in snpkit that spawns QEMU), the serial
+//! console's capped log and its watched signs (`console`) — and the host side of the host ⇄ guest
+//! channel ([`channel`]). Knows nothing of report verification or of how a
 //! launch digest is computed: the emulated PSP's signer is a handler passed in by the caller.
 #![forbid(unsafe_code)]
 
 pub mod channel;
+mod console;
 pub mod host;
 pub mod launch;
 pub mod supervise;
 
-pub use channel::{Attested, ChannelError, GuestChannel, attest, serve_emulated_psp};
+pub use channel::{Attested, ChannelError, GuestChannel, attest, finish, serve_emulated_psp};
+pub use console::Signs;
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
     ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, argv,
 };
-pub use supervise::{Outcome, SpawnError, Vm, console_tail, spawn};
+pub use supervise::{MIN_SNP_QEMU, Outcome, SpawnError, Vm, check_snp_qemu, console_tail, spawn};

@@ -4,8 +4,13 @@
 //! with us even when we cannot clean up (Ctrl-C's default action, SIGKILL, an abort); on every
 //! other way out — the deadline, an error, a panic — [`Vm`]'s `Drop` kills the whole group. The
 //! death signal fires when the *thread* that spawned QEMU ends, so spawn and wait in one thread.
+//!
+//! The serial console reaches us over a socket and is copied into the log by a thread of ours
+//! (`console.rs`): capped, and watched as it goes by, so "the kernel started" is remembered from
+//! its first sighting however chatty the kernel is afterwards.
 
 use crate::channel::{ChannelError, GuestChannel};
+use crate::console::{self, CappedLog, Signs};
 use crate::launch::{Launch, LaunchKind, Sockets, argv};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -15,32 +20,23 @@ use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Lines of console kept in an outcome.
 pub const TAIL_LINES: usize = 30;
 
-/// Console lines that only a started kernel (or our `/init`) prints. With `quiet` the kernel's own
-/// banner is not printed, so `/init`'s first line counts too; a guest that spoke on a channel has
-/// started as well.
-const KERNEL_STARTED_MARKERS: &[&str] = &[
-    "Linux version ",
-    "snpkit-init:",
-    "Run /init as init process",
-    "EFI stub: ",
-];
-const KERNEL_PANIC_MARKER: &str = "Kernel panic - not syncing";
-/// OVMF's boot manager gave up on every boot option. With direct kernel boot there is only the
-/// kernel, so this is the firmware refusing it (its hash, the initrd's or the command line's did
-/// not match the hashes table): nothing more will happen, no need to wait for the deadline.
-const FIRMWARE_GAVE_UP_MARKER: &str = "BdsDxe: No bootable option was found";
+/// The oldest QEMU with `sev-snp-guest`.
+pub const MIN_SNP_QEMU: (u32, u32) = (9, 1);
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The guest powered off and QEMU exited 0.
+    /// QEMU exited 0: the guest powered off, or rebooted (`-no-reboot` ends QEMU then too, as
+    /// dm-verity's `restart_on_corruption` does). Not by itself a sign that the appliance ran:
+    /// only the guest's `Finished` message on the attest channel is.
     Exited,
     /// QEMU exited 0 after the guest kernel panicked (with `panic=-1` and `-no-reboot`).
     GuestPanicked { console_tail: String },
@@ -62,31 +58,22 @@ pub enum Outcome {
 /// Classifies a finished or timed-out run. `status` is `None` when the deadline passed.
 pub fn classify(
     status: Option<ExitStatus>,
-    console: &str,
+    signs: Signs,
+    console_tail: String,
     qemu_stderr: &str,
     guest_spoke: bool,
 ) -> Outcome {
-    let console_tail = tail(console, TAIL_LINES);
     match status {
-        Some(s) if s.success() && console.contains(KERNEL_PANIC_MARKER) => {
-            Outcome::GuestPanicked { console_tail }
-        }
+        Some(s) if s.success() && signs.kernel_panicked => Outcome::GuestPanicked { console_tail },
         Some(s) if s.success() => Outcome::Exited,
         Some(status) => Outcome::Crashed {
             status,
             console_tail,
             qemu_stderr: tail(qemu_stderr, TAIL_LINES),
         },
-        None if guest_spoke || KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m)) => {
-            Outcome::TimedOut { console_tail }
-        }
+        None if guest_spoke || signs.kernel_started => Outcome::TimedOut { console_tail },
         None => Outcome::KernelNeverStarted { console_tail },
     }
-}
-
-fn firmware_gave_up(console: &str) -> bool {
-    console.contains(FIRMWARE_GAVE_UP_MARKER)
-        && !KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m))
 }
 
 /// The last `lines` lines of `text`, without carriage returns or terminal escape sequences
@@ -137,7 +124,8 @@ fn read_end(path: &Path, max: u64) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error(
-        "{qemu} was not found; install QEMU ≥ 10.0 (Debian: `apt-get install -t bookworm-backports qemu-system-x86`)"
+        "{qemu} was not found; install QEMU ≥ {}.{} (Debian bookworm: `apt-get install -t bookworm-backports qemu-system-x86`, which is QEMU 10.0)",
+        MIN_SNP_QEMU.0, MIN_SNP_QEMU.1
     )]
     QemuMissing { qemu: PathBuf },
     #[error(
@@ -147,7 +135,10 @@ pub enum SpawnError {
     SetprivMissing,
     #[error("the {what} {path} does not exist")]
     InputMissing { what: &'static str, path: PathBuf },
-    #[error("{qemu} is QEMU {found}; SEV-SNP launches need QEMU ≥ 9.1 (sev-snp-guest)")]
+    #[error(
+        "{qemu} is QEMU {found}; SEV-SNP launches need QEMU ≥ {}.{} (sev-snp-guest): install it (Debian bookworm: `apt-get install -t bookworm-backports qemu-system-x86`) or pass --qemu",
+        MIN_SNP_QEMU.0, MIN_SNP_QEMU.1
+    )]
     QemuTooOld { qemu: PathBuf, found: String },
     #[error("could not tell {qemu}'s version from `-version`: {output:?}")]
     QemuVersionUnknown { qemu: PathBuf, output: String },
@@ -169,8 +160,9 @@ const SETPRIV: &str = "/usr/bin/setpriv";
 ///
 /// A run goes: [`spawn`]; for emulated (and unmeasured) launches, hand
 /// [`Vm::emulated_psp_channel`] to [`crate::serve_emulated_psp`] *before* attesting (the guest asks
-/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`];
-/// then [`Vm::wait`] for the guest to run its entry point and power off.
+/// the PSP while the host waits for its evidence); [`crate::attest`] on [`Vm::attest_channel`],
+/// then [`crate::finish`] for the guest's word on how its entry point ended (and drop the
+/// channel: the guest powers off once the host hangs up), beside [`Vm::wait`] on this thread.
 pub struct Vm {
     child: Option<Child>,
     started: Instant,
@@ -179,6 +171,10 @@ pub struct Vm {
     attest: Option<UnixListener>,
     psp: Option<UnixListener>,
     guest_spoke: Arc<AtomicBool>,
+    signs: Arc<Mutex<Signs>>,
+    /// Tells the console thread that QEMU is gone (it ends by itself when QEMU had connected).
+    console_stop: Arc<AtomicBool>,
+    console: Option<JoinHandle<io::Result<()>>>,
     /// When the kernel must have shown a sign of life (see [`Vm::kernel_must_start_within`]).
     kernel_deadline: Option<Instant>,
     // Holds the sockets and QEMU's stderr; removed on drop.
@@ -204,7 +200,17 @@ pub fn parse_qemu_version(output: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-fn check_snp_qemu(qemu: &Path) -> Result<(), SpawnError> {
+/// Finds `qemu` and checks that it is new enough for an SNP launch: before anything is asked of
+/// the host, so the advice names what to install.
+pub fn check_snp_qemu(qemu: &Path) -> Result<PathBuf, SpawnError> {
+    let found = resolve(qemu).ok_or_else(|| SpawnError::QemuMissing {
+        qemu: qemu.to_owned(),
+    })?;
+    check_snp_qemu_version(&found)?;
+    Ok(found)
+}
+
+fn check_snp_qemu_version(qemu: &Path) -> Result<(), SpawnError> {
     let output = Command::new(qemu)
         .arg("-version")
         .output()
@@ -219,7 +225,7 @@ fn check_snp_qemu(qemu: &Path) -> Result<(), SpawnError> {
             output: text,
         });
     };
-    if (major, minor) < (9, 1) {
+    if (major, minor) < MIN_SNP_QEMU {
         return Err(SpawnError::QemuTooOld {
             qemu: qemu.to_owned(),
             found: format!("{major}.{minor}"),
@@ -269,7 +275,7 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
     let with_psp = match &launch.kind {
         LaunchKind::Snp(snp) => {
             must_exist("firmware", &snp.firmware)?;
-            check_snp_qemu(&qemu)?;
+            check_snp_qemu_version(&qemu)?;
             false
         }
         LaunchKind::Emulated(emu) => {
@@ -285,14 +291,15 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
         .tempdir()
         .map_err(SpawnError::SocketDir)?;
     let sockets = Sockets {
+        console: dir.path().join("console.sock"),
         attest: dir.path().join("attest.sock"),
         emulated_psp: with_psp.then(|| dir.path().join("psp.sock")),
     };
     let args = argv(launch, &sockets)?;
+    let console_listener = listen(&sockets.console)?;
     let attest = listen(&sockets.attest)?;
     let psp = sockets.emulated_psp.as_deref().map(listen).transpose()?;
-    // QEMU appends to the file chardev; start every run with an empty log.
-    File::create(&launch.console_log).map_err(|source| SpawnError::ConsoleLog {
+    let log = File::create(&launch.console_log).map_err(|source| SpawnError::ConsoleLog {
         path: launch.console_log.clone(),
         source,
     })?;
@@ -311,6 +318,13 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
             source,
         })?;
     let started = Instant::now();
+    let signs = Arc::new(Mutex::new(Signs::default()));
+    let console_stop = Arc::new(AtomicBool::new(false));
+    let console = {
+        let (signs, stop) = (signs.clone(), console_stop.clone());
+        let log = CappedLog::new(log, console::LOG_CAP);
+        std::thread::spawn(move || console::copy_console(console_listener, log, signs, stop))
+    };
     Ok(Vm {
         child: Some(child),
         started,
@@ -319,6 +333,9 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
         attest: Some(attest),
         psp,
         guest_spoke: Arc::new(AtomicBool::new(false)),
+        signs,
+        console_stop,
+        console: Some(console),
         kernel_deadline: None,
         dir,
     })
@@ -349,6 +366,19 @@ impl Vm {
 
     pub fn console_log(&self) -> &Path {
         &self.console_log
+    }
+
+    /// What the console has shown so far.
+    pub fn console_signs(&self) -> Signs {
+        self.signs.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Ends the console thread (QEMU is gone) and waits until the log is complete.
+    fn close_console(&mut self) {
+        self.console_stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.console.take() {
+            let _ = thread.join();
+        }
     }
 
     /// The attest port's connection (QEMU connects at startup). Once only.
@@ -416,11 +446,11 @@ impl Vm {
             }
             polls += 1;
             if polls.is_multiple_of(10) {
-                let console = read_end(&self.console_log, 16 * 1024);
-                let silent_too_long = self.kernel_deadline.is_some_and(|d| Instant::now() >= d)
-                    && !self.guest_spoke.load(std::sync::atomic::Ordering::SeqCst)
-                    && !KERNEL_STARTED_MARKERS.iter().any(|m| console.contains(m));
-                if silent_too_long || firmware_gave_up(&console) {
+                let signs = self.console_signs();
+                let started = signs.kernel_started || self.guest_spoke.load(Ordering::SeqCst);
+                let silent_too_long =
+                    self.kernel_deadline.is_some_and(|d| Instant::now() >= d) && !started;
+                if silent_too_long || (signs.firmware_gave_up && !started) {
                     break None;
                 }
             }
@@ -428,13 +458,15 @@ impl Vm {
         if status.is_none() {
             kill_group(&mut child);
         }
-        let console = read_end(&self.console_log, 64 * 1024);
+        self.close_console();
+        let console_tail = console_tail(&self.console_log, TAIL_LINES);
         let stderr = read_end(&self.dir.path().join("qemu.stderr"), 16 * 1024);
         classify(
             status,
-            &console,
+            self.console_signs(),
+            console_tail,
             &stderr,
-            self.guest_spoke.load(std::sync::atomic::Ordering::SeqCst),
+            self.guest_spoke.load(Ordering::SeqCst),
         )
     }
 }
@@ -453,6 +485,7 @@ impl Drop for Vm {
         if let Some(mut child) = self.child.take() {
             kill_group(&mut child);
         }
+        self.close_console();
     }
 }
 
@@ -465,21 +498,40 @@ mod tests {
     fn outcomes_are_classified() {
         let ok = ExitStatus::from_raw(0);
         let failed = ExitStatus::from_raw(1 << 8);
+        let seen = |text: &str| {
+            let mut w = crate::console::Watch::default();
+            w.feed(text.as_bytes());
+            w.signs()
+        };
+        let none = Signs::default();
         assert_eq!(
-            classify(Some(ok), "snpkit-init: powering off\n", "", true),
+            classify(
+                Some(ok),
+                seen("snpkit-init: powering off\n"),
+                String::new(),
+                "",
+                true
+            ),
             Outcome::Exited
         );
         assert!(matches!(
             classify(
                 Some(ok),
-                "[ 1.0] Kernel panic - not syncing: VFS\n",
+                seen("[ 1.0] Kernel panic - not syncing: VFS\n"),
+                "panic".into(),
                 "",
                 false
             ),
-            Outcome::GuestPanicked { .. }
+            Outcome::GuestPanicked { console_tail } if console_tail == "panic"
         ));
         assert_eq!(
-            classify(Some(failed), "", "qemu: bad thing\n", false),
+            classify(
+                Some(failed),
+                none,
+                String::new(),
+                "qemu: bad thing\n",
+                false
+            ),
             Outcome::Crashed {
                 status: failed,
                 console_tail: String::new(),
@@ -487,19 +539,37 @@ mod tests {
             }
         );
         assert!(matches!(
-            classify(None, "[0.0] Linux version 6.12\n", "", false),
+            classify(
+                None,
+                seen("[0.0] Linux version 6.12\n"),
+                String::new(),
+                "",
+                false
+            ),
             Outcome::TimedOut { .. }
         ));
         assert!(matches!(
-            classify(None, "snpkit-init: starting\n", "", false),
+            classify(
+                None,
+                seen("snpkit-init: starting\n"),
+                String::new(),
+                "",
+                false
+            ),
             Outcome::TimedOut { .. }
         ));
         assert!(matches!(
-            classify(None, "", "", true),
+            classify(None, none, String::new(), "", true),
             Outcome::TimedOut { .. }
         ));
         assert_eq!(
-            classify(None, "BdsDxe: loading Boot0001\r\n", "", false),
+            classify(
+                None,
+                seen("BdsDxe: loading Boot0001\r\n"),
+                "BdsDxe: loading Boot0001".into(),
+                "",
+                false
+            ),
             Outcome::KernelNeverStarted {
                 console_tail: "BdsDxe: loading Boot0001".into()
             }

@@ -6,10 +6,10 @@
 mod support;
 
 use snpkit_qemu::channel::ChannelError;
-use snpkit_qemu::{Outcome, attest, serve_emulated_psp, spawn};
+use snpkit_qemu::{Outcome, attest, finish, serve_emulated_psp, spawn};
 use snpkit_wire::binding::report_data;
 use snpkit_wire::certs::{CertEntry, GUID_VCEK};
-use snpkit_wire::frame::{self, Kind, Message, Nonce, Provider, ReportResponse};
+use snpkit_wire::frame::{self, Finished, Kind, Message, Nonce, Provider, ReportResponse};
 use snpkit_wire::init::{Entry, INIT_SCHEMA, InitConfig, Root};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -85,7 +85,11 @@ fn guest_attests_through_the_emulated_psp_and_runs_its_entry_point() {
     let attested = attest(&mut channel, &nonce).unwrap();
     let attested_after = vm.elapsed();
     let started = Instant::now() - attested_after;
+    // The guest's last word: how the entry point ended. Hanging up lets it power off at once.
+    let end = finish(&mut channel);
+    drop(channel);
     let outcome = vm.wait();
+    assert_eq!(end.unwrap(), Finished::Exited(0));
     let total = started.elapsed();
     let text = console(&log);
     assert_eq!(outcome, Outcome::Exited, "console:\n{text}");
@@ -258,7 +262,15 @@ fn a_wrong_sized_nonce_is_refused_by_the_guest() {
         "{}",
         message.0
     );
+    // The guest waits for us to hang up before it powers off, so its error cannot be lost.
+    drop(channel);
+    let hung_up = Instant::now();
     assert_eq!(vm.wait(), Outcome::Exited);
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(8),
+        "the guest powered off {:?} after the hang-up, not at once",
+        hung_up.elapsed()
+    );
     let text = console(&log);
     assert!(
         text.contains("snpkit-init: fatal: refusing the host's nonce frame: the host's nonce is 31 bytes; a nonce is exactly 32 bytes"),

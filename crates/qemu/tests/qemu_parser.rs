@@ -90,9 +90,11 @@ fn the_parser_check_would_catch_a_bad_option() {
     // Control for the test above: the same argv with one bad property is a parse error.
     let dir = tempfile::tempdir().unwrap();
     let sockets = Sockets {
+        console: dir.path().join("c.sock"),
         attest: dir.path().join("a.sock"),
         emulated_psp: None,
     };
+    let _console = UnixListener::bind(&sockets.console).unwrap();
     let _listener = UnixListener::bind(&sockets.attest).unwrap();
     let mut args = argv(&snp_launch(dir.path()), &sockets).unwrap();
     let sev = args
@@ -126,9 +128,11 @@ fn emulated_argv_starts_qemu() {
         }),
     };
     let sockets = Sockets {
+        console: dir.path().join("c.sock"),
         attest: dir.path().join("a.sock"),
         emulated_psp: Some(dir.path().join("p.sock")),
     };
+    let _console = UnixListener::bind(&sockets.console).unwrap();
     let attest = UnixListener::bind(&sockets.attest).unwrap();
     let _psp = UnixListener::bind(sockets.emulated_psp.as_ref().unwrap()).unwrap();
     let mut child = Command::new("qemu-system-x86_64")
@@ -169,7 +173,11 @@ fn missing_qemu_and_missing_inputs_are_clear_errors() {
         .err()
         .expect("no such QEMU");
     assert!(matches!(err, SpawnError::QemuMissing { .. }));
-    assert!(err.to_string().contains("apt-get install"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("was not found; install QEMU ≥ 9.1 (Debian bookworm: `apt-get install -t bookworm-backports qemu-system-x86`"),
+        "{err}"
+    );
 
     let mut launch = snp_launch(dir.path());
     launch.initrd = dir.path().join("no-such-initrd");
@@ -180,4 +188,33 @@ fn missing_qemu_and_missing_inputs_are_clear_errors() {
         matches!(err, SpawnError::InputMissing { what: "initrd", .. }),
         "{err}"
     );
+}
+
+#[test]
+fn an_old_qemu_is_refused_for_snp_before_anything_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("qemu-system-x86_64");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = snpkit_qemu::check_snp_qemu(&fake).unwrap_err();
+    assert!(
+        matches!(&err, SpawnError::QemuTooOld { found, .. } if found == "7.2"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("is QEMU 7.2; SEV-SNP launches need QEMU ≥ 9.1"),
+        "{err}"
+    );
+    let mut launch = snp_launch(dir.path());
+    launch.qemu = fake;
+    let err = spawn(&launch, Duration::from_secs(1))
+        .err()
+        .expect("too old");
+    assert!(matches!(err, SpawnError::QemuTooOld { .. }), "{err}");
 }

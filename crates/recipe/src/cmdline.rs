@@ -30,18 +30,9 @@ pub struct VerityContext {
     pub salt: String,
 }
 
-/// Options that replace or bypass our `/init` or open a shell: never allowed, because the
-/// attestation flow and the appliance's integrity live in `/init`.
-const ALWAYS_REFUSED: &[&str] = &[
-    "init",
-    "rdinit",
-    "rd.shell",
-    "rd.break",
-    "rescue",
-    "emergency",
-    "single",
-    "systemd.debug_shell",
-];
+// Options that replace or bypass our `/init` or open a shell: never allowed (shared with `/init`,
+// which refuses them again in `/proc/cmdline`).
+use snpkit_wire::cmdline::BYPASS_OPTIONS as ALWAYS_REFUSED;
 
 /// Options a hardened image must not carry: they print secrets to or take input from the host.
 const HARDENED_REFUSED: &[&str] = &[

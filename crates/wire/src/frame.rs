@@ -16,8 +16,11 @@
 //! decoding is strict: every length is checked before anything is allocated, and a wrong magic,
 //! version, kind, reserved field, size or trailing byte is a typed error.
 //!
-//! Conversation on `org.snpkit.attest`: guest → [`Hello`], host → [`Nonce`], guest → [`Evidence`]
-//! (or [`ErrorMessage`] from either side, after which the sender stops). On
+//! Conversation on `org.snpkit.attest`: guest → [`Hello`], host → [`Nonce`], guest → [`Evidence`],
+//! and once the appliance's entry point has ended, guest → [`Finished`]; or [`ErrorMessage`] from
+//! either side, after which the sender stops. `Finished` is the host's only evidence that the
+//! entry point ran to its end: a guest that reboots (dm-verity's `restart_on_corruption`), panics
+//! or powers off early never sends it, and QEMU's exit status cannot tell those apart. On
 //! `org.snpkit.emulated-psp`: guest → [`ReportRequest`], host → [`ReportResponse`] or [`ErrorMessage`].
 
 use crate::binding::NONCE_LEN;
@@ -31,8 +34,8 @@ pub const EMULATED_PSP_PORT: &str = "org.snpkit.emulated-psp";
 
 /// First four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"SNPK";
-/// Version of the frame layout and of the conversation.
-pub const FRAME_VERSION: u8 = 1;
+/// Version of the frame layout and of the conversation (2: [`Finished`] ends every run).
+pub const FRAME_VERSION: u8 = 2;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 12;
 /// Largest frame, header included: a report (1184 bytes) and a full AMD chain (ARK, ASK, VCEK, CRL,
@@ -56,6 +59,7 @@ pub enum Kind {
     Nonce = 2,
     Evidence = 3,
     Error = 4,
+    Finished = 5,
     ReportRequest = 16,
     ReportResponse = 17,
 }
@@ -67,6 +71,7 @@ impl Kind {
             2 => Kind::Nonce,
             3 => Kind::Evidence,
             4 => Kind::Error,
+            5 => Kind::Finished,
             16 => Kind::ReportRequest,
             17 => Kind::ReportResponse,
             _ => return None,
@@ -149,6 +154,31 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorMessage(pub String);
 
+/// Guest → host, last on the attest port: how the appliance's entry point ended.
+/// Payload: `how: u8` (1 = exited, 2 = killed by a signal), `value: i32` (the exit status or the
+/// signal number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Finished {
+    /// The only ending a run passes with.
+    pub fn is_success(self) -> bool {
+        self == Finished::Exited(0)
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finished::Exited(code) => write!(f, "exited with status {code}"),
+            Finished::Signaled(signal) => write!(f, "was killed by signal {signal}"),
+        }
+    }
+}
+
 /// Guest → emulated PSP: the SNP_GET_REPORT request. Payload: `report_data[64]`, `vmpl: u32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportRequest {
@@ -169,6 +199,7 @@ pub enum Message {
     Nonce(Nonce),
     Evidence(Evidence),
     Error(ErrorMessage),
+    Finished(Finished),
     ReportRequest(ReportRequest),
     ReportResponse(ReportResponse),
 }
@@ -180,6 +211,7 @@ impl Message {
             Message::Nonce(_) => Kind::Nonce,
             Message::Evidence(_) => Kind::Evidence,
             Message::Error(_) => Kind::Error,
+            Message::Finished(_) => Kind::Finished,
             Message::ReportRequest(_) => Kind::ReportRequest,
             Message::ReportResponse(_) => Kind::ReportResponse,
         }
@@ -217,6 +249,10 @@ pub enum FrameError {
     UnknownProvider { found: u8 },
     #[error("report request for VMPL {found}; VMPLs are 0..={MAX_VMPL}")]
     VmplOutOfRange { found: u32 },
+    #[error(
+        "Finished says the entry point ended in way {found}; 1 (exited) and 2 (signal) are known"
+    )]
+    UnknownEnding { found: u8 },
     #[error("error message is not UTF-8")]
     ErrorNotUtf8,
     #[error("error message is {found} bytes; the limit is {MAX_ERROR_LEN}")]
@@ -356,6 +392,16 @@ pub fn decode_payload(kind: Kind, payload: &[u8]) -> Result<Message, FrameError>
             }
             let text = std::str::from_utf8(payload).map_err(|_| FrameError::ErrorNotUtf8)?;
             Message::Error(ErrorMessage(text.to_owned()))
+        }
+        Kind::Finished => {
+            r.exact_len(5)?;
+            let how = r.u8()?;
+            let value = r.u32()? as i32;
+            Message::Finished(match how {
+                1 => Finished::Exited(value),
+                2 => Finished::Signaled(value),
+                found => return Err(FrameError::UnknownEnding { found }),
+            })
         }
         Kind::ReportRequest => {
             r.exact_len(68)?;
@@ -505,6 +551,14 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
             }
             payload.extend_from_slice(text.as_bytes());
         }
+        Message::Finished(end) => {
+            let (how, value) = match *end {
+                Finished::Exited(code) => (1u8, code),
+                Finished::Signaled(signal) => (2u8, signal),
+            };
+            payload.push(how);
+            payload.extend_from_slice(&value.to_le_bytes());
+        }
         Message::ReportRequest(r) => {
             payload.extend_from_slice(&r.report_data);
             payload.extend_from_slice(&r.vmpl.to_le_bytes());
@@ -622,6 +676,9 @@ mod tests {
                 certs: vec![],
             }),
             Message::Error(ErrorMessage("no provider: …".into())),
+            Message::Finished(Finished::Exited(0)),
+            Message::Finished(Finished::Exited(-1)),
+            Message::Finished(Finished::Signaled(9)),
             Message::ReportRequest(ReportRequest {
                 report_data: [7; 64],
                 vmpl: 0,
@@ -653,9 +710,27 @@ mod tests {
         let frame = encode(&Message::Nonce(Nonce([0xab; 32]))).unwrap();
         assert_eq!(
             &frame[..12],
-            &[b'S', b'N', b'P', b'K', 1, 2, 0, 0, 32, 0, 0, 0]
+            &[b'S', b'N', b'P', b'K', 2, 2, 0, 0, 32, 0, 0, 0]
         );
         assert_eq!(frame.len(), 44);
+    }
+
+    #[test]
+    fn finished_layout_and_success() {
+        let frame = encode(&Message::Finished(Finished::Signaled(9))).unwrap();
+        assert_eq!(&frame[5..12], &[5, 0, 0, 5, 0, 0, 0]);
+        assert_eq!(&frame[12..], &[2, 9, 0, 0, 0]);
+        let frame = encode(&Message::Finished(Finished::Exited(-2))).unwrap();
+        assert_eq!(&frame[12..], &[1, 0xfe, 0xff, 0xff, 0xff]);
+        assert!(Finished::Exited(0).is_success());
+        for other in [
+            Finished::Exited(1),
+            Finished::Exited(-1),
+            Finished::Signaled(0),
+        ] {
+            assert!(!other.is_success(), "{other}");
+        }
+        assert_eq!(Finished::Exited(3).to_string(), "exited with status 3");
     }
 
     fn nonce_frame() -> Vec<u8> {
@@ -668,8 +743,8 @@ mod tests {
         f[0] = b'X';
         assert_eq!(decode(&f), Err(FrameError::BadMagic { found: *b"XNPK" }));
         let mut f = nonce_frame();
-        f[4] = 2;
-        assert_eq!(decode(&f), Err(FrameError::UnsupportedVersion { found: 2 }));
+        f[4] = 1;
+        assert_eq!(decode(&f), Err(FrameError::UnsupportedVersion { found: 1 }));
         let mut f = nonce_frame();
         f[5] = 99;
         assert_eq!(decode(&f), Err(FrameError::UnknownKind { found: 99 }));
@@ -800,6 +875,17 @@ mod tests {
         req.extend_from_slice(&4u32.to_le_bytes());
         let f = encode_raw(Kind::ReportRequest, &req).unwrap();
         assert_eq!(decode(&f), Err(FrameError::VmplOutOfRange { found: 4 }));
+        let f = encode_raw(Kind::Finished, &[3, 0, 0, 0, 0]).unwrap();
+        assert_eq!(decode(&f), Err(FrameError::UnknownEnding { found: 3 }));
+        let f = encode_raw(Kind::Finished, &[1, 0, 0, 0]).unwrap();
+        assert_eq!(
+            decode(&f),
+            Err(FrameError::WrongPayloadLength {
+                kind: Kind::Finished,
+                expected: 5,
+                found: 4
+            })
+        );
         let f = encode_raw(Kind::Error, &[0xff, 0xfe]).unwrap();
         assert_eq!(decode(&f), Err(FrameError::ErrorNotUtf8));
         let f = encode_raw(Kind::Evidence, &[0; 100]).unwrap();
