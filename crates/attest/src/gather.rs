@@ -171,7 +171,9 @@ pub fn complete_from_kds(
     if matches!(e.crl, CrlInput::NotAtHand(_)) {
         e.crl = match kds.crl(product, kind, now) {
             Ok(der) => CrlInput::Given(der),
-            Err(err @ KdsError::NotCached { .. }) => CrlInput::NotAtHand(err.to_string()),
+            Err(err @ (KdsError::NotCached { .. } | KdsError::CacheUnusable { .. })) => {
+                CrlInput::NotAtHand(err.to_string())
+            }
             Err(err) => CrlInput::Failed(err.to_string()),
         };
     }
