@@ -15,11 +15,13 @@ fn vector(rel: &str) -> Vec<u8> {
         .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
 }
 
-/// Run `xtask verify` with a private, empty XDG cache unless `cache` is given.
+/// Run `xtask verify` with `cache` as its whole cache: SNPKIT_CACHE wins over XDG_CACHE_HOME, so
+/// both point there, and a developer's warm cache can never answer for an offline or KDS-down case.
 fn xtask_verify(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("verify")
         .args(args)
+        .env("SNPKIT_CACHE", cache.join("snpkit"))
         .env("XDG_CACHE_HOME", cache)
         .env_remove("SNPKIT_KDS_URL")
         .output()
@@ -57,11 +59,16 @@ impl Files {
 
 const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
 const OAK_CB_VCEK: &str = "project-oak-oak/derived/cb.vcek.der";
+const MILAN_CRL: &str = "automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der";
+/// Inside the Milan CRL's validity (2026-06-22 to 2026-08-08) and oak cb's VCEK's.
+const INSIDE_CRL: &str = "2026-07-01T00:00:00Z";
 
+/// A genuine report with its VCEK and AMD's Milan CRL in a --certs folder, offline.
 fn genuine_args(f: &Files, report: &[u8]) -> Vec<String> {
     let r = snpkit_attest::report::parse(&vector(OAK_CB)).unwrap();
     let report_path = f.put("report.bin", report);
     f.put("certs/vcek.der", &vector(OAK_CB_VCEK));
+    f.put("certs/crl.der", &vector(MILAN_CRL));
     vec![
         "--report".into(),
         report_path,
@@ -72,9 +79,26 @@ fn genuine_args(f: &Files, report: &[u8]) -> Vec<String> {
         "--report-data".into(),
         hex::encode(r.report_data),
         "--now".into(),
-        "2026-01-01T00:00:00Z".into(),
+        INSIDE_CRL.into(),
         "--offline".into(),
     ]
+}
+
+/// The table line of one check.
+fn line<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
+}
+
+fn check<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {json}"))
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -92,13 +116,80 @@ fn a_genuine_report_passes_and_prints_stable_json() {
     assert_eq!(json["passed"], true);
     assert_eq!(json["emulated"], false);
     assert_eq!(json["product"], "Milan");
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
+    assert_eq!(check(&json, "report.signature")["passed"], true);
+    assert_eq!(check(&json, "chain.crl")["found"], "not revoked");
+    let names: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, snpkit_attest::verdict::CHECKS);
+}
+
+#[test]
+fn revocation_fails_closed_without_a_crl_and_is_skipped_only_when_asked() {
+    let f = Files::new();
+    let args = genuine_args(&f, &vector(OAK_CB));
+    std::fs::remove_file(f.path("certs/crl.der")).unwrap();
+    // Offline, an empty cache, no CRL in --certs: a failing line that says how to get one.
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("FAIL  chain.crl"), "{out}");
     assert!(
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"] == "report.signature" && c["passed"] == true)
+        out.contains("--no-crl") && out.contains("--crl FILE") && out.contains("not in the cache"),
+        "{out}"
+    );
+    assert!(
+        out.contains("VERDICT: FAIL — 1 of"),
+        "only the CRL is missing:\n{out}"
+    );
+    // --crl FILE brings it back.
+    let crl = f.put("elsewhere/milan.crl", &vector(MILAN_CRL));
+    let mut with_crl = args.clone();
+    with_crl.extend(["--crl".into(), crl]);
+    let o = xtask_verify(&strs(&with_crl), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // --no-crl: passes, and says so where nobody can miss it.
+    let mut opt_out = args.clone();
+    opt_out.push("--no-crl".into());
+    let o = xtask_verify(&strs(&opt_out), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        line(&out, "chain.crl").starts_with("PASS")
+            && line(&out, "chain.crl").contains("skipped by policy"),
+        "{out}"
+    );
+    // So does the policy's require_crl = false.
+    let policy = f.put("policy.toml", b"require_crl = false\n");
+    let mut by_policy = args.clone();
+    by_policy.extend(["--policy".into(), policy]);
+    let o = xtask_verify(&strs(&by_policy), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("skipped by policy"), "{}", text(&o));
+}
+
+#[test]
+fn deleting_a_stale_cached_crl_does_not_turn_a_fail_into_a_pass() {
+    let f = Files::new();
+    let mut args = genuine_args(&f, &vector(OAK_CB));
+    std::fs::remove_file(f.path("certs/crl.der")).unwrap();
+    let pos = args.iter().position(|a| a == "--now").unwrap();
+    args[pos + 1] = "2026-09-01T00:00:00Z".into(); // after the CRL's nextUpdate
+    let cached = f.put("cache/snpkit/kds/vcek/v1/Milan/crl", &vector(MILAN_CRL));
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  chain.crl"), "stale: {}", text(&o));
+    std::fs::remove_file(cached).unwrap();
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("FAIL  chain.crl"),
+        "missing: {}",
+        text(&o)
     );
 }
 
@@ -123,26 +214,87 @@ fn bad_input_files() {
         &f.path("cache"),
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("FAIL  report.size"), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  report.format"), "{}", text(&o));
+    assert!(text(&o).contains("found size"), "{}", text(&o));
 
     let o = xtask_verify(&strs(&genuine_args(&f, b"garbage")), &f.path("cache"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
+    // Oversized: exit 2, a failing verdict naming the file (table for people, JSON for CI).
+    let mut args = genuine_args(&f, &vec![0u8; 200_000]);
+    let report = f.path("report.bin").to_string_lossy().into_owned();
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("FAIL  input") && out.contains("at most"),
+        "{out}"
+    );
+    assert!(out.contains("VERDICT: FAIL"), "{out}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("at most"),
+        "{}",
+        text(&o)
+    );
+    args.push("--json".into());
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON verdict");
+    assert_eq!(json["passed"], false);
+    let input = check(&json, "input");
+    assert_eq!(input["passed"], false);
+    assert_eq!(input["found"], report.as_str());
+    assert!(
+        input["detail"].as_str().unwrap().contains("200000 bytes"),
+        "{json}"
+    );
+    assert_eq!(check(&json, "report.signature")["evaluated"], false);
+
+    // Unreadable.
     let o = xtask_verify(
-        &strs(&genuine_args(&f, &vec![0u8; 200_000])),
+        &["--report", "/nonexistent/report.bin", "--json"],
         &f.path("cache"),
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("at most"), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON verdict");
+    assert_eq!(check(&json, "input")["found"], "/nonexistent/report.bin");
+    assert!(
+        check(&json, "input")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("No such file"),
+        "{json}"
+    );
 
-    let o = xtask_verify(&["--report", "/nonexistent/report.bin"], &f.path("cache"));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("/nonexistent/report.bin"), "{}", text(&o));
-
+    // A malformed flag is an input error too, with the exact reason.
+    // (genuine_args already has a --now: replace its value, or clap refuses the second flag and
+    // the test would pass for the wrong reason.)
     let mut args = genuine_args(&f, &vector(OAK_CB));
-    args.extend(["--now".into(), "yesterday".into()]);
+    let pos = args.iter().position(|a| a == "--now").unwrap();
+    args[pos + 1] = "yesterday".into();
     let o = xtask_verify(&strs(&args), &f.path("cache"));
-    assert!(o.status.code() != Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("--now: \"yesterday\" is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("FAIL  input"),
+        "{}",
+        text(&o)
+    );
+
+    // A policy with a typo names the key.
+    let policy = f.put("typo.toml", b"alow_debug = true\n");
+    let mut args = genuine_args(&f, &vector(OAK_CB));
+    args.extend(["--policy".into(), policy.clone(), "--json".into()]);
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("a JSON verdict");
+    assert_eq!(check(&json, "input")["found"], policy.as_str());
+    assert!(text(&o).contains("alow_debug"), "{}", text(&o));
 
     // Both vcek.pem and vcek.der: ambiguous.
     let args = genuine_args(&f, &vector(OAK_CB));
@@ -150,6 +302,25 @@ fn bad_input_files() {
     let o = xtask_verify(&strs(&args), &f.path("cache"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("keep one"), "{}", text(&o));
+}
+
+#[test]
+fn pem_with_leading_text_and_der_under_either_name() {
+    let f = Files::new();
+    let args = genuine_args(&f, &vector(OAK_CB));
+    std::fs::remove_file(f.path("certs/vcek.der")).unwrap();
+    let pem = der::pem::encode_string(
+        "CERTIFICATE",
+        der::pem::LineEnding::LF,
+        &vector(OAK_CB_VCEK),
+    )
+    .unwrap();
+    f.put(
+        "certs/vcek.pem",
+        format!("subject=CN=SEV-VCEK\nissuer=CN=SEV-Milan\n{pem}").as_bytes(),
+    );
+    let o = xtask_verify(&strs(&args), &f.path("cache"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]
@@ -212,10 +383,18 @@ fn a_vlek_report_with_its_vlek_and_a_policy_file() {
         &rd,
         "--offline",
     ];
+    // No CRL current in 2025 is vendored: opt out, visibly.
     let mut args = base.to_vec();
-    args.extend(["--now", "2025-06-01T00:00:00Z", "--policy", &policy]);
+    args.extend([
+        "--now",
+        "2025-06-01T00:00:00Z",
+        "--policy",
+        &policy,
+        "--no-crl",
+    ]);
     let o = xtask_verify(&args, &f.path("cache"));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("skipped by policy"), "{}", text(&o));
     // The VLEK expired on 2025-12-10.
     let mut args = base.to_vec();
     args.extend(["--now", "2026-01-01T00:00:00Z", "--policy", &policy]);
@@ -307,6 +486,12 @@ fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("EMULATED — NOT HARDWARE-BACKED"), "{out}");
+    // Revocation is checked against the test chain's own CRL, from the cache.
+    let crl = line(&out, "chain.crl");
+    assert!(
+        crl.starts_with("PASS") && crl.contains("not revoked"),
+        "{out}"
+    );
     assert!(out.contains("PASS  policy.launch"), "{out}");
     assert!(out.contains("PASS  measurement"), "{out}");
 

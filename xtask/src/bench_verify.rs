@@ -113,6 +113,7 @@ pub fn run() -> anyhow::Result<()> {
         timeout: Duration::from_secs(1),
         retries: 0,
         backoff: Duration::ZERO,
+        max_retry_after: Duration::ZERO,
     })?;
     let reference = Reference {
         measurement: Some(parsed.measurement),

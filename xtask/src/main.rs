@@ -13,6 +13,7 @@ mod cli;
 mod demo;
 mod explain;
 mod firmware;
+mod fuzz;
 mod guest;
 mod measure;
 mod oracles;
@@ -67,6 +68,8 @@ enum Command {
     Verify(Box<verify::Args>),
     /// dm-verity hash trees, as veritysetup makes them: format, verify.
     Verity(verity::Args),
+    /// Fuzz every parser of outside bytes (coverage-guided, stable toolchain), seeded from vectors.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,6 +89,7 @@ fn main() -> std::process::ExitCode {
         Command::Boot(args) => boot::run(args),
         Command::Verify(args) => verify::run(*args),
         Command::Verity(args) => verity::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,

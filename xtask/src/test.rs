@@ -50,6 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         test.extend(args.cargo_args.iter().map(String::as_str));
     }
     cargo(&root, &test, &envs)?;
+    eprintln!("== cargo xtask fuzz: every target, 20 s each");
+    crate::fuzz::run_all(std::time::Duration::from_secs(20))?;
     eprintln!("== all tests passed");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,14 @@
 //! `cargo xtask verify`: judge an attestation report and print the verdict.
 //!
 //! Thin: reads files and flags, asks `snpkit_attest` for the verdict, prints it. Exit code 0 only
-//! when every check passed, 1 for a failing verdict, 2 when the inputs could not be read.
+//! when every check passed, 1 for a failing verdict, 2 when the inputs could not be read. Unreadable
+//! inputs still get a verdict (table or JSON, on stdout) whose `input` check names the file or flag
+//! and the problem, so CI parsing the JSON never sees an empty answer; stderr says it too.
 
-use anyhow::{Context, bail};
 use snpkit_attest::emulated::{TestChain, default_dir};
 use snpkit_attest::gather::{self, MAX_CERT_FILE, MAX_REPORT_FILE, read_limited};
 use snpkit_attest::kds::{Kds, KdsConfig};
-use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust};
+use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust, Verdict};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,9 +29,16 @@ pub struct Args {
     /// The raw 1184-byte report.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Folder with ark, ask, asvk, vcek, vlek (.pem or .der) and optionally crl.der.
+    /// Folder with ark, ask, asvk, vcek, vlek (.pem or .der) and optionally crl.der or crl.pem.
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,
+    /// The ARK-signed CRL to check the chain against (PEM or DER), instead of the KDS's.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_crl")]
+    pub crl: Option<PathBuf>,
+    /// Do not check revocation when no CRL is given (policy require_crl = false); the verdict then
+    /// says "skipped by policy". Without it, no CRL at hand fails the verdict.
+    #[arg(long)]
+    pub no_crl: bool,
     /// milan, genoa or turin (detected from the report or certificates when not given).
     #[arg(long, value_parser = parse_product)]
     pub product: Option<Product>,
@@ -84,39 +92,76 @@ fn parse_product(s: &str) -> Result<Product, String> {
     Product::from_id(s).ok_or_else(|| format!("{s:?} is not milan, genoa or turin"))
 }
 
-fn hex_array<const N: usize>(what: &str, text: &str) -> anyhow::Result<[u8; N]> {
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{what} is not hex"))?;
+/// An input that could not be had: which file or flag, and what was wrong.
+struct InputError {
+    what: String,
+    problem: String,
+}
+
+/// `map_err` for a step that reads `what`.
+fn bad<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> InputError {
+    let what = what.to_string();
+    move |problem| input_err(what, problem)
+}
+
+fn input_err(what: impl std::fmt::Display, problem: impl std::fmt::Display) -> InputError {
+    let what = what.to_string();
+    let problem = problem.to_string();
+    // The library's errors already start with the path: say it once.
+    let problem = match problem.strip_prefix(&format!("{what}: ")) {
+        Some(rest) => rest.to_string(),
+        None => problem,
+    };
+    InputError { what, problem }
+}
+
+fn hex_array<const N: usize>(what: &str, text: &str) -> Result<[u8; N], InputError> {
+    let bytes = hex::decode(text.trim()).map_err(|e| input_err(what, format!("not hex ({e})")))?;
     let len = bytes.len();
     bytes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("{what} is {len} bytes, expected {N}"))
+        .map_err(|_| input_err(what, format!("{len} bytes, expected {N}")))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match judge(&args) {
-        Ok((verdict, passed)) => {
-            println!("{verdict}");
-            Ok(if passed {
+    let (verdict, code) = match judge(&args) {
+        Ok(v) => {
+            let code = if v.passed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
-            })
+            };
+            (v, code)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
-            Ok(ExitCode::from(2))
+            eprintln!("error: {}: {}", err.what, err.problem);
+            (
+                Verdict::input_error(err.what, err.problem),
+                ExitCode::from(2),
+            )
         }
-    }
+    };
+    let text = if args.json {
+        verdict.to_json()
+    } else {
+        verdict.to_table(std::io::stdout().is_terminal())
+    };
+    println!("{}", text.trim_end());
+    Ok(code)
 }
 
-fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
+fn path_text(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+fn judge(args: &Args) -> Result<Verdict, InputError> {
     let mut reference = Reference {
         product: args.product,
         ..Reference::default()
     };
     let (report, mut endorsements) = match (&args.report, &args.recipe) {
         (Some(path), _) => (
-            read_limited(path, "report", MAX_REPORT_FILE)?,
+            read_limited(path, "report", MAX_REPORT_FILE).map_err(bad(path_text(path)))?,
             Endorsements::default(),
         ),
         (None, Some(recipe)) => {
@@ -128,10 +173,10 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
             let runs = recipe_dir.join("runs");
             let dir = match &args.run {
                 Some(id) => runs.join(id),
-                None => gather::newest_run(&runs)?,
+                None => gather::newest_run(&runs).map_err(bad(path_text(&runs)))?,
             };
-            let run =
-                gather::read_run(&dir).with_context(|| format!("boot run {}", dir.display()))?;
+            let run = gather::read_run(&dir)
+                .map_err(|e| input_err(format!("boot run {}", dir.display()), e))?;
             reference.report_data =
                 Some(snpkit_wire::binding::report_data(&run.nonce, &run.pubkey));
             reference.report_data_source = format!("nonce and public key of run {}", dir.display());
@@ -140,23 +185,35 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
                     .expected
                     .clone()
                     .unwrap_or_else(|| recipe_dir.join("expected.json"));
-                let bytes = read_limited(&expected, "expected.json", 16 * 1024 * 1024)?;
+                let bytes = read_limited(&expected, "expected.json", 16 * 1024 * 1024)
+                    .map_err(bad(path_text(&expected)))?;
                 let config = args.config.as_deref().unwrap_or(&run.run.config);
-                let r = gather::expected_config(&expected, &bytes, Some(config))?;
+                let r = gather::expected_config(&expected, &bytes, Some(config))
+                    .map_err(bad(path_text(&expected)))?;
                 reference.measurement = r.measurement;
                 reference.launch_policy = r.launch_policy;
                 reference.measurement_source = r.measurement_source;
             }
             (run.report, run.endorsements)
         }
-        (None, None) => bail!("give a recipe (`verify <recipe> [<run>]`) or `--report FILE`"),
+        (None, None) => {
+            return Err(input_err(
+                "arguments",
+                "give a recipe (`verify <recipe> [<run>]`) or `--report FILE`",
+            ));
+        }
     };
     if let Some(dir) = &args.certs {
-        endorsements = gather::read_certs_dir(dir)?;
+        endorsements = gather::read_certs_dir(dir).map_err(bad(path_text(dir)))?;
+    }
+    if let Some(path) = &args.crl {
+        endorsements.crl = gather::read_crl_file(path).map_err(bad(path_text(path)))?;
     }
     if let (Some(path), None) = (&args.expected, &args.recipe) {
-        let bytes = read_limited(path, "expected.json", 16 * 1024 * 1024)?;
-        let r = gather::expected_config(path, &bytes, args.config.as_deref())?;
+        let bytes =
+            read_limited(path, "expected.json", 16 * 1024 * 1024).map_err(bad(path_text(path)))?;
+        let r = gather::expected_config(path, &bytes, args.config.as_deref())
+            .map_err(bad(path_text(path)))?;
         reference.measurement = r.measurement;
         reference.launch_policy = r.launch_policy;
         reference.measurement_source = r.measurement_source;
@@ -167,7 +224,8 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
     }
     if let (Some(nonce), Some(pubkey)) = (&args.nonce, &args.pubkey) {
         let nonce = hex_array::<{ snpkit_wire::binding::NONCE_LEN }>("--nonce", nonce)?;
-        let key = read_limited(pubkey, "public key", MAX_CERT_FILE)?;
+        let key =
+            read_limited(pubkey, "public key", MAX_CERT_FILE).map_err(bad(path_text(pubkey)))?;
         reference.report_data = Some(snpkit_wire::binding::report_data(&nonce, &key));
         reference.report_data_source = "--nonce/--pubkey".into();
     }
@@ -176,41 +234,68 @@ fn judge(args: &Args) -> anyhow::Result<(String, bool)> {
         reference.report_data_source = "--report-data".into();
     }
 
-    let policy = match &args.policy {
+    let mut policy = match &args.policy {
         Some(p) => {
-            let text = String::from_utf8(read_limited(p, "policy", MAX_CERT_FILE)?)
-                .with_context(|| format!("{} is not UTF-8 text", p.display()))?;
-            Policy::from_toml(&text).with_context(|| format!("policy {}", p.display()))?
+            let bytes = read_limited(p, "policy", MAX_CERT_FILE).map_err(bad(path_text(p)))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| input_err(path_text(p), "not UTF-8 text"))?;
+            Policy::from_toml(&text).map_err(|e| input_err(path_text(p), error_chain(&e)))?
         }
         None => Policy::default(),
     };
+    if args.no_crl {
+        policy.require_crl = false;
+    }
     let now = match &args.now {
         Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .with_context(|| {
-                format!("--now {t:?} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)")
+            .map_err(|_| {
+                input_err(
+                    "--now",
+                    format!("{t:?} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)"),
+                )
             })?,
         None => OffsetDateTime::now_utc(),
     };
 
-    let mut kds_cfg = KdsConfig::amd(args.offline)?;
+    let mut kds_cfg = KdsConfig::amd(args.offline).map_err(bad("KDS cache"))?;
     kds_cfg.base_url = args.kds_url.clone();
-    let kds = Kds::new(kds_cfg)?;
-    gather::complete_from_kds(&report, &mut endorsements, args.product, &kds, now);
+    let kds = Kds::new(kds_cfg).map_err(bad("KDS client"))?;
+    gather::complete_vek_from_kds(&report, &mut endorsements, args.product, &kds);
+    // Opted out of revocation: a CRL given explicitly is still checked, none is fetched.
+    if policy.require_crl {
+        gather::complete_crl_from_kds(&report, &mut endorsements, args.product, &kds, now);
+    }
 
     let test_chain = if args.allow_emulated {
         default_dir().ok().and_then(|d| TestChain::existing(&d))
     } else {
         None
     };
+    if let Some(chain) = &test_chain {
+        gather::complete_from_test_chain(&mut endorsements, chain);
+    }
     let trust = Trust {
         allow_emulated: args.allow_emulated,
         emulated_roots: test_chain.as_ref().map(|c| &c.roots),
     };
-    let verdict = snpkit_attest::verify(&report, &endorsements, &reference, &policy, &trust, now);
-    let text = if args.json {
-        verdict.to_json()
-    } else {
-        verdict.to_table(std::io::stdout().is_terminal())
-    };
-    Ok((text.trim_end().to_string(), verdict.passed))
+    Ok(snpkit_attest::verify(
+        &report,
+        &endorsements,
+        &reference,
+        &policy,
+        &trust,
+        now,
+    ))
+}
+
+/// An error and its sources on one line (`policy: key min_abi: …`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
 }

@@ -12,8 +12,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
-/// Certificates and CRLs are small; anything bigger is not one.
+/// Certificates are small; anything bigger is not one.
 pub const MAX_CERT_FILE: u64 = 64 * 1024;
+/// AMD's CRLs are a few KiB; room for many entries, but no more.
+pub const MAX_CRL_FILE: u64 = 1024 * 1024;
 /// A report file bigger than this is not a report (or an HCL wrapper of one).
 pub const MAX_REPORT_FILE: u64 = 64 * 1024;
 
@@ -64,7 +66,7 @@ pub fn read_limited(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>
     std::fs::read(path).map_err(err)
 }
 
-fn one_of(dir: &Path, stem: &str, exts: &[&str]) -> Result<Option<Vec<u8>>, GatherError> {
+fn one_of(dir: &Path, stem: &str, exts: &[&str], max: u64) -> Result<Option<Vec<u8>>, GatherError> {
     let found: Vec<PathBuf> = exts
         .iter()
         .map(|e| dir.join(format!("{stem}.{e}")))
@@ -72,7 +74,9 @@ fn one_of(dir: &Path, stem: &str, exts: &[&str]) -> Result<Option<Vec<u8>>, Gath
         .collect();
     match found.as_slice() {
         [] => Ok(None),
-        [one] => read_limited(one, "certificate", MAX_CERT_FILE).map(Some),
+        [one] => {
+            read_limited(one, if stem == "crl" { "CRL" } else { "certificate" }, max).map(Some)
+        }
         [a, b, ..] => Err(GatherError::Ambiguous {
             dir: dir.to_path_buf(),
             a: a.file_name()
@@ -95,23 +99,24 @@ pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
         });
     }
     let exts = ["pem", "der", "crt", "cer"];
-    let crl = one_of(dir, "crl", &["der", "pem", "crl"])?;
+    let crl = one_of(dir, "crl", &["der", "pem", "crl"], MAX_CRL_FILE)?;
     Ok(Endorsements {
-        ark: one_of(dir, "ark", &exts)?,
-        ask: one_of(dir, "ask", &exts)?,
-        asvk: one_of(dir, "asvk", &exts)?,
-        vcek: one_of(dir, "vcek", &exts)?,
-        vlek: one_of(dir, "vlek", &exts)?,
+        ark: one_of(dir, "ark", &exts, MAX_CERT_FILE)?,
+        ask: one_of(dir, "ask", &exts, MAX_CERT_FILE)?,
+        asvk: one_of(dir, "asvk", &exts, MAX_CERT_FILE)?,
+        vcek: one_of(dir, "vcek", &exts, MAX_CERT_FILE)?,
+        vlek: one_of(dir, "vlek", &exts, MAX_CERT_FILE)?,
         vek_problem: None,
         crl: match crl {
             Some(b) => CrlInput::Given(b),
-            None => CrlInput::NotAtHand(format!("no crl.der in {}", dir.display())),
+            None => CrlInput::NotAtHand(format!("no crl.der or crl.pem in {}", dir.display())),
         },
     })
 }
 
-/// Fill what is missing from the KDS (or its cache): the VCEK for the report's chip and reported
-/// TCB, and the CRL. What cannot be had is recorded for the verdict, never an early error.
+/// Fill what is missing from the KDS (or its cache): the VEK ([`complete_vek_from_kds`]) and the
+/// CRL ([`complete_crl_from_kds`]). What cannot be had is recorded for the verdict, never an early
+/// error.
 pub fn complete_from_kds(
     report_bytes: &[u8],
     e: &mut Endorsements,
@@ -119,15 +124,21 @@ pub fn complete_from_kds(
     kds: &Kds,
     now: OffsetDateTime,
 ) {
-    let Ok(r) = report::parse(report_bytes) else {
-        return;
-    };
+    complete_vek_from_kds(report_bytes, e, product, kds);
+    complete_crl_from_kds(report_bytes, e, product, kds, now);
+}
+
+/// What the KDS is asked about for a report: its product and key kind, or `None` when it cannot
+/// be asked (unparsable report, the emulated chain, an unknown product, recorded in `e`).
+fn kds_subject(
+    report_bytes: &[u8],
+    e: &mut Endorsements,
+    product: Option<Product>,
+) -> Option<(report::Report, Product, KeyKind)> {
+    let r = report::parse(report_bytes).ok()?;
     if crate::verifier::names_emulated_chain(e) {
         // AMD's KDS knows nothing of the test chain: there is nothing to fetch for it.
-        if matches!(e.crl, CrlInput::NotAtHand(_)) {
-            e.crl = CrlInput::NotAtHand("the emulated test chain has no CRL on the KDS".into());
-        }
-        return;
+        return None;
     }
     let Some(product) = product
         .or_else(|| r.cpuid_product())
@@ -139,11 +150,25 @@ pub fn complete_from_kds(
                     .into(),
             );
         }
-        return;
+        return None;
     };
     let kind = match r.signing_key {
         report::SigningKey::Vlek => KeyKind::Vlek,
         _ => KeyKind::Vcek,
+    };
+    Some((r, product, kind))
+}
+
+/// Fetch the VCEK for the report's chip and reported TCB when none is given (VLEKs are not
+/// served publicly: that is recorded instead).
+pub fn complete_vek_from_kds(
+    report_bytes: &[u8],
+    e: &mut Endorsements,
+    product: Option<Product>,
+    kds: &Kds,
+) {
+    let Some((r, product, kind)) = kds_subject(report_bytes, e, product) else {
+        return;
     };
     match kind {
         KeyKind::Vcek if e.vcek.is_none() => {
@@ -168,13 +193,48 @@ pub fn complete_from_kds(
         }
         _ => {}
     }
-    if matches!(e.crl, CrlInput::NotAtHand(_)) {
-        e.crl = match kds.crl(product, kind, now) {
-            Ok(der) => CrlInput::Given(der),
-            Err(err @ KdsError::NotCached { .. }) => CrlInput::NotAtHand(err.to_string()),
-            Err(err) => CrlInput::Failed(err.to_string()),
-        };
+}
+
+/// Fetch the product's CRL (from the cache while current at `now`) when none is given.
+pub fn complete_crl_from_kds(
+    report_bytes: &[u8],
+    e: &mut Endorsements,
+    product: Option<Product>,
+    kds: &Kds,
+    now: OffsetDateTime,
+) {
+    if !matches!(e.crl, CrlInput::NotAtHand(_)) {
+        return;
     }
+    if crate::verifier::names_emulated_chain(e) {
+        e.crl = CrlInput::NotAtHand(
+            "the emulated test chain has no CRL on the KDS (its own comes with --allow-emulated)"
+                .into(),
+        );
+        return;
+    }
+    let Some((_, product, kind)) = kds_subject(report_bytes, e, product) else {
+        return;
+    };
+    e.crl = match kds.crl(product, kind, now) {
+        Ok(der) => CrlInput::Given(der),
+        Err(err @ (KdsError::NotCached { .. } | KdsError::CacheUnusable { .. })) => {
+            CrlInput::NotAtHand(err.to_string())
+        }
+        Err(err) => CrlInput::Failed(err.to_string()),
+    };
+}
+
+/// The emulated test chain's own CRL, for endorsements that name that chain and bring no CRL.
+pub fn complete_from_test_chain(e: &mut Endorsements, chain: &crate::emulated::TestChain) {
+    if crate::verifier::names_emulated_chain(e) && !matches!(e.crl, CrlInput::Given(_)) {
+        e.crl = CrlInput::Given(chain.crl.clone());
+    }
+}
+
+/// A CRL file (`--crl FILE`), PEM or DER.
+pub fn read_crl_file(path: &Path) -> Result<CrlInput, GatherError> {
+    read_limited(path, "CRL", MAX_CRL_FILE).map(CrlInput::Given)
 }
 
 /// `run.json` of a boot run (written by `cargo xtask boot`).

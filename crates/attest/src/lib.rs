@@ -8,16 +8,19 @@
 //! Layout, in the field's (RATS) vocabulary:
 //! - [`report`]: the evidence format, parsed with every must-be-zero range enforced.
 //! - [`certs`], [`roots`]: the endorser's certificates and AMD's pinned roots.
-//! - [`kds`]: the endorser's service (AMD Key Distribution Service) with cache and offline mode.
-//! - [`gather`]: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder,
+//! - `kds`: the endorser's service (AMD Key Distribution Service) with cache and offline mode.
+//! - `gather`: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder,
 //!   `expected.json`, and the KDS for what is missing.
+//!   (These two need the default `kds` feature, which brings the HTTP stack; without it the crate
+//!   is the pure verifier and the emulated PSP.)
 //! - [`verifier`]: the judgement, one pure function; [`verdict`]: its result.
 //! - [`policy`]: what the relying party requires (TOML, documented in [`policy`]).
 //! - [`emulated`]: the test chain and report builder of the emulated PSP.
 //!
 //! Every check of a verdict has a stable name (`report.signature`, `chain.vek`, `vek.tcb`,
-//! `policy.debug`, `measurement`, …) and a test that makes it fail (`tests/mutations.rs`,
-//! `tests/emulated.rs`). Hand-written here because no crate does it: the report layout
+//! `policy.debug`, `measurement`, …), listed in every verdict in one order whether it passed,
+//! failed or was not reached (the table of names is in [`verdict`]), and a test that makes it
+//! fail (`tests/mutations.rs`, `tests/emulated.rs`). Hand-written here because no crate does it: the report layout
 //! ([`report::layout`]), AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
 //!
 //! ## What we take from the `sev` crate, and what we wrote instead
@@ -39,7 +42,9 @@
 
 pub mod certs;
 pub mod emulated;
+#[cfg(feature = "kds")]
 pub mod gather;
+#[cfg(feature = "kds")]
 pub mod kds;
 pub mod policy;
 pub mod product;

@@ -31,12 +31,15 @@ pub struct Endorsements {
     pub crl: CrlInput,
 }
 
+/// The CRL for a verdict. Revocation is checked fail-closed: without a CRL, `chain.crl` fails
+/// unless the policy opts out (`require_crl = false`), and then it says "skipped by policy".
 #[derive(Debug, Clone)]
 pub enum CrlInput {
+    /// A CRL (PEM or DER): always checked, whatever the policy says.
     Given(Vec<u8>),
-    /// No CRL, and why (offline, not cached): passes unless the policy requires a CRL.
+    /// No CRL, and why (offline and not cached, none in `--certs`, not wanted).
     NotAtHand(String),
-    /// Fetching one failed: always a failure (fail closed).
+    /// Fetching one failed, and why.
     Failed(String),
 }
 
@@ -142,14 +145,36 @@ fn run(
     trust: &Trust<'_>,
     now: OffsetDateTime,
 ) {
+    // --- what is at hand
+    let given: Vec<&str> = [
+        ("ark", e.ark.is_some()),
+        ("ask", e.ask.is_some()),
+        ("asvk", e.asvk.is_some()),
+        ("vcek", e.vcek.is_some()),
+        ("vlek", e.vlek.is_some()),
+        ("crl", matches!(e.crl, CrlInput::Given(_))),
+    ]
+    .into_iter()
+    .filter_map(|(n, at_hand)| at_hand.then_some(n))
+    .collect();
+    v.pass(
+        "input",
+        format!("report of {} bytes", report_bytes.len()),
+        if given.is_empty() {
+            "no certificates or CRL given".to_string()
+        } else {
+            format!("given: {}", given.join(", "))
+        },
+    );
+
     // --- structure
     let r = match report::parse(report_bytes) {
         Ok(r) => r,
         Err(err) => {
             v.fail(
-                err.check_name(),
+                "report.format",
                 "a well-formed SEV-SNP report",
-                "malformed",
+                err.rule(),
                 err.to_string(),
             );
             return;
@@ -191,10 +216,7 @@ fn run(
     }
 
     // --- product
-    let emulated = is_emulated_cert(&e.ark)
-        || is_emulated_cert(&e.ask)
-        || is_emulated_cert(&e.vcek)
-        || is_emulated_cert(&e.vlek);
+    let emulated = names_emulated_chain(e);
     let chip_product = r.cpuid_product();
     let emulated_roots = if emulated && trust.allow_emulated {
         trust.emulated_roots
@@ -218,7 +240,8 @@ fn run(
                 chip.to_string(),
                 "the report's CPUID fields name another product",
             );
-            chip
+            // The caller trusts only `want`'s roots: judge the chain under those, not the chip's.
+            want
         }
         (_, Some(chip), _) => {
             v.pass(
@@ -290,6 +313,11 @@ fn run(
             }
         }
     } else {
+        v.pass(
+            "emulated",
+            "no",
+            format!("no certificate names the snpkit test chain; AMD's {product} roots"),
+        );
         amd
     };
 
@@ -451,8 +479,6 @@ fn chain(
         );
     }
 
-    crl_check(v, e, roots, intermediate, policy, now);
-
     // VEK
     let (vek_bytes, given_kind) = match r.signing_key {
         SigningKey::Vlek => match (&e.vlek, &e.vcek) {
@@ -466,22 +492,33 @@ fn chain(
             (None, None) => (None, "vcek"),
         },
     };
-    let Some(vek_bytes) = vek_bytes else {
-        let why = e
-            .vek_problem
-            .clone()
-            .unwrap_or_else(|| format!("no {want_kind} certificate given"));
-        v.fail(
-            "chain.vek",
-            format!("the {want_kind} that signed the report"),
-            "missing",
-            why,
-        );
-        return None;
-    };
-    let vek = match Cert::decode(given_kind, vek_bytes) {
-        Ok(c) => c,
-        Err(err) => {
+    let vek = vek_bytes.map(|b| Cert::decode(given_kind, b));
+
+    crl_check(
+        v,
+        e,
+        roots,
+        intermediate,
+        vek.as_ref().and_then(|c| c.as_ref().ok()),
+        policy,
+        now,
+    );
+
+    let vek = match vek {
+        None => {
+            let why = e
+                .vek_problem
+                .clone()
+                .unwrap_or_else(|| format!("no {want_kind} certificate given"));
+            v.fail(
+                "chain.vek",
+                format!("the {want_kind} that signed the report"),
+                "missing",
+                why,
+            );
+            return None;
+        }
+        Some(Err(err)) => {
             v.fail(
                 "chain.vek",
                 format!("a {want_kind} certificate"),
@@ -490,6 +527,7 @@ fn chain(
             );
             return None;
         }
+        Some(Ok(c)) => c,
     };
     let cn = vek.subject_cn().unwrap_or_default();
     let kind_ok = match want_kind {
@@ -511,7 +549,17 @@ fn chain(
         format!("KEY_INFO says {want_kind}"),
     );
     let unknown_critical = vek.unknown_critical_extensions();
+    let issuer = &vek.x509().tbs_certificate.issuer;
+    let intermediate_name = &intermediate.x509().tbs_certificate.subject;
     match vek.verify_signed_by(intermediate) {
+        // RFC 5280 §6.1.3: the issuer name must chain too, not only the key; a certificate that
+        // names another issuer was not issued under this intermediate, whoever signed it.
+        Ok(()) if issuer != intermediate_name => v.fail(
+            "chain.vek",
+            format!("issued by {}", name_text(intermediate_name)),
+            format!("issued by {}", name_text(issuer)),
+            "the VEK names another issuer than the intermediate that signed it",
+        ),
         Ok(()) if vek.is_ca() => v.fail(
             "chain.vek",
             "an end-entity certificate",
@@ -584,6 +632,7 @@ fn crl_check(
     e: &Endorsements,
     roots: &Roots,
     intermediate: &Cert,
+    vek: Option<&Cert>,
     policy: &Policy,
     now: OffsetDateTime,
 ) {
@@ -591,62 +640,88 @@ fn crl_check(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    // CRL, signed by the ARK.
-    match &e.crl {
-        CrlInput::NotAtHand(why) if policy.require_crl => v.fail(
+    let bytes = match &e.crl {
+        CrlInput::Given(bytes) => bytes,
+        CrlInput::NotAtHand(why) | CrlInput::Failed(why) if !policy.require_crl => {
+            v.pass(
+                "chain.crl",
+                "skipped by policy",
+                format!("require_crl = false (--no-crl): revocation NOT checked; {why}"),
+            );
+            return;
+        }
+        CrlInput::NotAtHand(why) | CrlInput::Failed(why) => {
+            v.fail(
+                "chain.crl",
+                format!("a current CRL signed by {}", roots.ark.label()),
+                "none",
+                format!(
+                    "{why}. Get one: run without --offline so the KDS is asked, put crl.pem or \
+                     crl.der in --certs, or pass --crl FILE; or opt out of revocation checking \
+                     explicitly with --no-crl (policy require_crl = false)"
+                ),
+            );
+            return;
+        }
+    };
+    let crl = match Crl::decode(bytes) {
+        Ok(crl) => crl,
+        Err(err) => {
+            v.fail("chain.crl", "a CRL", "undecodable", err.to_string());
+            return;
+        }
+    };
+    let ark_name = &roots.ark.x509().tbs_certificate.subject;
+    let revoked: Vec<String> = [Some(intermediate), vek]
+        .into_iter()
+        .flatten()
+        .filter(|c| crl.revokes(c))
+        .map(|c| format!("{} (serial {}) is revoked", c.label(), c.serial_hex()))
+        .collect();
+    let verdict = if crl.issuer() != ark_name {
+        Err(format!(
+            "issued by {}, not {}",
+            name_text(crl.issuer()),
+            name_text(ark_name)
+        ))
+    } else if let Err(err) = crl.verify_signed_by(&roots.ark) {
+        Err(err.to_string())
+    } else if now < crl.this_update() || crl.next_update().is_some_and(|n| now > n) {
+        Err(format!(
+            "CRL is current from {} to {}, not at {} (a fresh one comes from the KDS)",
+            fmt(crl.this_update()),
+            crl.next_update().map(fmt).unwrap_or_default(),
+            fmt(now)
+        ))
+    } else if !revoked.is_empty() {
+        Err(revoked.join("; "))
+    } else {
+        Ok(())
+    };
+    match verdict {
+        Ok(()) => v.pass(
             "chain.crl",
-            "a current CRL (policy require_crl)",
-            "none",
-            why.clone(),
+            "not revoked",
+            format!(
+                "CRL by {}, {} entries; {} and {} not listed",
+                roots.ark.label(),
+                crl.revoked_count(),
+                intermediate.label(),
+                vek.map_or("the VEK (not at hand)".into(), Cert::label)
+            ),
         ),
-        CrlInput::NotAtHand(why) => v.pass("chain.crl", "not checked", why.clone()),
-        CrlInput::Failed(why) => v.fail("chain.crl", "a current CRL", "none", why.clone()),
-        CrlInput::Given(bytes) => match Crl::decode(bytes) {
-            Err(err) => v.fail("chain.crl", "a CRL", "undecodable", err.to_string()),
-            Ok(crl) => {
-                let verdict = if crl.issuer_cn() != roots.ark.subject_cn() {
-                    Err(format!(
-                        "issued by {}, not {}",
-                        crl.issuer_cn().unwrap_or_default(),
-                        roots.ark.label()
-                    ))
-                } else if let Err(err) = crl.verify_signed_by(&roots.ark) {
-                    Err(err.to_string())
-                } else if now < crl.this_update() || crl.next_update().is_some_and(|n| now > n) {
-                    Err(format!(
-                        "CRL is current from {} to {}",
-                        fmt(crl.this_update()),
-                        crl.next_update().map(fmt).unwrap_or_default()
-                    ))
-                } else if crl.revokes(intermediate) {
-                    Err(format!(
-                        "{} (serial {}) is revoked",
-                        intermediate.label(),
-                        intermediate.serial_hex()
-                    ))
-                } else {
-                    Ok(())
-                };
-                match verdict {
-                    Ok(()) => v.pass(
-                        "chain.crl",
-                        "not revoked",
-                        format!(
-                            "CRL by {}, {} entries",
-                            roots.ark.label(),
-                            crl.revoked_count()
-                        ),
-                    ),
-                    Err(why) => v.fail(
-                        "chain.crl",
-                        "a current ARK-signed CRL not revoking the chain",
-                        "failed",
-                        why,
-                    ),
-                }
-            }
-        },
+        Err(why) => v.fail(
+            "chain.crl",
+            "a current ARK-signed CRL not revoking the chain",
+            "failed",
+            why,
+        ),
     }
+}
+
+/// A distinguished name for messages, in RFC 4514 form (`CN=ARK-Milan,O=…`).
+fn name_text(name: &x509_cert::name::Name) -> String {
+    name.to_string()
 }
 
 fn vek_matches_report(v: &mut Verdict, r: &Report, vek: &Cert, product: Product) {
@@ -809,14 +884,19 @@ fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Refere
             err.to_string(),
         ),
     }
-    if let Some(launch) = reference.launch_policy {
-        v.push(
+    match reference.launch_policy {
+        Some(launch) => v.push(
             "policy.launch",
             launch == r.policy,
             format!("{launch:#x}"),
             format!("{:#x}", r.policy),
             format!("the policy of {}", reference.measurement_source),
-        );
+        ),
+        None => v.pass(
+            "policy.launch",
+            "not required",
+            "no launch config given to compare the guest policy with",
+        ),
     }
     v.push(
         "guest_svn",
@@ -836,8 +916,18 @@ fn min_tcb(v: &mut Verdict, r: &Report, policy: &Policy, product: Product) {
         ("snp", tcb.snp, m.snp),
         ("microcode", tcb.microcode, m.microcode),
     ];
-    if let Some(fmc) = tcb.fmc {
-        comps.insert(0, ("fmc", fmc, m.fmc));
+    match (tcb.fmc, m.fmc) {
+        (Some(fmc), min) => comps.insert(0, ("fmc", fmc, min.unwrap_or(0))),
+        (None, Some(min)) => {
+            v.fail(
+                "tcb.minimum",
+                format!("min_tcb.fmc = {min} on a product with an FMC component"),
+                format!("{product}, which has none"),
+                "min_tcb.fmc applies to Turin only: use a policy without it for this product",
+            );
+            return;
+        }
+        (None, None) => {}
     }
     let low: Vec<String> = comps
         .iter()
@@ -896,11 +986,12 @@ fn optional_values(v: &mut Verdict, r: &Report, policy: &Policy) {
         ("image_id", &r.image_id),
     ];
     for ((key, value, len), (_, found)) in policy.hex_fields().into_iter().zip(fields) {
-        if let Some(text) = value {
-            match decode_hex(key, text, len) {
+        match value {
+            Some(text) => match decode_hex(key, text, len) {
                 Ok(want) => v.push(key, want == found, hex(&want), hex(found), "policy"),
                 Err(err) => v.fail(key, text.clone(), hex(found), err.to_string()),
-            }
+            },
+            None => v.pass(key, "not required", format!("the policy sets no {key}")),
         }
     }
 }

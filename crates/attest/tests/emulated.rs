@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use snpkit_attest::emulated::{EmulatedLaunch, TestChain, VekSpec, emulated_report, sign_with};
-use snpkit_attest::{EMULATED_BANNER, Endorsements, Policy, Reference, Trust, verify};
+use snpkit_attest::{CrlInput, EMULATED_BANNER, Endorsements, Policy, Reference, Trust, verify};
 use time::OffsetDateTime;
 
 fn chain() -> &'static TestChain {
@@ -18,11 +18,14 @@ fn launch() -> EmulatedLaunch {
     EmulatedLaunch::new([0xAB; 48], rd, 0x30000)
 }
 
+/// What a boot run brings back, plus the chain's own CRL (which `cargo xtask verify
+/// --allow-emulated` adds from the cache).
 fn endorsements(c: &TestChain) -> Endorsements {
     Endorsements {
         ark: Some(c.roots.ark.der().to_vec()),
         ask: Some(c.roots.ask.der().to_vec()),
         vcek: Some(c.vcek.der().to_vec()),
+        crl: CrlInput::Given(c.crl.clone()),
         ..Endorsements::default()
     }
 }
@@ -63,6 +66,13 @@ fn emulated_report_verifies_only_with_allow_emulated() {
     assert!(v.emulated);
     assert!(v.to_table(false).contains(EMULATED_BANNER));
     assert!(v.to_json().contains("\"emulated\": true"));
+    // Revocation was checked against the test ARK's real CRL, not skipped.
+    let crl = v.check("chain.crl").expect("crl");
+    assert_eq!(crl.found, "not revoked", "{crl:?}");
+    assert!(
+        crl.detail
+            .contains(&format!("ARK-{}", snpkit_attest::verifier::EMULATED_MARK))
+    );
 
     let strict = Trust {
         allow_emulated: false,
@@ -174,6 +184,7 @@ fn honest_spec() -> VekSpec {
         hw_id: Some(c.chip_id.to_vec()),
         ca: false,
         extra_critical: false,
+        issuer_cn: None,
     }
 }
 
@@ -227,8 +238,41 @@ fn vek_kind_ca_and_critical_extensions() {
 }
 
 #[test]
-fn crl_revoking_the_ask_fails() {
-    use snpkit_attest::CrlInput;
+fn the_chain_keeps_an_ark_signed_crl_in_its_cache() {
+    let c = chain();
+    let on_disk = std::fs::read(c.dir.join("crl.der")).expect("crl.der beside the keys");
+    assert_eq!(on_disk, c.crl);
+    let crl = snpkit_attest::certs::crl::Crl::decode(&c.crl).expect("decodes");
+    crl.verify_signed_by(&c.roots.ark)
+        .expect("signed by the test ARK");
+    assert_eq!(crl.revoked_count(), 0);
+    assert!(crl.next_update().expect("next update") >= c.roots.ark.not_after());
+    // A chain cached before CRLs were kept gets one on its next load.
+    let copy = tempfile::tempdir().expect("tmp");
+    let v1 = copy.path().join("v1");
+    std::fs::create_dir_all(&v1).expect("mkdir");
+    for f in [
+        "ark.pem", "ask.pem", "vcek.pem", "ark.key", "ask.key", "vcek.key",
+    ] {
+        std::fs::copy(c.dir.join(f), v1.join(f)).expect("copy");
+    }
+    let again = TestChain::existing(copy.path()).expect("loads");
+    snpkit_attest::certs::crl::Crl::decode(&again.crl)
+        .expect("issued")
+        .verify_signed_by(&c.roots.ark)
+        .expect("by the same ARK");
+    assert_eq!(
+        std::fs::read(v1.join("crl.der")).expect("written"),
+        again.crl
+    );
+    // A damaged one is named, not trusted.
+    std::fs::write(v1.join("crl.der"), b"junk").expect("write");
+    let err = TestChain::load_or_create(copy.path()).expect_err("damaged");
+    assert!(err.to_string().contains("delete the folder"), "{err}");
+}
+
+#[test]
+fn crl_revoking_the_ask_or_the_vcek_fails() {
     use std::time::{Duration, SystemTime};
     let c = chain();
     let l = launch();
@@ -260,6 +304,50 @@ fn crl_revoking_the_ask_fails() {
         now(),
     );
     assert_fails_on(&v, "chain.crl", "revoked ASK");
+    // The VCEK's own serial is looked up too.
+    e.crl = CrlInput::Given(c.crl(&[&c.vcek], t - day, t + day).expect("crl"));
+    let v = verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert_fails_on(&v, "chain.crl", "revoked VCEK");
+    assert!(
+        v.check("chain.crl")
+            .unwrap()
+            .detail
+            .contains("SEV-VCEK (serial 00) is revoked"),
+        "{}",
+        v.to_table(false)
+    );
+    // A CRL signed by another ARK (a forger's, under the test ARK's very name) is refused.
+    let forged = TestChain::forge(&snpkit_attest::emulated::ChainNames::emulated()).expect("forge");
+    e.crl = CrlInput::Given(forged.crl.clone());
+    let v = verify(
+        &report,
+        &e,
+        &reference(&l),
+        &Policy::default(),
+        &allowed,
+        now(),
+    );
+    assert_fails_on(&v, "chain.crl", "CRL by another key");
+    // Not yet current, and expired.
+    for (from, to) in [(t + day, t + day * 2), (t - day * 2, t - day)] {
+        e.crl = CrlInput::Given(c.crl(&[], from, to).expect("crl"));
+        let v = verify(
+            &report,
+            &e,
+            &reference(&l),
+            &Policy::default(),
+            &allowed,
+            now(),
+        );
+        assert_fails_on(&v, "chain.crl", "CRL outside its dates");
+    }
     e.crl = CrlInput::NotAtHand("offline".into());
     let strict = Policy {
         require_crl: true,
@@ -277,4 +365,22 @@ fn crl_revoking_the_ask_fails() {
         now(),
     );
     assert_fails_on(&v, "chain.crl", "CRL fetch failed");
+}
+
+#[test]
+fn a_vek_naming_another_issuer_is_refused_even_if_the_ask_signed_it() {
+    // Signed with the test ASK's own key, but its issuer field names someone else: RFC 5280
+    // chains names as well as keys, so the signature alone must not make it the ASK's VEK.
+    let mut s = honest_spec();
+    s.issuer_cn = Some("SEV-Milan".into());
+    let v = lying_vek(s);
+    assert_fails_on(&v, "chain.vek", "VEK naming another issuer");
+    assert!(
+        v.check("chain.vek")
+            .unwrap()
+            .detail
+            .contains("another issuer"),
+        "{}",
+        v.to_table(false)
+    );
 }

@@ -68,6 +68,8 @@ fn wrong_products_roots() {
         } else {
             Product::Milan
         };
+        // The relying party trusts only `other`'s roots: the chain is judged under those and
+        // fails, whatever the CPUID says (a version 2 report says nothing).
         let reference = Reference {
             product: Some(other),
             ..g.reference()
@@ -79,66 +81,112 @@ fn wrong_products_roots() {
             &g.policy(),
             g.now,
         );
-        let check = if g.version >= 3 {
-            "product"
-        } else {
-            "chain.vek"
-        };
-        assert_fails_on(&v, check, g.name);
-        // The given ASK of another product is refused too.
-        let mut e = g.endorsements();
-        e.ask = Some(
-            snpkit_attest::roots::builtin(other)
+        assert_eq!(v.product.as_deref(), Some(other.kds_name()), "{}", g.name);
+        assert_fails_on(&v, "chain.vek", g.name);
+        assert!(
+            v.check("chain.vek")
                 .unwrap()
-                .ask
-                .der()
-                .to_vec(),
+                .expected
+                .contains(&format!("SEV-{}", other.kds_name()))
+                || v.check("chain.vek")
+                    .unwrap()
+                    .expected
+                    .contains(&format!("SEV-VLEK-{}", other.kds_name())),
+            "{}: judged under {other}'s intermediate:\n{}",
+            g.name,
+            v.to_table(false)
         );
+        if g.version >= 3 {
+            assert_fails_on(&v, "product", g.name);
+        }
+        // The other product's ARK and ASK handed over as the chain are refused too.
+        let theirs = snpkit_attest::roots::builtin(other).unwrap();
+        let mut e = g.endorsements();
+        e.ark = Some(theirs.ark.der().to_vec());
+        e.ask = Some(theirs.ask.der().to_vec());
         let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        assert_fails_on(&v, "chain.ark", g.name);
         assert_fails_on(&v, "chain.ask", g.name);
     });
 }
 
 #[test]
 fn self_made_chain() {
-    let test = snpkit_attest::emulated::TestChain::cached().expect("test chain");
+    // A forger's chain under AMD's own names (ARK-Milan, SEV-Milan, SEV-VCEK), not marked as the
+    // emulated PSP's, with a VCEK that certifies each report's own chip and TCB, and the report
+    // re-signed with its key: everything matches except the anchors, and that must be enough.
+    let forged = snpkit_attest::emulated::TestChain::forge(
+        &snpkit_attest::emulated::ChainNames::amd_lookalike(Product::Milan),
+    )
+    .expect("forge");
+    assert_eq!(forged.roots.ark.subject_cn().as_deref(), Some("ARK-Milan"));
     each(|g| {
-        // A self-made root presented as the ARK.
+        let r = snpkit_attest::report::parse(&g.report_bytes()).unwrap();
+        let tcb = r.tcb(r.reported_tcb, g.product);
+        let spec = snpkit_attest::emulated::VekSpec {
+            common_name: if g.vlek { "SEV-VLEK" } else { "SEV-VCEK" }.into(),
+            product_name: g.product.kds_name().into(),
+            tcb: (tcb.fmc, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode),
+            hw_id: (!g.vlek).then(|| r.chip_id_for(g.product).to_vec()),
+            ca: false,
+            extra_critical: false,
+            issuer_cn: None,
+        };
+        let (vek, key) = forged.issue_vek(&spec).unwrap();
+        let mut report: [u8; 1184] = g.report_bytes().try_into().unwrap();
+        snpkit_attest::emulated::sign_with(&key, &mut report);
         let mut e = g.endorsements();
-        e.ark = Some(test.roots.ark.der().to_vec());
-        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
-        assert_fails_on(&v, "chain.ark", g.name);
-        // A whole self-made chain with its own VEK.
-        let mut e = g.endorsements();
-        e.ark = Some(test.roots.ark.der().to_vec());
-        e.ask = Some(test.roots.ask.der().to_vec());
-        e.vcek = Some(test.vcek.der().to_vec());
-        e.vlek = None;
+        e.ark = Some(forged.roots.ark.der().to_vec());
+        e.ask = Some(forged.roots.ask.der().to_vec());
+        e.crl = snpkit_attest::CrlInput::Given(forged.crl.clone());
+        if g.vlek {
+            e.vlek = Some(vek);
+        } else {
+            e.vcek = Some(vek);
+        }
         let reference = Reference {
             product: Some(g.product),
             ..g.reference()
         };
-        let v = g.verify_with(&g.report_bytes(), &e, &reference, &g.policy(), g.now);
-        assert_fails_on(&v, "emulated", g.name);
-        assert_fails_on(&v, "chain.ask", g.name);
-        assert_fails_on(
-            &v,
-            if g.vlek {
-                "chain.vek_kind"
-            } else {
-                "chain.vek"
-            },
-            g.name,
+        let v = g.verify_with(&report, &e, &reference, &g.policy(), g.now);
+        assert!(
+            !v.emulated,
+            "{}: a forged chain is not the emulated one",
+            g.name
         );
+        assert!(v.check("emulated").unwrap().passed, "{}", g.name);
+        assert_fails_on(&v, "chain.ark", g.name);
+        assert_fails_on(&v, "chain.ask", g.name);
+        assert_fails_on(&v, "chain.vek", g.name);
+        assert_fails_on(&v, "chain.crl", g.name);
+        assert!(
+            !v.check("report.signature").unwrap().passed,
+            "{}: never checked against the forged key",
+            g.name
+        );
+        // Just the forged ARK, with the genuine VEK: refused by fingerprint.
+        let mut e = g.endorsements();
+        e.ark = Some(forged.roots.ark.der().to_vec());
+        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        assert_fails_on(&v, "chain.ark", g.name);
     });
+}
+
+/// The `report.format` line fails, naming the broken rule.
+fn assert_format_rule(v: &snpkit_attest::Verdict, rule: &str, context: &str) {
+    assert_fails_on(v, "report.format", context);
+    assert_eq!(v.check("report.format").unwrap().found, rule, "{context}");
+    // Nothing after the format could be judged, and nothing unjudged passes.
+    let measurement = v.check("measurement").unwrap();
+    assert!(!measurement.evaluated && !measurement.passed, "{context}");
 }
 
 #[test]
 fn truncated_oversized_and_empty_reports() {
     each(|g| {
-        assert_fails_on(&with_report(g, |r| r.truncate(1183)), "report.size", g.name);
-        assert_fails_on(&with_report(g, |r| r.push(0)), "report.size", g.name);
-        assert_fails_on(&with_report(g, |r| r.clear()), "report.size", g.name);
+        assert_format_rule(&with_report(g, |r| r.truncate(1183)), "size", g.name);
+        assert_format_rule(&with_report(g, |r| r.push(0)), "size", g.name);
+        assert_format_rule(&with_report(g, |r| r.clear()), "size", g.name);
     });
 }
 
@@ -147,8 +195,33 @@ fn unknown_versions() {
     each(|g| {
         for version in [0u32, 1, 4, 6, 0xFFFF_FFFF] {
             let v = with_report(g, |r| r[0..4].copy_from_slice(&version.to_le_bytes()));
-            assert_fails_on(&v, "report.version", g.name);
+            assert_format_rule(&v, "version", g.name);
         }
+    });
+}
+
+#[test]
+fn check_names_are_the_same_in_pass_and_fail() {
+    let names =
+        |v: &snpkit_attest::Verdict| v.checks.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let want: Vec<String> = snpkit_attest::verdict::CHECKS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    each(|g| {
+        assert_eq!(names(&g.verify()), want, "{} passing", g.name);
+        assert_eq!(
+            names(&with_report(g, |r| r.truncate(10))),
+            want,
+            "{} truncated",
+            g.name
+        );
+        assert_eq!(
+            names(&with_report(g, |r| r[0x2A0] ^= 1)),
+            want,
+            "{} bad signature",
+            g.name
+        );
     });
 }
 
@@ -320,36 +393,36 @@ fn structural_rules() {
     let g = genuine("oak turin v5");
     type Mutation = fn(&mut Vec<u8>);
     let cases: &[(&str, Mutation)] = &[
-        ("report.reserved_zero", |r| r[0x4C] = 1),
-        ("report.reserved_zero", |r| r[0x18B] = 1),
-        ("report.reserved_zero", |r| r[0x1EB] = 1),
-        ("report.reserved_zero", |r| r[0x1EF] = 1),
-        ("report.reserved_zero", |r| r[0x208] = 1),
-        ("report.reserved_zero", |r| r[0x2D0] = 1),
-        ("report.reserved_zero", |r| r[0x318] = 1),
-        ("report.reserved_zero", |r| r[0x330] = 1),
-        ("report.reserved_zero", |r| r[0x49F] = 1),
-        ("report.signature_algo", |r| r[0x34] = 2),
-        ("report.policy_reserved", |r| r[0x0A] &= !0x02),
-        ("report.policy_reserved", |r| r[0x0F] = 0x80),
-        ("report.key_info", |r| r[0x48] = 0x20),
-        ("report.key_info", |r| r[0x48] = 2 << 2),
-        ("report.vmpl_range", |r| r[0x30] = 4),
+        ("reserved_zero", |r| r[0x4C] = 1),
+        ("reserved_zero", |r| r[0x18B] = 1),
+        ("reserved_zero", |r| r[0x1EB] = 1),
+        ("reserved_zero", |r| r[0x1EF] = 1),
+        ("reserved_zero", |r| r[0x208] = 1),
+        ("reserved_zero", |r| r[0x2D0] = 1),
+        ("reserved_zero", |r| r[0x318] = 1),
+        ("reserved_zero", |r| r[0x330] = 1),
+        ("reserved_zero", |r| r[0x49F] = 1),
+        ("signature_algo", |r| r[0x34] = 2),
+        ("policy_reserved", |r| r[0x0A] &= !0x02),
+        ("policy_reserved", |r| r[0x0F] = 0x80),
+        ("key_info", |r| r[0x48] = 0x20),
+        ("key_info", |r| r[0x48] = 2 << 2),
+        ("vmpl_range", |r| r[0x30] = 4),
     ];
-    for (check, mutate) in cases {
-        assert_fails_on(&with_report(g, mutate), check, check);
+    for (rule, mutate) in cases {
+        assert_format_rule(&with_report(g, mutate), rule, rule);
     }
     // Version 2 has no CPUID fields and version 3 no mitigation vectors: those bytes must be zero.
     let v2 = genuine("virtee milan v2");
-    assert_fails_on(
+    assert_format_rule(
         &with_report(v2, |r| r[0x188] = 0x19),
-        "report.reserved_zero",
+        "reserved_zero",
         "v2 cpuid",
     );
     let v3 = genuine("oak cb");
-    assert_fails_on(
+    assert_format_rule(
         &with_report(v3, |r| r[0x1F8] = 1),
-        "report.reserved_zero",
+        "reserved_zero",
         "v3 mit vector",
     );
 }
@@ -501,7 +574,7 @@ fn every_policy_check_can_fail() {
             tee: 0,
             snp: 8,
             microcode: 115,
-            fmc: 0,
+            fmc: None,
         },
         ..base.clone()
     };
@@ -526,16 +599,34 @@ fn every_policy_check_can_fail() {
         g.now,
     );
     assert_fails_on(&v, "policy.launch", "launch policy");
-    // Turin's FMC minimum is checked on Turin.
+    // Turin's FMC minimum is checked on Turin (its FMC is 0: a minimum of 0 passes, 1 fails).
     let t = genuine("oak turin v5");
-    let p = Policy {
+    let fmc = |n| Policy {
         min_tcb: snpkit_attest::policy::MinTcb {
-            fmc: 1,
+            fmc: Some(n),
             ..Default::default()
         },
         ..t.policy()
     };
-    assert_fails_on(&with_policy(t, p), "tcb.minimum", "turin fmc");
+    assert!(with_policy(t, fmc(0)).passed);
+    assert_fails_on(&with_policy(t, fmc(1)), "tcb.minimum", "turin fmc");
+    // On a product without an FMC, a policy naming one is refused, not silently ignored.
+    let m = genuine("oak cb");
+    let p = Policy {
+        min_tcb: snpkit_attest::policy::MinTcb {
+            fmc: Some(0),
+            ..Default::default()
+        },
+        ..m.policy()
+    };
+    let v = with_policy(m, p);
+    assert_fails_on(&v, "tcb.minimum", "fmc on Milan");
+    assert!(
+        v.check("tcb.minimum")
+            .unwrap()
+            .detail
+            .contains("Turin only")
+    );
 }
 
 #[test]

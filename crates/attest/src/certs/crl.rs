@@ -1,5 +1,6 @@
 //! AMD's certificate revocation lists: one per product and key kind, signed by the ARK, listing
-//! revoked ASKs/ASVKs by serial number.
+//! revoked ASKs/ASVKs by serial number. The verifier looks up the VCEK/VLEK's serial too, so a
+//! CRL that names the end-entity certificate is honoured as well.
 
 use super::{Cert, CertError, check_pss_alg, tbs_range, verify_pss, x509_time};
 use der::Decode;
@@ -33,6 +34,10 @@ impl Crl {
         &self.der
     }
 
+    pub fn issuer(&self) -> &x509_cert::name::Name {
+        &self.crl.tbs_cert_list.issuer
+    }
+
     pub fn issuer_cn(&self) -> Option<String> {
         super::common_name(&self.crl.tbs_cert_list.issuer)
     }
@@ -59,7 +64,7 @@ impl Crl {
         verify_pss("CRL", ark, &self.der[self.tbs.clone()], sig)
     }
 
-    /// Is a certificate issued by this CRL's issuer revoked?
+    /// Does this CRL list the certificate's serial number?
     pub fn revokes(&self, cert: &Cert) -> bool {
         let serial = cert.x509().tbs_certificate.serial_number.as_bytes();
         self.crl

@@ -60,18 +60,24 @@ impl fmt::Debug for Cert {
     }
 }
 
-fn is_pem(bytes: &[u8]) -> bool {
-    let trimmed = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|i| &bytes[i..])
-        .unwrap_or(&[]);
-    trimmed.starts_with(b"-----BEGIN")
+/// Where the PEM text starts, if the input is PEM. As openssl does, text before the first BEGIN
+/// line is allowed (`openssl x509 -text` output, a comment); DER always opens with a SEQUENCE
+/// tag (0x30), so such input is never taken for PEM.
+fn pem_start(bytes: &[u8]) -> Option<usize> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    if bytes.first() == Some(&0x30) {
+        return None;
+    }
+    bytes.windows(BEGIN.len()).position(|w| w == BEGIN)
 }
 
-/// Every `CERTIFICATE` block of a PEM text, as DER.
+/// Every `CERTIFICATE` (or `X509 CRL`) block of a PEM text, as DER. Text before, between and after
+/// the blocks is ignored, as openssl ignores it.
 pub fn pem_blocks(what: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| CertError::Decode {
+    let Some(start) = pem_start(bytes) else {
+        return Ok(Vec::new());
+    };
+    let text = std::str::from_utf8(&bytes[start..]).map_err(|_| CertError::Decode {
         what: what.into(),
         reason: "PEM text is not UTF-8".into(),
     })?;
@@ -108,7 +114,7 @@ fn pem_rfc7468_decode(block: &str) -> Result<(String, Vec<u8>), der::pem::Error>
 
 /// The DER of a one-certificate (or one-CRL) input in PEM or DER.
 pub fn to_der(what: &str, bytes: &[u8]) -> Result<Vec<u8>, CertError> {
-    if is_pem(bytes) {
+    if pem_start(bytes).is_some() {
         let mut blocks = pem_blocks(what, bytes)?;
         if blocks.len() != 1 {
             return Err(CertError::PemCount {

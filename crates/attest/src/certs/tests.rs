@@ -105,3 +105,25 @@ fn a_flipped_vcek_byte_breaks_the_chain() {
         assert!(c.verify_signed_by(&milan.ask).is_err());
     }
 }
+
+#[test]
+fn pem_after_leading_text_is_pem_as_openssl_reads_it() {
+    let der = vector("project-oak-oak/derived/cb.vcek.der");
+    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).expect("pem");
+    // What `openssl x509 -text` writes: a dump, then the PEM block.
+    let text = format!(
+        "Certificate:\n    Data:\n        Version: 3 (0x2)\n        Serial Number: 0 (0x0)\n{pem}"
+    );
+    let c = Cert::decode("vcek", text.as_bytes()).expect("leading text is skipped");
+    assert_eq!(c.der(), &der[..]);
+    let bundle = Cert::decode_bundle("chain", format!("# a comment\n{pem}{pem}").as_bytes())
+        .expect("bundle after text");
+    assert_eq!(bundle.len(), 2);
+    // Text without any BEGIN line is neither PEM nor DER.
+    assert!(matches!(
+        Cert::decode("vcek", b"Certificate:\n  no PEM here\n"),
+        Err(CertError::Decode { .. })
+    ));
+    // DER is never mistaken for PEM, whatever it holds.
+    assert_eq!(Cert::decode("vcek", &der).expect("der").der(), &der[..]);
+}

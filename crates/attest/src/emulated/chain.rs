@@ -1,7 +1,14 @@
 //! The emulated PSP's test chain: an ARK → ASK → VCEK chain shaped like AMD's (RSA-4096 with
 //! RSASSA-PSS/SHA-384 for ARK and ASK, an ECDSA P-384 VCEK with AMD's TCB, hwID and productName
-//! extensions), with names that say it is a test chain. Generated once per machine and cached:
-//! RSA-4096 key generation takes seconds.
+//! extensions) and an ARK-signed CRL, with names that say it is a test chain. Generated once per
+//! machine and cached: RSA-4096 key generation takes seconds.
+//!
+//! The CRL lists nothing and is current for the ARK's whole validity: AMD's CRLs expire after
+//! weeks, but a test chain cached for years must keep verifying, and the verifier's CRL check
+//! (issuer, ARK signature, dates, revoked serials) runs on it all the same.
+//!
+//! [`TestChain::forge`] makes the same shape under names of the caller's choosing, in memory: an
+//! attacker's chain that copies AMD's names, for tests that show names earn no trust.
 
 use crate::certs::Cert;
 use crate::certs::amd_ext::*;
@@ -53,6 +60,10 @@ pub enum EmulatedError {
 pub struct TestChain {
     pub roots: Roots,
     pub vcek: Cert,
+    /// The ARK-signed CRL, DER (cached as `crl.der`).
+    pub crl: Vec<u8>,
+    /// The subject's attributes after the CN, for VEKs issued later.
+    org: String,
     ark_key: rsa::RsaPrivateKey,
     ask_key: rsa::RsaPrivateKey,
     vcek_key: p384::ecdsa::SigningKey,
@@ -156,18 +167,82 @@ impl TestChain {
             .map_err(|e| damaged(e.to_string()))?;
         let vcek_key = p384::ecdsa::SigningKey::from_pkcs8_pem(&text("vcek.key")?)
             .map_err(|e| damaged(e.to_string()))?;
-        let ext = vek_extensions(&vcek).map_err(|e| damaged(e.to_string()))?;
+        let mut chain = TestChain::assemble(
+            ark,
+            ask,
+            vcek,
+            [ark_key, ask_key],
+            vcek_key,
+            ORG.into(),
+            true,
+            dir,
+        )
+        .map_err(|e| damaged(e.to_string()))?;
+        let crl_path = dir.join("crl.der");
+        match std::fs::read(&crl_path) {
+            Ok(der) => {
+                crate::certs::crl::Crl::decode(&der).map_err(|e| damaged(e.to_string()))?;
+                chain.crl = der;
+            }
+            // A chain cached before it came with a CRL: issue one now and keep it beside the keys.
+            // Should the folder be read-only, this process still has its CRL in memory.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                chain.issue_whole_life_crl()?;
+                // First writer wins (a hard link never replaces), so concurrent loaders, whose
+                // randomised PSS signatures differ, all end up with the one CRL on disk.
+                let tmp = dir.join(format!(
+                    ".crl-{}-{:x}",
+                    std::process::id(),
+                    OsRng.next_u64()
+                ));
+                if std::fs::write(&tmp, &chain.crl).is_ok() {
+                    let _ = std::fs::hard_link(&tmp, &crl_path);
+                }
+                let _ = std::fs::remove_file(&tmp);
+                if let Ok(der) = std::fs::read(&crl_path)
+                    && crate::certs::crl::Crl::decode(&der).is_ok()
+                {
+                    chain.crl = der;
+                }
+            }
+            Err(e) => return Err(io(&crl_path)(e)),
+        }
+        Ok(chain)
+    }
+
+    /// The CRL the chain keeps: no entries, current for the ARK's whole validity.
+    fn issue_whole_life_crl(&mut self) -> Result<(), EmulatedError> {
+        let ark = &self.roots.ark;
+        self.crl = self.crl(&[], ark.not_before().into(), ark.not_after().into())?;
+        Ok(())
+    }
+
+    /// Put a chain together from its parts.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        ark: Cert,
+        ask: Cert,
+        vcek: Cert,
+        [ark_key, ask_key]: [rsa::RsaPrivateKey; 2],
+        vcek_key: p384::ecdsa::SigningKey,
+        org: String,
+        emulated: bool,
+        dir: &Path,
+    ) -> Result<TestChain, EmulatedError> {
+        // The CRL is left empty here: the caller reads it from the cache or issues it.
+        let ext = vek_extensions(&vcek).map_err(gen_err)?;
         let hw = ext.hw_id.clone().unwrap_or_default();
         let chip_id: [u8; 64] = hw
             .as_slice()
             .try_into()
-            .map_err(|_| damaged("hwID is not 64 bytes".into()))?;
+            .map_err(|_| EmulatedError::Generate("hwID is not 64 bytes".into()))?;
         let (bl, tee, snp, ucode) = TEST_TCB;
         let raw = Tcb::encode(None, bl, tee, snp, ucode, TEST_PRODUCT.tcb_layout());
         Ok(TestChain {
-            roots: Roots::new(TEST_PRODUCT, ark, ask, None, true)
-                .map_err(|e| damaged(e.to_string()))?,
+            roots: Roots::new(TEST_PRODUCT, ark, ask, None, emulated).map_err(gen_err)?,
             vcek,
+            crl: Vec::new(),
+            org,
             ark_key,
             ask_key,
             vcek_key,
@@ -175,6 +250,29 @@ impl TestChain {
             tcb: Tcb::decode(raw, TEST_PRODUCT.tcb_layout()),
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// A chain of the same shape under `names`, generated in memory (not cached) with RSA-2048
+    /// keys: a forger's chain for tests. It is trusted nowhere, whatever its names say; only a
+    /// chain carrying [`EMULATED_MARK`] is ever treated as the emulated PSP's.
+    pub fn forge(names: &ChainNames) -> Result<TestChain, EmulatedError> {
+        let g = generate(names, 2048)?;
+        let cert = |what: &str, der: Vec<u8>| Cert::from_der(what, der).map_err(gen_err);
+        let emulated = [&names.ark, &names.ask, &names.vcek]
+            .iter()
+            .any(|n| n.contains(EMULATED_MARK));
+        let mut chain = TestChain::assemble(
+            cert("ark", g.ark)?,
+            cert("ask", g.ask)?,
+            cert("vcek", g.vcek)?,
+            [g.ark_key, g.ask_key],
+            g.vcek_key,
+            names.org.clone(),
+            emulated,
+            Path::new(""),
+        )?;
+        chain.issue_whole_life_crl()?;
+        Ok(chain)
     }
 
     pub(crate) fn vcek_key(&self) -> &p384::ecdsa::SigningKey {
@@ -268,10 +366,14 @@ fn spki_of(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, EmulatedError> {
     SubjectPublicKeyInfoOwned::from_der(der).map_err(gen_err)
 }
 
+fn name(text: &str) -> Result<Name, EmulatedError> {
+    Name::from_str(text).map_err(gen_err)
+}
+
 fn sign_cert(
     issuer_key: &rsa::RsaPrivateKey,
-    issuer: &str,
-    subject: &str,
+    issuer: &Name,
+    subject: &Name,
     serial: &[u8],
     years: u64,
     spki: SubjectPublicKeyInfoOwned,
@@ -284,12 +386,12 @@ fn sign_cert(
         version: x509_cert::Version::V3,
         serial_number: SerialNumber::new(serial).map_err(gen_err)?,
         signature: alg.clone(),
-        issuer: Name::from_str(issuer).map_err(gen_err)?,
+        issuer: issuer.clone(),
         validity: Validity {
             not_before: x509_time(start)?,
             not_after: x509_time(now + Duration::from_secs(years * 365 * 86_400))?,
         },
-        subject: Name::from_str(subject).map_err(gen_err)?,
+        subject: subject.clone(),
         subject_public_key_info: spki,
         issuer_unique_id: None,
         subject_unique_id: None,
@@ -318,11 +420,14 @@ pub struct VekSpec {
     pub ca: bool,
     /// Add an unknown critical extension (must be refused).
     pub extra_critical: bool,
+    /// Name this issuer CN instead of the ASK's (still signed with the ASK's key).
+    pub issuer_cn: Option<String>,
 }
 
 fn issue(
     ask_key: &rsa::RsaPrivateKey,
-    ask_name: &str,
+    ask_name: &Name,
+    org: &str,
     key: &p384::ecdsa::SigningKey,
     spec: &VekSpec,
 ) -> Result<Vec<u8>, EmulatedError> {
@@ -364,7 +469,7 @@ fn issue(
         exts.push(ext(oid, true, vec![0x05, 0x00])?);
     }
     let public = key.verifying_key().to_public_key_der().map_err(gen_err)?;
-    let subject = format!("CN={},{ORG}", spec.common_name);
+    let subject = name(&format!("CN={},{org}", spec.common_name))?;
     sign_cert(
         ask_key,
         ask_name,
@@ -383,8 +488,11 @@ impl TestChain {
         spec: &VekSpec,
     ) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), EmulatedError> {
         let key = p384::ecdsa::SigningKey::random(&mut OsRng);
-        let ask_name = format!("CN=SEV-{EMULATED_MARK},{ORG}");
-        Ok((issue(&self.ask_key, &ask_name, &key, spec)?, key))
+        let ask_name = match &spec.issuer_cn {
+            Some(cn) => name(&format!("CN={cn},{}", self.org))?,
+            None => self.roots.ask.x509().tbs_certificate.subject.clone(),
+        };
+        Ok((issue(&self.ask_key, &ask_name, &self.org, &key, spec)?, key))
     }
 }
 
@@ -397,14 +505,56 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), EmulatedError> {
     std::fs::write(&p, text).map_err(io(&p))
 }
 
-fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
-    let ark_name = format!("CN=ARK-{EMULATED_MARK},{ORG}");
-    let ask_name = format!("CN=SEV-{EMULATED_MARK},{ORG}");
-    let vcek_name = format!("CN=SEV-VCEK,{ORG}");
+/// The common names and the rest of the subject of a chain.
+#[derive(Debug, Clone)]
+pub struct ChainNames {
+    pub ark: String,
+    pub ask: String,
+    pub vcek: String,
+    /// Attributes after the CN, RFC 4514 (`O=…,OU=…`).
+    pub org: String,
+}
 
-    tracing::info!("generating the emulated PSP's RSA-4096 test chain (once per machine)");
-    let ark_key = rsa::RsaPrivateKey::new(&mut OsRng, 4096).map_err(gen_err)?;
-    let ask_key = rsa::RsaPrivateKey::new(&mut OsRng, 4096).map_err(gen_err)?;
+impl ChainNames {
+    /// The emulated PSP's names: every CA says `snpkit-EMULATED`, the organisation says "not AMD".
+    pub fn emulated() -> ChainNames {
+        ChainNames {
+            ark: format!("ARK-{EMULATED_MARK}"),
+            ask: format!("SEV-{EMULATED_MARK}"),
+            vcek: "SEV-VCEK".into(),
+            org: ORG.into(),
+        }
+    }
+
+    /// AMD's own names for `product`, as a forger would copy them.
+    pub fn amd_lookalike(product: Product) -> ChainNames {
+        let p = product.kds_name();
+        ChainNames {
+            ark: format!("ARK-{p}"),
+            ask: format!("SEV-{p}"),
+            vcek: "SEV-VCEK".into(),
+            org: "OU=Engineering,C=US,L=Santa Clara,ST=CA,O=Advanced Micro Devices".into(),
+        }
+    }
+}
+
+struct Generated {
+    ark: Vec<u8>,
+    ask: Vec<u8>,
+    vcek: Vec<u8>,
+    ark_key: rsa::RsaPrivateKey,
+    ask_key: rsa::RsaPrivateKey,
+    vcek_key: p384::ecdsa::SigningKey,
+}
+
+fn generate(names: &ChainNames, rsa_bits: usize) -> Result<Generated, EmulatedError> {
+    let org = &names.org;
+    let ark_name = name(&format!("CN={},{org}", names.ark))?;
+    let ask_name = name(&format!("CN={},{org}", names.ask))?;
+    let vcek_name = name(&format!("CN={},{org}", names.vcek))?;
+
+    let ark_key = rsa::RsaPrivateKey::new(&mut OsRng, rsa_bits).map_err(gen_err)?;
+    let ask_key = rsa::RsaPrivateKey::new(&mut OsRng, rsa_bits).map_err(gen_err)?;
     let vcek_key = p384::ecdsa::SigningKey::random(&mut OsRng);
 
     let rsa_spki = |k: &rsa::RsaPrivateKey| -> Result<SubjectPublicKeyInfoOwned, EmulatedError> {
@@ -472,28 +622,40 @@ fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
         spki_of(vcek_pub.as_bytes())?,
         vcek_exts,
     )?;
+    Ok(Generated {
+        ark,
+        ask,
+        vcek,
+        ark_key,
+        ask_key,
+        vcek_key,
+    })
+}
 
-    write(dir, "ark.pem", &pem("CERTIFICATE", &ark)?)?;
-    write(dir, "ask.pem", &pem("CERTIFICATE", &ask)?)?;
-    write(dir, "vcek.pem", &pem("CERTIFICATE", &vcek)?)?;
+fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
+    tracing::info!("generating the emulated PSP's RSA-4096 test chain (once per machine)");
+    let g = generate(&ChainNames::emulated(), 4096)?;
+    write(dir, "ark.pem", &pem("CERTIFICATE", &g.ark)?)?;
+    write(dir, "ask.pem", &pem("CERTIFICATE", &g.ask)?)?;
+    write(dir, "vcek.pem", &pem("CERTIFICATE", &g.vcek)?)?;
     write(
         dir,
         "ark.key",
-        &ark_key
+        &g.ark_key
             .to_pkcs8_pem(der::pem::LineEnding::LF)
             .map_err(gen_err)?,
     )?;
     write(
         dir,
         "ask.key",
-        &ask_key
+        &g.ask_key
             .to_pkcs8_pem(der::pem::LineEnding::LF)
             .map_err(gen_err)?,
     )?;
     write(
         dir,
         "vcek.key",
-        &vcek_key
+        &g.vcek_key
             .to_pkcs8_pem(der::pem::LineEnding::LF)
             .map_err(gen_err)?,
     )?;
@@ -501,7 +663,8 @@ fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
         dir,
         "README",
         "snpkit's emulated PSP test chain. NOT AMD. Reports signed with it prove nothing about hardware.\n\
-         snpkit accepts it only with --allow-emulated, and then says EMULATED in every verdict.\n",
+         snpkit accepts it only with --allow-emulated, and then says EMULATED in every verdict.\n\
+         crl.der: the test ARK's CRL, written on first load.\n",
     )?;
     Ok(())
 }

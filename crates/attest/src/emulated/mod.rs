@@ -7,5 +7,5 @@
 pub mod chain;
 pub mod report;
 
-pub use chain::{EmulatedError, TestChain, VekSpec, default_dir};
+pub use chain::{ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
 pub use report::{Cpuid, EmulatedLaunch, emulated_report, sign, sign_with};

@@ -1,6 +1,7 @@
-//! The KDS cache on disk: one file per URL path, written atomically.
+//! The KDS cache on disk: one file per URL path, written atomically, read with a size cap.
 
 use super::KdsError;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// `/vcek/v1/Milan/<hwid>?blSPL=3&…` → `<dir>/vcek/v1/Milan/<hwid>/blSPL=3&….der`.
@@ -19,15 +20,33 @@ pub fn file_for(dir: &Path, url_path: &str) -> PathBuf {
     file
 }
 
-pub fn read(path: &Path) -> Result<Option<Vec<u8>>, KdsError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(KdsError::Cache {
-            path: path.to_path_buf(),
-            source,
-        }),
+/// What a cache file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    Missing,
+    /// Larger than the cap (its size): not read, so a damaged or planted file cannot exhaust memory.
+    TooBig(u64),
+    Bytes(Vec<u8>),
+}
+
+pub fn read(path: &Path, max: u64) -> Result<Cached, KdsError> {
+    let err = |source| KdsError::Cache {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cached::Missing),
+        Err(source) => return Err(err(source)),
+    };
+    let mut bytes = Vec::new();
+    // Read at most one byte past the cap: the metadata could change under us.
+    file.take(max + 1).read_to_end(&mut bytes).map_err(err)?;
+    if bytes.len() as u64 > max {
+        let size = std::fs::metadata(path).map_or(max + 1, |m| m.len());
+        return Ok(Cached::TooBig(size));
     }
+    Ok(Cached::Bytes(bytes))
 }
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), KdsError> {

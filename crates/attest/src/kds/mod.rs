@@ -10,6 +10,12 @@
 //! The cache lives under `$XDG_CACHE_HOME/snpkit/kds/`, keyed by the URL path. Only answers that
 //! decode as what was asked for are cached, so garbage from a broken server never sticks. VCEKs never
 //! change for one chip and TCB; CRLs are re-fetched once past their nextUpdate.
+//!
+//! Everything the KDS (or a cache file) says is outside input: bodies are capped
+//! ([`MAX_CERT_BODY`], [`MAX_CRL_BODY`]) before they are read into memory, a request that gets no
+//! answer ends after the timeout with "did not answer", connection and body-read errors, 5xx and 429
+//! are retried with a doubling pause, and a `Retry-After` is honoured up to
+//! [`KdsConfig::max_retry_after`] (a server asking for longer is not waited for).
 
 pub mod cache;
 
@@ -24,6 +30,11 @@ use time::OffsetDateTime;
 /// AMD's public KDS.
 pub const AMD_KDS: &str = "https://kdsintf.amd.com";
 
+/// Largest body accepted for a VCEK or a certificate chain (AMD's are under 2 KiB and 4 KiB).
+pub const MAX_CERT_BODY: u64 = 64 * 1024;
+/// Largest CRL accepted (AMD's are about 1 KiB; room for many entries).
+pub const MAX_CRL_BODY: u64 = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct KdsConfig {
     /// Base URL without a trailing slash (tests point it at a loopback server).
@@ -37,6 +48,8 @@ pub struct KdsConfig {
     pub retries: u32,
     /// Pause before the first retry; doubled each time.
     pub backoff: Duration,
+    /// The longest `Retry-After` honoured; a server asking for more ends the attempts.
+    pub max_retry_after: Duration,
 }
 
 impl KdsConfig {
@@ -49,6 +62,7 @@ impl KdsConfig {
             timeout: Duration::from_secs(10),
             retries: 3,
             backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(20),
         })
     }
 }
@@ -79,8 +93,30 @@ pub enum KdsError {
         "offline, and {what} is not in the cache ({path}); run once without --offline to fetch it"
     )]
     NotCached { what: String, path: PathBuf },
+    #[error(
+        "offline, and the cached {what} ({path}) is unusable ({reason}); run once without --offline to fetch it again"
+    )]
+    CacheUnusable {
+        what: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("KDS {url}: {reason}")]
     Http { url: String, reason: String },
+    #[error("KDS {url} did not answer within {} s", secs(*.after))]
+    Timeout { url: String, after: Duration },
+    #[error("KDS {url} answered more than {max} bytes, too much for {what}")]
+    TooBig { url: String, what: String, max: u64 },
+    #[error(
+        "KDS {url} answered HTTP {status} and asks to retry after {} s, longer than the {} s snpkit waits: try again later",
+        secs(*.wait), secs(*.max)
+    )]
+    RetryTooLate {
+        url: String,
+        status: u16,
+        wait: Duration,
+        max: Duration,
+    },
     #[error("KDS {url} answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("KDS {url} answered something that is not {what}: {reason}")]
@@ -99,6 +135,15 @@ pub enum KdsError {
     NoCacheDir,
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
 }
 
 /// Whether a cached answer may still be used (CRLs expire).
@@ -163,7 +208,7 @@ impl Kds {
             "the {product} VCEK for chip {}… at {tcb}",
             hex::encode(&chip_id[..chip_id.len().min(8)])
         );
-        self.get(&path, &what, None, |bytes| {
+        self.get(&path, &what, MAX_CERT_BODY, None, |bytes| {
             Cert::decode("VCEK", bytes)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -174,13 +219,17 @@ impl Kds {
     pub fn cert_chain(&self, product: Product, kind: KeyKind) -> Result<Vec<u8>, KdsError> {
         let path = format!("/{}/v1/{}/cert_chain", kind.path(), product.kds_name());
         let what = format!("the {product} {} cert_chain", kind.path());
-        self.get(&path, &what, None, |bytes| {
-            match Cert::decode_bundle("cert_chain", bytes) {
+        self.get(
+            &path,
+            &what,
+            MAX_CERT_BODY,
+            None,
+            |bytes| match Cert::decode_bundle("cert_chain", bytes) {
                 Ok(v) if v.len() == 2 => Ok(()),
                 Ok(v) => Err(format!("{} certificates, expected 2", v.len())),
                 Err(e) => Err(e.to_string()),
-            }
-        })
+            },
+        )
     }
 
     /// The ARK-signed CRL, DER. A cached CRL past its nextUpdate (at `now`) is fetched again.
@@ -195,7 +244,7 @@ impl Kds {
         let fresh = move |bytes: &[u8]| {
             Crl::decode(bytes).is_ok_and(|c| c.next_update().is_none_or(|n| now <= n))
         };
-        self.get(&path, &what, Some(&fresh), |bytes| {
+        self.get(&path, &what, MAX_CRL_BODY, Some(&fresh), |bytes| {
             Crl::decode(bytes).map(|_| ()).map_err(|e| e.to_string())
         })
     }
@@ -204,26 +253,39 @@ impl Kds {
         &self,
         path: &str,
         what: &str,
+        max: u64,
         still_good: Option<&Freshness<'_>>,
         validate: impl Fn(&[u8]) -> Result<(), String>,
     ) -> Result<Vec<u8>, KdsError> {
         let cache_file = cache::file_for(&self.cfg.cache_dir, path);
-        if let Some(bytes) = cache::read(&cache_file)? {
-            // Offline, a stale CRL is still returned: the verifier then fails it as stale, by name.
-            if validate(&bytes).is_ok()
-                && (self.cfg.offline || still_good.is_none_or(|f| f(&bytes)))
-            {
-                return Ok(bytes);
-            }
-        }
+        // Why the cached copy, if any, was not used: said when offline leaves nothing else.
+        let unusable = match cache::read(&cache_file, max)? {
+            cache::Cached::Missing => None,
+            cache::Cached::TooBig(size) => Some(format!("{size} bytes, more than {max}")),
+            cache::Cached::Bytes(bytes) => match validate(&bytes) {
+                // Offline, a stale CRL is still returned: the verifier then fails it as stale, by name.
+                Ok(()) if self.cfg.offline || still_good.is_none_or(|f| f(&bytes)) => {
+                    return Ok(bytes);
+                }
+                Ok(()) => None,
+                Err(reason) => Some(reason),
+            },
+        };
         let Some(client) = &self.client else {
-            return Err(KdsError::NotCached {
-                what: what.into(),
-                path: cache_file,
+            return Err(match unusable {
+                Some(reason) => KdsError::CacheUnusable {
+                    what: what.into(),
+                    path: cache_file,
+                    reason,
+                },
+                None => KdsError::NotCached {
+                    what: what.into(),
+                    path: cache_file,
+                },
             });
         };
         let url = format!("{}{path}", self.cfg.base_url.trim_end_matches('/'));
-        let bytes = self.fetch(client, &url)?;
+        let bytes = self.fetch(client, &url, what, max)?;
         validate(&bytes).map_err(|reason| KdsError::Garbage {
             url: url.clone(),
             what: what.into(),
@@ -233,20 +295,25 @@ impl Kds {
         Ok(bytes)
     }
 
-    fn fetch(&self, client: &reqwest::blocking::Client, url: &str) -> Result<Vec<u8>, KdsError> {
+    fn fetch(
+        &self,
+        client: &reqwest::blocking::Client,
+        url: &str,
+        what: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, KdsError> {
         let mut delay = self.cfg.backoff;
         let mut attempt = 0;
         loop {
-            let result = client.get(url).send();
-            let retryable = match result {
+            // (the error, the pause the server asked for)
+            let (failure, asked) = match client.get(url).send() {
                 Ok(resp) if resp.status().is_success() => {
-                    return resp
-                        .bytes()
-                        .map(|b| b.to_vec())
-                        .map_err(|e| KdsError::Http {
-                            url: url.into(),
-                            reason: e.to_string(),
-                        });
+                    match self.read_body(resp, url, what, max) {
+                        Ok(bytes) => return Ok(bytes),
+                        // Asking again brings the same oversized answer.
+                        Err(err @ KdsError::TooBig { .. }) => return Err(err),
+                        Err(err) => (err, None),
+                    }
                 }
                 Ok(resp) => {
                     let status = resp.status();
@@ -257,22 +324,99 @@ impl Kds {
                     if !(status.is_server_error() || status.as_u16() == 429) {
                         return Err(err);
                     }
-                    err
+                    let asked = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry_after(v, OffsetDateTime::now_utc()));
+                    if let Some(wait) = asked.filter(|w| *w > self.cfg.max_retry_after) {
+                        return Err(KdsError::RetryTooLate {
+                            url: url.into(),
+                            status: status.as_u16(),
+                            wait,
+                            max: self.cfg.max_retry_after,
+                        });
+                    }
+                    (err, asked)
                 }
-                Err(e) => KdsError::Http {
-                    url: url.into(),
-                    reason: error_chain(&e),
-                },
+                Err(e) => (self.transport_error(url, &e), None),
             };
             if attempt >= self.cfg.retries {
-                return Err(retryable);
+                return Err(failure);
             }
-            tracing::info!("KDS: {retryable}; retrying in {delay:?}");
-            std::thread::sleep(delay);
+            let pause = asked.map_or(delay, |a| a.max(delay));
+            tracing::info!("KDS: {failure}; retrying in {pause:?}");
+            std::thread::sleep(pause);
             delay *= 2;
             attempt += 1;
         }
     }
+
+    /// The body, refused once it passes `max` bytes (a lying or absent Content-Length included).
+    fn read_body(
+        &self,
+        resp: reqwest::blocking::Response,
+        url: &str,
+        what: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, KdsError> {
+        use std::io::Read;
+        let too_big = || KdsError::TooBig {
+            url: url.into(),
+            what: what.into(),
+            max,
+        };
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        resp.take(max + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| self.body_error(url, &e))?;
+        if body.len() as u64 > max {
+            return Err(too_big());
+        }
+        Ok(body)
+    }
+
+    fn transport_error(&self, url: &str, e: &reqwest::Error) -> KdsError {
+        if e.is_timeout() {
+            KdsError::Timeout {
+                url: url.into(),
+                after: self.cfg.timeout,
+            }
+        } else {
+            KdsError::Http {
+                url: url.into(),
+                reason: error_chain(e),
+            }
+        }
+    }
+
+    fn body_error(&self, url: &str, e: &std::io::Error) -> KdsError {
+        let inner = e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>());
+        match inner {
+            Some(r) => self.transport_error(url, r),
+            None if e.kind() == std::io::ErrorKind::TimedOut => KdsError::Timeout {
+                url: url.into(),
+                after: self.cfg.timeout,
+            },
+            None => KdsError::Http {
+                url: url.into(),
+                reason: format!("reading the answer: {}", error_chain(e)),
+            },
+        }
+    }
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3): seconds, or an HTTP date (then the time until it).
+fn retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(Duration::try_from(when - now).unwrap_or(Duration::ZERO))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -284,4 +428,28 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = datetime!(2026-07-01 12:00 UTC);
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Wed, 01 Jul 2026 12:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date in the past means now.
+        assert_eq!(
+            retry_after("Wed, 01 Jul 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-3", now), None);
+    }
 }

@@ -109,20 +109,20 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    /// The verdict line this error fails.
-    pub fn check_name(&self) -> &'static str {
+    /// The structural rule that broke, as the `report.format` line's `found` names it.
+    pub fn rule(&self) -> &'static str {
         match self {
-            ReportError::Size { .. } => "report.size",
-            ReportError::Version { .. } => "report.version",
-            ReportError::Reserved { .. } => "report.reserved_zero",
-            ReportError::SignatureAlgo { .. } => "report.signature_algo",
+            ReportError::Size { .. } => "size",
+            ReportError::Version { .. } => "version",
+            ReportError::Reserved { .. } => "reserved_zero",
+            ReportError::SignatureAlgo { .. } => "signature_algo",
             ReportError::PolicyBit17 { .. } | ReportError::PolicyReserved { .. } => {
-                "report.policy_reserved"
+                "policy_reserved"
             }
             ReportError::KeyInfoReserved { .. } | ReportError::KeyInfoSigningKey { .. } => {
-                "report.key_info"
+                "key_info"
             }
-            ReportError::Vmpl { .. } => "report.vmpl_range",
+            ReportError::Vmpl { .. } => "vmpl_range",
         }
     }
 }

@@ -110,7 +110,7 @@ fn never_panics_on_any_length_or_byte() {
         let mut b = base.clone();
         b[i] ^= 0xFF;
         if let Err(e) = parse(&b) {
-            assert!(!e.check_name().is_empty());
+            assert!(!e.rule().is_empty());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Shared by the integration tests: the vendored vectors and the genuine reports in them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust, Verdict};
+use snpkit_attest::{CrlInput, Endorsements, Policy, Product, Reference, Trust, Verdict};
 use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -34,11 +34,16 @@ pub struct Genuine {
     pub vmpl: u32,
     /// The report's guest policy allows debugging (go-sev-guest's test report does).
     pub debug: bool,
-    /// Inside every certificate's validity.
+    /// Inside every certificate's validity (and the CRL's, when there is one).
     pub now: OffsetDateTime,
+    /// The ARK-signed CRL checked with this report, where a vendored one is current at `now`.
+    pub crl: Option<&'static str>,
 }
 
 const T: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+/// Inside the Milan CRL's validity (2026-06-22 to 2026-08-08) and every Milan VCEK's.
+const C: OffsetDateTime = datetime!(2026-07-01 00:00 UTC);
+pub const MILAN_CRL: &str = "automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der";
 
 pub const GENUINE: &[Genuine] = &[
     Genuine {
@@ -50,7 +55,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "go-sev-guest milan v2",
@@ -61,7 +67,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: true,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "trustee milan v2",
@@ -72,7 +79,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "trustee AWS VLEK v3",
@@ -84,6 +92,7 @@ pub const GENUINE: &[Genuine] = &[
         vmpl: 1,
         debug: false,
         now: datetime!(2025-06-01 00:00 UTC),
+        crl: None,
     },
     Genuine {
         name: "trustee e2e genoa v3",
@@ -95,6 +104,7 @@ pub const GENUINE: &[Genuine] = &[
         vmpl: 0,
         debug: false,
         now: T,
+        crl: None,
     },
     Genuine {
         name: "azure hcl milan v2",
@@ -105,7 +115,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "azure evidence v0",
@@ -116,7 +127,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "azure evidence v1",
@@ -127,7 +139,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "azure evidence v2",
@@ -138,7 +151,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "azure genoa",
@@ -150,6 +164,7 @@ pub const GENUINE: &[Genuine] = &[
         vmpl: 0,
         debug: false,
         now: T,
+        crl: None,
     },
     Genuine {
         name: "oak cb",
@@ -160,7 +175,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "oak milan_oc_release",
@@ -171,7 +187,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "oak milan_oc_staging",
@@ -182,7 +199,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "oak milan_rk_release",
@@ -193,7 +211,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "oak milan_rk_staging",
@@ -204,7 +223,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "oak genoa v5",
@@ -216,6 +236,7 @@ pub const GENUINE: &[Genuine] = &[
         vmpl: 0,
         debug: false,
         now: T,
+        crl: None,
     },
     Genuine {
         name: "oak turin v5",
@@ -227,6 +248,7 @@ pub const GENUINE: &[Genuine] = &[
         vmpl: 0,
         debug: false,
         now: T,
+        crl: None,
     },
     Genuine {
         name: "gcp v5",
@@ -237,7 +259,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 0,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "gcp v5 reportdata",
@@ -248,7 +271,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 1,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
     Genuine {
         name: "gcp v5 x25519",
@@ -259,7 +283,8 @@ pub const GENUINE: &[Genuine] = &[
         vlek: false,
         vmpl: 1,
         debug: false,
-        now: T,
+        now: C,
+        crl: Some(MILAN_CRL),
     },
 ];
 
@@ -283,6 +308,9 @@ impl Genuine {
         } else {
             e.vcek = Some(vek);
         }
+        if let Some(crl) = self.crl {
+            e.crl = CrlInput::Given(read(crl));
+        }
         e
     }
 
@@ -300,10 +328,13 @@ impl Genuine {
     }
 
     /// A policy this report meets (debug/migration as the report has them, VMPL as it has it).
+    /// Reports without a vendored CRL current at `now` opt out of revocation checking, explicitly;
+    /// the others keep the default, which requires the CRL.
     pub fn policy(&self) -> Policy {
         Policy {
             vmpl: self.vmpl,
             allow_debug: self.debug,
+            require_crl: self.crl.is_some(),
             ..Policy::default()
         }
     }
