@@ -69,6 +69,13 @@ pub enum InputError {
     },
 
     #[error(
+        "{path} {problem}; snpkit builds the AmdSev OVMF in this fixed folder (the path ends up in the \
+         firmware) and uses it only when it is its own: remove it (as its owner, or root) if no build is \
+         running there, then rerun"
+    )]
+    UnsafeBuildPath { path: PathBuf, problem: String },
+
+    #[error(
         "{tool} is needed to {purpose} but is not installed; run `cargo xtask setup` (as root) or install the Debian package {package}"
     )]
     ToolMissing {
