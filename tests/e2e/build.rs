@@ -227,7 +227,11 @@ fn disk_full_mid_build_leaves_nothing_half_written() {
         .map(|e| e.unwrap().file_name())
         .collect();
     let _ = Command::new("umount").arg(&images).status();
-    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&format!("{}/ is out of space writing", images.display()))
+            && err.contains("MB needed); free space and rerun; the previous image is unchanged"),
+        "{err}"
+    );
     assert!(listing.is_empty(), "left behind: {listing:?}");
 }
 
