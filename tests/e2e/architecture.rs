@@ -113,3 +113,68 @@ fn every_library_opens_with_a_doc_header() {
         );
     }
 }
+
+/// The README's test command, `.ci/run` and the CI workflow's test job run the same thing, so a
+/// green CI means what a user's `cargo xtask test` means.
+#[test]
+fn readme_ci_script_and_workflow_run_the_same_test_command() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let readme = read("README.md");
+    let quick = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a Quick start section");
+    let block = quick
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the quick start has a sh block");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        commands.len(),
+        2,
+        "the quick start is two commands: {commands:?}"
+    );
+    let test = commands[1];
+    assert!(test.starts_with("cargo xtask test"), "{test}");
+
+    let script = read(".ci/run");
+    let last = script
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    assert_eq!(
+        last,
+        format!("exec {test}"),
+        ".ci/run must end in the README's command"
+    );
+
+    let workflow = read(".github/workflows/ci.yml");
+    let mut job = String::new();
+    let mut inside = false;
+    for line in workflow.lines() {
+        // Jobs sit two spaces in: `  name:`.
+        let is_job = line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':');
+        if is_job {
+            inside = line.trim() == "test:";
+        } else if inside {
+            job.push_str(line);
+            job.push('\n');
+        }
+    }
+    assert!(!job.is_empty(), "ci.yml has a `test` job");
+    let runs: Vec<&str> = job
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("run: "))
+        .collect();
+    assert_eq!(
+        runs,
+        [".ci/run"],
+        "the test job runs .ci/run and nothing else"
+    );
+}

@@ -142,6 +142,30 @@ fn bad_recipes_get_clear_errors_and_write_nothing() {
             "src = \"files/missing\"",
             &["files/missing"],
         ),
+        // Launch configurations are read as the measurement will read them, before anything is
+        // fetched or compiled.
+        (
+            "vcpu_type = \"EPYC-v4\"",
+            "vcpu_type = \"Pentium\"",
+            &[
+                "recipe.toml: launch[0].vcpu_type",
+                "unknown vCPU type \"Pentium\"",
+                "e.g. \"EPYC-v4\"",
+            ],
+        ),
+        (
+            "vmm = \"qemu\"",
+            "vmm = \"xen\"",
+            &[
+                "recipe.toml: launch[0].vmm",
+                "use one of: qemu, ec2, ec2-rdx-0x600, gce",
+            ],
+        ),
+        (
+            "guest_features = 0x1",
+            "guest_features = 0x20",
+            &["recipe.toml: launch[0].guest_features", "set bit 0"],
+        ),
         // A changed recipe needs a new lock before it builds.
         (
             "memory_mib = 512\n\n",
@@ -227,7 +251,11 @@ fn disk_full_mid_build_leaves_nothing_half_written() {
         .map(|e| e.unwrap().file_name())
         .collect();
     let _ = Command::new("umount").arg(&images).status();
-    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&format!("{}/ is out of space writing", images.display()))
+            && err.contains("MB needed); free space and rerun; the previous image is unchanged"),
+        "{err}"
+    );
     assert!(listing.is_empty(), "left behind: {listing:?}");
 }
 
@@ -276,4 +304,173 @@ fn apt_unavailable_is_named() {
     let empty = tempfile::tempdir().unwrap();
     let err = fails(sb.xtask(&["lock", "hello"]).env("PATH", empty.path()));
     assert!(err.contains("apt-cache") && err.contains("Debian"), "{err}");
+}
+
+/// Every VMM spelling the measurement accepts is a valid recipe: `ec2-rdx-0x600` gets past the
+/// launch check and stops only at the lock, which the changed recipe has made stale.
+#[test]
+fn the_recipe_accepts_the_vmm_spellings_the_measurement_accepts() {
+    let sb = Sandbox::with_recipe("hello");
+    let file = sb.recipe_file("hello");
+    let good = std::fs::read_to_string(&file).unwrap();
+    for vmm in ["ec2", "ec2-rdx-0x600", "gce", "QEMU"] {
+        std::fs::write(
+            &file,
+            good.replacen("vmm = \"qemu\"", &format!("vmm = \"{vmm}\""), 1),
+        )
+        .unwrap();
+        let err = fails(&mut sb.xtask(&["build", "hello"]));
+        assert!(
+            err.contains("recipe.lock is out of date") && !err.contains("launch[0]"),
+            "{vmm}: {err}"
+        );
+    }
+}
+
+/// A lock pinning a version the archive does not have, and a cache that has never seen it: the
+/// build says the version is gone, what apt offers, and the two commands that fix it, with this
+/// recipe's name, and `--json` says so on stdout.
+#[test]
+fn a_locked_version_gone_from_the_archive_is_named_at_build_time() {
+    let sb = Sandbox::with_recipe("hello");
+    let recipe_file = sb.recipe_file("hello");
+    let lock_file = sb.recipes().join("hello/recipe.lock");
+    let real = "1:1.35.0-4+deb12u1+b1";
+    let recipe = std::fs::read_to_string(&recipe_file)
+        .unwrap()
+        .replace(real, "1:0.1-1");
+    std::fs::write(&recipe_file, &recipe).unwrap();
+    // Nothing in any cache has this hash, so the build must ask apt for the package.
+    let unseen = Sha256Sum::of(b"a busybox-static nobody has built");
+    let lock = std::fs::read_to_string(&lock_file).unwrap();
+    let old_recipe_sum = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("recipe_sha256 = "))
+        .unwrap()
+        .to_owned();
+    let busybox_sum = "3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744";
+    for needle in [real, busybox_sum, old_recipe_sum.as_str()] {
+        assert_eq!(
+            lock.matches(needle).count(),
+            1,
+            "test bug: {needle} in the lock"
+        );
+    }
+    let lock = lock
+        .replace(real, "1:0.1-1")
+        .replace(busybox_sum, &unseen.to_string())
+        .replace(
+            &old_recipe_sum,
+            &format!("\"{}\"", Sha256Sum::of(recipe.as_bytes())),
+        );
+    std::fs::write(&lock_file, lock).unwrap();
+
+    let out = crate::support::run(&mut sb.xtask(&["build", "hello", "--json"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "busybox-static version 1:0.1-1 is no longer in the archive",
+        &format!("apt offers: {real}"),
+        "run `apt-get update` (as root), then `cargo xtask lock hello`",
+    ] {
+        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints JSON on failure too");
+    assert_eq!(json["error"]["kind"], "version_gone", "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cargo xtask lock hello"),
+        "{json}"
+    );
+    assert!(
+        std::fs::read_dir(sb.images()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+/// `lock --json`: what was pinned on success, `{"error": …}` on failure.
+#[test]
+fn lock_speaks_json() {
+    let sb = Sandbox::with_recipe("hello");
+    let out = ok(&mut sb.xtask(&["lock", "hello", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["recipe"], "hello");
+    assert_eq!(v["status"], "unchanged", "{v}");
+    assert_eq!(v["pins"]["kernel"]["release"], "6.12.95+deb12-cloud-amd64");
+    assert_eq!(v["pins"]["packages"][0]["name"], "busybox-static");
+
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "name = \"busybox-static\"",
+        "name = \"snpkit-no-such-package\"",
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = crate::support::run(&mut sb.xtask(&["lock", "hello", "--json"]));
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on failure");
+    assert_eq!(v["error"]["kind"], "package_unknown", "{v}");
+}
+
+/// An entry point that is not in the image is refused at build time, not found at boot.
+#[test]
+fn an_entry_point_missing_from_the_image_is_refused() {
+    let sb = Sandbox::with_recipe("hello");
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("argv = [\"/usr/bin/hello\"]", "argv = [\"/usr/bin/helo\"]");
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    let out = crate::support::run(&mut sb.xtask(&["build", "hello", "--json"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("recipe.toml: entry.argv[0]: /usr/bin/helo does not exist in the image"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "entry_missing");
+    assert!(std::fs::read_dir(sb.images()).unwrap().next().is_none());
+}
+
+/// What `[[directories]]` copies is pinned beyond its bytes: a new execute bit or a new symlink
+/// changes the image, so the lock must be refreshed first.
+#[test]
+fn modes_and_symlinks_under_directories_are_pinned_by_the_lock() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::with_recipe("hello");
+    let tree = sb.recipes().join("hello/files/tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("tool"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(tree.join("tool"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file = sb.recipe_file("hello");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "[entry]",
+        "[[directories]]\nsrc = \"files/tree\"\ndst = \"/opt/tree\"\n\n[entry]",
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    let lock = std::fs::read_to_string(sb.recipes().join("hello/recipe.lock")).unwrap();
+    assert!(
+        lock.contains("path = \"files/tree/tool\"") && lock.contains("mode = \"0644\""),
+        "{lock}"
+    );
+
+    std::fs::set_permissions(tree.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = fails(&mut sb.xtask(&["build", "hello"]));
+    assert!(
+        err.contains("local files changed since the lock was written: files/tree/tool"),
+        "{err}"
+    );
+    ok(&mut sb.xtask(&["lock", "hello"]));
+
+    std::os::unix::fs::symlink("tool", tree.join("sh")).unwrap();
+    let err = fails(&mut sb.xtask(&["build", "hello"]));
+    assert!(
+        err.contains("local files changed since the lock was written: files/tree/sh"),
+        "{err}"
+    );
 }

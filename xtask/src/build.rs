@@ -2,9 +2,9 @@
 
 use crate::{cli, guest, ui};
 use anyhow::Context;
-use snpkit_build::{BuildOptions, Reporter};
+use snpkit_build::{BuildError, BuildOptions, Reporter};
 use snpkit_inputs::Cache;
-use snpkit_recipe::{LOCK_FILE, Recipe};
+use snpkit_recipe::{LOCK_FILE, LaunchConfig, LaunchProblem, Recipe};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 pub struct Args {
     /// Recipe name (a folder under recipes/).
     pub recipe: String,
-    /// Print a JSON summary on stdout instead of text (for CI).
+    /// Print a JSON summary on stdout instead of text (for CI); a failure prints {"error": …}.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -24,6 +24,9 @@ pub struct Args {
 pub struct LockArgs {
     /// Recipe name (a folder under recipes/).
     pub recipe: String,
+    /// Print a JSON summary on stdout instead of text (for CI); a failure prints {"error": …}.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -39,7 +42,11 @@ impl Reporter for Bars {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let built = build(&args.recipe, &args.dirs, args.json)?;
+    let built = match build(&args.recipe, &args.dirs, args.json) {
+        Ok(built) => built,
+        Err(e) if args.json => return json_failure(&e),
+        Err(e) => return Err(e),
+    };
     if args.json {
         let summary = serde_json::json!({
             "recipe": built.manifest.recipe,
@@ -60,6 +67,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `{"error": {"kind", "message", "causes"}}` on stdout for machines, the usual line on stderr
+/// for people, and a failing exit code.
+fn json_failure(e: &anyhow::Error) -> anyhow::Result<ExitCode> {
+    let kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<BuildError>())
+        .map_or("other", BuildError::kind);
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    let v = serde_json::json!({
+        "error": { "kind": kind, "message": e.to_string(), "causes": causes }
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    eprintln!("error: {e:#}");
+    Ok(ExitCode::FAILURE)
+}
+
+/// The measurement's reading of a launch configuration, so that a recipe it cannot measure is
+/// refused when it is built or locked, naming the key and the fix.
+fn check_launch(config: &LaunchConfig) -> Result<(), LaunchProblem> {
+    use snpkit_measure::{ConfigError, MAX_VCPUS, Vmm, launch_config_from};
+    let (field, problem) = match launch_config_from(config) {
+        Ok(_) => return Ok(()),
+        Err(ConfigError::Field { field, problem, .. }) => (field, problem),
+        Err(other) => ("", other.to_string()),
+    };
+    let fix = match field {
+        "vcpu_type" => {
+            "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"".into()
+        }
+        "vmm" => format!("use one of: {}", Vmm::ALL.map(|v| v.to_string()).join(", ")),
+        "guest_features" => "set bit 0 (SNPActive), e.g. guest_features = 0x1".into(),
+        "vcpus" => format!("use 1 to {MAX_VCPUS}"),
+        _ => "see docs/recipes.md, [[launch]]".into(),
+    };
+    Err(LaunchProblem {
+        field,
+        problem,
+        fix,
+    })
+}
+
 /// Builds a recipe into its image folder (shared by `build` and `demo`).
 pub fn build(
     recipe_name: &str,
@@ -71,10 +119,14 @@ pub fn build(
         .recipes(&root)
         .join(recipe_name)
         .join(snpkit_recipe::RECIPE_FILE);
-    let recipe = Recipe::load_named(&dirs.recipes(&root), recipe_name)?;
+    let recipe = Recipe::load_named(&dirs.recipes(&root), recipe_name).map_err(BuildError::from)?;
+    // Before the guest binary is compiled: a recipe that cannot be measured stops at once.
+    recipe
+        .check_launch(&check_launch)
+        .map_err(BuildError::from)?;
     let recipe_text = std::fs::read(&recipe_file)
         .with_context(|| format!("reading {}", recipe_file.display()))?;
-    let cache = Cache::from_env()?;
+    let cache = Cache::from_env().map_err(BuildError::from)?;
 
     let step = ui::Step::new("building the guest /init (static)", quiet);
     let guest_init = guest::build(&root, cache.root(), true)?;
@@ -91,30 +143,60 @@ pub fn build(
         source_date_epoch: epoch.as_deref(),
         tools,
         check_firmware: &crate::firmware::check,
+        check_launch: &check_launch,
         reporter: &Bars { quiet },
     };
     Ok(snpkit_build::build(&recipe, &recipe_text, &opts)?)
 }
 
 pub fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
+    match write_lock(&args) {
+        Ok(code) => Ok(code),
+        Err(e) if args.json => json_failure(&e),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let root = cli::workspace_root();
     let recipes = args.dirs.recipes(&root);
-    let recipe = Recipe::load_named(&recipes, &args.recipe)?;
+    let recipe = Recipe::load_named(&recipes, &args.recipe).map_err(BuildError::from)?;
     let recipe_file: PathBuf = recipes.join(&args.recipe).join(snpkit_recipe::RECIPE_FILE);
     let text = std::fs::read(&recipe_file)
         .with_context(|| format!("reading {}", recipe_file.display()))?;
-    let cache = Cache::from_env()?;
-    let lock = snpkit_build::lock(&recipe, &text, &cache, &Bars { quiet: false })?;
+    let cache = Cache::from_env().map_err(BuildError::from)?;
+    let lock = snpkit_build::lock(
+        &recipe,
+        &text,
+        &cache,
+        &check_launch,
+        &Bars { quiet: args.json },
+    )?;
     let path = recipe.dir.join(LOCK_FILE);
     let old = std::fs::read_to_string(&path).ok();
-    lock.write(&path)?;
-    match old {
-        Some(old) if old == lock.to_toml() => println!("{} is up to date", path.display()),
-        Some(_) => println!(
-            "updated {}: review the diff (git diff) before committing it",
-            path.display()
-        ),
-        None => println!("wrote {}", path.display()),
+    lock.write(&path).map_err(BuildError::from)?;
+    let status = match old {
+        Some(old) if old == lock.to_toml() => "unchanged",
+        Some(_) => "updated",
+        None => "created",
+    };
+    if args.json {
+        let v = serde_json::json!({
+            "recipe": recipe.name,
+            "lock": path,
+            "status": status,
+            "pins": lock,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        match status {
+            "unchanged" => println!("{} is up to date", path.display()),
+            "updated" => println!(
+                "updated {}: review the diff (git diff) before committing it",
+                path.display()
+            ),
+            _ => println!("wrote {}", path.display()),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,9 @@
 //! `cargo xtask ovmf`: the AmdSev OVMF from the pinned Debian edk2 source, built once and cached.
 
-use crate::ui;
+use crate::{cli, ui};
+use anyhow::Context;
 use snpkit_inputs::{Cache, ovmf};
+use snpkit_recipe::{LOCK_FILE, Lock};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -12,11 +14,36 @@ pub struct Args {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Build the edk2 source this recipe's recipe.lock pins and fail unless the firmware's SHA-256
+    /// is the one the lock pins (with --rebuild and a fresh SNPKIT_CACHE: proof that the firmware
+    /// builds reproducibly here).
+    #[arg(long, value_name = "RECIPE")]
+    pub check_lock: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let built = ensure(args.rebuild, args.json)?;
+    let pinned = match &args.check_lock {
+        Some(recipe) => Some(locked(recipe)?),
+        None => None,
+    };
+    let src = match &pinned {
+        Some((_, lock)) => ovmf::Edk2Source::from_lock(&lock.firmware).with_context(|| {
+            format!(
+                "the lock pins no edk2 source (firmware source {:?}): nothing to rebuild",
+                lock.firmware.source
+            )
+        })?,
+        None => ovmf::Edk2Source::pinned(),
+    };
+    let built = build(&src, args.rebuild, args.json)?;
     let check = crate::firmware::check(&std::fs::read(&built.path)?);
+    let lock_check = pinned.as_ref().map(|(path, lock)| {
+        (
+            path,
+            lock.firmware.ovmf.sha256,
+            lock.firmware.ovmf.sha256 == built.sha256,
+        )
+    });
     if args.json {
         let v = serde_json::json!({
             "path": built.path,
@@ -24,9 +51,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "size": built.size,
             "cache_key": built.key,
             "built": built.built,
-            "edk2_version": ovmf::EDK2_VERSION,
+            "edk2_version": src.version,
             "measured_direct_boot": check.is_ok(),
             "tools": tools(),
+            "lock": lock_check.map(|(path, sha, matches)| serde_json::json!({
+                "path": path,
+                "sha256": sha.to_string(),
+                "matches": matches,
+            })),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -37,10 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         println!(
             "  sha256 {}  ({} bytes, Debian edk2 {})",
-            built.sha256,
-            built.size,
-            ovmf::EDK2_VERSION
+            built.sha256, built.size, src.version
         );
+        if let Some((path, _, true)) = &lock_check {
+            println!("  matches the SHA-256 pinned in {}", path.display());
+        }
     }
     if let Err(why) = check {
         anyhow::bail!(
@@ -48,15 +81,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             built.path.display()
         );
     }
+    if let Some((path, sha, false)) = &lock_check {
+        anyhow::bail!(
+            "the firmware built here ({}) is not the one {} pins ({sha}): the build is not reproducible \
+             on this machine; compare the compiler versions (`cargo xtask ovmf --json`, \"tools\") with the \
+             machine that wrote the lock",
+            built.sha256,
+            path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lock of a workspace recipe, with its path.
+fn locked(recipe: &str) -> anyhow::Result<(std::path::PathBuf, Lock)> {
+    let path = cli::workspace_root()
+        .join("recipes")
+        .join(recipe)
+        .join(LOCK_FILE);
+    let lock = Lock::read(&path, recipe)?;
+    Ok((path, lock))
 }
 
 /// The cached (or freshly built) AmdSev OVMF for the pinned source.
 pub fn ensure(rebuild: bool, quiet: bool) -> anyhow::Result<ovmf::BuiltOvmf> {
+    build(&ovmf::Edk2Source::pinned(), rebuild, quiet)
+}
+
+fn build(src: &ovmf::Edk2Source, rebuild: bool, quiet: bool) -> anyhow::Result<ovmf::BuiltOvmf> {
     let cache = Cache::from_env()?;
-    let src = ovmf::Edk2Source::pinned();
     let step = ui::Step::new("AmdSev OVMF", quiet);
-    let built = ovmf::build(&src, &cache, rebuild, &step)?;
+    let built = ovmf::build(src, &cache, rebuild, &step)?;
     step.finish(&format!("AmdSev OVMF: {}", built.path.display()));
     Ok(built)
 }

@@ -1,15 +1,17 @@
 //! `cargo xtask build`: every input checked against the lock, the tree assembled, the image written.
 
+use crate::entry::check_entry;
 use crate::output::write_image_dir;
+use crate::packages::add_packages;
 use crate::resolve::{local_files, module_names, read_checked, relative};
 use crate::{BuildError, Reporter};
 use snpkit_image::manifest::{Artifact, Input, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, files};
 use snpkit_image::{Tree, cpio, gzip, import, rootfs};
-use snpkit_inputs::deb::{DebEntryKind, data_entries};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    CmdlineContext, FirmwareSource, KernelSource, Layout, Lock, LockedBlob, Recipe, Sha256Sum,
-    VerityContext, VeritySpec, render_cmdline,
+    CmdlineContext, FirmwareSource, KernelSource, LaunchConfig, LaunchProblem, Layout, Lock,
+    LockedBlob, LockedFile, OnCorruption, Recipe, Sha256Sum, VerityCheck, VerityContext,
+    VerityHash, VeritySpec, render_cmdline,
 };
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
 use std::collections::BTreeMap;
@@ -29,6 +31,10 @@ pub struct BuildOptions<'a> {
     /// needs an AmdSev OVMF with an SNP_KERNEL_HASHES section (the measure crate knows how to
     /// look; this crate does not).
     pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), String>,
+    /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
+    /// guest features): this crate does not know those lists, and a build whose launch
+    /// configurations cannot be measured should stop before it fetches anything.
+    pub check_launch: &'a dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -46,6 +52,7 @@ pub fn build(
     recipe_text: &[u8],
     opts: &BuildOptions<'_>,
 ) -> Result<BuiltImage, BuildError> {
+    recipe.check_launch(opts.check_launch)?;
     recipe.check_sources()?;
     let lock_path = recipe.dir.join(snpkit_recipe::LOCK_FILE);
     let lock = Lock::read(&lock_path, &recipe.name)?;
@@ -92,14 +99,21 @@ pub fn build(
             });
         }
     }
+    check_entry(recipe, &tree)?;
     for f in &lock.files {
-        inputs.push(Input {
-            kind: "file".into(),
-            name: f.path.clone(),
-            version: None,
-            sha256: f.sha256,
-            size: f.size,
-        });
+        // Symlinks and folders are entries of the initramfs; the manifest lists bytes.
+        if let LockedFile::File {
+            path, sha256, size, ..
+        } = f
+        {
+            inputs.push(Input {
+                kind: "file".into(),
+                name: path.clone(),
+                version: None,
+                sha256: *sha256,
+                size: *size,
+            });
+        }
     }
 
     // Initramfs layout: the appliance is the initramfs. Verity layout: the appliance becomes a
@@ -117,7 +131,7 @@ pub fn build(
             let mut small = Tree::new();
             base_dirs(&mut small)?;
             let root = Root::Verity {
-                fstype: spec.filesystem.clone(),
+                fstype: spec.filesystem.as_str().to_owned(),
                 data_device: "/dev/vda".into(),
                 hash_device: "/dev/vdb".into(),
             };
@@ -128,7 +142,15 @@ pub fn build(
     let module_root = format!("lib/modules/{}", kernel.release);
     let mut module_paths = Vec::new();
     for rel in &kernel.load_order {
-        let data = kernel.modules.get(rel).cloned().unwrap_or_default();
+        let data = kernel
+            .modules
+            .get(rel)
+            .cloned()
+            .ok_or_else(|| BuildError::ModuleMissing {
+                release: kernel.release.clone(),
+                module: rel.clone(),
+                recipe: recipe.name.clone(),
+            })?;
         let path = format!("{module_root}/{rel}");
         inputs.push(Input {
             kind: "kernel-module".into(),
@@ -150,7 +172,7 @@ pub fn build(
         modules: module_paths,
         root,
     };
-    let mut init_json = serde_json::to_vec_pretty(&init_config).unwrap_or_default();
+    let mut init_json = serde_json::to_vec_pretty(&init_config).map_err(BuildError::InitConfig)?;
     init_json.push(b'\n');
     initramfs.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
     initramfs.add_file("/init", opts.guest_init.to_vec(), 0o755)?;
@@ -263,32 +285,30 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
     // so a changed superblock byte would go unnoticed; without one, every byte of the hash device
     // is part of the tree and checked.
     options.superblock = Superblock::None;
-    options.tree.hash = match spec.hash.as_str() {
-        "sha1" => HashAlgorithm::Sha1,
-        "sha512" => HashAlgorithm::Sha512,
-        _ => HashAlgorithm::Sha256,
+    options.tree.hash = match spec.hash {
+        VerityHash::Sha256 => HashAlgorithm::Sha256,
+        VerityHash::Sha1 => HashAlgorithm::Sha1,
+        VerityHash::Sha512 => HashAlgorithm::Sha512,
     };
     options.tree.data_block_size =
         BlockSize::new(spec.data_block_size).map_err(|e| bad("data block size", &e))?;
     options.tree.hash_block_size =
         BlockSize::new(spec.hash_block_size).map_err(|e| bad("hash block size", &e))?;
     let formatted = verity::format(rootfs, &options).map_err(|e| bad("hash tree", &e))?;
-    let corruption = if spec.on_corruption == "restart" {
-        Corruption::Restart
-    } else {
-        Corruption::Panic
+    let corruption = match spec.on_corruption {
+        OnCorruption::Panic => Corruption::Panic,
+        OnCorruption::Restart => Corruption::Restart,
     };
-    let check = if spec.check == "lazy" {
-        BootCheck::Lazy
-    } else {
-        BootCheck::Full
+    let check = match spec.check {
+        VerityCheck::Full => BootCheck::Full,
+        VerityCheck::Lazy => BootCheck::Lazy,
     };
     let params = formatted
         .kernel_params(corruption, check)
         .map_err(|e| bad("parameters", &e))?;
     let mut manifest = BTreeMap::new();
-    manifest.insert("filesystem".into(), spec.filesystem.clone());
-    manifest.insert("hash".into(), spec.hash.clone());
+    manifest.insert("filesystem".into(), spec.filesystem.as_str().into());
+    manifest.insert("hash".into(), spec.hash.as_str().into());
     manifest.insert("root_hash".into(), hex::encode(&formatted.root_hash));
     manifest.insert("salt".into(), hex::encode(options.tree.salt.as_bytes()));
     manifest.insert("data_block_size".into(), spec.data_block_size.to_string());
@@ -298,8 +318,8 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
         "hash_start_block".into(),
         formatted.hash_start_block.to_string(),
     );
-    manifest.insert("on_corruption".into(), spec.on_corruption.clone());
-    manifest.insert("check".into(), spec.check.clone());
+    manifest.insert("on_corruption".into(), spec.on_corruption.as_str().into());
+    manifest.insert("check".into(), spec.check.as_str().into());
     Ok(VerityBuilt {
         hash_device: formatted.hash_area,
         arg: params.to_cmdline_arg(),
@@ -326,18 +346,20 @@ fn epoch(recipe: &Recipe, env: Option<&str>) -> Result<u32, BuildError> {
 fn check_local_files(recipe: &Recipe, lock: &Lock, lock_path: &Path) -> Result<(), BuildError> {
     let now = local_files(recipe)?;
     if now != lock.files {
-        let changed = now
+        let mut changed: Vec<&str> = now
             .iter()
             .filter(|f| !lock.files.contains(f))
-            .map(|f| f.path.as_str())
+            .map(LockedFile::path)
             .chain(
                 lock.files
                     .iter()
-                    .filter(|f| !now.iter().any(|n| n.path == f.path))
-                    .map(|f| f.path.as_str()),
+                    .filter(|f| !now.iter().any(|n| n.path() == f.path()))
+                    .map(LockedFile::path),
             )
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
+        changed.sort_unstable();
+        changed.dedup();
+        let changed = changed.join(", ");
         return Err(snpkit_recipe::RecipeError::LockStale {
             recipe: recipe.name.clone(),
             path: lock_path.to_owned(),
@@ -384,7 +406,7 @@ fn fetch_kernel(
             let progress = opts
                 .reporter
                 .step(&format!("fetching {} {}", deb.name, deb.version));
-            let bytes = apt::fetch(deb, opts.cache, &*progress)?;
+            let bytes = apt::fetch(deb, opts.cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
             inputs.push(Input {
                 kind: "deb".into(),
@@ -420,9 +442,15 @@ fn fetch_kernel(
             ));
         }
     };
-    check_blob("the kernel image", &lock.kernel.image, &files.vmlinuz)?;
+    check_blob(
+        recipe,
+        "the kernel image",
+        &lock.kernel.image,
+        &files.vmlinuz,
+    )?;
     if files.release != lock.kernel.release {
         return Err(mismatch(
+            recipe,
             "the kernel release",
             &lock.kernel.release,
             &files.release,
@@ -476,7 +504,12 @@ fn fetch_firmware(
             what: "the AmdSev OVMF built here".into(),
             locked: lock.firmware.ovmf.sha256.to_string(),
             found: Sha256Sum::of(&bytes).to_string(),
-            fix: "the firmware did not build reproducibly against the lock: a different compiler (gcc, nasm, iasl) gives different bytes; compare `cargo xtask ovmf --json` tool versions with the machine that wrote the lock, or run `cargo xtask lock <recipe>` to pin this build".into(),
+            fix: format!(
+                "the firmware did not build reproducibly against the lock: a different compiler (gcc, nasm, \
+                 iasl) gives different bytes; compare `cargo xtask ovmf --json` tool versions with the machine \
+                 that wrote the lock, or run `cargo xtask lock {}` to pin this build",
+                recipe.name
+            ),
         });
     }
     inputs.push(Input {
@@ -489,67 +522,16 @@ fn fetch_firmware(
     Ok(bytes)
 }
 
-fn add_packages(
+fn check_blob(
     recipe: &Recipe,
-    lock: &Lock,
-    opts: &BuildOptions<'_>,
-    tree: &mut Tree,
-    inputs: &mut Vec<Input>,
+    what: &str,
+    locked: &LockedBlob,
+    bytes: &[u8],
 ) -> Result<(), BuildError> {
-    if recipe.packages.len() != lock.packages.len() {
-        return Err(stale(recipe, "the package list changed".into()));
-    }
-    for (pin, deb) in recipe.packages.iter().zip(&lock.packages) {
-        if pin.name != deb.name || pin.version.as_ref().is_some_and(|v| *v != deb.version) {
-            return Err(stale(
-                recipe,
-                format!(
-                    "package {} is not the one locked ({} {})",
-                    pin.name, deb.name, deb.version
-                ),
-            ));
-        }
-        let progress = opts
-            .reporter
-            .step(&format!("fetching {} {}", deb.name, deb.version));
-        let bytes = apt::fetch(deb, opts.cache, &*progress)?;
-        let include = pin.include.clone();
-        let wanted = move |p: &str| {
-            include.is_empty()
-                || include.iter().any(|i| {
-                    p == i.trim_start_matches('/')
-                        || p.starts_with(&format!("{}/", i.trim_start_matches('/')))
-                })
-        };
-        let entries = data_entries(&bytes, &deb.filename, &wanted)?;
-        let mut links = Vec::new();
-        for e in entries {
-            match e.kind {
-                // Directories come along for every entry; keep only those holding something wanted.
-                DebEntryKind::Dir => {}
-                DebEntryKind::File(data) => tree.add_file(&e.path, data, e.mode)?,
-                DebEntryKind::Symlink(target) => tree.add_symlink(&e.path, &target)?,
-                DebEntryKind::Hardlink(target) => links.push((e.path, target)),
-            }
-        }
-        for (path, target) in links {
-            tree.add_hardlink(&path, &target)?;
-        }
-        inputs.push(Input {
-            kind: "deb".into(),
-            name: deb.name.clone(),
-            version: Some(deb.version.clone()),
-            sha256: deb.sha256,
-            size: deb.size,
-        });
-    }
-    Ok(())
-}
-
-fn check_blob(what: &str, locked: &LockedBlob, bytes: &[u8]) -> Result<(), BuildError> {
     let found = Sha256Sum::of(bytes);
     if found != locked.sha256 {
         return Err(mismatch(
+            recipe,
             what,
             &locked.sha256.to_string(),
             &found.to_string(),
@@ -558,16 +540,19 @@ fn check_blob(what: &str, locked: &LockedBlob, bytes: &[u8]) -> Result<(), Build
     Ok(())
 }
 
-fn mismatch(what: &str, locked: &str, found: &str) -> BuildError {
+fn mismatch(recipe: &Recipe, what: &str, locked: &str, found: &str) -> BuildError {
     BuildError::LockMismatch {
         what: what.to_owned(),
         locked: locked.to_owned(),
         found: found.to_owned(),
-        fix: "an input changed under the same pin; find out why before running `cargo xtask lock <recipe>`".into(),
+        fix: format!(
+            "an input changed under the same pin; find out why before running `cargo xtask lock {}`",
+            recipe.name
+        ),
     }
 }
 
-fn stale(recipe: &Recipe, what: String) -> BuildError {
+pub(crate) fn stale(recipe: &Recipe, what: String) -> BuildError {
     snpkit_recipe::RecipeError::LockStale {
         recipe: recipe.name.clone(),
         path: recipe.dir.join(snpkit_recipe::LOCK_FILE),

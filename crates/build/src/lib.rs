@@ -13,8 +13,10 @@
 #![forbid(unsafe_code)]
 
 mod assemble;
+mod entry;
 mod error;
 mod output;
+mod packages;
 mod resolve;
 
 pub use assemble::{BuildOptions, BuiltImage, build};

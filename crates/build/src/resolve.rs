@@ -1,29 +1,38 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
 use crate::{BuildError, Reporter};
+use snpkit_image::import;
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    FirmwareSource, KernelSource, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFirmware,
-    LockedKernel, Recipe, Sha256Sum,
+    FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock, LockedBlob,
+    LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Resolves the recipe's inputs (downloading and building what is needed, so a lock only names
-/// inputs that were really obtained) and returns the lock to write.
+/// inputs that were really obtained) and returns the lock to write. `check_launch` is the
+/// measurement's check of each launch configuration (see [`crate::BuildOptions`]).
 pub fn lock(
     recipe: &Recipe,
     recipe_text: &[u8],
     cache: &Cache,
+    check_launch: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
     reporter: &dyn Reporter,
 ) -> Result<Lock, BuildError> {
+    recipe.check_launch(check_launch)?;
     recipe.check_sources()?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {
-        let deb = resolve_deb(&pin.name, pin.version.as_deref(), pin.sha256.as_ref())?;
+        let deb = resolve_deb(
+            recipe,
+            &pin.name,
+            pin.version.as_deref(),
+            pin.sha256.as_ref(),
+        )?;
         let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
-        apt::fetch(&deb, cache, &*progress)?;
+        apt::fetch(&deb, cache, &*progress, &recipe.name)?;
         packages.push(deb);
     }
     Ok(Lock {
@@ -38,11 +47,12 @@ pub fn lock(
 }
 
 fn resolve_deb(
+    recipe: &Recipe,
     name: &str,
     version: Option<&str>,
     sha256: Option<&Sha256Sum>,
 ) -> Result<LockedDeb, BuildError> {
-    let deb = apt::resolve(name, version)?;
+    let deb = apt::resolve(name, version, &recipe.name)?;
     if let Some(pinned) = sha256
         && *pinned != deb.sha256
     {
@@ -76,9 +86,14 @@ fn lock_kernel(
 ) -> Result<(LockedKernel, Vec<String>), BuildError> {
     match &recipe.kernel {
         KernelSource::Debian(pin) => {
-            let deb = resolve_deb(&pin.name, pin.version.as_deref(), pin.sha256.as_ref())?;
+            let deb = resolve_deb(
+                recipe,
+                &pin.name,
+                pin.version.as_deref(),
+                pin.sha256.as_ref(),
+            )?;
             let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
-            let bytes = apt::fetch(&deb, cache, &*progress)?;
+            let bytes = apt::fetch(&deb, cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
             let files = kernel::from_deb(&bytes, &deb.filename, &module_names(recipe))?;
             let image = LockedBlob {
@@ -186,49 +201,162 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
         .into_owned()
 }
 
-/// Every local file the recipe reads, hashed, sorted by path.
-pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedBlob>, BuildError> {
-    let mut out = Vec::new();
-    let mut add = |path: &Path| -> Result<(), BuildError> {
+/// Every local input the recipe reads, pinned by all of it that reaches the image: bytes, and
+/// for what `[[directories]]` copies also the normalised mode, symlink targets and folders (an
+/// execute bit or a link changes the image as surely as a byte does).
+pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
+    let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
         let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
-        out.push(LockedBlob {
+        Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
             size: bytes.len() as u64,
-        });
-        Ok(())
+            mode,
+        })
     };
+    let mut out = Vec::new();
     for f in &recipe.files {
-        add(&f.src)?;
+        out.push(file(&f.src, None)?);
     }
     for a in &recipe.archives {
-        add(&a.src)?;
+        out.push(file(&a.src, None)?);
     }
     for d in &recipe.directories {
-        for file in walk_files(&d.src)? {
-            add(&file)?;
+        for entry in walk(&d.src)? {
+            out.push(match entry {
+                Walked::Dir(path) => LockedFile::Dir {
+                    dir: relative(recipe, &path),
+                },
+                Walked::File(path, host_mode) => {
+                    let mode = format!("{:04o}", import::normalised_mode(host_mode));
+                    file(&path, Some(mode))?
+                }
+                Walked::Symlink(path, target) => LockedFile::Symlink {
+                    symlink: relative(recipe, &path),
+                    target,
+                },
+            });
         }
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out.dedup_by(|a, b| a.path == b.path);
+    // A path can come twice (a [[files]] source inside a [[directories]] source): keep both
+    // views, in a fixed order, and drop only exact repeats.
+    let rank = |f: &LockedFile| match f {
+        LockedFile::File { mode: None, .. } => 0,
+        LockedFile::File { mode: Some(_), .. } => 1,
+        LockedFile::Symlink { .. } => 2,
+        LockedFile::Dir { .. } => 3,
+    };
+    out.sort_by(|a, b| (a.path(), rank(a)).cmp(&(b.path(), rank(b))));
+    out.dedup();
     Ok(out)
 }
 
-/// Regular files under `dir`, recursively (symlinks are recorded in the image, not followed).
-pub(crate) fn walk_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, BuildError> {
+/// What a walk of a `[[directories]]` source finds, as `import::add_host_dir` will copy it.
+enum Walked {
+    Dir(PathBuf),
+    /// With the host's permission bits.
+    File(PathBuf, u32),
+    Symlink(PathBuf, String),
+}
+
+/// Everything under `dir`, recursively, sorted; symlinks are recorded, not followed. Other kinds
+/// of file are left to the import, which refuses them with a message.
+fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
+    use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(BuildError::io(&d))? {
             let entry = entry.map_err(BuildError::io(&d))?;
-            let ft = entry.file_type().map_err(BuildError::io(entry.path()))?;
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(BuildError::io(&path))?;
+            let ft = meta.file_type();
             if ft.is_dir() {
-                stack.push(entry.path());
+                stack.push(path.clone());
+                out.push(Walked::Dir(path));
             } else if ft.is_file() {
-                out.push(entry.path());
+                out.push(Walked::File(path, meta.permissions().mode()));
+            } else if ft.is_symlink() {
+                let target = std::fs::read_link(&path).map_err(BuildError::io(&path))?;
+                out.push(Walked::Symlink(path, target.to_string_lossy().into_owned()));
             }
         }
     }
-    out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const RECIPE: &str = r#"
+name = "app"
+cmdline = ""
+[kernel]
+package = "linux-image-amd64"
+[firmware]
+source = "amdsev"
+[[directories]]
+src = "tree"
+dst = "/opt/app"
+[entry]
+argv = ["/opt/app/bin/tool"]
+[[launch]]
+name = "one"
+vcpus = 1
+vcpu_type = "EPYC-v4"
+vmm = "qemu"
+guest_features = 1
+policy = 0x30000
+memory_mib = 512
+"#;
+
+    fn recipe(dir: &Path) -> Recipe {
+        let file = dir.join("app/recipe.toml");
+        std::fs::create_dir_all(dir.join("app/tree/bin")).unwrap();
+        std::fs::write(&file, RECIPE).unwrap();
+        Recipe::load(&file).unwrap()
+    }
+
+    #[test]
+    fn what_directories_copy_is_pinned_beyond_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recipe(dir.path());
+        let tree = dir.path().join("app/tree");
+        let tool = tree.join("bin/tool");
+        std::fs::write(&tool, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = local_files(&r).unwrap();
+        assert!(before.contains(&LockedFile::Dir {
+            dir: "tree/bin".into()
+        }));
+
+        // The execute bit alone: same bytes, different image.
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exec = local_files(&r).unwrap();
+        assert_ne!(exec, before, "a new execute bit must make the lock stale");
+        assert!(exec.iter().any(|f| matches!(f,
+            LockedFile::File { path, mode: Some(m), .. } if path == "tree/bin/tool" && m == "0755")));
+        // A host mode the image does not see (0700 normalises to 0755 too) changes nothing.
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(local_files(&r).unwrap(), exec);
+
+        // A new symlink, then a changed target.
+        std::os::unix::fs::symlink("tool", tree.join("bin/sh")).unwrap();
+        let linked = local_files(&r).unwrap();
+        assert!(linked.contains(&LockedFile::Symlink {
+            symlink: "tree/bin/sh".into(),
+            target: "tool".into()
+        }));
+        std::fs::remove_file(tree.join("bin/sh")).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", tree.join("bin/sh")).unwrap();
+        assert_ne!(local_files(&r).unwrap(), linked);
+
+        // An empty folder is an entry of the image as well.
+        let with_link = local_files(&r).unwrap();
+        std::fs::create_dir(tree.join("empty")).unwrap();
+        assert_ne!(local_files(&r).unwrap(), with_link);
+    }
 }

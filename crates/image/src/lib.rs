@@ -24,4 +24,4 @@ mod tree;
 pub mod verity;
 
 pub use error::ImageError;
-pub use tree::{Node, NodeKind, Tree};
+pub use tree::{Node, NodeKind, Tree, Unresolved};

@@ -265,13 +265,110 @@ impl Tree {
     }
 }
 
+/// Why a path names nothing in the tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    #[error("nothing is at /{0}")]
+    Missing(String),
+    #[error("/{0} is a {1}, not a directory")]
+    NotADirectory(String, &'static str),
+    #[error("more than {MAX_LINKS} symlinks on the way (a loop?)")]
+    TooManyLinks,
+    #[error("{0:?} is not a path")]
+    BadPath(String),
+}
+
+/// The kernel's limit on symlinks followed in one lookup.
+const MAX_LINKS: usize = 40;
+
+impl Tree {
+    /// What `path` names once symlinks are followed inside the tree, as the guest's kernel will
+    /// follow them (absolute targets from the image root, `..` stopping at the root): the final
+    /// path and its node, a hard link resolved to the file it names.
+    pub fn resolve(&self, path: &str) -> Result<(String, &Node), Unresolved> {
+        let mut todo: std::collections::VecDeque<String> =
+            path.split('/').map(str::to_owned).collect();
+        let mut at: Vec<String> = Vec::new();
+        let mut links = 0;
+        let mut last: Option<&Node> = None;
+        while let Some(part) = todo.pop_front() {
+            match part.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    at.pop();
+                    last = None;
+                    continue;
+                }
+                _ => {}
+            }
+            // Only a directory can hold the next component.
+            if let Some(node) = last
+                && node.kind != NodeKind::Dir
+            {
+                return Err(Unresolved::NotADirectory(
+                    at.join("/"),
+                    kind_name(&node.kind),
+                ));
+            }
+            at.push(part);
+            let here = at.join("/");
+            let Some(node) = self.nodes.get(&here) else {
+                return Err(Unresolved::Missing(here));
+            };
+            match &node.kind {
+                NodeKind::Symlink(target) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(Unresolved::TooManyLinks);
+                    }
+                    at.pop();
+                    if target.starts_with('/') {
+                        at.clear();
+                    }
+                    for p in target.split('/').rev() {
+                        todo.push_front(p.to_owned());
+                    }
+                    last = None;
+                }
+                NodeKind::HardLink(file) => {
+                    let Some(node) = self.nodes.get(file) else {
+                        return Err(Unresolved::Missing(file.clone()));
+                    };
+                    at = file.split('/').map(str::to_owned).collect();
+                    last = Some(node);
+                }
+                _ => last = Some(node),
+            }
+        }
+        match last {
+            Some(node) => Ok((at.join("/"), node)),
+            // The root, or a walk that ended on `..`: directories the tree has or implies.
+            None if at.is_empty() => Err(Unresolved::BadPath(path.to_owned())),
+            None => {
+                let here = at.join("/");
+                self.nodes
+                    .get(&here)
+                    .map(|n| (here.clone(), n))
+                    .ok_or(Unresolved::Missing(here))
+            }
+        }
+    }
+}
+
 pub(crate) fn kind_name(kind: &NodeKind) -> &'static str {
-    match kind {
-        NodeKind::Dir => "directory",
-        NodeKind::File(_) => "file",
-        NodeKind::Symlink(_) => "symlink",
-        NodeKind::HardLink(_) => "hard link",
-        NodeKind::CharDevice { .. } => "character device",
+    kind.describe()
+}
+
+impl NodeKind {
+    /// The kind in words, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            NodeKind::Dir => "directory",
+            NodeKind::File(_) => "file",
+            NodeKind::Symlink(_) => "symlink",
+            NodeKind::HardLink(_) => "hard link",
+            NodeKind::CharDevice { .. } => "character device",
+        }
     }
 }
 
@@ -329,5 +426,47 @@ mod tests {
         assert!(t.add_hardlink("/x", "/bin").is_err());
         assert!(t.add_hardlink("/y", "/missing").is_err());
         assert!(t.add_file("/bin/busybox", &b"new"[..], 0o755).is_err());
+    }
+
+    #[test]
+    fn resolve_follows_symlinks_inside_the_tree() {
+        let mut t = Tree::new();
+        t.add_file("/usr/bin/busybox", &b"elf"[..], 0o755).unwrap();
+        t.add_symlink("/bin", "usr/bin").unwrap();
+        t.add_symlink("/usr/bin/sh", "busybox").unwrap();
+        t.add_symlink("/usr/local/bin/app", "../../bin/sh").unwrap();
+        t.add_symlink("/opt/abs", "/bin/sh").unwrap();
+        t.add_hardlink("/usr/bin/ash", "/usr/bin/busybox").unwrap();
+        t.add_symlink("/loop/a", "b").unwrap();
+        t.add_symlink("/loop/b", "a").unwrap();
+        t.add_symlink("/dangling", "/usr/bin/missing").unwrap();
+        let found = |p: &str| t.resolve(p).map(|(path, n)| (path, n.kind.clone()));
+        let busybox = Ok((
+            "usr/bin/busybox".to_owned(),
+            NodeKind::File(Arc::from(&b"elf"[..])),
+        ));
+        for p in [
+            "/bin/sh",
+            "/usr/local/bin/app",
+            "/opt/abs",
+            "/usr/bin/ash",
+            "/bin/../bin/sh",
+        ] {
+            assert_eq!(found(p), busybox, "{p}");
+        }
+        assert_eq!(found("/bin").unwrap().1, NodeKind::Dir);
+        assert_eq!(
+            t.resolve("/dangling").unwrap_err(),
+            Unresolved::Missing("usr/bin/missing".into())
+        );
+        assert_eq!(t.resolve("/loop/a").unwrap_err(), Unresolved::TooManyLinks);
+        assert_eq!(
+            t.resolve("/bin/sh/x").unwrap_err(),
+            Unresolved::NotADirectory("usr/bin/busybox".into(), "file")
+        );
+        assert_eq!(
+            t.resolve("/nope/x").unwrap_err(),
+            Unresolved::Missing("nope".into())
+        );
     }
 }

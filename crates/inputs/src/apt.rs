@@ -13,8 +13,9 @@ use std::time::Duration;
 const ARCH: &str = "amd64";
 
 /// Resolves a package to the exact `.deb` apt would fetch: the pinned `version` if given (it must
-/// still be in the archive), else apt's candidate.
-pub fn resolve(name: &str, version: Option<&str>) -> Result<LockedDeb, InputError> {
+/// still be in the archive), else apt's candidate. `recipe` names the recipe asking, for the
+/// command in error messages.
+pub fn resolve(name: &str, version: Option<&str>, recipe: &str) -> Result<LockedDeb, InputError> {
     let version = match version {
         Some(v) => v.to_owned(),
         None => candidate(name)?,
@@ -35,6 +36,7 @@ pub fn resolve(name: &str, version: Option<&str>) -> Result<LockedDeb, InputErro
             } else {
                 available.join(", ")
             },
+            recipe: recipe.to_owned(),
         });
     };
     let bad = |detail: &str| InputError::CommandFailed {
@@ -129,10 +131,12 @@ fn field<'a>(stanza: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// The pinned `.deb`'s bytes, from the cache or downloaded with `apt-get download` and checked.
+/// `recipe` names the recipe whose lock pins it, for the command in error messages.
 pub fn fetch(
     deb: &LockedDeb,
     cache: &Cache,
     progress: &dyn Progress,
+    recipe: &str,
 ) -> Result<Vec<u8>, InputError> {
     if let Some(bytes) = cache.get(&deb.sha256)? {
         return Ok(bytes);
@@ -176,22 +180,24 @@ pub fn fetch(
         let _ = pipe.read_to_string(&mut stderr);
     }
     if !status.success() {
-        if stderr.contains("Can't find a source")
-            || stderr.contains("not found")
-            || stderr.contains("Unable to locate")
-        {
-            let available = show(&deb.name)
+        if version_gone(&stderr) {
+            let mut available: Vec<String> = show(&deb.name)
                 .map(|s| {
                     s.iter()
                         .filter_map(|s| field(s, "Version").map(str::to_owned))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                        .collect()
                 })
-                .unwrap_or_else(|_| "nothing".into());
+                .unwrap_or_default();
+            available.dedup();
             return Err(InputError::VersionGone {
                 name: deb.name.clone(),
                 version: deb.version.clone(),
-                available,
+                available: if available.is_empty() {
+                    "nothing".into()
+                } else {
+                    available.join(", ")
+                },
+                recipe: recipe.to_owned(),
             });
         }
         return Err(InputError::CommandFailed {
@@ -214,9 +220,28 @@ pub fn fetch(
         &bytes,
         &deb.sha256,
         &format!("{} {} ({})", deb.name, deb.version, deb.filename),
-        "the archive now serves different bytes under the pinned version; if that is expected, run `cargo xtask lock <recipe>` and review the change",
+        &format!(
+            "the archive now serves different bytes under the pinned version; if that is expected, run \
+             `cargo xtask lock {recipe}` and review the change"
+        ),
     )?;
     Ok(bytes)
+}
+
+/// Whether `apt-get download` failed because the archive does not have the pinned version: the
+/// index no longer lists it ("Can't find a source…"), or lists it while the archive has already
+/// dropped the file (HTTP "404  Not Found", in whatever case apt's method prints it).
+fn version_gone(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    [
+        "can't find a source",
+        "unable to locate",
+        "404  not found",
+        "404 not found",
+        "not found",
+    ]
+    .iter()
+    .any(|needle| s.contains(needle))
 }
 
 /// apt drops privileges to `_apt` while downloading; let it write into our temp folder so it
@@ -250,5 +275,27 @@ mod tests {
         assert_eq!(field(stanza, "Size"), None);
         // A key must match whole: "Version" must not match "Version-Extra".
         assert_eq!(field("Version-Extra: 2", "Version"), None);
+    }
+
+    #[test]
+    fn a_version_the_archive_has_dropped_is_recognised() {
+        // apt-get download's messages, verbatim apart from the (invented) mirror address.
+        let gone = [
+            "E: Can't find a source to download version '1:0.1-1' of 'busybox-static:amd64'",
+            "E: Failed to fetch http://mirror.example/debian/pool/main/b/busybox/busybox-static_1.35.0-4_amd64.deb  404  Not Found [IP: 192.0.2.1 80]",
+            "Err:1 http://mirror.example/debian bookworm/main amd64 busybox-static amd64 1:1.35.0-4\n  404  Not Found",
+            "E: Unable to locate package snpkit-none",
+        ];
+        for msg in gone {
+            assert!(version_gone(msg), "{msg}");
+        }
+        let other = [
+            "E: Could not resolve 'mirror.example'",
+            "E: Failed to fetch http://mirror.example/x.deb  503  Service Unavailable [IP: 192.0.2.1 80]",
+            "W: Download is performed unsandboxed as root",
+        ];
+        for msg in other {
+            assert!(!version_gone(msg), "{msg}");
+        }
     }
 }

@@ -35,14 +35,17 @@ pub enum InputError {
     PackageUnknown { name: String },
 
     #[error(
-        "{name} version {version} is no longer in the archive (apt offers: {available}); Debian replaces kernels \
-         and point releases every few weeks. Pin an available version in the recipe (or remove version and sha256 \
-         there) and run `cargo xtask lock <recipe>` to re-resolve, then review and commit the new lock"
+        "{name} version {version} is no longer in the archive (apt offers: {available}); Debian replaces \
+         kernels and point releases every few weeks, and apt may only have an old index: run `apt-get update` \
+         (as root), then `cargo xtask lock {recipe}`. If the version is still gone, pin an available one in \
+         the recipe (or remove version and sha256 there), lock again, then review and commit the new lock"
     )]
     VersionGone {
         name: String,
         version: String,
         available: String,
+        /// The recipe whose lock pins the package, for the command that refreshes it.
+        recipe: String,
     },
 
     #[error("`{command}` failed: {detail}")]
@@ -67,6 +70,13 @@ pub enum InputError {
         log: PathBuf,
         tail: String,
     },
+
+    #[error(
+        "{path} {problem}; snpkit builds the AmdSev OVMF in this fixed folder (the path ends up in the \
+         firmware) and uses it only when it is its own: remove it (as its owner, or root) if no build is \
+         running there, then rerun"
+    )]
+    UnsafeBuildPath { path: PathBuf, problem: String },
 
     #[error(
         "{tool} is needed to {purpose} but is not installed; run `cargo xtask setup` (as root) or install the Debian package {package}"

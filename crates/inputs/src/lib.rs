@@ -18,6 +18,7 @@ pub mod kernel;
 pub mod modules;
 pub mod ovmf;
 mod process;
+mod workdir;
 
 pub use process::tool_version as process_version;
 

@@ -8,11 +8,11 @@
 //! leaks into the firmware (edk2 records the absolute path of each module's debug file in its PE/COFF
 //! debug directory). We therefore always build in one fixed absolute path derived only from the
 //! inputs, `/var/tmp/snpkit-edk2-<key>`, whichever checkout, user or cache directory asks for it,
-//! and remove it afterwards. The result is cached under `ovmf/<key>/OVMF.fd`, where `key` hashes
+//! and remove it afterwards; [`crate::workdir`] makes that predictable path safe to use. The result is cached under `ovmf/<key>/OVMF.fd`, where `key` hashes
 //! the source pins, the build steps and the versions of the compilers that make the bytes.
 
 use crate::process::{describe, run, tool_version};
-use crate::{Cache, InputError, Progress};
+use crate::{Cache, InputError, Progress, workdir};
 use sha2::{Digest, Sha256};
 use snpkit_recipe::{LockedBlob, LockedFirmware, Sha256Sum};
 use std::path::{Path, PathBuf};
@@ -164,22 +164,18 @@ pub fn build(
     }
     let key = cache_key(src);
     let out_dir = cache.dir(&format!("ovmf/{key}"))?;
-    let lock_path = out_dir.join("build.lock");
-    let lock_file = std::fs::File::create(&lock_path).map_err(InputError::io(&lock_path))?;
+    // One lock for every cache on the machine: they all build in the same folder.
+    let work = workdir::build_dir(&key);
+    let uid = workdir::our_uid();
     progress.set_message("waiting for another OVMF build of the same source");
-    let _guard = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).map_err(
-        |(_, e)| InputError::Io {
-            path: lock_path.clone(),
-            source: e.into(),
-        },
-    )?;
+    let _guard = workdir::lock(&workdir::lock_path(&work), uid)?;
     if !rebuild && let Some(hit) = cached(src, cache)? {
         return Ok(hit);
     }
 
     let (orig, debian) = fetch_sources(src, cache, progress)?;
-    let work = PathBuf::from(format!("/var/tmp/snpkit-edk2-{}", &key[..16]));
     let log = out_dir.join("build.log");
+    workdir::prepare(&work, uid)?;
     let result = build_in(&work, &orig, &debian, &log, progress);
     let _ = std::fs::remove_dir_all(&work);
     let bytes = result?;
@@ -269,8 +265,6 @@ fn build_in(
     log: &Path,
     progress: &dyn Progress,
 ) -> Result<Vec<u8>, InputError> {
-    let _ = std::fs::remove_dir_all(work);
-    std::fs::create_dir_all(work).map_err(InputError::io(work))?;
     progress.set_message("unpacking edk2 source");
     unpack_tar_xz(orig, work, 1).map_err(|e| InputError::CommandFailed {
         command: "unpack edk2 orig tarball".into(),

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// One way to launch an image, as written in a recipe's `[[launch]]` table.
 ///
-/// Plain data: `vcpu_type` and `vmm` are checked against what `snpkit-measure` knows when the
-/// recipe is measured, so this crate does not have to track the list of CPU models.
+/// Plain data: `vcpu_type`, `vmm` and `guest_features` are checked against what `snpkit-measure`
+/// knows, through [`crate::Recipe::check_launch`] before a build or lock starts, so this crate
+/// does not track the lists of CPU models and VMMs (and cannot drift from them).
 /// There is deliberately no `Default`: every field changes the launch digest or the guest's
 /// security, and none has an answer that is right for everyone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +18,7 @@ pub struct LaunchConfig {
     pub vcpus: u32,
     /// QEMU CPU model (`EPYC-v4`, `EPYC-Milan`, …) whose CPUID signature goes into the VMSAs.
     pub vcpu_type: String,
-    /// The VMM that launches the guest: `qemu`, `ec2` or `gce` (they build different VMSAs).
+    /// The VMM that launches the guest (`qemu`, `ec2`, `gce`, …: they build different VMSAs).
     pub vmm: String,
     /// SEV_FEATURES written into every VMSA (e.g. 0x1 = SNP active; QEMU ≥ 9.1 with KVM's
     /// newer init path uses other values).
@@ -26,4 +27,13 @@ pub struct LaunchConfig {
     pub policy: u64,
     /// Guest memory in MiB.
     pub memory_mib: u32,
+}
+
+/// What a check from outside this crate found wrong with one field of a launch configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchProblem {
+    /// The key inside `[[launch]]`, e.g. `vcpu_type` (empty: the configuration as a whole).
+    pub field: &'static str,
+    pub problem: String,
+    pub fix: String,
 }

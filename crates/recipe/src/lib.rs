@@ -19,15 +19,17 @@ mod lock;
 mod model;
 mod raw;
 mod sha256;
+mod verity;
 
 pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
 pub use error::RecipeError;
-pub use launch::LaunchConfig;
+pub use launch::{LaunchConfig, LaunchProblem};
 pub use lock::{
-    LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFirmware, LockedKernel,
+    LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };
 pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
 pub use sha256::Sha256Sum;
+pub use verity::{OnCorruption, RootFilesystem, VerityCheck, VerityHash};

@@ -26,10 +26,42 @@ pub struct Lock {
     pub modules: Vec<String>,
     #[serde(default)]
     pub packages: Vec<LockedDeb>,
-    /// Every local file the recipe reads (files, archives, everything under directories), by path
-    /// relative to the recipe folder.
+    /// Every local input the recipe reads (files, archives, everything under directories), by path
+    /// relative to the recipe folder, with everything of it that reaches the image.
     #[serde(default)]
-    pub files: Vec<LockedBlob>,
+    pub files: Vec<LockedFile>,
+}
+
+/// A local input, pinned by all of it that changes the image. Each kind has its own keys, so
+/// the lock reads plainly: `path` + `sha256` + `size` (+ `mode`), `symlink` + `target`, or `dir`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum LockedFile {
+    /// A regular file's bytes. Files under `[[directories]]` also carry the mode the image gives
+    /// them (`0755` or `0644`, from the host's execute bit); for `[[files]]` and `[[archives]]`
+    /// the recipe or the archive decides modes, so none is recorded.
+    File {
+        path: String,
+        sha256: Sha256Sum,
+        size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
+    },
+    /// A symlink under `[[directories]]`, copied into the image as a link.
+    Symlink { symlink: String, target: String },
+    /// A folder under `[[directories]]`: even an empty one is an entry of the image.
+    Dir { dir: String },
+}
+
+impl LockedFile {
+    /// The input's path relative to the recipe folder.
+    pub fn path(&self) -> &str {
+        match self {
+            LockedFile::File { path, .. } => path,
+            LockedFile::Symlink { symlink, .. } => symlink,
+            LockedFile::Dir { dir } => dir,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,22 +124,25 @@ impl Lock {
                 });
             }
         };
-        let lock: Lock = toml::from_str(&text).map_err(|e| RecipeError::LockSyntax {
+        let syntax = |e: toml::de::Error| RecipeError::LockSyntax {
             recipe: recipe.to_owned(),
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
-        if lock.version != LOCK_VERSION {
+        };
+        // The format version first: a lock of another format is stale, not malformed.
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let version = toml::from_str::<Version>(&text).map_err(syntax)?.version;
+        if version != LOCK_VERSION {
             return Err(RecipeError::LockStale {
                 recipe: recipe.to_owned(),
                 path: path.to_owned(),
-                what: format!(
-                    "lock format {} (this snpkit writes {LOCK_VERSION})",
-                    lock.version
-                ),
+                what: format!("lock format {version} (this snpkit writes {LOCK_VERSION})"),
             });
         }
-        Ok(lock)
+        toml::from_str(&text).map_err(syntax)
     }
 
     /// Checks that the lock was written for this exact recipe text.
@@ -143,5 +178,69 @@ impl Lock {
         };
         std::fs::write(&tmp, self.to_toml()).map_err(werr)?;
         std::fs::rename(&tmp, path).map_err(werr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Files {
+        files: Vec<LockedFile>,
+    }
+
+    #[test]
+    fn local_inputs_read_back_by_their_keys() {
+        let sha = Sha256Sum::of(b"x");
+        let files = Files {
+            files: vec![
+                LockedFile::File {
+                    path: "files/app".into(),
+                    sha256: sha,
+                    size: 1,
+                    mode: None,
+                },
+                LockedFile::File {
+                    path: "tree/bin/tool".into(),
+                    sha256: sha,
+                    size: 1,
+                    mode: Some("0755".into()),
+                },
+                LockedFile::Symlink {
+                    symlink: "tree/bin/sh".into(),
+                    target: "tool".into(),
+                },
+                LockedFile::Dir {
+                    dir: "tree/var/empty".into(),
+                },
+            ],
+        };
+        let text = toml::to_string(&files).unwrap();
+        assert!(
+            text.contains("symlink = \"tree/bin/sh\"\ntarget = \"tool\""),
+            "{text}"
+        );
+        assert!(text.contains("mode = \"0755\""), "{text}");
+        let back: Files = toml::from_str(&text).unwrap();
+        assert_eq!(back.files, files.files);
+        assert_eq!(back.files[2].path(), "tree/bin/sh");
+
+        // Keys of two kinds in one entry are refused, not read as whichever kind fits first.
+        let mixed = "[[files]]\ndir = \"a\"\ntarget = \"b\"\n";
+        assert!(toml::from_str::<Files>(mixed).is_err());
+    }
+
+    #[test]
+    fn another_format_is_stale_not_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        std::fs::write(&path, "version = 99\nsomething = \"else\"\n").unwrap();
+        let err = Lock::read(&path, "app").unwrap_err().to_string();
+        assert!(
+            err.contains("lock format 99") && err.contains("cargo xtask lock app"),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::cmdline;
 use crate::raw::{RawFirmware, RawKernel, RawRecipe, RawVerity};
-use crate::{LaunchConfig, RecipeError, Sha256Sum};
+use crate::verity::{OnCorruption, RootFilesystem, VerityCheck, VerityHash};
+use crate::{LaunchConfig, LaunchProblem, RecipeError, Sha256Sum};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -60,17 +61,12 @@ pub enum Layout {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VeritySpec {
-    /// `squashfs` (see `snpkit_image::rootfs` for why not erofs).
-    pub filesystem: String,
-    /// `sha256`, `sha1` or `sha512`.
-    pub hash: String,
+    pub filesystem: RootFilesystem,
+    pub hash: VerityHash,
     pub data_block_size: u32,
     pub hash_block_size: u32,
-    /// `panic` or `restart`: what the kernel does when a block does not match its hash.
-    pub on_corruption: String,
-    /// `full`: `/init` reads every block once before the appliance starts, so any corruption stops
-    /// the boot with a message; `lazy`: blocks are checked when first read.
-    pub check: String,
+    pub on_corruption: OnCorruption,
+    pub check: VerityCheck,
     /// Seed for the salt and UUID, so that they are reproducible (defaults to the recipe name).
     pub seed: String,
 }
@@ -355,6 +351,31 @@ impl Recipe {
         Ok(())
     }
 
+    /// Runs a check that needs knowledge this crate does not have (the CPU models, VMMs and
+    /// guest features the measurement knows) on every launch configuration; a problem becomes an
+    /// error naming recipe.toml, `launch[i].<field>` and the fix.
+    pub fn check_launch(
+        &self,
+        check: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    ) -> Result<(), RecipeError> {
+        for (i, c) in self.launch.iter().enumerate() {
+            check(c).map_err(|p| {
+                let key = if p.field.is_empty() {
+                    format!("launch[{i}]")
+                } else {
+                    format!("launch[{i}].{}", p.field)
+                };
+                RecipeError::invalid(
+                    &self.file,
+                    key,
+                    format!("launch configuration {:?}: {}", c.name, p.problem),
+                    p.fix,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// The launch configuration called `name`, or an error listing the ones there are.
     pub fn launch_config(&self, name: &str) -> Result<&LaunchConfig, RecipeError> {
         self.launch.iter().find(|c| c.name == name).ok_or_else(|| {
@@ -599,22 +620,25 @@ impl Validator<'_> {
     }
 
     fn verity(&self, raw: Option<&RawVerity>, name: &str) -> Result<VeritySpec, RecipeError> {
-        let pick = |key: &str,
-                    value: Option<&str>,
-                    default: &str,
-                    allowed: &[&str]|
-         -> Result<String, RecipeError> {
-            let value = value.unwrap_or(default);
-            if allowed.contains(&value) {
-                Ok(value.to_owned())
-            } else {
-                Err(self.err(
+        fn pick<T: Copy>(
+            v: &Validator<'_>,
+            key: &str,
+            value: Option<&str>,
+            default: T,
+            parse: fn(&str) -> Option<T>,
+            spellings: fn() -> String,
+        ) -> Result<T, RecipeError> {
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            parse(value).ok_or_else(|| {
+                v.err(
                     format!("verity.{key}"),
                     format!("{value:?} is not supported"),
-                    format!("use one of: {}", allowed.join(", ")),
-                ))
-            }
-        };
+                    format!("use one of: {}", spellings()),
+                )
+            })
+        }
         let block = |key: &str, value: Option<u32>| -> Result<u32, RecipeError> {
             let value = value.unwrap_or(4096);
             if value.is_power_of_two() && (512..=4096).contains(&value) {
@@ -627,32 +651,41 @@ impl Validator<'_> {
                 ))
             }
         };
+        let get = |f: fn(&RawVerity) -> Option<&str>| raw.and_then(f);
         Ok(VeritySpec {
             filesystem: pick(
+                self,
                 "filesystem",
-                raw.and_then(|r| r.filesystem.as_deref()),
-                "squashfs",
-                &["squashfs"],
+                get(|r| r.filesystem.as_deref()),
+                RootFilesystem::Squashfs,
+                RootFilesystem::from_name,
+                RootFilesystem::spellings,
             )?,
             hash: pick(
+                self,
                 "hash",
-                raw.and_then(|r| r.hash.as_deref()),
-                "sha256",
-                &["sha256", "sha1", "sha512"],
+                get(|r| r.hash.as_deref()),
+                VerityHash::Sha256,
+                VerityHash::from_name,
+                VerityHash::spellings,
             )?,
             data_block_size: block("data_block_size", raw.and_then(|r| r.data_block_size))?,
             hash_block_size: block("hash_block_size", raw.and_then(|r| r.hash_block_size))?,
             on_corruption: pick(
+                self,
                 "on_corruption",
-                raw.and_then(|r| r.on_corruption.as_deref()),
-                "panic",
-                &["panic", "restart"],
+                get(|r| r.on_corruption.as_deref()),
+                OnCorruption::Panic,
+                OnCorruption::from_name,
+                OnCorruption::spellings,
             )?,
             check: pick(
+                self,
                 "check",
-                raw.and_then(|r| r.check.as_deref()),
-                "full",
-                &["full", "lazy"],
+                get(|r| r.check.as_deref()),
+                VerityCheck::Full,
+                VerityCheck::from_name,
+                VerityCheck::spellings,
             )?,
             seed: raw
                 .and_then(|r| r.seed.clone())
@@ -695,13 +728,6 @@ impl Validator<'_> {
                     key("vcpus"),
                     format!("{} vCPUs", c.vcpus),
                     format!("use 1 to {MAX_VCPUS}"),
-                ));
-            }
-            if !["qemu", "ec2", "gce"].contains(&c.vmm.as_str()) {
-                return Err(self.err(
-                    key("vmm"),
-                    format!("unknown VMM {:?}", c.vmm),
-                    "use \"qemu\", \"ec2\" or \"gce\"",
                 ));
             }
             // Bit 17 is reserved and must be 1; the PSP refuses a launch without it.

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use snpkit_recipe::{
-    CmdlineContext, FirmwareSource, KernelSource, Layout, Recipe, RecipeError, render_cmdline,
+    CmdlineContext, FirmwareSource, KernelSource, LaunchProblem, Layout, OnCorruption, Recipe,
+    RecipeError, RootFilesystem, VerityCheck, VerityHash, render_cmdline,
 };
 use std::path::Path;
 
@@ -172,7 +173,6 @@ fn paths_stay_inside() {
 #[test]
 fn launch_configs() {
     fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 512"]);
-    fails("vmm = \"qemu\"", "vmm = \"xen\"", &["launch[0].vmm"]);
     fails(
         "policy = 0x30000",
         "policy = 0x10000",
@@ -204,6 +204,30 @@ fn launch_configs() {
     );
 }
 
+/// VMM, CPU model and guest features are the measurement's to judge; the recipe turns its verdict
+/// into an error naming the file, the key and the fix.
+#[test]
+fn launch_checks_from_outside_name_the_key() {
+    let r = parse(&GOOD.replace("vmm = \"qemu\"", "vmm = \"xen\"")).unwrap();
+    let check = |c: &snpkit_recipe::LaunchConfig| {
+        if c.vmm == "xen" {
+            Err(LaunchProblem {
+                field: "vmm",
+                problem: "unknown VMM \"xen\"".into(),
+                fix: "use one of: qemu, ec2".into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let err = r.check_launch(&check).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "recipes/app/recipe.toml: launch[0].vmm: launch configuration \"one\": unknown VMM \"xen\"; use one of: qemu, ec2"
+    );
+    parse(GOOD).unwrap().check_launch(&check).unwrap();
+}
+
 #[test]
 fn layout_and_verity() {
     fails(
@@ -211,18 +235,66 @@ fn layout_and_verity() {
         "hardened = false\nlayout = \"squash\"",
         &["layout", "unknown layout"],
     );
-    let text = GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")
-        + "[verity]\nhash = \"md5\"\n";
-    assert!(
-        parse(&text)
-            .unwrap_err()
-            .to_string()
-            .contains("verity.hash")
+    let verity = |table: &str| {
+        GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")
+            + "[verity]\n"
+            + table
+            + "\n"
+    };
+    // Unknown spellings are errors, never a quiet default.
+    for (table, key, choices) in [
+        ("hash = \"md5\"", "verity.hash", "sha256, sha1, sha512"),
+        (
+            "on_corruption = \"ignore\"",
+            "verity.on_corruption",
+            "panic, restart",
+        ),
+        (
+            "on_corruption = \"Restart\"",
+            "verity.on_corruption",
+            "panic, restart",
+        ),
+        ("check = \"once\"", "verity.check", "full, lazy"),
+        ("filesystem = \"erofs\"", "verity.filesystem", "squashfs"),
+    ] {
+        let err = parse(&verity(table)).unwrap_err().to_string();
+        assert!(
+            err.contains("recipes/app/recipe.toml")
+                && err.contains(key)
+                && err.contains(&format!("use one of: {choices}")),
+            "{table}: {err}"
+        );
+    }
+    let Layout::Verity(v) = parse(&verity("")).unwrap().layout else {
+        panic!("not a verity layout")
+    };
+    assert_eq!(
+        (
+            v.filesystem,
+            v.hash,
+            v.on_corruption,
+            v.check,
+            v.seed.as_str()
+        ),
+        (
+            RootFilesystem::Squashfs,
+            VerityHash::Sha256,
+            OnCorruption::Panic,
+            VerityCheck::Full,
+            "app"
+        )
     );
-    let v =
-        parse(&GOOD.replace("hardened = false", "hardened = false\nlayout = \"verity\"")).unwrap();
-    assert!(
-        matches!(v.layout, Layout::Verity(ref s) if s.filesystem == "squashfs" && s.on_corruption == "panic" && s.check == "full" && s.seed == "app")
+    let Layout::Verity(v) = parse(&verity(
+        "hash = \"sha512\"\non_corruption = \"restart\"\ncheck = \"lazy\"",
+    ))
+    .unwrap()
+    .layout
+    else {
+        panic!("not a verity layout")
+    };
+    assert_eq!(
+        (v.hash, v.on_corruption, v.check),
+        (VerityHash::Sha512, OnCorruption::Restart, VerityCheck::Lazy)
     );
 }
 
