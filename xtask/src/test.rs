@@ -2,7 +2,8 @@
 //!
 //! Installs the system packages (as root), builds or fetches from the cache what the tests need
 //! (the AmdSev OVMF, the sev-snp-measure oracle), checks formatting and lints, then runs every
-//! test of the workspace, the end-to-end ones included. Tests find the artifacts through
+//! test of the workspace, the end-to-end ones included, and ends with a short coverage-guided run
+//! of every fuzz target (`cargo xtask fuzz`, 20 s each). Tests find the artifacts through
 //! environment variables set here, and fail (never skip) when one is missing.
 
 use crate::{cli, ovmf, setup};
