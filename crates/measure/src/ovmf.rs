@@ -521,8 +521,28 @@ impl Svsm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A one-page AmdSev-shaped image: reset block, hashes table area at 0x810c00, SEC_MEM,
+    /// SECRETS, CPUID and an SNP_KERNEL_HASHES section of `kernel_hashes_size` bytes.
+    pub(crate) fn amdsev_like(kernel_hashes_size: u32) -> Vec<u8> {
+        image(
+            &[
+                reset(0x80b004),
+                (
+                    SEV_HASH_TABLE_RV_GUID,
+                    [0x00u8, 0x0c, 0x81, 0, 0, 4, 0, 0].to_vec(),
+                ),
+            ],
+            Some(metadata(&[
+                (0x800000, 0x9000, 1),
+                (0x80d000, 0x1000, 2),
+                (0x80e000, 0x1000, 3),
+                (0x810000, kernel_hashes_size, 0x10),
+            ])),
+        )
+    }
 
     /// A minimal image: footer table with the given entries, optional metadata, page sized.
     pub(crate) fn image(entries: &[([u8; 16], Vec<u8>)], metadata: Option<Vec<u8>>) -> Vec<u8> {
