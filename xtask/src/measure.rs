@@ -241,7 +241,7 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
-    Ovmf::parse(&read(path)?)
+    Ovmf::parse_owned(read(path)?)
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
@@ -453,11 +453,9 @@ fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
 
 fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let ovmf_bytes = read(&inputs.ovmf)?;
+    let ovmf = read_ovmf(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let ovmf = Ovmf::parse(&ovmf_bytes)
-        .with_context(|| format!("{} is not an OVMF we can measure", inputs.ovmf.display()))?;
     let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
         .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
     let firmware = Firmware::measure(&ovmf);
@@ -491,7 +489,7 @@ fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
         schema: SCHEMA,
         recipe: recipe.into(),
         inputs: vec![
-            input("ovmf", &ovmf_bytes),
+            input("ovmf", ovmf.bytes()),
             input("kernel", &kernel),
             input("initrd", &initrd),
             input("cmdline", &inputs.cmdline),
