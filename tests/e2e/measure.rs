@@ -970,6 +970,20 @@ fn measure_refuses_flags_it_would_ignore() {
         "{}",
         stderr(&o)
     );
+    let o = xtask(&[
+        "measure",
+        "demo",
+        "--images",
+        path(root.path()),
+        "--output-format",
+        "base64",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--output-format cannot be used"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!dir.join("expected.json").exists());
 
     // Every EC2 spelling lands on the form it names.

@@ -55,8 +55,9 @@ pub struct Args {
     /// Where built images live.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "snp")]
-    mode: Mode,
+    /// What to measure [default: snp].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
     #[arg(long, value_name = "N")]
     vcpus: Option<u32>,
     /// QEMU CPU model, e.g. EPYC-v4, EPYC-Milan, EPYC-Genoa, EPYC-Turin.
@@ -102,8 +103,9 @@ pub struct Args {
     /// Precomputed OVMF hash (hex, from --mode snp:ovmf-hash); --ovmf then only gives metadata.
     #[arg(long, value_name = "HASH")]
     snp_ovmf_hash: Option<String>,
-    #[arg(long, value_enum, default_value = "hex")]
-    output_format: OutputFormat,
+    /// How to print the digest [default: hex].
+    #[arg(long, value_enum)]
+    output_format: Option<OutputFormat>,
     #[arg(long, value_name = "PATH")]
     svsm: Option<PathBuf>,
     #[arg(long, value_name = "SIZE", conflicts_with = "vars_file")]
@@ -116,6 +118,10 @@ pub struct Args {
 }
 
 impl Args {
+    fn mode(&self) -> Mode {
+        self.mode.unwrap_or(Mode::Snp)
+    }
+
     /// The flags given, by name, for telling the user which ones a mode cannot use.
     fn given(&self) -> Vec<&'static str> {
         let flags = [
@@ -142,7 +148,13 @@ impl Args {
 
     /// Refuses flags that the recipe form or the chosen mode would not use.
     fn check_flags(&self) -> anyhow::Result<()> {
-        let (what, unused): (&str, &[&str]) = match (&self.recipe, self.mode) {
+        if self.recipe.is_some() && (self.mode.is_some() || self.output_format.is_some()) {
+            bail!(
+                "--mode and --output-format cannot be used with measuring a recipe: expected.json holds the snp mode's \
+                 digests, in hex"
+            );
+        }
+        let (what, unused): (&str, &[&str]) = match (&self.recipe, self.mode()) {
             (Some(_), _) => (
                 "measuring a recipe (its launch configs come from the image's manifest)",
                 &[
@@ -228,7 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let digest = measure_flags(&args)?;
     println!(
         "{}",
-        match args.output_format {
+        match args.output_format.unwrap_or(OutputFormat::Hex) {
             OutputFormat::Hex => digest.to_hex(),
             OutputFormat::Base64 => digest.to_base64(),
         }
@@ -297,11 +309,11 @@ fn vcpu_type(args: &Args, vmm: Vmm) -> anyhow::Result<VcpuType> {
 
 fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     let ovmf_path = args.ovmf.as_deref().context("--ovmf PATH is required")?;
-    if args.mode == Mode::OvmfHash {
+    if args.mode() == Mode::OvmfHash {
         return Ok(snpkit_measure::ovmf_hash(&read_ovmf(ovmf_path)?));
     }
     let vcpus = snpkit_measure::vcpus(args.vcpus.context("--vcpus N is required")?)?;
-    if args.mode == Mode::Svsm {
+    if args.mode() == Mode::Svsm {
         if args.kernel.is_some() {
             bail!(
                 "--kernel cannot be used with --mode snp:svsm: the SVSM launch has no hashes table"
