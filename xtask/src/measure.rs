@@ -261,6 +261,29 @@ fn open(path: &Path) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("opening {}", path.display()))
 }
 
+fn file_len(path: &Path) -> anyhow::Result<u64> {
+    Ok(open(path)?
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len())
+}
+
+/// SHA-256 of a file read in large blocks on the calling thread.
+fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut f = open(path)?;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut h = Sha256::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(h.finalize().into()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
 /// The VMM from `--vmm-type` (any spelling `explain` and expected.json print) and
 /// `--ec2-vmsa-rdx`, which only EC2 has and which must agree with an `ec2-rdx-…` name.
 fn vmm(name: Option<&str>, rdx: Option<Ec2Rdx>) -> anyhow::Result<Vmm> {
@@ -364,32 +387,57 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         .map(LaunchDigest::from_hex)
         .transpose()
         .context("--snp-ovmf-hash")?;
-    // The OVMF (page hashing) and the kernel and initrd (two streams) are hashed at the same time.
-    let (ovmf, firmware_hash, kernel) = std::thread::scope(|s| -> anyhow::Result<_> {
-        let fw = s.spawn(|| -> anyhow::Result<_> {
-            let ovmf = read_ovmf(ovmf_path)?;
-            let hash = match seed {
-                Some(h) => h,
-                None => snpkit_measure::ovmf_hash(&ovmf),
-            };
-            Ok((ovmf, hash))
-        });
-        let kernel = match &args.kernel {
-            None => None,
-            Some(k) => {
-                let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
-                let hashes = match &args.initrd {
-                    Some(i) => KernelHashes::from_readers(open(k)?, open(i)?, cmdline),
-                    None => KernelHashes::from_readers(open(k)?, std::io::empty(), cmdline),
+    let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
+    let cmdline_hash = snpkit_measure::cmdline_hash(cmdline).context("--append")?;
+    // Two cores' worth of work, scheduled so the longest part never waits: the larger of kernel
+    // and initrd streams through its own reader thread here (SHA-256 of one stream cannot be
+    // split, so it is the critical path); the smaller one and then the OVMF are hashed one after
+    // the other on a second thread. Running all four at once made the long stream wait for CPU.
+    let (big, small) = match (&args.kernel, &args.initrd) {
+        (Some(k), Some(i)) if file_len(i)? > file_len(k)? => (Some((i, true)), Some((k, false))),
+        (Some(k), Some(i)) => (Some((k, false)), Some((i, true))),
+        (Some(k), None) => (Some((k, false)), None),
+        (None, _) => (None, None),
+    };
+    let (ovmf, firmware_hash, big_hash, small_hash) =
+        std::thread::scope(|s| -> anyhow::Result<_> {
+            let shadow = s.spawn(|| -> anyhow::Result<_> {
+                let small_hash = small
+                    .map(|(p, is_initrd)| sha256_file(p).map(|h| (h, is_initrd)))
+                    .transpose()?;
+                let ovmf = read_ovmf(ovmf_path)?;
+                let hash = match seed {
+                    Some(h) => h,
+                    None => snpkit_measure::ovmf_hash(&ovmf),
                 };
-                Some(hashes.with_context(|| format!("hashing {}", k.display()))?)
-            }
+                Ok((ovmf, hash, small_hash))
+            });
+            let big_hash = big
+                .map(|(p, is_initrd)| -> anyhow::Result<_> {
+                    let h = snpkit_measure::sha256_stream(open(p)?)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Ok((h, is_initrd))
+                })
+                .transpose();
+            let (ovmf, hash, small_hash) = shadow
+                .join()
+                .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
+            Ok((ovmf, hash, big_hash?, small_hash))
+        })?;
+    let kernel = big_hash.map(|(first, first_is_initrd)| {
+        // Without --initrd QEMU hashes zero bytes for it.
+        let second = small_hash.unwrap_or((Sha256::digest(b"").into(), !first_is_initrd));
+        let (kernel, initrd) = if first_is_initrd {
+            (second.0, first)
+        } else {
+            (first, second.0)
         };
-        let (ovmf, hash) = fw
-            .join()
-            .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
-        Ok((ovmf, hash, kernel))
-    })?;
+        KernelHashes {
+            kernel,
+            initrd,
+            cmdline: cmdline_hash,
+        }
+    });
     let firmware = Firmware::with_ovmf_hash(&ovmf, firmware_hash);
     if let (Some(path), Some(k)) = (&args.write_hashes_page, &kernel) {
         let page = snpkit_measure::hashes_page(&ovmf, k)?;

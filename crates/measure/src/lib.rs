@@ -58,6 +58,7 @@ pub use explain::{
 };
 pub use hashes::{
     CmdlineError, HashesPage, KernelHashes, PADDED_TABLE_LEN, cmdline_hash, hashes_page,
+    sha256_stream,
 };
 pub use launch::{
     Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
