@@ -132,7 +132,9 @@ fn image_dir(root: &Path, initrd: &[u8]) -> PathBuf {
             {"name": "milan-2", "vcpus": 2, "vcpu_type": "EPYC-Milan", "vmm": "qemu", "guest_features": 1,
              "policy": 196608, "memory_mib": 1024},
             {"name": "aws", "vcpus": 4, "vcpu_type": "EPYC-Milan", "vmm": "ec2", "guest_features": 1,
-             "policy": 196608, "memory_mib": 1024}
+             "policy": 196608, "memory_mib": 1024},
+            {"name": "aws-0x600", "vcpus": 4, "vcpu_type": "EPYC-Milan", "vmm": "ec2-rdx-0x600",
+             "guest_features": 1, "policy": 196608, "memory_mib": 1024}
         ],
         "other": "fields the lead's manifest has are ignored"
     });
@@ -149,12 +151,14 @@ fn measure_recipe_writes_expected_json() {
     let expected: Expected =
         serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     assert_eq!(expected.recipe, "demo");
-    assert_eq!(expected.configs.len(), 2);
+    assert_eq!(expected.configs.len(), 3);
     let names: Vec<&str> = expected.inputs.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["ovmf", "kernel", "initrd", "cmdline"]);
     assert_eq!(expected.inputs[3].size, 16);
-    // Each digest is what `measure` with flags gives for the same inputs.
-    for (c, vmm) in expected.configs.iter().zip(["QEMU", "ec2"]) {
+    // Each digest is what `measure` with flags gives for the same inputs, with the VMM named
+    // exactly as expected.json names it.
+    for c in &expected.configs {
+        let vmm = c.launch.vmm.as_str();
         let vcpus = c.launch.vcpus.to_string();
         let flags = xtask(&[
             "measure",
@@ -175,10 +179,12 @@ fn measure_recipe_writes_expected_json() {
         ]);
         assert_eq!(c.measurement, last_line(&flags), "{}", c.launch.name);
     }
-    assert_ne!(
-        expected.configs[0].measurement,
-        expected.configs[1].measurement
-    );
+    let digests: std::collections::BTreeSet<&str> = expected
+        .configs
+        .iter()
+        .map(|c| c.measurement.as_str())
+        .collect();
+    assert_eq!(digests.len(), 3, "{digests:?}");
     // No temp file left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -432,7 +438,11 @@ fn bad_inputs_give_clear_errors() {
     std::fs::write(&short, [0u8; 100]).unwrap();
     let o = xtask(&["explain", "--ovmf", path(&amdsev), "--report", path(&short)]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("1184 bytes"), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("100 bytes") && e.contains("1184-byte") && e.contains("4000-byte"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -523,4 +533,627 @@ fn measure_other_modes() {
         ]);
         assert_eq!(last_line(&o), want, "rdx {rdx}: {}", stderr(&o));
     }
+}
+
+/// Runs `xtask measure` on an image dir's files with extra launch flags; returns the digest.
+fn measure_image(dir: &Path, launch: &[&str]) -> String {
+    let mut args = vec!["measure"];
+    args.extend_from_slice(launch);
+    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    args.extend(["--ovmf", path(&ovmf), "--kernel", path(&kernel)]);
+    let o = xtask(&args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    last_line(&o)
+}
+
+fn explain_json(args: &[&str]) -> (Output, serde_json::Value) {
+    let o = xtask(&[&["explain", "--json"], args].concat());
+    let json = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    (o, json)
+}
+
+#[test]
+fn explain_hits_reproduce_through_measure() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    let initrd = dir.join("initrd.cpio.gz");
+    // Three launches the recipe does not describe: a Genoa host CPU (`-cpu host`), the
+    // sev-snp-measure 0.0.13 EC2 form with the cmdline trimmed and no initrd, and GCE.
+    let planted = [
+        measure_image(
+            &dir,
+            &[
+                "--vcpus",
+                "3",
+                "--vcpu-family",
+                "25",
+                "--vcpu-model",
+                "17",
+                "--vcpu-stepping",
+                "1",
+                "--guest-features",
+                "0x21",
+                "--initrd",
+                path(&initrd),
+                "--append",
+                "console=hvc0 ro ",
+            ],
+        ),
+        measure_image(
+            &dir,
+            &[
+                "--vcpus",
+                "2",
+                "--vmm-type",
+                "ec2-rdx-0x600",
+                "--append",
+                "console=hvc0 ro",
+            ],
+        ),
+        measure_image(
+            &dir,
+            &[
+                "--vcpus",
+                "5",
+                "--vmm-type",
+                "gce",
+                "--initrd",
+                path(&initrd),
+                "--append=console=hvc0 ro \n",
+            ],
+        ),
+    ];
+    for digest in &planted {
+        let (o, json) = explain_json(&[
+            "demo",
+            "--images",
+            path(root.path()),
+            "--digest",
+            digest,
+            "--max-vcpus",
+            "8",
+        ]);
+        assert!(o.status.success(), "{json}\n{}", stderr(&o));
+        let matches = json["matches"].as_array().unwrap();
+        assert_eq!(matches.len(), 1, "{json}");
+        assert_eq!(json["measurement"], digest.as_str());
+        // The JSON arguments, fed back to measure, give the same digest.
+        let args: Vec<String> = matches[0]["measure_args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let o = cmd.arg("measure").args(&args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(&last_line(&o), digest, "{args:?}");
+
+        // So does the text output's `reproduce:` line, pasted into a shell.
+        let o = xtask(&[
+            "explain",
+            "demo",
+            "--images",
+            path(root.path()),
+            "--digest",
+            digest,
+            "--max-vcpus",
+            "8",
+        ]);
+        let text = stdout(&o);
+        let line = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("reproduce: cargo xtask "))
+            .unwrap_or_else(|| panic!("no reproduce line in {text}"));
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{} {line}", env!("CARGO_BIN_EXE_xtask")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{line}: {}", stderr(&o));
+        assert_eq!(&last_line(&o), digest, "{line}");
+    }
+    // The names explain printed are the ones it was given.
+    let (_, json) = explain_json(&[
+        "demo",
+        "--images",
+        path(root.path()),
+        "--digest",
+        &planted[1],
+        "--max-vcpus",
+        "8",
+    ]);
+    let hit = &json["matches"][0];
+    assert_eq!(hit["vmm"], "ec2-rdx-0x600");
+    assert_eq!(hit["vcpu_type"], serde_json::Value::Null);
+    assert!(hit["boot"].as_str().unwrap().contains("no initrd"), "{hit}");
+    let (_, json) = explain_json(&[
+        "demo",
+        "--images",
+        path(root.path()),
+        "--digest",
+        &planted[0],
+        "--max-vcpus",
+        "8",
+    ]);
+    assert_eq!(json["matches"][0]["cpuid_signature"], "0xa10f11");
+}
+
+#[test]
+fn explain_searches_the_recipes_configs_and_given_features() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    // A launch config with guest features outside the usual sets and more vCPUs than asked for.
+    let manifest = serde_json::json!({
+        "launch": [
+            {"name": "odd", "vcpus": 40, "vcpu_type": "EPYC-Milan", "vmm": "qemu", "guest_features": 0x40001,
+             "policy": 196608, "memory_mib": 1024}
+        ]
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    let initrd = dir.join("initrd.cpio.gz");
+    let digest = measure_image(
+        &dir,
+        &[
+            "--vcpus",
+            "40",
+            "--vcpu-type",
+            "EPYC-Milan",
+            "--guest-features",
+            "0x40001",
+            "--initrd",
+            path(&initrd),
+            "--append",
+            "console=hvc0 ro ",
+        ],
+    );
+    let (o, json) = explain_json(&[
+        "demo",
+        "--images",
+        path(root.path()),
+        "--digest",
+        &digest,
+        "--max-vcpus",
+        "4",
+        "--vcpu-type",
+        "EPYC-Milan",
+    ]);
+    assert!(o.status.success(), "{json}\n{}", stderr(&o));
+    assert_eq!(json["matches"][0]["vcpus"], 40, "{json}");
+    assert_eq!(json["matches"][0]["guest_features"], "0x40001", "{json}");
+
+    // The same files without the recipe: the usual feature sets miss it...
+    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let files = [
+        "--ovmf",
+        path(&ovmf),
+        "--kernel",
+        path(&kernel),
+        "--initrd",
+        path(&initrd),
+        "--append",
+        "console=hvc0 ro ",
+        "--digest",
+        &digest,
+        "--max-vcpus",
+        "40",
+        "--vcpu-type",
+        "EPYC-Milan",
+    ];
+    let (o, json) = explain_json(&files);
+    assert_eq!(o.status.code(), Some(1), "{json}");
+    assert!(json["matches"].as_array().unwrap().is_empty());
+    // ...and `--guest-features` adds the value.
+    let (o, json) = explain_json(&[&files[..], &["--guest-features", "0x40001"]].concat());
+    assert!(o.status.success(), "{json}\n{}", stderr(&o));
+    assert_eq!(json["matches"][0]["guest_features"], "0x40001");
+}
+
+#[test]
+fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    let initrd = dir.join("initrd.cpio.gz");
+    // A signature no QEMU model or listed host has (Milan stepping 2).
+    let digest = measure_image(
+        &dir,
+        &[
+            "--vcpus",
+            "2",
+            "--vcpu-sig",
+            "0xa00f12",
+            "--initrd",
+            path(&initrd),
+            "--append",
+            "console=hvc0 ro ",
+        ],
+    );
+    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let base = [
+        "explain",
+        "--ovmf",
+        path(&ovmf),
+        "--kernel",
+        path(&kernel),
+        "--initrd",
+        path(&initrd),
+        "--append",
+        "console=hvc0 ro ",
+        "--digest",
+        &digest,
+        "--max-vcpus",
+        "4",
+    ];
+    let wide = xtask(&base);
+    assert_eq!(wide.status.code(), Some(1), "{}", stdout(&wide));
+    assert!(
+        stdout(&wide).contains("vCPU types tried: EPYC,"),
+        "{}",
+        stdout(&wide)
+    );
+
+    let by_sig = xtask(&[&base[..], &["--vcpu-sig", "0xa00f12"]].concat());
+    assert!(by_sig.status.success(), "{}", stdout(&by_sig));
+    assert!(
+        stdout(&by_sig).contains("--vcpu-sig 0xa00f12"),
+        "{}",
+        stdout(&by_sig)
+    );
+    assert!(
+        stderr(&by_sig).contains("1 vCPU types (only signature 0xa00f12)"),
+        "{}",
+        stderr(&by_sig)
+    );
+
+    // Family × models × steppings: 1 × 1 × 2 types, one of them right.
+    let by_fms = xtask(
+        &[
+            &base[..],
+            &[
+                "--vcpu-family",
+                "0x19",
+                "--vcpu-model",
+                "1",
+                "--vcpu-stepping",
+                "1",
+                "--vcpu-stepping",
+                "2",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(by_fms.status.success(), "{}", stdout(&by_fms));
+    let out = stdout(&by_fms);
+    assert!(
+        out.contains("--vcpu-family 0x19 --vcpu-model 0x1 --vcpu-stepping 2"),
+        "{out}"
+    );
+    assert!(
+        stderr(&by_fms).contains("2 vCPU types"),
+        "{}",
+        stderr(&by_fms)
+    );
+
+    // Narrowed to the wrong type: nothing, and the output says the search was narrowed.
+    let wrong = xtask(&[&base[..], &["--vcpu-type", "EPYC-Milan"]].concat());
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stdout(&wrong).contains("vCPU types tried: EPYC-Milan\n"),
+        "{}",
+        stdout(&wrong)
+    );
+    assert!(stdout(&wrong).contains("drop them"), "{}", stdout(&wrong));
+
+    // A model or stepping without a family is a usage error, not ignored.
+    for flag in ["--vcpu-model", "--vcpu-stepping"] {
+        let o = xtask(&[&base[..], &[flag, "1"]].concat());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--vcpu-family"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn explain_reads_a_report_inside_an_ioctl_response() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    let initrd = dir.join("initrd.cpio.gz");
+    let digest = measure_image(
+        &dir,
+        &[
+            "--vcpus",
+            "2",
+            "--vcpu-type",
+            "EPYC-Milan",
+            "--initrd",
+            path(&initrd),
+            "--append",
+            "console=hvc0 ro ",
+        ],
+    );
+    // Linux's snp_report_resp: status 0, report size 1184, the report at 0x20, 4000 bytes.
+    let mut rsp = vec![0u8; 4000];
+    rsp[4..8].copy_from_slice(&1184u32.to_le_bytes());
+    rsp[0x20 + 0x90..0x20 + 0xc0].copy_from_slice(&hex::decode(&digest).unwrap());
+    let file = root.path().join("rsp.bin");
+    std::fs::write(&file, &rsp).unwrap();
+    let args = [
+        "explain",
+        "demo",
+        "--images",
+        path(root.path()),
+        "--report",
+        path(&file),
+        "--max-vcpus",
+        "4",
+    ];
+    let o = xtask(&args);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("offset 0x20 of a SNP_GET_REPORT response"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("vcpus 2"), "{}", stdout(&o));
+    // A failed response (status set) is named as such.
+    rsp[0] = 0x16;
+    std::fs::write(&file, &rsp).unwrap();
+    let o = xtask(&args);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("status 0x16"), "{}", stderr(&o));
+}
+
+#[test]
+fn measure_refuses_flags_it_would_ignore() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    let ovmf = fixture("ovmf_AmdSev_suffix.bin");
+    let base = ["measure", "--vcpus", "1", "--ovmf", path(&ovmf)];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--vcpu-model", "1"], "--vcpu-family"),
+        (vec!["--vcpu-stepping", "1"], "--vcpu-family"),
+        (
+            vec!["--vcpu-type", "EPYC-v4", "--vcpu-sig", "0xa00f11"],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "--vcpu-sig",
+                "1",
+                "--vcpu-family",
+                "25",
+                "--vcpu-model",
+                "1",
+                "--vcpu-stepping",
+                "1",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["--vcpu-type", "EPYC-v4", "--ec2-vmsa-rdx", "0x600"],
+            "applies to EC2 launches only",
+        ),
+        (
+            vec!["--vmm-type", "gce", "--ec2-vmsa-rdx", "0"],
+            "applies to EC2 launches only",
+        ),
+        (
+            vec!["--vmm-type", "ec2-rdx-0x600", "--ec2-vmsa-rdx", "0"],
+            "already names",
+        ),
+        (vec!["--vmm-type", "hyperv"], "unknown --vmm-type"),
+        (
+            vec!["--vcpu-type", "EPYC-v4", "--svsm", "/dev/null"],
+            "--svsm cannot be used with --mode snp",
+        ),
+        (
+            vec!["--mode", "snp:ovmf-hash"],
+            "--vcpus cannot be used with --mode snp:ovmf-hash",
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = xtask(&[&base[..], &extra[..]].concat());
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+    }
+    let o = xtask(&[
+        "measure",
+        "demo",
+        "--images",
+        path(root.path()),
+        "--vcpus",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--vcpus cannot be used with measuring a recipe"),
+        "{}",
+        stderr(&o)
+    );
+    let o = xtask(&[
+        "measure",
+        "demo",
+        "--images",
+        path(root.path()),
+        "--output-format",
+        "base64",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--output-format cannot be used"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("expected.json").exists());
+
+    // Every EC2 spelling lands on the form it names.
+    let ec2 = |extra: &[&str]| {
+        let o = xtask(&[&base[..], &["--kernel", "/dev/null"], extra].concat());
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        last_line(&o)
+    };
+    let rdx600 = ec2(&["--vmm-type", "ec2-rdx-0x600"]);
+    assert_eq!(
+        rdx600,
+        ec2(&["--vmm-type", "EC2", "--ec2-vmsa-rdx", "0x600"])
+    );
+    assert_eq!(
+        rdx600,
+        ec2(&["--vmm-type", "ec2-rdx-0x600", "--ec2-vmsa-rdx", "0x600"])
+    );
+    let rdx0 = ec2(&["--vmm-type", "ec2"]);
+    assert_eq!(rdx0, ec2(&["--vmm-type", "ec2", "--ec2-vmsa-rdx", "0"]));
+    assert_ne!(rdx0, rdx600);
+
+    // --help says how to match sev-snp-measure 0.0.13 on EC2.
+    let help = stdout(&xtask(&["measure", "--help"]));
+    assert!(help.contains("--ec2-vmsa-rdx 0x600"), "{help}");
+    assert!(help.contains("ec2-rdx-0x600"), "{help}");
+}
+
+/// splitmix64, for the CLI differential below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn diff_seed() -> u64 {
+    let seed = std::env::var("SNPKIT_DIFF_SEED").map_or(0x5eed_2026_00e2, |t| {
+        let t = t.trim();
+        match t.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16),
+            None => t.parse(),
+        }
+        .unwrap_or_else(|_| panic!("SNPKIT_DIFF_SEED={t:?} is not a number"))
+    });
+    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
+    seed
+}
+
+fn oracle() -> PathBuf {
+    let p = PathBuf::from(std::env::var_os("SNPKIT_SEV_SNP_MEASURE").unwrap_or_default());
+    assert!(
+        p.is_file(),
+        "sev-snp-measure 0.0.13 not found (SNPKIT_SEV_SNP_MEASURE={p:?}): run `cargo xtask oracles` and set it to \
+         the path it prints (`cargo xtask test` does both)"
+    );
+    p
+}
+
+fn amdsev_ovmf() -> PathBuf {
+    let p = PathBuf::from(std::env::var_os("SNPKIT_OVMF").unwrap_or_default());
+    assert!(
+        p.is_file(),
+        "the AmdSev OVMF is missing (SNPKIT_OVMF={p:?}): run `cargo xtask ovmf` (`cargo xtask test` sets it)"
+    );
+    p
+}
+
+/// `cargo xtask measure` itself (not the library) against sev-snp-measure 0.0.13, EC2 above all:
+/// our `--ec2-vmsa-rdx 0x600` must give its digests, and our default (RDX 0) must not.
+#[test]
+fn measure_cli_agrees_with_sev_snp_measure() {
+    let oracle = oracle();
+    let seed = diff_seed();
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let ovmfs = [fixture("ovmf_AmdSev_suffix.bin"), amdsev_ovmf()];
+    let mut failures = Vec::new();
+    for i in 0..8 {
+        let ovmf = &ovmfs[i % 2];
+        // EC2 first (both OVMFs, twice each), then any VMM.
+        let vmm = if i < 4 {
+            "ec2"
+        } else {
+            ["ec2", "QEMU", "gce"][rng.below(3) as usize]
+        };
+        let kernel = dir.path().join(format!("kernel{i}"));
+        let initrd = dir.path().join(format!("initrd{i}"));
+        // measure streams the larger of kernel and initrd on its own: one case each way for sure.
+        let (klen, ilen) = match i {
+            0 => (400_000, 1_000),
+            1 => (1_000, 400_000),
+            _ => (rng.below(200_000) as usize, rng.below(500_000) as usize),
+        };
+        let bytes = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.next() as u8).collect::<Vec<_>>();
+        std::fs::write(&kernel, bytes(&mut rng, klen)).unwrap();
+        std::fs::write(&initrd, bytes(&mut rng, ilen)).unwrap();
+        let vcpus = [1u32, 2, 4, 9, 32][rng.below(5) as usize].to_string();
+        let features = ["0x1", "0x21", "0x201"][rng.below(3) as usize];
+        let append = format!(
+            "--append={}",
+            ["", "console=ttyS0", "ro quiet ", " x"][rng.below(4) as usize]
+        );
+        let mut args: Vec<String> = [
+            "--mode",
+            "snp",
+            "--vcpus",
+            &vcpus,
+            "--vmm-type",
+            vmm,
+            "--guest-features",
+            features,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if vmm == "QEMU" {
+            args.extend(["--vcpu-type".into(), "EPYC-Milan".into()]);
+        }
+        args.extend(["--ovmf".into(), path(ovmf).into()]);
+        args.extend(["--kernel".into(), path(&kernel).into()]);
+        if i < 2 || rng.below(3) != 0 {
+            args.extend(["--initrd".into(), path(&initrd).into()]);
+        }
+        args.push(append);
+        let theirs = Command::new(&oracle).args(&args).output().unwrap();
+        assert!(theirs.status.success(), "{args:?}: {}", stderr(&theirs));
+        let theirs = last_line(&theirs);
+        let mut ours_args = vec!["measure".to_string()];
+        ours_args.extend(args.iter().cloned());
+        if vmm == "ec2" {
+            ours_args.extend(["--ec2-vmsa-rdx".into(), "0x600".into()]);
+        }
+        let ours = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&ours_args)
+            .output()
+            .unwrap();
+        if !ours.status.success() || last_line(&ours) != theirs {
+            failures.push(format!(
+                "{ours_args:?}\n  ours:   {}{}\n  theirs: {theirs}",
+                last_line(&ours),
+                stderr(&ours)
+            ));
+        }
+        if vmm == "ec2" {
+            // Our default is the RDX = 0 form real AWS reports match: it must differ.
+            let default = Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .arg("measure")
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(default.status.success(), "{}", stderr(&default));
+            if last_line(&default) == theirs {
+                failures.push(format!(
+                    "{args:?}: the RDX = 0 default gave sev-snp-measure's 0x600 digest"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "seed {seed:#x} (replay with SNPKIT_DIFF_SEED): {} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

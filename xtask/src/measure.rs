@@ -1,13 +1,16 @@
 //! `cargo xtask measure`: the SNP launch digest, with sev-snp-measure's flags, or for every launch
 //! config of a built recipe (writing `images/<recipe>/expected.json`).
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
+use snpkit_image::manifest::{MANIFEST_FILE, files};
 use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
 use snpkit_measure::{
     Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
@@ -43,7 +46,8 @@ pub enum Ec2Rdx {
 }
 
 /// Flags as sev-snp-measure 0.0.13 spells them (same defaults: `--vmm-type QEMU`,
-/// `--guest-features 0x1`, hex output), plus `--ec2-vmsa-rdx` and the recipe form.
+/// `--guest-features 0x1`, hex output), plus `--ec2-vmsa-rdx` and the recipe form. A flag the
+/// chosen mode would ignore is an error, never silently dropped.
 #[derive(clap::Args)]
 pub struct Args {
     /// Measure images/<RECIPE>/ for every launch config of its manifest and write expected.json.
@@ -51,49 +55,57 @@ pub struct Args {
     /// Where built images live.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "snp")]
-    mode: Mode,
+    /// What to measure [default: snp].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
     #[arg(long, value_name = "N")]
     vcpus: Option<u32>,
     /// QEMU CPU model, e.g. EPYC-v4, EPYC-Milan, EPYC-Genoa, EPYC-Turin.
-    #[arg(long, value_name = "CPUTYPE")]
+    #[arg(long, value_name = "CPUTYPE", conflicts_with_all = ["vcpu_sig", "vcpu_family"])]
     vcpu_type: Option<String>,
-    /// Raw CPUID signature (decimal or 0x…).
-    #[arg(long, value_name = "VALUE", value_parser = parse_u32)]
+    /// Raw CPUID Fn0000_0001 EAX signature (decimal or 0x…), e.g. 0xa00f11 for `-cpu host` on a Milan.
+    #[arg(long, value_name = "VALUE", value_parser = parse_u32, conflicts_with = "vcpu_family")]
     vcpu_sig: Option<u32>,
-    #[arg(long, value_name = "FAMILY", requires_all = ["vcpu_model", "vcpu_stepping"])]
+    /// CPUID family (with --vcpu-model and --vcpu-stepping), e.g. 25 for Milan and Genoa.
+    #[arg(long, value_name = "FAMILY", value_parser = parse_u32, requires_all = ["vcpu_model", "vcpu_stepping"])]
     vcpu_family: Option<u32>,
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = parse_u32, requires = "vcpu_family")]
     vcpu_model: Option<u32>,
-    #[arg(long, value_name = "STEPPING")]
+    #[arg(long, value_name = "STEPPING", value_parser = parse_u32, requires = "vcpu_family")]
     vcpu_stepping: Option<u32>,
-    /// QEMU, ec2 or gce.
-    #[arg(long, value_name = "VMMTYPE", default_value = "QEMU")]
-    vmm_type: String,
-    /// The RDX of EC2's VMSAs (only with --vmm-type ec2).
-    #[arg(long, value_enum, default_value = "0")]
-    ec2_vmsa_rdx: Ec2Rdx,
+    /// QEMU, gce, ec2 (EC2 with RDX = 0 in its VMSAs, as real AWS reports match) or
+    /// ec2-rdx-0x600 (sev-snp-measure 0.0.13's EC2 VMSA); case is ignored [default: QEMU].
+    #[arg(long, value_name = "VMMTYPE")]
+    vmm_type: Option<String>,
+    /// The RDX of EC2's initial VMSAs (only with --vmm-type ec2) [default: 0]. RDX = 0 is what real
+    /// AWS reports match; sev-snp-measure 0.0.13 computes 0x600, so pass `--ec2-vmsa-rdx 0x600`
+    /// to get its EC2 digests.
+    #[arg(long, value_enum, value_name = "RDX")]
+    ec2_vmsa_rdx: Option<Ec2Rdx>,
     #[arg(long, value_name = "PATH")]
     ovmf: Option<PathBuf>,
     #[arg(long, value_name = "PATH")]
     kernel: Option<PathBuf>,
     #[arg(long, value_name = "PATH", requires = "kernel")]
     initrd: Option<PathBuf>,
-    /// Kernel command line, hashed exactly as given plus a NUL (never trimmed).
+    /// Kernel command line, hashed exactly as given plus a NUL (never trimmed; any bytes but NUL).
     #[arg(
         long,
         value_name = "CMDLINE",
         requires = "kernel",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(OsString)
     )]
-    append: Option<String>,
-    #[arg(long, value_name = "VALUE", default_value = "0x1", value_parser = parse_u64)]
-    guest_features: u64,
+    append: Option<OsString>,
+    /// SEV_FEATURES of every VMSA; bit 0 (SNPActive) must be set [default: 0x1].
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64)]
+    guest_features: Option<u64>,
     /// Precomputed OVMF hash (hex, from --mode snp:ovmf-hash); --ovmf then only gives metadata.
     #[arg(long, value_name = "HASH")]
     snp_ovmf_hash: Option<String>,
-    #[arg(long, value_enum, default_value = "hex")]
-    output_format: OutputFormat,
+    /// How to print the digest [default: hex].
+    #[arg(long, value_enum)]
+    output_format: Option<OutputFormat>,
     #[arg(long, value_name = "PATH")]
     svsm: Option<PathBuf>,
     #[arg(long, value_name = "SIZE", conflicts_with = "vars_file")]
@@ -105,6 +117,102 @@ pub struct Args {
     write_hashes_page: Option<PathBuf>,
 }
 
+impl Args {
+    fn mode(&self) -> Mode {
+        self.mode.unwrap_or(Mode::Snp)
+    }
+
+    /// The flags given, by name, for telling the user which ones a mode cannot use.
+    fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--vcpus", self.vcpus.is_some()),
+            ("--vcpu-type", self.vcpu_type.is_some()),
+            ("--vcpu-sig", self.vcpu_sig.is_some()),
+            ("--vcpu-family", self.vcpu_family.is_some()),
+            ("--vmm-type", self.vmm_type.is_some()),
+            ("--ec2-vmsa-rdx", self.ec2_vmsa_rdx.is_some()),
+            ("--ovmf", self.ovmf.is_some()),
+            ("--kernel", self.kernel.is_some()),
+            ("--guest-features", self.guest_features.is_some()),
+            ("--snp-ovmf-hash", self.snp_ovmf_hash.is_some()),
+            ("--svsm", self.svsm.is_some()),
+            ("--vars-size", self.vars_size.is_some()),
+            ("--vars-file", self.vars_file.is_some()),
+            ("--write-hashes-page", self.write_hashes_page.is_some()),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect()
+    }
+
+    /// Refuses flags that the recipe form or the chosen mode would not use.
+    fn check_flags(&self) -> anyhow::Result<()> {
+        if self.recipe.is_some() && (self.mode.is_some() || self.output_format.is_some()) {
+            bail!(
+                "--mode and --output-format cannot be used with measuring a recipe: expected.json holds the snp mode's \
+                 digests, in hex"
+            );
+        }
+        let (what, unused): (&str, &[&str]) = match (&self.recipe, self.mode()) {
+            (Some(_), _) => (
+                "measuring a recipe (its launch configs come from the image's manifest)",
+                &[
+                    "--vcpus",
+                    "--vcpu-type",
+                    "--vcpu-sig",
+                    "--vcpu-family",
+                    "--vmm-type",
+                    "--ec2-vmsa-rdx",
+                    "--ovmf",
+                    "--kernel",
+                    "--guest-features",
+                    "--snp-ovmf-hash",
+                    "--svsm",
+                    "--vars-size",
+                    "--vars-file",
+                    "--write-hashes-page",
+                ],
+            ),
+            (None, Mode::OvmfHash) => (
+                "--mode snp:ovmf-hash (it hashes the OVMF's own pages only)",
+                &[
+                    "--vcpus",
+                    "--vcpu-type",
+                    "--vcpu-sig",
+                    "--vcpu-family",
+                    "--vmm-type",
+                    "--ec2-vmsa-rdx",
+                    "--kernel",
+                    "--guest-features",
+                    "--snp-ovmf-hash",
+                    "--svsm",
+                    "--vars-size",
+                    "--vars-file",
+                    "--write-hashes-page",
+                ],
+            ),
+            (None, Mode::Snp) => (
+                "--mode snp (only snp:svsm uses them)",
+                &["--svsm", "--vars-size", "--vars-file"],
+            ),
+            (None, Mode::Svsm) => (
+                "--mode snp:svsm (the SVSM launch has no hashes table and no precomputed OVMF hash)",
+                &["--kernel", "--snp-ovmf-hash", "--ec2-vmsa-rdx"],
+            ),
+        };
+        let bad: Vec<&str> = self
+            .given()
+            .into_iter()
+            .filter(|f| unused.contains(f))
+            .collect();
+        if !bad.is_empty() {
+            bail!("{} cannot be used with {what}", bad.join(", "));
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -114,13 +222,14 @@ pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
     r.map_err(|_| format!("{s:?} is not a number (decimal or 0x-prefixed hex)"))
 }
 
-fn parse_u32(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_u32(s: &str) -> Result<u32, String> {
     parse_u64(s)?
         .try_into()
         .map_err(|_| format!("{s} does not fit in 32 bits"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    args.check_flags()?;
     if let Some(recipe) = &args.recipe {
         let images = args
             .images
@@ -131,7 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let digest = measure_flags(&args)?;
     println!(
         "{}",
-        match args.output_format {
+        match args.output_format.unwrap_or(OutputFormat::Hex) {
             OutputFormat::Hex => digest.to_hex(),
             OutputFormat::Base64 => digest.to_base64(),
         }
@@ -144,7 +253,7 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
-    Ovmf::parse(&read(path)?)
+    Ovmf::parse_owned(read(path)?)
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
@@ -152,15 +261,52 @@ fn open(path: &Path) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("opening {}", path.display()))
 }
 
-pub(crate) fn vmm(name: &str, rdx: Ec2Rdx) -> anyhow::Result<Vmm> {
-    match name.to_ascii_lowercase().as_str() {
-        "qemu" => Ok(Vmm::Qemu),
-        "gce" => Ok(Vmm::Gce),
-        "ec2" => Ok(Vmm::Ec2(match rdx {
-            Ec2Rdx::Zero => Ec2VmsaRdx::Zero,
-            Ec2Rdx::Value0x600 => Ec2VmsaRdx::Value0x600,
-        })),
-        _ => bail!("unknown --vmm-type {name:?}: expected QEMU, ec2 or gce"),
+fn file_len(path: &Path) -> anyhow::Result<u64> {
+    Ok(open(path)?
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len())
+}
+
+/// SHA-256 of a file read in large blocks on the calling thread.
+fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut f = open(path)?;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut h = Sha256::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(h.finalize().into()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+/// The VMM from `--vmm-type` (any spelling `explain` and expected.json print) and
+/// `--ec2-vmsa-rdx`, which only EC2 has and which must agree with an `ec2-rdx-…` name.
+fn vmm(name: Option<&str>, rdx: Option<Ec2Rdx>) -> anyhow::Result<Vmm> {
+    let name = name.unwrap_or("QEMU");
+    let named = Vmm::from_name(name).with_context(|| {
+        format!("unknown --vmm-type {name:?}: expected QEMU, gce, ec2 or ec2-rdx-0x600")
+    })?;
+    let Some(rdx) = rdx else {
+        return Ok(named);
+    };
+    let wanted = Vmm::Ec2(match rdx {
+        Ec2Rdx::Zero => Ec2VmsaRdx::Zero,
+        Ec2Rdx::Value0x600 => Ec2VmsaRdx::Value0x600,
+    });
+    match named {
+        Vmm::Ec2(_) if name.eq_ignore_ascii_case("ec2") => Ok(wanted),
+        Vmm::Ec2(_) if named == wanted => Ok(named),
+        Vmm::Ec2(_) => bail!(
+            "--vmm-type {name} already names the EC2 VMSA's RDX, and --ec2-vmsa-rdx says otherwise: give one of them"
+        ),
+        _ => bail!(
+            "--ec2-vmsa-rdx applies to EC2 launches only, not to --vmm-type {name}: drop it or use --vmm-type ec2"
+        ),
     }
 }
 
@@ -186,11 +332,11 @@ fn vcpu_type(args: &Args, vmm: Vmm) -> anyhow::Result<VcpuType> {
 
 fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     let ovmf_path = args.ovmf.as_deref().context("--ovmf PATH is required")?;
-    if args.mode == Mode::OvmfHash {
+    if args.mode() == Mode::OvmfHash {
         return Ok(snpkit_measure::ovmf_hash(&read_ovmf(ovmf_path)?));
     }
     let vcpus = snpkit_measure::vcpus(args.vcpus.context("--vcpus N is required")?)?;
-    if args.mode == Mode::Svsm {
+    if args.mode() == Mode::Svsm {
         if args.kernel.is_some() {
             bail!(
                 "--kernel cannot be used with --mode snp:svsm: the SVSM launch has no hashes table"
@@ -203,7 +349,7 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
                 .len(),
             (None, None) => bail!("--mode snp:svsm needs --vars-size N or --vars-file PATH"),
         };
-        if args.guest_features != 1 {
+        if args.guest_features.is_some_and(|f| f != 1) {
             eprintln!(
                 "note: --guest-features is ignored in snp:svsm mode (the SVSM VMSA has SEV features 0x1)"
             );
@@ -214,6 +360,9 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
             .context("--mode snp:svsm needs --svsm PATH")?;
         let svsm = Svsm::parse(&read(svsm_path)?)
             .with_context(|| format!("{} is not an SVSM image", svsm_path.display()))?;
+        if vmm(args.vmm_type.as_deref(), None)? != Vmm::Qemu {
+            bail!("--mode snp:svsm is a QEMU launch: --vmm-type must be QEMU");
+        }
         let config = SvsmConfig {
             vcpus,
             vcpu_type: vcpu_type(args, Vmm::Qemu)?,
@@ -225,12 +374,12 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
             &config,
         )?);
     }
-    let vmm = vmm(&args.vmm_type, args.ec2_vmsa_rdx)?;
+    let vmm = vmm(args.vmm_type.as_deref(), args.ec2_vmsa_rdx)?;
     let config = LaunchConfig {
         vcpus,
         vcpu_type: vcpu_type(args, vmm)?,
         vmm,
-        guest_features: GuestFeatures::new(args.guest_features)?,
+        guest_features: GuestFeatures::new(args.guest_features.unwrap_or(1))?,
     };
     let seed = args
         .snp_ovmf_hash
@@ -238,32 +387,57 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         .map(LaunchDigest::from_hex)
         .transpose()
         .context("--snp-ovmf-hash")?;
-    // The OVMF (page hashing) and the kernel and initrd (two streams) are hashed at the same time.
-    let (ovmf, firmware_hash, kernel) = std::thread::scope(|s| -> anyhow::Result<_> {
-        let fw = s.spawn(|| -> anyhow::Result<_> {
-            let ovmf = read_ovmf(ovmf_path)?;
-            let hash = match seed {
-                Some(h) => h,
-                None => snpkit_measure::ovmf_hash(&ovmf),
-            };
-            Ok((ovmf, hash))
-        });
-        let kernel = match &args.kernel {
-            None => None,
-            Some(k) => {
-                let cmdline = args.append.as_deref().unwrap_or("").as_bytes();
-                let hashes = match &args.initrd {
-                    Some(i) => KernelHashes::from_readers(open(k)?, open(i)?, cmdline),
-                    None => KernelHashes::from_readers(open(k)?, std::io::empty(), cmdline),
+    let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
+    let cmdline_hash = snpkit_measure::cmdline_hash(cmdline).context("--append")?;
+    // Two cores' worth of work, scheduled so the longest part never waits: the larger of kernel
+    // and initrd streams through its own reader thread here (SHA-256 of one stream cannot be
+    // split, so it is the critical path); the smaller one and then the OVMF are hashed one after
+    // the other on a second thread. Running all four at once made the long stream wait for CPU.
+    let (big, small) = match (&args.kernel, &args.initrd) {
+        (Some(k), Some(i)) if file_len(i)? > file_len(k)? => (Some((i, true)), Some((k, false))),
+        (Some(k), Some(i)) => (Some((k, false)), Some((i, true))),
+        (Some(k), None) => (Some((k, false)), None),
+        (None, _) => (None, None),
+    };
+    let (ovmf, firmware_hash, big_hash, small_hash) =
+        std::thread::scope(|s| -> anyhow::Result<_> {
+            let shadow = s.spawn(|| -> anyhow::Result<_> {
+                let small_hash = small
+                    .map(|(p, is_initrd)| sha256_file(p).map(|h| (h, is_initrd)))
+                    .transpose()?;
+                let ovmf = read_ovmf(ovmf_path)?;
+                let hash = match seed {
+                    Some(h) => h,
+                    None => snpkit_measure::ovmf_hash(&ovmf),
                 };
-                Some(hashes.with_context(|| format!("hashing {}", k.display()))?)
-            }
+                Ok((ovmf, hash, small_hash))
+            });
+            let big_hash = big
+                .map(|(p, is_initrd)| -> anyhow::Result<_> {
+                    let h = snpkit_measure::sha256_stream(open(p)?)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Ok((h, is_initrd))
+                })
+                .transpose();
+            let (ovmf, hash, small_hash) = shadow
+                .join()
+                .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
+            Ok((ovmf, hash, big_hash?, small_hash))
+        })?;
+    let kernel = big_hash.map(|(first, first_is_initrd)| {
+        // Without --initrd QEMU hashes zero bytes for it.
+        let second = small_hash.unwrap_or((Sha256::digest(b"").into(), !first_is_initrd));
+        let (kernel, initrd) = if first_is_initrd {
+            (second.0, first)
+        } else {
+            (first, second.0)
         };
-        let (ovmf, hash) = fw
-            .join()
-            .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
-        Ok((ovmf, hash, kernel))
-    })?;
+        KernelHashes {
+            kernel,
+            initrd,
+            cmdline: cmdline_hash,
+        }
+    });
     let firmware = Firmware::with_ovmf_hash(&ovmf, firmware_hash);
     if let (Some(path), Some(k)) = (&args.write_hashes_page, &kernel) {
         let page = snpkit_measure::hashes_page(&ovmf, k)?;
@@ -306,7 +480,7 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
             dir.display()
         );
     }
-    let manifest_path = dir.join("manifest.json");
+    let manifest_path = dir.join(MANIFEST_FILE);
     let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
         format!(
             "{} is not a manifest with a \"launch\" array",
@@ -320,10 +494,10 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
         );
     }
     Ok(ImageInputs {
-        ovmf: dir.join("OVMF.fd"),
-        kernel: dir.join("vmlinuz"),
-        initrd: dir.join("initrd.cpio.gz"),
-        cmdline: read(&dir.join("cmdline"))?,
+        ovmf: dir.join(files::FIRMWARE),
+        kernel: dir.join(files::KERNEL),
+        initrd: dir.join(files::INITRD),
+        cmdline: read(&dir.join(files::CMDLINE))?,
         launch: manifest.launch,
         dir,
     })
@@ -339,18 +513,16 @@ fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
 
 fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let ovmf_bytes = read(&inputs.ovmf)?;
+    let ovmf = read_ovmf(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let ovmf = Ovmf::parse(&ovmf_bytes)
-        .with_context(|| format!("{} is not an OVMF we can measure", inputs.ovmf.display()))?;
     let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
-        .with_context(|| format!("{}", inputs.dir.join("cmdline").display()))?;
+        .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
     let firmware = Firmware::measure(&ovmf);
     let mut configs = Vec::new();
     for launch in &inputs.launch {
         let config = snpkit_measure::launch_config_from(launch)
-            .with_context(|| format!("{}", inputs.dir.join("manifest.json").display()))?;
+            .with_context(|| format!("{}", inputs.dir.join(MANIFEST_FILE).display()))?;
         let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
             .with_context(|| {
                 format!(
@@ -377,7 +549,7 @@ fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
         schema: SCHEMA,
         recipe: recipe.into(),
         inputs: vec![
-            input("ovmf", &ovmf_bytes),
+            input("ovmf", ovmf.bytes()),
             input("kernel", &kernel),
             input("initrd", &initrd),
             input("cmdline", &inputs.cmdline),

@@ -12,6 +12,11 @@ pub(crate) const LD_BYTES: usize = 48;
 /// MEASUREMENT's offset in an attestation report (SNP ABI, ATTESTATION_REPORT structure).
 const REPORT_MEASUREMENT_OFFSET: usize = 0x90;
 const REPORT_BYTES: usize = 0x4a0;
+/// Linux `struct snp_report_resp` (`/dev/sev-guest`, SNP_GET_REPORT): the firmware's
+/// MSG_REPORT_RSP (SNP ABI, "MSG_REPORT_RSP Message Structure": status, report size, 24 reserved
+/// bytes, then the report) in a fixed 4000-byte buffer.
+const REPORT_RSP_BYTES: usize = 4000;
+const REPORT_RSP_REPORT_OFFSET: usize = 0x20;
 /// The VMSA's RMP entry is recorded at GPA -1, page-aligned and cut to 52 bits.
 const VMSA_GPA: u64 = 0x0000_ffff_ffff_f000;
 
@@ -28,6 +33,56 @@ pub enum DigestError {
     HexDigit { position: usize, found: char },
     #[error("an SNP attestation report is {REPORT_BYTES} bytes; this one is {found}")]
     ReportLength { found: usize },
+    #[error(
+        "{found} bytes hold no report we know how to find: expected a raw {REPORT_BYTES}-byte report (report.bin, \
+         as snpguest or configfs-tsm's outblob give it) or a {REPORT_RSP_BYTES}-byte SNP_GET_REPORT response \
+         with the report at offset {REPORT_RSP_REPORT_OFFSET:#x}"
+    )]
+    UnknownReportBlob { found: usize },
+    #[error(
+        "this {REPORT_RSP_BYTES}-byte SNP_GET_REPORT response has status {status:#x} and report size {size} \
+         (a good one has status 0 and size {REPORT_BYTES}): the firmware returned no report"
+    )]
+    FailedReportResponse { status: u32, size: u32 },
+}
+
+/// A report found in a file, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundReport<'a> {
+    /// The 1184 bytes of the report.
+    pub report: &'a [u8],
+    /// Offset of the report in the file.
+    pub offset: usize,
+    /// What held it, for people to read; `None` for a bare report.
+    pub container: Option<&'static str>,
+}
+
+/// Finds the attestation report in a file: a bare 1184-byte report, or the 4000-byte response
+/// buffer of Linux's SNP_GET_REPORT ioctl (status 0, report size 1184, report at 0x20). Nothing
+/// else is guessed at: a wrong guess would explain a digest that was never measured.
+pub fn find_report(blob: &[u8]) -> Result<FoundReport<'_>, DigestError> {
+    match blob.len() {
+        REPORT_BYTES => Ok(FoundReport {
+            report: blob,
+            offset: 0,
+            container: None,
+        }),
+        REPORT_RSP_BYTES => {
+            let word = |at: usize| {
+                u32::from_le_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]])
+            };
+            let (status, size) = (word(0), word(4));
+            if status != 0 || size as usize != REPORT_BYTES {
+                return Err(DigestError::FailedReportResponse { status, size });
+            }
+            Ok(FoundReport {
+                report: &blob[REPORT_RSP_REPORT_OFFSET..REPORT_RSP_REPORT_OFFSET + REPORT_BYTES],
+                offset: REPORT_RSP_REPORT_OFFSET,
+                container: Some("SNP_GET_REPORT response (Linux snp_report_resp)"),
+            })
+        }
+        found => Err(DigestError::UnknownReportBlob { found }),
+    }
 }
 
 impl LaunchDigest {
@@ -249,6 +304,51 @@ mod tests {
         assert_eq!(
             LaunchDigest::from_report(&report[..100]).unwrap_err(),
             DigestError::ReportLength { found: 100 }
+        );
+    }
+
+    #[test]
+    fn reports_are_found_bare_or_in_an_ioctl_response() {
+        let mut report = vec![0u8; REPORT_BYTES];
+        report[0] = 5;
+        report[0x90..0xc0].copy_from_slice(LaunchDigest::from_hex(HEX).unwrap().as_bytes());
+        let bare = find_report(&report).unwrap();
+        assert_eq!((bare.offset, bare.container), (0, None));
+        assert_eq!(
+            LaunchDigest::from_report(bare.report).unwrap().to_hex(),
+            HEX
+        );
+
+        let mut rsp = vec![0u8; REPORT_RSP_BYTES];
+        rsp[4..8].copy_from_slice(&(REPORT_BYTES as u32).to_le_bytes());
+        rsp[0x20..0x20 + REPORT_BYTES].copy_from_slice(&report);
+        let inner = find_report(&rsp).unwrap();
+        assert_eq!(inner.offset, 0x20);
+        assert!(inner.container.unwrap().contains("SNP_GET_REPORT"));
+        assert_eq!(inner.report, &report[..]);
+
+        // A failed response holds no report.
+        rsp[0] = 0x16;
+        assert_eq!(
+            find_report(&rsp).unwrap_err(),
+            DigestError::FailedReportResponse {
+                status: 0x16,
+                size: REPORT_BYTES as u32
+            }
+        );
+        rsp[0] = 0;
+        rsp[4] = 0;
+        assert!(matches!(
+            find_report(&rsp),
+            Err(DigestError::FailedReportResponse { status: 0, .. })
+        ));
+        // Any other size is named in the error, with what was expected.
+        let err = find_report(&[0u8; 2000]).unwrap_err();
+        assert_eq!(err, DigestError::UnknownReportBlob { found: 2000 });
+        let msg = err.to_string();
+        assert!(
+            msg.contains("2000") && msg.contains("1184") && msg.contains("4000"),
+            "{msg}"
         );
     }
 }

@@ -11,7 +11,7 @@ use crate::config::{GuestFeatures, LaunchConfig, Vmm};
 use crate::digest::{Gctx, LaunchDigest};
 use crate::hashes::{KernelHashes, cmdline_hash, hashes_page, sha256};
 use crate::launch::{Firmware, MeasureError, VmsaHashes, metadata_pages};
-use crate::vcpu::{CPU_MODELS, VcpuType};
+use crate::vcpu::{CPU_MODELS, HOST_CPUS, VcpuType};
 
 /// A firmware to try, with a label for the output (its file name, say).
 #[derive(Debug, Clone)]
@@ -26,7 +26,17 @@ pub struct BootCandidate {
     /// What this variant is, e.g. `cmdline with a trailing space`.
     pub label: String,
     /// `None`: no hashes table (QEMU without `kernel-hashes=on`, or no `-kernel`).
-    pub hashes: Option<KernelHashes>,
+    pub kernel: Option<KernelBoot>,
+}
+
+/// What QEMU was given in a direct kernel boot: enough to measure the variant again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelBoot {
+    pub hashes: KernelHashes,
+    /// False when the variant leaves the initrd out (QEMU without `-initrd`).
+    pub initrd: bool,
+    /// The command line exactly as hashed (QEMU adds the NUL).
+    pub cmdline: Vec<u8>,
 }
 
 impl BootCandidate {
@@ -58,32 +68,43 @@ impl BootCandidate {
         );
         push("empty cmdline", Vec::new());
         let empty = sha256(b"");
-        let mut initrds = vec![("initrd as given", initrd_hash)];
+        let mut initrds = vec![("initrd as given", initrd_hash, true)];
         if initrd_hash != empty {
-            initrds.push(("no initrd", empty));
+            initrds.push(("no initrd", empty, false));
         }
         let mut out = Vec::new();
-        for (initrd_label, initrd) in &initrds {
+        for (initrd_label, initrd, with_initrd) in &initrds {
             for (cmdline_label, c) in &cmdlines {
                 // A cmdline with a NUL cannot have been passed by QEMU: not a candidate.
-                let Ok(cmdline) = cmdline_hash(c) else {
+                let Ok(cmdline_hash) = cmdline_hash(c) else {
                     continue;
                 };
                 out.push(BootCandidate {
                     label: format!("kernel as given, {initrd_label}, {cmdline_label}"),
-                    hashes: Some(KernelHashes {
-                        kernel: kernel_hash,
-                        initrd: *initrd,
-                        cmdline,
+                    kernel: Some(KernelBoot {
+                        hashes: KernelHashes {
+                            kernel: kernel_hash,
+                            initrd: *initrd,
+                            cmdline: cmdline_hash,
+                        },
+                        initrd: *with_initrd,
+                        cmdline: c.clone(),
                     }),
                 });
             }
         }
-        out.push(BootCandidate {
-            label: "no kernel hashes table (kernel-hashes=off or no -kernel)".into(),
-            hashes: None,
-        });
+        out.push(BootCandidate::firmware_only(
+            "no kernel hashes table (kernel-hashes=off or no -kernel)",
+        ));
         out
+    }
+
+    /// A launch without a hashes table: the SNP_KERNEL_HASHES pages are measured as zero pages.
+    pub fn firmware_only(label: &str) -> BootCandidate {
+        BootCandidate {
+            label: label.into(),
+            kernel: None,
+        }
     }
 }
 
@@ -102,46 +123,89 @@ pub struct SearchSpace {
 const FEATURE_BITS: [u64; 6] = [0x20, 0x40, 0x80, 0x200, 0x4000, 0x8000];
 
 impl SearchSpace {
-    /// vCPUs 1..=512, one model per distinct CPU signature (plus `extra_types`), every VMM and EC2
-    /// form, and SNPActive with every combination of [`FEATURE_BITS`].
+    /// vCPUs 1..=512, one type per distinct CPU signature of QEMU's named models and of the real
+    /// hosts in [`HOST_CPUS`] (as `-cpu host` passes them on), plus `extra_types`; every VMM and
+    /// EC2 form; SNPActive with every combination of [`FEATURE_BITS`].
     pub fn wide(extra_types: &[VcpuType]) -> Self {
-        let mut vcpu_types: Vec<VcpuType> = Vec::new();
-        for t in CPU_MODELS
-            .iter()
-            .map(|m| VcpuType::Model(*m))
-            .chain(extra_types.iter().copied())
-        {
-            if !vcpu_types
+        let mut space = SearchSpace {
+            vcpus: 1..=512,
+            vcpu_types: Vec::new(),
+            vmms: Vmm::ALL.to_vec(),
+            guest_features: Vec::new(),
+        };
+        let named = CPU_MODELS.iter().map(|m| VcpuType::Model(*m));
+        let hosts = HOST_CPUS.iter().map(|m| VcpuType::FamilyModelStepping {
+            family: m.family,
+            model: m.model,
+            stepping: m.stepping,
+        });
+        for t in named.chain(hosts).chain(extra_types.iter().copied()) {
+            space.add_vcpu_type(t);
+        }
+        for mask in 0..1u64 << FEATURE_BITS.len() {
+            let bits = FEATURE_BITS
                 .iter()
-                .any(|have| have.signature() == t.signature())
-            {
-                vcpu_types.push(t);
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .fold(GuestFeatures::SNP_ACTIVE, |acc, (_, b)| acc | b);
+            if let Ok(f) = GuestFeatures::new(bits) {
+                space.add_guest_features(f);
             }
         }
-        let guest_features = (0..1u64 << FEATURE_BITS.len())
-            .filter_map(|mask| {
-                let bits = FEATURE_BITS
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| mask & (1 << i) != 0)
-                    .fold(GuestFeatures::SNP_ACTIVE, |acc, (_, b)| acc | b);
-                GuestFeatures::new(bits).ok()
-            })
-            .collect();
-        SearchSpace {
-            vcpus: 1..=512,
-            vcpu_types,
-            vmms: Vmm::ALL.to_vec(),
-            guest_features,
+        space
+    }
+
+    /// Adds a vCPU type unless one with the same CPUID signature (the only thing the VMSA keeps
+    /// of it) is already there.
+    pub fn add_vcpu_type(&mut self, vcpu_type: VcpuType) {
+        if !self
+            .vcpu_types
+            .iter()
+            .any(|have| have.signature() == vcpu_type.signature())
+        {
+            self.vcpu_types.push(vcpu_type);
         }
+    }
+
+    pub fn add_guest_features(&mut self, features: GuestFeatures) {
+        if !self.guest_features.contains(&features) {
+            self.guest_features.push(features);
+        }
+    }
+
+    /// Makes sure `config` itself is searched: its vCPU count, type, VMM and guest features.
+    pub fn include(&mut self, config: &LaunchConfig) {
+        let n = config.vcpus.get();
+        self.vcpus = (*self.vcpus.start()).min(n)..=(*self.vcpus.end()).max(n);
+        self.add_vcpu_type(config.vcpu_type);
+        if !self.vmms.contains(&config.vmm) {
+            self.vmms.push(config.vmm);
+        }
+        self.add_guest_features(config.guest_features);
+    }
+
+    /// How many configurations a search of one firmware × boot variant tries.
+    pub fn size(&self) -> u64 {
+        let vcpus = vcpu_bounds(self).map_or(0, |(first, last)| u64::from(last - first + 1));
+        let types: u64 = self
+            .vmms
+            .iter()
+            .map(|v| match v {
+                Vmm::Qemu => self.vcpu_types.len() as u64,
+                _ => 1,
+            })
+            .sum();
+        vcpus * types * self.guest_features.len() as u64
     }
 }
 
 /// A configuration that reproduces the digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    pub firmware: String,
-    pub boot: String,
+    /// Index into the firmwares given to [`explain`].
+    pub firmware: usize,
+    /// Index into the boot variants given to [`explain`].
+    pub boot: usize,
     pub config: LaunchConfig,
     /// False for EC2 and GCE, whose VMSAs ignore the vCPU type.
     pub vcpu_type_matters: bool,
@@ -165,19 +229,17 @@ pub fn explain(
     space: &SearchSpace,
 ) -> Explanation {
     let mut out = Explanation::default();
-    let (first, last) = (
-        *space.vcpus.start(),
-        (*space.vcpus.end()).min(crate::config::MAX_VCPUS),
-    );
-    if first == 0 || first > last {
+    let Some((first, last)) = vcpu_bounds(space) else {
         return out;
-    }
-    for fw in firmwares {
-        for boot in boots {
+    };
+    let target = target.as_bytes();
+    for (fw_index, fw) in firmwares.iter().enumerate() {
+        let ovmf = fw.firmware.ovmf();
+        for (boot_index, boot) in boots.iter().enumerate() {
             let page = match boot
-                .hashes
+                .kernel
                 .as_ref()
-                .map(|h| hashes_page(fw.firmware.ovmf(), h))
+                .map(|k| hashes_page(ovmf, &k.hashes))
                 .transpose()
             {
                 Ok(page) => page,
@@ -189,17 +251,21 @@ pub fn explain(
             };
             for &vmm in &space.vmms {
                 let mut base = Gctx::from_seed(&fw.firmware.ovmf_hash());
-                if let Err(e) =
-                    metadata_pages(&mut base, fw.firmware.ovmf().sections(), page.as_ref(), vmm)
-                {
+                if let Err(e) = metadata_pages(&mut base, ovmf.sections(), page.as_ref(), vmm) {
                     out.skipped
                         .push(format!("{} with {}: {e}", fw.label, boot.label));
                     continue;
                 }
+                // EC2 and GCE VMSAs carry no CPU signature: one type stands for all.
+                let any_type = [space
+                    .vcpu_types
+                    .first()
+                    .copied()
+                    .unwrap_or(VcpuType::Signature(0))];
                 let types: &[VcpuType] = if vmm == Vmm::Qemu {
                     &space.vcpu_types
                 } else {
-                    &space.vcpu_types[..space.vcpu_types.len().min(1)]
+                    &any_type
                 };
                 for &vcpu_type in types {
                     for &guest_features in &space.guest_features {
@@ -209,14 +275,13 @@ pub fn explain(
                             vmm,
                             guest_features,
                         };
-                        let vmsas = match VmsaHashes::snp(fw.firmware.ovmf(), &config) {
+                        let vmsas = match VmsaHashes::snp(ovmf, &config) {
                             Ok(v) => v,
                             Err(e) => {
                                 out.skipped.push(format!("{}: {e}", fw.label));
                                 continue;
                             }
                         };
-                        let target = target.as_bytes();
                         let mut gctx = base;
                         for n in 1..=last {
                             if n > 1 && vmsas.ap.is_none() {
@@ -236,8 +301,8 @@ pub fn explain(
                                 config.vcpus =
                                     crate::config::vcpus(n).unwrap_or(crate::config::ONE);
                                 out.matches.push(Match {
-                                    firmware: fw.label.clone(),
-                                    boot: boot.label.clone(),
+                                    firmware: fw_index,
+                                    boot: boot_index,
                                     config,
                                     vcpu_type_matters: vmm == Vmm::Qemu,
                                 });
@@ -250,4 +315,11 @@ pub fn explain(
     }
     out.skipped.dedup();
     out
+}
+
+/// The vCPU counts to try, clamped to what a launch can have; `None` if there are none.
+fn vcpu_bounds(space: &SearchSpace) -> Option<(u32, u32)> {
+    let first = (*space.vcpus.start()).max(1);
+    let last = (*space.vcpus.end()).min(crate::config::MAX_VCPUS);
+    (first <= last).then_some((first, last))
 }

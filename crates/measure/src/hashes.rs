@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::guid::guid;
 use crate::launch::MeasureError;
-use crate::ovmf::{Ovmf, Section};
+use crate::ovmf::{Ovmf, PAGE_SIZE, Section};
 
 const HEADER_GUID: [u8; 16] = guid(
     0x9438d606,
@@ -133,8 +133,8 @@ impl KernelHashes {
     {
         let cmdline = cmdline_hash(cmdline)?;
         let (kernel, initrd) = std::thread::scope(|s| {
-            let k = s.spawn(|| sha256_reader(kernel));
-            let i = sha256_reader(initrd);
+            let k = s.spawn(|| sha256_stream(kernel));
+            let i = sha256_stream(initrd);
             let k = k.join().unwrap_or_else(|_| {
                 Err(std::io::Error::other("the kernel hashing thread panicked"))
             });
@@ -149,8 +149,9 @@ impl KernelHashes {
 }
 
 /// SHA-256 of a stream, with reading on its own thread so it overlaps hashing (on the benchmark's
-/// 50 MB initrd that is the difference between ~1.6× and ~1× the bare hashing time).
-fn sha256_reader<R: std::io::Read + Send>(mut r: R) -> std::io::Result<[u8; 32]> {
+/// 50 MB initrd that is the difference between ~1.6× and ~1× the bare hashing time). For the
+/// kernel and initrd hashes of [`KernelHashes`] when the caller schedules the streams itself.
+pub fn sha256_stream<R: std::io::Read + Send>(mut r: R) -> std::io::Result<[u8; 32]> {
     use std::sync::mpsc::sync_channel;
     // Small enough that a chunk is still in cache when hashed right after being read.
     const CHUNK: usize = 256 << 10;
@@ -219,7 +220,7 @@ impl HashesPage {
         self.gpa
     }
 
-    /// The page(s): 4 KiB for every AmdSev OVMF seen so far.
+    /// The page: 4 KiB (a firmware with a larger SNP_KERNEL_HASHES section is refused).
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -246,9 +247,20 @@ impl HashesPage {
     }
 }
 
+/// The SNP_KERNEL_HASHES section, if it can carry a hashes page.
+///
+/// The parser lets the section be as large as any metadata (256 MiB), and QEMU would zero and
+/// measure all of it; but the table sits inside the first page (at `base & 0xfff`), every real
+/// firmware declares one page, and sev-snp-measure asserts exactly that. Refusing anything else
+/// here keeps a hostile image from making us allocate and hash up to 256 MiB per guess.
 fn kernel_hashes_section(ovmf: &Ovmf) -> Result<Section, MeasureError> {
-    ovmf.kernel_hashes_section()
-        .ok_or(MeasureError::NoKernelHashesSection)
+    let section = ovmf
+        .kernel_hashes_section()
+        .ok_or(MeasureError::NoKernelHashesSection)?;
+    if section.size as usize != PAGE_SIZE {
+        return Err(MeasureError::KernelHashesSectionSize { size: section.size });
+    }
+    Ok(section)
 }
 
 /// Builds the hashes page for `ovmf`: refuses a firmware that would not bind kernel, initrd and
@@ -315,6 +327,47 @@ mod tests {
         let a = KernelHashes::compute(&kernel, &initrd, b"x ").unwrap();
         let b = KernelHashes::from_readers(&kernel[..], &initrd[..], b"x ").unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_kernel_hashes_section_must_be_one_page() {
+        use crate::ovmf::tests::amdsev_like;
+        let hashes = KernelHashes::compute(b"k", b"i", b"c").unwrap();
+        let one = Ovmf::parse(&amdsev_like(0x1000)).unwrap();
+        let page = hashes_page(&one, &hashes).unwrap();
+        assert_eq!(page.as_bytes().len(), 4096);
+        assert_eq!(
+            &page.as_bytes()[0xc00..0xc00 + PADDED_TABLE_LEN],
+            &hashes.table()
+        );
+
+        // Two pages, and the largest section the parser lets through (a hostile image that used
+        // to cost a 255 MiB allocation and hash per guess): refused, naming the size.
+        for size in [0x2000u32, 0x0ff0_0000] {
+            let ovmf = Ovmf::parse(&amdsev_like(size)).unwrap();
+            let err = hashes_page(&ovmf, &hashes).unwrap_err();
+            assert_eq!(err, MeasureError::KernelHashesSectionSize { size });
+            assert!(err.to_string().contains(&format!("{size:#x}")), "{err}");
+            assert_eq!(
+                HashesPage::from_bytes(&ovmf, vec![0; 4096]).unwrap_err(),
+                MeasureError::KernelHashesSectionSize { size }
+            );
+        }
+        // Without a kernel nothing is allocated for it: the section is measured as zero pages,
+        // as QEMU does.
+        let two = Ovmf::parse(&amdsev_like(0x2000)).unwrap();
+        let config = crate::LaunchConfig {
+            vcpus: crate::config::ONE,
+            vcpu_type: crate::VcpuType::Signature(0xa00f11),
+            vmm: crate::Vmm::Qemu,
+            guest_features: crate::GuestFeatures::new(1).unwrap(),
+        };
+        let firmware = crate::Firmware::measure(&two);
+        assert!(crate::launch_digest(&firmware, None, &config).is_ok());
+        assert_eq!(
+            crate::launch_digest(&firmware, Some(&hashes), &config).unwrap_err(),
+            MeasureError::KernelHashesSectionSize { size: 0x2000 }
+        );
     }
 
     #[test]

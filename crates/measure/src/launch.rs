@@ -34,6 +34,11 @@ pub enum MeasureError {
     )]
     HashTableOutsideSection { offset: usize, section_size: u32 },
     #[error(
+        "the OVMF's SNP_KERNEL_HASHES section is {size:#x} bytes; it must be one 4 KiB page to carry the hashes table \
+         (every AmdSev OVMF has one page, and sev-snp-measure refuses other sizes): this firmware is malformed"
+    )]
+    KernelHashesSectionSize { size: u32 },
+    #[error(
         "a hashes page of {found} bytes does not fit this OVMF's {expected}-byte SNP_KERNEL_HASHES section"
     )]
     HashesPageSize { expected: usize, found: usize },

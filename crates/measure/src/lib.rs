@@ -52,14 +52,19 @@ mod vmsa;
 pub use config::{
     ConfigError, Ec2VmsaRdx, GuestFeatures, LaunchConfig, MAX_VCPUS, Vmm, launch_config_from, vcpus,
 };
-pub use digest::{DigestError, LaunchDigest};
-pub use explain::{BootCandidate, Explanation, FirmwareCandidate, Match, SearchSpace, explain};
+pub use digest::{DigestError, FoundReport, LaunchDigest, find_report};
+pub use explain::{
+    BootCandidate, Explanation, FirmwareCandidate, KernelBoot, Match, SearchSpace, explain,
+};
 pub use hashes::{
     CmdlineError, HashesPage, KernelHashes, PADDED_TABLE_LEN, cmdline_hash, hashes_page,
+    sha256_stream,
 };
 pub use launch::{
     Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
     svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
-pub use vcpu::{CPU_MODELS, CpuModel, VcpuType, VcpuTypeError, signature as cpu_signature};
+pub use vcpu::{
+    CPU_MODELS, CpuModel, HOST_CPUS, VcpuType, VcpuTypeError, signature as cpu_signature,
+};

@@ -48,6 +48,18 @@ pub const CPU_MODELS: &[CpuModel] = &[
     m("EPYC-Turin-v2", 26, 0, 0),
 ];
 
+/// CPUID signatures of real SNP hosts, as a guest started with `-cpu host` sees them (QEMU then
+/// puts the host's own signature in RDX). Taken from the CPUID_FAM_ID/MOD_ID/STEP fields of the
+/// hardware reports in ../shared/vectors (project-oak, confidential-containers-trustee, teekit),
+/// so only steppings somebody has actually been seen running are listed; `explain` adds any
+/// other through `--vcpu-sig` or `--vcpu-family/--vcpu-model/--vcpu-stepping`.
+pub const HOST_CPUS: &[CpuModel] = &[
+    m("Milan (host)", 0x19, 0x01, 1),
+    m("Genoa (host)", 0x19, 0x11, 1),
+    m("Bergamo/Siena (host)", 0x19, 0xa0, 2),
+    m("Turin (host)", 0x1a, 0x02, 1),
+];
+
 /// The vCPU type of a QEMU launch, by model name, by family/model/stepping or by raw signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VcpuType {
@@ -198,6 +210,43 @@ mod tests {
             VcpuType::from_name("EPYC-Turin").unwrap().signature(),
             0xb00f00
         );
+    }
+
+    #[test]
+    fn host_signatures_follow_the_cpuid_encoding() {
+        // Family 19h/1Ah are stored as base family 0xF plus extended family 0xA/0xB; the model's
+        // high nibble is the extended model (bits 19:16), its low nibble bits 7:4.
+        let want = [0xa00f11, 0xa10f11, 0xaa0f02, 0xb00f21];
+        let got: Vec<u32> = HOST_CPUS.iter().map(|c| c.signature()).collect();
+        assert_eq!(got, want);
+        // Hand-assembled fields of the Turin value, independent of `signature`.
+        let turin = (0xb << 20) | (0xf << 8) | (0x2 << 4) | 0x1;
+        assert_eq!(turin, 0xb00f21);
+    }
+
+    #[test]
+    fn host_signatures_are_those_of_real_reports() {
+        let vectors = std::env::var_os("SNPKIT_VECTORS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
+            });
+        let reports = [
+            "project-oak-oak/derived/milan_oc_release.report.bin",
+            "project-oak-oak/derived/genoa_oc.report.bin",
+            "confidential-containers-trustee/derived/e2e-evidence.report.bin",
+            "project-oak-oak/derived/turin_oc.report.bin",
+        ];
+        for (host, report) in HOST_CPUS.iter().zip(reports) {
+            let bytes = std::fs::read(vectors.join(report)).unwrap();
+            let seen = VcpuType::from_report(&bytes).unwrap();
+            assert_eq!(
+                seen.signature(),
+                host.signature(),
+                "{} in {report}",
+                host.name
+            );
+        }
     }
 
     #[test]

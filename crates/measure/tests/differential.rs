@@ -1,6 +1,7 @@
 //! Differential test against sev-snp-measure 0.0.13 (the reference tool): randomized kernel,
 //! initrd and cmdline bytes, vCPU counts and types, VMMs and guest features, on the vendored
-//! fixtures and on the real AmdSev OVMF. A fixed seed is printed with every failure.
+//! fixtures and on the real AmdSev OVMF. The seed is fixed unless `SNPKIT_DIFF_SEED` (decimal or
+//! 0x-hex) overrides it, and is printed with every failure.
 //!
 //! Needs `SNPKIT_SEV_SNP_MEASURE` (set by `cargo xtask test`; install with `cargo xtask oracles`)
 //! and `SNPKIT_OVMF` (built by `cargo xtask ovmf`). Without them the tests fail, saying so.
@@ -15,6 +16,26 @@ use common::{Invocation, vectors};
 use snpkit_measure::CPU_MODELS;
 
 const SEED: u64 = 0x5eed_2026_0001;
+
+/// The run's seed: `SNPKIT_DIFF_SEED` if set, else [`SEED`]. Printed (shown with a failing test's
+/// output) so any failure can be replayed.
+fn seed() -> u64 {
+    let seed = match std::env::var("SNPKIT_DIFF_SEED") {
+        Ok(text) => {
+            let t = text.trim();
+            let parsed = match t.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => t.parse(),
+            };
+            parsed.unwrap_or_else(|_| {
+                panic!("SNPKIT_DIFF_SEED={text:?} is not a number (decimal or 0x-prefixed hex)")
+            })
+        }
+        Err(_) => SEED,
+    };
+    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
+    seed
+}
 
 fn oracle() -> PathBuf {
     let path = std::env::var_os("SNPKIT_SEV_SNP_MEASURE")
@@ -169,7 +190,7 @@ fn compare(oracle: &Path, invocations: &[Invocation], seed: u64) {
     }
     assert!(
         failures.is_empty(),
-        "seed {seed:#x}: {} of {} differ:\n{}",
+        "seed {seed:#x} (replay with SNPKIT_DIFF_SEED): {} of {} differ:\n{}",
         failures.len(),
         invocations.len(),
         failures.join("\n")
@@ -181,7 +202,8 @@ fn fixtures_agree_with_sev_snp_measure() {
     let oracle = oracle();
     let fixtures = vectors().join("virtee-sev-snp-measure/tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(SEED);
+    let seed = seed();
+    let mut rng = Rng(seed);
     let mut invs = Vec::new();
     for i in 0..14 {
         let with_kernel = i % 4 != 3;
@@ -223,7 +245,7 @@ fn fixtures_agree_with_sev_snp_measure() {
         ovmf: fixtures.join("ovmf_AmdSev_suffix.bin"),
         ..Default::default()
     });
-    compare(&oracle, &invs, SEED);
+    compare(&oracle, &invs, seed);
 }
 
 #[test]
@@ -231,8 +253,9 @@ fn amdsev_ovmf_agrees_with_sev_snp_measure() {
     let oracle = oracle();
     let ovmf = amdsev_ovmf();
     let dir = tempfile::tempdir().unwrap();
-    let seed = SEED + 1;
-    let mut rng = Rng(seed);
+    let seed = seed();
+    // Its own stream, so the two tests do not draw the same inputs.
+    let mut rng = Rng(seed.wrapping_add(1));
     let mut invs: Vec<Invocation> = (0..10)
         .map(|i| random_snp(&mut rng, &ovmf, dir.path(), i, i != 9))
         .collect();

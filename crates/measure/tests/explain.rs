@@ -54,11 +54,15 @@ fn finds_a_planted_configuration() {
     assert_eq!(m.config.vcpu_type.signature(), 0xa00f11);
     assert_eq!(m.config.vmm, Vmm::Qemu);
     assert_eq!(m.config.guest_features.bits(), 0x221);
+    let boot = &boots[m.boot];
     assert!(
-        m.boot.contains("initrd as given") && m.boot.contains("cmdline as given"),
+        boot.label.contains("initrd as given") && boot.label.contains("cmdline as given"),
         "{}",
-        m.boot
+        boot.label
     );
+    let kernel = boot.kernel.as_ref().unwrap();
+    assert!(kernel.initrd);
+    assert_eq!(kernel.cmdline, b"console=ttyS0 quiet");
     assert!(found.tried > 100_000, "{}", found.tried);
 }
 
@@ -74,21 +78,23 @@ fn names_the_cmdline_variant_and_the_ec2_form() {
         label: "fixture".into(),
         firmware,
     }];
-    let found = snpkit_measure::explain(
-        &target,
-        &fw,
-        &BootCandidate::variants(KERNEL, INITRD, b"ro"),
-        &space(),
-    );
+    let boots = BootCandidate::variants(KERNEL, INITRD, b"ro");
+    let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
     let m = &found.matches[0];
     assert_eq!(m.config.vmm, Vmm::Ec2(Ec2VmsaRdx::Zero));
     assert!(!m.vcpu_type_matters);
+    let boot = &boots[m.boot];
     assert!(
-        m.boot.contains("no initrd") && m.boot.contains("trailing space"),
+        boot.label.contains("no initrd") && boot.label.contains("trailing space"),
         "{}",
-        m.boot
+        boot.label
     );
+    // The variant says what QEMU was given, so the hit can be measured again.
+    let kernel = boot.kernel.as_ref().unwrap();
+    assert!(!kernel.initrd);
+    assert_eq!(kernel.cmdline, b"ro ");
+    assert_eq!(kernel.hashes, hashes);
 }
 
 #[test]
@@ -101,19 +107,13 @@ fn a_firmware_only_launch_is_found_too() {
         label: "fixture".into(),
         firmware,
     }];
-    let found = snpkit_measure::explain(
-        &target,
-        &fw,
-        &BootCandidate::variants(KERNEL, INITRD, b""),
-        &space(),
-    );
+    let boots = BootCandidate::variants(KERNEL, INITRD, b"");
+    let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
     assert_eq!(found.matches[0].config.vmm, Vmm::Gce);
-    assert!(
-        found.matches[0].boot.contains("no kernel hashes"),
-        "{}",
-        found.matches[0].boot
-    );
+    let boot = &boots[found.matches[0].boot];
+    assert!(boot.label.contains("no kernel hashes"), "{}", boot.label);
+    assert!(boot.kernel.is_none());
 }
 
 #[test]
@@ -160,4 +160,68 @@ fn a_firmware_without_kernel_hashes_is_reported_as_skipped() {
         "{:?}",
         found.skipped
     );
+}
+
+#[test]
+fn a_real_host_signature_is_in_the_wide_space() {
+    let ovmf = fixture_ovmf();
+    let firmware = Firmware::measure(&ovmf);
+    // `-cpu host` on a Turin: family 1Ah model 02h stepping 1, no QEMU model has it.
+    let turin = VcpuType::from_family_model_stepping(0x1a, 0x02, 1).unwrap();
+    assert_eq!(turin.signature(), 0xb00f21);
+    let planted = LaunchConfig {
+        vcpus: NonZeroU32::new(8).unwrap(),
+        vcpu_type: turin,
+        vmm: Vmm::Qemu,
+        guest_features: GuestFeatures::new(0x1).unwrap(),
+    };
+    let hashes = KernelHashes::compute(KERNEL, INITRD, b"").unwrap();
+    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
+    let fw = [FirmwareCandidate {
+        label: "fixture".into(),
+        firmware,
+    }];
+    let boots = BootCandidate::variants(KERNEL, INITRD, b"");
+    let found = snpkit_measure::explain(&target, &fw, &boots, &space());
+    assert_eq!(found.matches.len(), 1, "{found:?}");
+    assert_eq!(found.matches[0].config.vcpu_type.signature(), 0xb00f21);
+    assert_eq!(found.matches[0].config.vcpus.get(), 8);
+}
+
+#[test]
+fn an_included_config_widens_the_space() {
+    let ovmf = fixture_ovmf();
+    let firmware = Firmware::measure(&ovmf);
+    // A recipe's launch config with features outside the usual sets, a raw signature and more
+    // vCPUs than the search would try.
+    let planted = LaunchConfig {
+        vcpus: NonZeroU32::new(70).unwrap(),
+        vcpu_type: VcpuType::Signature(0x00a2_0f10),
+        vmm: Vmm::Qemu,
+        guest_features: GuestFeatures::new(0x1_0001).unwrap(),
+    };
+    let hashes = KernelHashes::compute(KERNEL, INITRD, b"x").unwrap();
+    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
+    let fw = [FirmwareCandidate {
+        label: "fixture".into(),
+        firmware,
+    }];
+    let boots = BootCandidate::variants(KERNEL, INITRD, b"x");
+    let mut space = space();
+    let before = space.size();
+    assert!(
+        snpkit_measure::explain(&target, &fw, &boots, &space)
+            .matches
+            .is_empty()
+    );
+    space.include(&planted);
+    assert_eq!(space.vcpus, 1..=70);
+    assert!(space.size() > before);
+    // Including it twice adds nothing.
+    let size = space.size();
+    space.include(&planted);
+    assert_eq!(space.size(), size);
+    let found = snpkit_measure::explain(&target, &fw, &boots, &space);
+    assert_eq!(found.matches.len(), 1, "{found:?}");
+    assert_eq!(found.matches[0].config, planted);
 }
