@@ -10,8 +10,7 @@ use snpkit_image::{Tree, cpio, gzip, import, rootfs};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
     CmdlineContext, FirmwareSource, KernelSource, LaunchConfig, LaunchProblem, Layout, Lock,
-    LockedBlob, LockedFile, OnCorruption, Recipe, Sha256Sum, VerityCheck, VerityContext,
-    VerityHash, VeritySpec, render_cmdline,
+    LockedBlob, LockedFile, Recipe, Sha256Sum, VerityContext, VeritySpec, render_cmdline,
 };
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
 use std::collections::BTreeMap;
@@ -131,7 +130,7 @@ pub fn build(
             let mut small = Tree::new();
             base_dirs(&mut small)?;
             let root = Root::Verity {
-                fstype: spec.filesystem.as_str().to_owned(),
+                fstype: spec.filesystem.name().to_owned(),
                 data_device: "/dev/vda".into(),
                 hash_device: "/dev/vdb".into(),
             };
@@ -276,7 +275,6 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
     use snpkit_image::verity::{
         self, BlockSize, Superblock, VerityOptions, salt_from_seed, uuid_from_seed,
     };
-    use snpkit_wire::verity::{BootCheck, Corruption, HashAlgorithm};
     let bad = |what: &str, e: &dyn std::fmt::Display| BuildError::Verity(format!("{what}: {e}"));
     let salt = salt_from_seed(&spec.seed, "salt");
     let uuid = uuid_from_seed(&spec.seed, "uuid");
@@ -285,30 +283,18 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
     // so a changed superblock byte would go unnoticed; without one, every byte of the hash device
     // is part of the tree and checked.
     options.superblock = Superblock::None;
-    options.tree.hash = match spec.hash {
-        VerityHash::Sha256 => HashAlgorithm::Sha256,
-        VerityHash::Sha1 => HashAlgorithm::Sha1,
-        VerityHash::Sha512 => HashAlgorithm::Sha512,
-    };
+    options.tree.hash = spec.hash;
     options.tree.data_block_size =
         BlockSize::new(spec.data_block_size).map_err(|e| bad("data block size", &e))?;
     options.tree.hash_block_size =
         BlockSize::new(spec.hash_block_size).map_err(|e| bad("hash block size", &e))?;
     let formatted = verity::format(rootfs, &options).map_err(|e| bad("hash tree", &e))?;
-    let corruption = match spec.on_corruption {
-        OnCorruption::Panic => Corruption::Panic,
-        OnCorruption::Restart => Corruption::Restart,
-    };
-    let check = match spec.check {
-        VerityCheck::Full => BootCheck::Full,
-        VerityCheck::Lazy => BootCheck::Lazy,
-    };
     let params = formatted
-        .kernel_params(corruption, check)
+        .kernel_params(spec.on_corruption, spec.check)
         .map_err(|e| bad("parameters", &e))?;
     let mut manifest = BTreeMap::new();
-    manifest.insert("filesystem".into(), spec.filesystem.as_str().into());
-    manifest.insert("hash".into(), spec.hash.as_str().into());
+    manifest.insert("filesystem".into(), spec.filesystem.name().into());
+    manifest.insert("hash".into(), spec.hash.name().into());
     manifest.insert("root_hash".into(), hex::encode(&formatted.root_hash));
     manifest.insert("salt".into(), hex::encode(options.tree.salt.as_bytes()));
     manifest.insert("data_block_size".into(), spec.data_block_size.to_string());
@@ -318,8 +304,8 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
         "hash_start_block".into(),
         formatted.hash_start_block.to_string(),
     );
-    manifest.insert("on_corruption".into(), spec.on_corruption.as_str().into());
-    manifest.insert("check".into(), spec.check.as_str().into());
+    manifest.insert("on_corruption".into(), spec.on_corruption.name().into());
+    manifest.insert("check".into(), spec.check.name().into());
     Ok(VerityBuilt {
         hash_device: formatted.hash_area,
         arg: params.to_cmdline_arg(),

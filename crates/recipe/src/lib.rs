@@ -32,4 +32,4 @@ pub use model::{
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
 pub use sha256::Sha256Sum;
-pub use verity::{OnCorruption, RootFilesystem, VerityCheck, VerityHash};
+pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

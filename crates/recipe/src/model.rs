@@ -4,7 +4,7 @@
 
 use crate::cmdline;
 use crate::raw::{RawFirmware, RawKernel, RawRecipe, RawVerity};
-use crate::verity::{OnCorruption, RootFilesystem, VerityCheck, VerityHash};
+use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchConfig, LaunchProblem, RecipeError, Sha256Sum};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -62,11 +62,11 @@ pub enum Layout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VeritySpec {
     pub filesystem: RootFilesystem,
-    pub hash: VerityHash,
+    pub hash: HashAlgorithm,
     pub data_block_size: u32,
     pub hash_block_size: u32,
-    pub on_corruption: OnCorruption,
-    pub check: VerityCheck,
+    pub on_corruption: Corruption,
+    pub check: BootCheck,
     /// Seed for the salt and UUID, so that they are reproducible (defaults to the recipe name).
     pub seed: String,
 }
@@ -620,22 +620,22 @@ impl Validator<'_> {
     }
 
     fn verity(&self, raw: Option<&RawVerity>, name: &str) -> Result<VeritySpec, RecipeError> {
-        fn pick<T: Copy>(
+        fn pick<T: Copy + PartialEq>(
             v: &Validator<'_>,
             key: &str,
             value: Option<&str>,
             default: T,
-            parse: fn(&str) -> Option<T>,
-            spellings: fn() -> String,
+            all: &[T],
+            name: fn(T) -> &'static str,
         ) -> Result<T, RecipeError> {
             let Some(value) = value else {
                 return Ok(default);
             };
-            parse(value).ok_or_else(|| {
+            verity::from_name(all, name, value).ok_or_else(|| {
                 v.err(
                     format!("verity.{key}"),
                     format!("{value:?} is not supported"),
-                    format!("use one of: {}", spellings()),
+                    format!("use one of: {}", verity::spellings(all, name, default)),
                 )
             })
         }
@@ -658,16 +658,16 @@ impl Validator<'_> {
                 "filesystem",
                 get(|r| r.filesystem.as_deref()),
                 RootFilesystem::Squashfs,
-                RootFilesystem::from_name,
-                RootFilesystem::spellings,
+                &RootFilesystem::ALL,
+                RootFilesystem::name,
             )?,
             hash: pick(
                 self,
                 "hash",
                 get(|r| r.hash.as_deref()),
-                VerityHash::Sha256,
-                VerityHash::from_name,
-                VerityHash::spellings,
+                HashAlgorithm::Sha256,
+                &HashAlgorithm::ALL,
+                HashAlgorithm::name,
             )?,
             data_block_size: block("data_block_size", raw.and_then(|r| r.data_block_size))?,
             hash_block_size: block("hash_block_size", raw.and_then(|r| r.hash_block_size))?,
@@ -675,17 +675,17 @@ impl Validator<'_> {
                 self,
                 "on_corruption",
                 get(|r| r.on_corruption.as_deref()),
-                OnCorruption::Panic,
-                OnCorruption::from_name,
-                OnCorruption::spellings,
+                Corruption::Panic,
+                &Corruption::ALL,
+                Corruption::name,
             )?,
             check: pick(
                 self,
                 "check",
                 get(|r| r.check.as_deref()),
-                VerityCheck::Full,
-                VerityCheck::from_name,
-                VerityCheck::spellings,
+                BootCheck::Full,
+                &BootCheck::ALL,
+                BootCheck::name,
             )?,
             seed: raw
                 .and_then(|r| r.seed.clone())

@@ -1,66 +1,45 @@
 //! The `[verity]` table's choices, as types: an unknown spelling is an error when the recipe is
 //! read, never a silent fallback to a default when the image is built.
+//!
+//! The hash, the corruption mode and the boot check are `snpkit-wire`'s types, the very ones the
+//! guest reads back from the measured command line: recipe.toml spells them as the command line
+//! does, and nothing maps one set of names onto another in between.
 
-/// Defines a closed set of spellings with their parser and printer.
-macro_rules! choice {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
+pub use snpkit_wire::verity::{BootCheck, Corruption, HashAlgorithm};
 
-        impl $name {
-            /// Every choice with its spelling in recipe.toml.
-            pub const ALL: &'static [($name, &'static str)] = &[$(($name::$variant, $text)),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub(crate) fn from_name(name: &str) -> Option<$name> {
-                Self::ALL.iter().find(|(_, t)| *t == name).map(|(v, _)| *v)
-            }
-
-            pub(crate) fn spellings() -> String {
-                Self::ALL.iter().map(|(_, t)| *t).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
+/// The root filesystem (see `snpkit_image::rootfs` for why not erofs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RootFilesystem {
+    Squashfs,
 }
 
-choice! {
-    /// The hash of the dm-verity tree.
-    VerityHash { Sha256 = "sha256", Sha1 = "sha1", Sha512 = "sha512" }
-}
+impl RootFilesystem {
+    pub const ALL: [RootFilesystem; 1] = [Self::Squashfs];
 
-choice! {
-    /// What the kernel does when a block does not match its hash.
-    OnCorruption { Panic = "panic", Restart = "restart" }
-}
-
-choice! {
-    /// When blocks are checked.
-    VerityCheck {
-        /// `/init` reads every block once before the appliance starts, so any corruption stops
-        /// the boot with a message.
-        Full = "full",
-        /// Blocks are checked when first read.
-        Lazy = "lazy",
+    /// The spelling in recipe.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Squashfs => "squashfs",
+        }
     }
 }
 
-choice! {
-    /// The root filesystem (see `snpkit_image::rootfs` for why not erofs).
-    RootFilesystem { Squashfs = "squashfs" }
+/// The choice spelled `value` among `all`.
+pub(crate) fn from_name<T: Copy>(all: &[T], name: fn(T) -> &'static str, value: &str) -> Option<T> {
+    all.iter().copied().find(|c| name(*c) == value)
+}
+
+/// The spellings for an error's fix: the default first, then the others.
+pub(crate) fn spellings<T: Copy + PartialEq>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    default: T,
+) -> String {
+    std::iter::once(default)
+        .chain(all.iter().copied().filter(|c| *c != default))
+        .map(name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -69,12 +48,28 @@ mod tests {
 
     #[test]
     fn spellings_round_trip() {
-        for (v, t) in VerityHash::ALL {
-            assert_eq!(VerityHash::from_name(t), Some(*v));
-            assert_eq!(v.as_str(), *t);
+        for h in HashAlgorithm::ALL {
+            assert_eq!(
+                from_name(&HashAlgorithm::ALL, HashAlgorithm::name, h.name()),
+                Some(h)
+            );
         }
-        assert_eq!(OnCorruption::from_name("ignore"), None);
-        assert_eq!(VerityCheck::from_name("Full"), None, "spellings are exact");
-        assert_eq!(VerityHash::spellings(), "sha256, sha1, sha512");
+        assert_eq!(
+            from_name(&Corruption::ALL, Corruption::name, "ignore"),
+            None
+        );
+        assert_eq!(
+            from_name(&BootCheck::ALL, BootCheck::name, "Full"),
+            None,
+            "spellings are exact"
+        );
+        assert_eq!(
+            spellings(
+                &HashAlgorithm::ALL,
+                HashAlgorithm::name,
+                HashAlgorithm::Sha256
+            ),
+            "sha256, sha1, sha512"
+        );
     }
 }

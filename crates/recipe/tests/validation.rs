@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use snpkit_recipe::{
-    CmdlineContext, FirmwareSource, KernelSource, LaunchProblem, Layout, OnCorruption, Recipe,
-    RecipeError, RootFilesystem, VerityCheck, VerityHash, render_cmdline,
+    BootCheck, CmdlineContext, Corruption, FirmwareSource, HashAlgorithm, KernelSource,
+    LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, render_cmdline,
 };
 use std::path::Path;
 
@@ -278,9 +278,9 @@ fn layout_and_verity() {
         ),
         (
             RootFilesystem::Squashfs,
-            VerityHash::Sha256,
-            OnCorruption::Panic,
-            VerityCheck::Full,
+            HashAlgorithm::Sha256,
+            Corruption::Panic,
+            BootCheck::Full,
             "app"
         )
     );
@@ -294,7 +294,7 @@ fn layout_and_verity() {
     };
     assert_eq!(
         (v.hash, v.on_corruption, v.check),
-        (VerityHash::Sha512, OnCorruption::Restart, VerityCheck::Lazy)
+        (HashAlgorithm::Sha512, Corruption::Restart, BootCheck::Lazy)
     );
 }
 

@@ -120,7 +120,10 @@ pub enum Corruption {
 }
 
 impl Corruption {
-    fn token(self) -> &'static str {
+    pub const ALL: [Corruption; 2] = [Self::Panic, Self::Restart];
+
+    /// The spelling on the command line and in recipe.toml.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Panic => "panic",
             Self::Restart => "restart",
@@ -146,7 +149,10 @@ pub enum BootCheck {
 }
 
 impl BootCheck {
-    fn token(self) -> &'static str {
+    pub const ALL: [BootCheck; 2] = [Self::Full, Self::Lazy];
+
+    /// The spelling on the command line and in recipe.toml.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Full => "full",
             Self::Lazy => "lazy",
@@ -304,8 +310,8 @@ impl VerityParams {
             s.hash_start_block,
             hex_lower(&s.root_hash),
             salt_text(&s.salt),
-            s.corruption.token(),
-            s.check.token(),
+            s.corruption.name(),
+            s.check.name(),
         )
     }
 
@@ -403,16 +409,14 @@ fn parse_value(value: &str) -> Result<VerityParams, VerityParamError> {
         other => return Err(bad("format", other, "0 or 1")),
     };
     let hash: HashAlgorithm = hash.parse()?;
-    let corruption = match corruption {
-        "panic" => Corruption::Panic,
-        "restart" => Corruption::Restart,
-        other => return Err(bad("on_corruption", other, "panic or restart")),
-    };
-    let check = match check {
-        "full" => BootCheck::Full,
-        "lazy" => BootCheck::Lazy,
-        other => return Err(bad("check", other, "full or lazy")),
-    };
+    let corruption = Corruption::ALL
+        .into_iter()
+        .find(|c| c.name() == corruption)
+        .ok_or_else(|| bad("on_corruption", corruption, "panic or restart"))?;
+    let check = BootCheck::ALL
+        .into_iter()
+        .find(|c| c.name() == check)
+        .ok_or_else(|| bad("check", check, "full or lazy"))?;
     let salt = if salt == "-" {
         Vec::new()
     } else {
