@@ -115,7 +115,7 @@ impl Tree {
                         path: format!("/{key}"),
                         problem: format!(
                             "its parent /{parent} is a {}, not a directory",
-                            kind_name(&other.kind)
+                            other.kind.describe()
                         ),
                     });
                 }
@@ -139,13 +139,13 @@ impl Tree {
             (Some(NodeKind::Dir), new) => {
                 return Err(ImageError::Conflict {
                     path: format!("/{key}"),
-                    problem: format!("a {} would replace a directory", kind_name(new)),
+                    problem: format!("a {} would replace a directory", new.describe()),
                 });
             }
             (Some(old), NodeKind::Dir) => {
                 return Err(ImageError::Conflict {
                     path: format!("/{key}"),
-                    problem: format!("a directory would replace a {}", kind_name(old)),
+                    problem: format!("a directory would replace a {}", old.describe()),
                 });
             }
             // A later source overrides an earlier file: recipes overlay files on packages.
@@ -307,7 +307,7 @@ impl Tree {
             {
                 return Err(Unresolved::NotADirectory(
                     at.join("/"),
-                    kind_name(&node.kind),
+                    node.kind.describe(),
                 ));
             }
             at.push(part);
@@ -353,10 +353,6 @@ impl Tree {
             }
         }
     }
-}
-
-pub(crate) fn kind_name(kind: &NodeKind) -> &'static str {
-    kind.describe()
 }
 
 impl NodeKind {

@@ -30,9 +30,9 @@ pub struct VerityContext {
     pub salt: String,
 }
 
-// Options that replace or bypass our `/init` or open a shell: never allowed (shared with `/init`,
-// which refuses them again in `/proc/cmdline`).
-use snpkit_wire::cmdline::BYPASS_OPTIONS as ALWAYS_REFUSED;
+// Options that replace or bypass our `/init` or open a shell are never allowed; the one check
+// is shared with `/init`, which applies it again to `/proc/cmdline`.
+use snpkit_wire::cmdline::find_bypass;
 
 /// Options a hardened image must not carry: they print secrets to or take input from the host.
 const HARDENED_REFUSED: &[&str] = &[
@@ -101,14 +101,14 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
             "keep it under 2048 bytes",
         ));
     }
+    if let Some(word) = find_bypass(line) {
+        return Err(bad(
+            format!("`{word}` would bypass snpkit's /init (and so attestation)"),
+            "remove it; the appliance's entry point is [entry].argv",
+        ));
+    }
     for word in line.split_ascii_whitespace() {
         let key = word.split('=').next().unwrap_or(word);
-        if ALWAYS_REFUSED.contains(&key) {
-            return Err(bad(
-                format!("`{word}` would bypass snpkit's /init (and so attestation)"),
-                "remove it; the appliance's entry point is [entry].argv",
-            ));
-        }
         if recipe.hardened && HARDENED_REFUSED.contains(&key) {
             return Err(bad(
                 format!(
