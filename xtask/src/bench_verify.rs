@@ -18,12 +18,6 @@ const REPORT: &str = "project-oak-oak/derived/cb.report.bin";
 const VCEK: &str = "project-oak-oak/derived/cb.vcek.der";
 const CRL: &str = "automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der";
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::cli::workspace_root().join("tests/vectors"))
-}
-
 fn snpguest() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SNPGUEST") {
         return Some(PathBuf::from(p));
@@ -86,7 +80,7 @@ fn pem(der: &[u8]) -> anyhow::Result<String> {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let v = vectors();
+    let v = crate::cli::vectors_dir();
     let report = std::fs::read(v.join(REPORT))
         .with_context(|| format!("vector {REPORT} (set SNPKIT_VECTORS)"))?;
     let vcek = std::fs::read(v.join(VCEK))?;

@@ -23,6 +23,13 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// The vendored test vectors (`SNPKIT_VECTORS` overrides, as in the tests).
+pub fn vectors_dir() -> PathBuf {
+    std::env::var_os("SNPKIT_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("tests/vectors"))
+}
+
 /// Where recipes are read from and images written to (defaults: the workspace's own folders).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct Dirs {

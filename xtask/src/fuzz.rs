@@ -48,31 +48,23 @@ fn fuzz_dir() -> PathBuf {
     crate::cli::workspace_root().join("fuzz")
 }
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::cli::workspace_root().join("tests/vectors"))
-}
-
 /// The `[[bin]]` names of fuzz/Cargo.toml.
 fn targets(fuzz: &Path) -> anyhow::Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(default)]
+        bin: Vec<Bin>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Bin {
+        name: String,
+    }
     let manifest = fuzz.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
         .with_context(|| format!("reading {}", manifest.display()))?;
-    let mut names = Vec::new();
-    let mut in_bin = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_bin = line == "[[bin]]";
-        } else if in_bin && let Some(v) = line.strip_prefix("name") {
-            let name = v
-                .trim_start()
-                .trim_start_matches('=')
-                .trim()
-                .trim_matches('"');
-            names.push(name.to_string());
-        }
-    }
+    let parsed: Manifest =
+        toml::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
+    let names: Vec<String> = parsed.bin.into_iter().map(|b| b.name).collect();
     if names.is_empty() {
         bail!("{} declares no [[bin]] fuzz targets", manifest.display());
     }
@@ -85,7 +77,7 @@ struct Target {
 }
 
 fn read(rel: &str) -> anyhow::Result<Vec<u8>> {
-    let p = vectors().join(rel);
+    let p = crate::cli::vectors_dir().join(rel);
     std::fs::read(&p).with_context(|| {
         format!(
             "seed vector {} (set SNPKIT_VECTORS or restore tests/vectors)",
