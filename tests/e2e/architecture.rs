@@ -45,7 +45,7 @@ fn forbidden_dependency_edges_are_absent() {
                 "snpkit-attest",
                 "snpkit-image",
                 "snpkit-inputs",
-                "snpkit-build",
+                "snpkit-assemble",
                 "reqwest",
                 "tokio",
             ],

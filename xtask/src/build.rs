@@ -2,7 +2,7 @@
 
 use crate::{cli, guest, ui};
 use anyhow::Context;
-use snpkit_build::{BuildError, BuildOptions, Reporter};
+use snpkit_assemble::{BuildError, BuildOptions, Reporter};
 use snpkit_inputs::Cache;
 use snpkit_recipe::{LOCK_FILE, LaunchConfig, LaunchProblem, Recipe};
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ pub fn build(
     recipe_name: &str,
     dirs: &cli::Dirs,
     quiet: bool,
-) -> anyhow::Result<snpkit_build::BuiltImage> {
+) -> anyhow::Result<snpkit_assemble::BuiltImage> {
     let root = cli::workspace_root();
     let recipe_file = dirs
         .recipes(&root)
@@ -146,7 +146,7 @@ pub fn build(
         check_launch: &check_launch,
         reporter: &Bars { quiet },
     };
-    Ok(snpkit_build::build(&recipe, &recipe_text, &opts)?)
+    Ok(snpkit_assemble::build(&recipe, &recipe_text, &opts)?)
 }
 
 pub fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
@@ -165,7 +165,7 @@ fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read(&recipe_file)
         .with_context(|| format!("reading {}", recipe_file.display()))?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
-    let lock = snpkit_build::lock(
+    let lock = snpkit_assemble::lock(
         &recipe,
         &text,
         &cache,

@@ -1,4 +1,4 @@
-//! Build: turning a recipe and its lock into `images/<recipe>/`.
+//! Assemble: turning a recipe and its lock into `images/<recipe>/` (the `build` step).
 //!
 //! Owns the composition of the pipeline's first step: resolving a recipe's inputs into a lock
 //! ([`lock`]), fetching and checking every input against that lock, assembling the appliance's
