@@ -21,10 +21,14 @@
 //! either side, after which the sender stops. `Finished` is the host's only evidence that the
 //! entry point ran to its end: a guest that reboots (dm-verity's `restart_on_corruption`), panics
 //! or powers off early never sends it, and QEMU's exit status cannot tell those apart. On
-//! `org.snpkit.emulated-psp`: guest → [`ReportRequest`], host → [`ReportResponse`] or [`ErrorMessage`].
+//! `org.snpkit.emulated-psp`: guest → [`ReportRequest`], host → [`ReportResponse`] or [`ErrorMessage`];
+//! guest → [`RawKeyRequest`] (MSG_KEY_REQ), host → [`KeyResponse`] (MSG_KEY_RSP) or [`ErrorMessage`].
 
 use crate::binding::NONCE_LEN;
 use crate::certs::{CertEntry, Guid, MAX_CERT_ENTRIES};
+use crate::keyreq::{
+    KEY_REQUEST_LEN, KEY_RESPONSE_LEN, KeyRequest, KeyRequestError, KeyResponse, KeyResponseError,
+};
 use std::io::{self, Read, Write};
 
 /// Name of the virtio-serial port for the attestation conversation.
@@ -34,8 +38,9 @@ pub const EMULATED_PSP_PORT: &str = "org.snpkit.emulated-psp";
 
 /// First four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"SNPK";
-/// Version of the frame layout and of the conversation (2: [`Finished`] ends every run).
-pub const FRAME_VERSION: u8 = 2;
+/// Version of the frame layout and of the conversation (2: [`Finished`] ends every run; 3: the
+/// emulated PSP answers MSG_KEY_REQ).
+pub const FRAME_VERSION: u8 = 3;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 12;
 /// Largest frame, header included: a report (1184 bytes) and a full AMD chain (ARK, ASK, VCEK, CRL,
@@ -62,6 +67,8 @@ pub enum Kind {
     Finished = 5,
     ReportRequest = 16,
     ReportResponse = 17,
+    KeyRequest = 18,
+    KeyResponse = 19,
 }
 
 impl Kind {
@@ -74,6 +81,8 @@ impl Kind {
             5 => Kind::Finished,
             16 => Kind::ReportRequest,
             17 => Kind::ReportResponse,
+            18 => Kind::KeyRequest,
+            19 => Kind::KeyResponse,
             _ => return None,
         })
     }
@@ -193,6 +202,25 @@ pub struct ReportResponse {
     pub certs: Vec<CertEntry>,
 }
 
+/// Guest → emulated PSP: MSG_KEY_REQ. Payload: exactly the 32 bytes of the ABI structure
+/// ([`crate::keyreq`]), carried as they are: judging them is the PSP's part, as on hardware, which
+/// answers a malformed request with STATUS = INVALID_PARAM rather than dropping the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawKeyRequest(pub [u8; KEY_REQUEST_LEN]);
+
+impl RawKeyRequest {
+    /// The ABI's strict decoding of the carried bytes.
+    pub fn decode(&self) -> Result<KeyRequest, KeyRequestError> {
+        KeyRequest::decode(&self.0)
+    }
+}
+
+impl From<&KeyRequest> for RawKeyRequest {
+    fn from(request: &KeyRequest) -> RawKeyRequest {
+        RawKeyRequest(request.encode())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Hello(Hello),
@@ -202,6 +230,9 @@ pub enum Message {
     Finished(Finished),
     ReportRequest(ReportRequest),
     ReportResponse(ReportResponse),
+    KeyRequest(RawKeyRequest),
+    /// Emulated PSP → guest: MSG_KEY_RSP. Payload: exactly the 64 bytes, strictly decoded.
+    KeyResponse(KeyResponse),
 }
 
 impl Message {
@@ -214,6 +245,8 @@ impl Message {
             Message::Finished(_) => Kind::Finished,
             Message::ReportRequest(_) => Kind::ReportRequest,
             Message::ReportResponse(_) => Kind::ReportResponse,
+            Message::KeyRequest(_) => Kind::KeyRequest,
+            Message::KeyResponse(_) => Kind::KeyResponse,
         }
     }
 }
@@ -263,6 +296,8 @@ pub enum FrameError {
     DuplicateCert { kind: Kind, guid: Guid },
     #[error("{kind:?} lists an empty certificate {guid}")]
     EmptyCert { kind: Kind, guid: Guid },
+    #[error("the emulated PSP's key response is malformed")]
+    BadKeyResponse(#[source] KeyResponseError),
 }
 
 /// Why a message could not be read from a stream.
@@ -418,6 +453,14 @@ pub fn decode_payload(kind: Kind, payload: &[u8]) -> Result<Message, FrameError>
             r.finish()?;
             Message::ReportResponse(ReportResponse { report, certs })
         }
+        Kind::KeyRequest => {
+            r.exact_len(KEY_REQUEST_LEN)?;
+            Message::KeyRequest(RawKeyRequest(r.array()?))
+        }
+        Kind::KeyResponse => {
+            r.exact_len(KEY_RESPONSE_LEN)?;
+            Message::KeyResponse(KeyResponse::decode(payload).map_err(FrameError::BadKeyResponse)?)
+        }
     };
     Ok(message)
 }
@@ -567,6 +610,8 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
             payload.extend_from_slice(&r.report[..]);
             put_certs(&mut payload, kind, &r.certs)?;
         }
+        Message::KeyRequest(r) => payload.extend_from_slice(&r.0),
+        Message::KeyResponse(r) => payload.extend_from_slice(&r.encode()),
     }
     encode_raw(kind, &payload)
 }
@@ -690,6 +735,12 @@ mod tests {
                     data: vec![1],
                 }],
             }),
+            // Carried as they are, reserved bits and all: the PSP judges them.
+            Message::KeyRequest(RawKeyRequest([0xff; 32])),
+            Message::KeyResponse(KeyResponse::Key(crate::keyreq::DerivedKey([9; 32]))),
+            Message::KeyResponse(KeyResponse::Refused(
+                crate::keyreq::KeyStatus::INVALID_PARAM,
+            )),
         ]
     }
 
@@ -710,7 +761,7 @@ mod tests {
         let frame = encode(&Message::Nonce(Nonce([0xab; 32]))).unwrap();
         assert_eq!(
             &frame[..12],
-            &[b'S', b'N', b'P', b'K', 2, 2, 0, 0, 32, 0, 0, 0]
+            &[b'S', b'N', b'P', b'K', 3, 2, 0, 0, 32, 0, 0, 0]
         );
         assert_eq!(frame.len(), 44);
     }
@@ -890,6 +941,55 @@ mod tests {
         assert_eq!(decode(&f), Err(FrameError::ErrorNotUtf8));
         let f = encode_raw(Kind::Evidence, &[0; 100]).unwrap();
         assert!(matches!(decode(&f), Err(FrameError::Truncated { .. })));
+    }
+
+    #[test]
+    fn key_frames_carry_the_abi_bytes() {
+        use crate::keyreq::{FieldSelect, KeySel, KeyStatus, RootKey};
+        let request = KeyRequest {
+            root: RootKey::Endorsement,
+            key_sel: KeySel::Vcek,
+            fields: FieldSelect::POLICY | FieldSelect::MEASUREMENT,
+            vmpl: 0,
+            guest_svn: 0,
+            tcb_version: 0,
+        };
+        let frame = encode(&Message::KeyRequest(RawKeyRequest::from(&request))).unwrap();
+        assert_eq!(&frame[4..12], &[3, 18, 0, 0, 32, 0, 0, 0]);
+        assert_eq!(&frame[12..], &request.encode());
+        let Message::KeyRequest(raw) = decode(&frame).unwrap() else {
+            panic!("not a key request")
+        };
+        assert_eq!(raw.decode().unwrap(), request);
+
+        let frame = encode(&Message::KeyResponse(KeyResponse::Refused(
+            KeyStatus::INVALID_PARAM,
+        )))
+        .unwrap();
+        assert_eq!(&frame[4..12], &[3, 19, 0, 0, 64, 0, 0, 0]);
+        for len in [31, 33] {
+            let f = encode_raw(Kind::KeyRequest, &vec![0; len]).unwrap();
+            assert_eq!(
+                decode(&f),
+                Err(FrameError::WrongPayloadLength {
+                    kind: Kind::KeyRequest,
+                    expected: 32,
+                    found: len
+                })
+            );
+        }
+        let f = encode_raw(Kind::KeyResponse, &[0; 63]).unwrap();
+        assert!(matches!(
+            decode(&f),
+            Err(FrameError::WrongPayloadLength { .. })
+        ));
+        let mut payload = [0u8; 64];
+        payload[8] = 1;
+        let f = encode_raw(Kind::KeyResponse, &payload).unwrap();
+        assert_eq!(
+            decode(&f),
+            Err(FrameError::BadKeyResponse(KeyResponseError::Reserved))
+        );
     }
 
     fn evidence_payload(certs: &[(Guid, &[u8])], count: u16) -> Vec<u8> {

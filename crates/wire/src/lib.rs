@@ -1,7 +1,8 @@
 //! The wire between guest and host: what both sides must agree on byte for byte.
 //!
 //! Owns the REPORT_DATA binding of nonce and public key, the guest's init configuration (written by
-//! the image builder, read by `/init`), the versioned, length-prefixed channel frames, the
+//! the image builder, read by `/init`), the versioned, length-prefixed channel frames, the SNP
+//! MSG_KEY_REQ/MSG_KEY_RSP layouts ([`keyreq`]), the
 //! dm-verity parameters on the kernel command line ([`verity`]) and the command-line options that
 //! would bypass `/init` ([`cmdline`]). Depends on nothing heavy, because
 //! the static guest binary links it.
@@ -12,4 +13,5 @@ pub mod certs;
 pub mod cmdline;
 pub mod frame;
 pub mod init;
+pub mod keyreq;
 pub mod verity;
