@@ -24,16 +24,20 @@
 
 use crate::cli;
 use anyhow::{Context, bail};
-use snpkit_attest::emulated::{EmulatedLaunch as PspLaunch, TestChain, emulated_report};
+use snpkit_attest::emulated::{
+    ChipSecret, EmulatedLaunch as PspLaunch, GuestContext, TestChain, emulated_report,
+};
 use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
 use snpkit_measure::{
     Firmware, HashesPage, KernelHashes, LaunchDigest, Ovmf, VcpuType, Vmm, cmdline_hash,
     hashes_page,
 };
-use snpkit_qemu::{Attested, ChannelError, Launch, LaunchKind, Outcome, SnpHostCaps};
+use snpkit_qemu::{
+    Attested, ChannelError, Launch, LaunchKind, Outcome, PspAnswer, PspRequest, SnpHostCaps,
+};
 use snpkit_recipe::LaunchConfig;
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
-use snpkit_wire::frame::{Finished, Nonce, ReportRequest, ReportResponse};
+use snpkit_wire::frame::{Finished, Nonce, ReportResponse};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -302,8 +306,9 @@ fn boot_in(
     let psp = match &launch.kind {
         LaunchKind::Emulated(emu) => {
             let chain = TestChain::cached()?;
+            let secret = ChipSecret::cached()?;
             let measurement = emulated_measurement(&launch, emu, measure_config)?;
-            Some((chain, measurement))
+            Some((chain, secret, measurement))
         }
         _ => None,
     };
@@ -315,18 +320,25 @@ fn boot_in(
     let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
     vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
-        Some((chain, measurement)) => {
+        Some((chain, secret, measurement)) => {
             let channel = vm.emulated_psp_channel();
-            let (chain, measurement, policy) = (*chain, *measurement, config.policy);
+            let (chain, secret, measurement, policy) =
+                (*chain, *secret, *measurement, config.policy);
+            let context = GuestContext::new(*measurement.as_bytes(), policy, chain.tcb.raw);
             Some(channel.map(|c| {
-                snpkit_qemu::serve_emulated_psp(c, move |req: ReportRequest| {
-                    let mut signed =
-                        PspLaunch::new(*measurement.as_bytes(), req.report_data, policy);
-                    signed.vmpl = req.vmpl;
-                    Ok(ReportResponse {
-                        report: Box::new(emulated_report(chain, &signed)),
-                        certs: test_chain_certs(chain),
-                    })
+                snpkit_qemu::serve_emulated_psp(c, move |req| match req {
+                    PspRequest::Report(req) => {
+                        let mut signed =
+                            PspLaunch::new(*measurement.as_bytes(), req.report_data, policy);
+                        signed.vmpl = req.vmpl;
+                        Ok(PspAnswer::Report(ReportResponse {
+                            report: Box::new(emulated_report(chain, &signed)),
+                            certs: test_chain_certs(chain),
+                        }))
+                    }
+                    PspRequest::Key(raw) => Ok(PspAnswer::Key(
+                        snpkit_attest::emulated::key::answer(secret, &context, &raw.0),
+                    )),
                 })
             }))
         }

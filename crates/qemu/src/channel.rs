@@ -5,8 +5,9 @@
 
 use snpkit_wire::frame::{
     self, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind, Message, Nonce,
-    ReadError, ReportRequest, ReportResponse, WriteError,
+    RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
 };
+use snpkit_wire::keyreq::KeyResponse;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitStatus;
@@ -193,34 +194,62 @@ pub fn finish(channel: &mut GuestChannel) -> Result<Finished, ChannelError> {
     }
 }
 
-/// Answers the guest's report requests on the emulated PSP port in a thread until the guest (or
-/// QEMU) closes it; returns how many reports were served. `handler` signs; an `Err` from it is
-/// sent to the guest as an error message.
+/// What the guest asks the emulated PSP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PspRequest {
+    /// SNP_GET_REPORT.
+    Report(ReportRequest),
+    /// MSG_KEY_REQ, its 32 bytes as the guest sent them (the handler judges them, as a PSP does).
+    Key(RawKeyRequest),
+}
+
+/// The emulated PSP's answer to a [`PspRequest`] of the same kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PspAnswer {
+    Report(ReportResponse),
+    /// MSG_KEY_RSP: a key or an ABI status.
+    Key(KeyResponse),
+}
+
+/// Answers the guest's report and key requests on the emulated PSP port in a thread until the
+/// guest (or QEMU) closes it; returns how many requests were served. `handler` signs and derives;
+/// an `Err` from it is sent to the guest as an error message, and so is an answer of the wrong
+/// kind (a handler's mistake, named as such).
 pub fn serve_emulated_psp<F>(
     mut channel: GuestChannel,
     mut handler: F,
 ) -> JoinHandle<Result<u32, ChannelError>>
 where
-    F: FnMut(ReportRequest) -> Result<ReportResponse, String> + Send + 'static,
+    F: FnMut(PspRequest) -> Result<PspAnswer, String> + Send + 'static,
 {
     std::thread::spawn(move || {
         let mut served = 0;
         loop {
-            let request = match channel.receive("a report request") {
-                Ok(Message::ReportRequest(request)) => request,
+            let request = match channel.receive("a report or key request") {
+                Ok(Message::ReportRequest(request)) => PspRequest::Report(request),
+                Ok(Message::KeyRequest(request)) => PspRequest::Key(request),
                 Ok(other) => {
                     return Err(ChannelError::Unexpected {
-                        expected: "ReportRequest",
+                        expected: "ReportRequest or KeyRequest",
                         found: other.kind(),
                     });
                 }
                 Err(ChannelError::Closed { .. }) => return Ok(served),
                 Err(e) => return Err(e),
             };
-            match handler(request) {
-                Ok(response) => channel.send("a report", &Message::ReportResponse(response))?,
-                Err(message) => channel.send("an error", &Message::Error(ErrorMessage(message)))?,
-            }
+            let wanted = match request {
+                PspRequest::Report(_) => "a report",
+                PspRequest::Key(_) => "a key response",
+            };
+            let answer = match (&request, handler(request.clone())) {
+                (PspRequest::Report(_), Ok(PspAnswer::Report(r))) => Message::ReportResponse(r),
+                (PspRequest::Key(_), Ok(PspAnswer::Key(k))) => Message::KeyResponse(k),
+                (_, Ok(_)) => Message::Error(ErrorMessage(format!(
+                    "the emulated PSP answered with the wrong kind of message where {wanted} was due"
+                ))),
+                (_, Err(message)) => Message::Error(ErrorMessage(message)),
+            };
+            channel.send(wanted, &answer)?;
             served += 1;
         }
     })
@@ -405,15 +434,17 @@ mod tests {
     #[test]
     fn emulated_psp_serves_until_closed() {
         let (host, mut guest) = pair(Duration::from_secs(10));
-        let server = serve_emulated_psp(host, |req| {
-            if req.vmpl == 0 {
-                Ok(ReportResponse {
-                    report: Box::new([req.report_data[0]; REPORT_LEN]),
-                    certs: vec![],
-                })
-            } else {
-                Err("VMPL 0 only".into())
-            }
+        let server = serve_emulated_psp(host, |req| match req {
+            PspRequest::Report(req) if req.vmpl == 0 => Ok(PspAnswer::Report(ReportResponse {
+                report: Box::new([req.report_data[0]; REPORT_LEN]),
+                certs: vec![],
+            })),
+            PspRequest::Report(_) => Err("VMPL 0 only".into()),
+            // A wrong kind of answer, to see it named.
+            PspRequest::Key(_) => Ok(PspAnswer::Report(ReportResponse {
+                report: Box::new([0; REPORT_LEN]),
+                certs: vec![],
+            })),
         });
         for (data, vmpl) in [(5u8, 0), (6, 1)] {
             let req = Message::ReportRequest(ReportRequest {
@@ -426,6 +457,42 @@ mod tests {
                 Message::Error(e) => assert_eq!(e.0, "VMPL 0 only"),
                 other => panic!("{other:?}"),
             }
+        }
+        let key = Message::KeyRequest(RawKeyRequest([0; 32]));
+        frame::write_message(&mut guest, &key).unwrap();
+        match frame::read_message(&mut guest).unwrap() {
+            Message::Error(e) => assert!(e.0.contains("wrong kind"), "{}", e.0),
+            other => panic!("{other:?}"),
+        }
+        drop(guest);
+        assert_eq!(server.join().unwrap().unwrap(), 3);
+    }
+
+    #[test]
+    fn emulated_psp_answers_key_requests_with_the_abi_response() {
+        use snpkit_wire::keyreq::{DerivedKey, KeyStatus};
+        let (host, mut guest) = pair(Duration::from_secs(10));
+        let server = serve_emulated_psp(host, |req| match req {
+            PspRequest::Key(raw) if raw.0[0] == 2 => {
+                Ok(PspAnswer::Key(KeyResponse::Key(DerivedKey([7; 32]))))
+            }
+            PspRequest::Key(_) => Ok(PspAnswer::Key(KeyResponse::Refused(
+                KeyStatus::INVALID_PARAM,
+            ))),
+            PspRequest::Report(_) => Err("no reports here".into()),
+        });
+        let mut request = [0u8; 32];
+        request[0] = 2;
+        for (first, want) in [
+            (2u8, KeyResponse::Key(DerivedKey([7; 32]))),
+            (0xff, KeyResponse::Refused(KeyStatus::INVALID_PARAM)),
+        ] {
+            request[0] = first;
+            frame::write_message(&mut guest, &Message::KeyRequest(RawKeyRequest(request))).unwrap();
+            assert_eq!(
+                frame::read_message(&mut guest).unwrap(),
+                Message::KeyResponse(want)
+            );
         }
         drop(guest);
         assert_eq!(server.join().unwrap().unwrap(), 2);

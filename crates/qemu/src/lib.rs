@@ -14,7 +14,9 @@ pub mod host;
 pub mod launch;
 pub mod supervise;
 
-pub use channel::{Attested, ChannelError, GuestChannel, attest, finish, serve_emulated_psp};
+pub use channel::{
+    Attested, ChannelError, GuestChannel, PspAnswer, PspRequest, attest, finish, serve_emulated_psp,
+};
 pub use console::Signs;
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{

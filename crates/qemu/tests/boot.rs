@@ -6,7 +6,7 @@
 mod support;
 
 use snpkit_qemu::channel::ChannelError;
-use snpkit_qemu::{Outcome, attest, finish, serve_emulated_psp, spawn};
+use snpkit_qemu::{Outcome, PspAnswer, PspRequest, attest, finish, serve_emulated_psp, spawn};
 use snpkit_wire::binding::report_data;
 use snpkit_wire::certs::{CertEntry, GUID_VCEK};
 use snpkit_wire::frame::{self, Finished, Kind, Message, Nonce, Provider, ReportResponse};
@@ -74,11 +74,14 @@ fn guest_attests_through_the_emulated_psp_and_runs_its_entry_point() {
     };
     let certs = vec![vcek.clone()];
     let server = serve_emulated_psp(psp, move |req| {
+        let PspRequest::Report(req) = req else {
+            return Err("this test serves reports only".into());
+        };
         assert_eq!(req.vmpl, 0);
-        Ok(ReportResponse {
+        Ok(PspAnswer::Report(ReportResponse {
             report: fixed_shape_report(&req.report_data),
             certs: certs.clone(),
-        })
+        }))
     });
     let mut channel = vm.attest_channel().unwrap();
     let nonce = Nonce(*b"a fresh nonce from the host side");
@@ -145,10 +148,13 @@ fn a_guest_that_hangs_is_killed_at_the_deadline_with_its_console_tail() {
     let deadline = Duration::from_secs(60);
     let mut vm = spawn(&tcg_launch(&initrd, CMDLINE, &log, 1), deadline).unwrap();
     let server = serve_emulated_psp(vm.emulated_psp_channel().unwrap(), |req| {
-        Ok(ReportResponse {
+        let PspRequest::Report(req) = req else {
+            return Err("this test serves reports only".into());
+        };
+        Ok(PspAnswer::Report(ReportResponse {
             report: fixed_shape_report(&req.report_data),
             certs: vec![],
-        })
+        }))
     });
     attest(&mut vm.attest_channel().unwrap(), &Nonce([1; 32])).unwrap();
     let start = Instant::now();
