@@ -180,6 +180,14 @@ fn target(name: &str) -> anyhow::Result<Target> {
             max_len: 8192,
             seeds: wire_seeds()?,
         },
+        "msg_key" => Target {
+            max_len: 128,
+            seeds: msg_key_seeds(),
+        },
+        "volume_header" => Target {
+            max_len: 8192,
+            seeds: volume_header_seeds(),
+        },
         other => bail!(
             "fuzz target {other:?} has no seeds in xtask/src/fuzz.rs: add them there (every target is fuzzed)"
         ),
@@ -222,6 +230,50 @@ fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             Ok((name.to_string(), bytes))
         })
         .collect()
+}
+
+/// The sealed-volume request and both answers, as the guest and the PSP send them.
+fn msg_key_seeds() -> Vec<(String, Vec<u8>)> {
+    use snpkit_wire::keyreq::{DerivedKey, KeyRequest, KeyResponse, KeySel, KeyStatus, RootKey};
+    let request = KeyRequest {
+        root: RootKey::Endorsement,
+        key_sel: KeySel::Vcek,
+        fields: snpkit_wire::volume::SEALED_FIELDS,
+        vmpl: 0,
+        guest_svn: 0,
+        tcb_version: 0xdb18_0000_0000_0004,
+    };
+    vec![
+        ("request".into(), request.encode().to_vec()),
+        (
+            "key".into(),
+            KeyResponse::Key(DerivedKey([0x5a; 32])).encode().to_vec(),
+        ),
+        (
+            "refused".into(),
+            KeyResponse::Refused(KeyStatus::INVALID_PARAM)
+                .encode()
+                .to_vec(),
+        ),
+    ]
+}
+
+/// A sealed volume's header, and the dm-integrity superblock the kernel writes after it.
+fn volume_header_seeds() -> Vec<(String, Vec<u8>)> {
+    use snpkit_wire::keyreq::DerivedKey;
+    use snpkit_wire::volume::{self, Header, SEALED_FIELDS};
+    let keys = volume::volume_keys(&DerivedKey([3; 32]), "data", &volume::salt_for("data"));
+    let header = Header::sealed("data", 0b010, 0, SEALED_FIELDS, 0x1000, 64 << 20, 120_000);
+    let mut integrity = vec![0u8; 512];
+    integrity[..8].copy_from_slice(b"integrt\0");
+    integrity[8] = 5;
+    integrity[10..12].copy_from_slice(&32u16.to_le_bytes());
+    integrity[16..24].copy_from_slice(&120_000u64.to_le_bytes());
+    integrity[28] = 3;
+    vec![
+        ("header".into(), header.encode(&keys)),
+        ("integrity".into(), integrity),
+    ]
 }
 
 fn host_triple() -> anyhow::Result<String> {
@@ -429,6 +481,8 @@ mod tests {
             "ovmf_metadata",
             "verity_superblock",
             "wire_frame",
+            "msg_key",
+            "volume_header",
         ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }

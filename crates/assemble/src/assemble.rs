@@ -170,6 +170,7 @@ pub fn build(
         },
         modules: module_paths,
         root,
+        volumes: Vec::new(),
     };
     let mut init_json = serde_json::to_vec_pretty(&init_config).map_err(BuildError::InitConfig)?;
     init_json.push(b'\n');

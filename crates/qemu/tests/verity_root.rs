@@ -111,6 +111,7 @@ fn fixture() -> Fixture {
             data_device: "/dev/vda".into(),
             hash_device: "/dev/vdb".into(),
         },
+        volumes: Vec::new(),
     });
     initramfs.pack(&dir.path().join("initrd.cpio.gz"));
     Fixture {

@@ -25,6 +25,30 @@ pub struct InitConfig {
     pub modules: Vec<String>,
     /// Where the appliance's files live.
     pub root: Root,
+    /// Writable volumes `/init` opens (formats on first boot) and mounts before the entry point,
+    /// and closes at power-off (issue 12). None by default, so older configs read the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+/// A volume: a virtio disk with serial `snpkit-vol-<name>` ([`crate::volume`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// 1 to 9 of `a-z0-9-` ([`crate::volume::check_name`]); part of every key of the volume.
+    pub name: String,
+    /// Absolute path inside the appliance's root where the filesystem is mounted.
+    pub mount: String,
+    pub key: VolumeKey,
+}
+
+/// Where a volume's key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeKey {
+    /// MSG_KEY_REQ: root VCEK, guest policy | measurement | TCB version, then HKDF per volume.
+    /// Bound to this image on this chip: an image update or a move needs the volume re-keyed.
+    Sealed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -101,6 +101,10 @@ impl FieldSelect {
         self.0
     }
 
+    pub const fn union(self, other: FieldSelect) -> FieldSelect {
+        FieldSelect(self.0 | other.0)
+    }
+
     pub fn contains(self, other: FieldSelect) -> bool {
         self.0 & other.0 == other.0
     }

@@ -2,7 +2,8 @@
 //!
 //! Owns the REPORT_DATA binding of nonce and public key, the guest's init configuration (written by
 //! the image builder, read by `/init`), the versioned, length-prefixed channel frames, the SNP
-//! MSG_KEY_REQ/MSG_KEY_RSP layouts ([`keyreq`]), the
+//! MSG_KEY_REQ/MSG_KEY_RSP layouts ([`keyreq`]), the sealed volume header, keys and device-mapper
+//! tables ([`volume`]), the
 //! dm-verity parameters on the kernel command line ([`verity`]) and the command-line options that
 //! would bypass `/init` ([`cmdline`]). Depends on nothing heavy, because
 //! the static guest binary links it.
@@ -15,3 +16,4 @@ pub mod frame;
 pub mod init;
 pub mod keyreq;
 pub mod verity;
+pub mod volume;

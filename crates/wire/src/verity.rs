@@ -538,7 +538,7 @@ pub fn tree_level_blocks(digest_len: usize, hash_block_size: u32, data_blocks: u
 pub struct DmTarget {
     /// Length in 512-byte sectors (the target starts at sector 0).
     pub sectors: u64,
-    /// Always `verity`.
+    /// `verity` here; `integrity` and `crypt` for sealed volumes ([`crate::volume`]).
     pub target_type: &'static str,
     /// Everything after the target type.
     pub params: String,
