@@ -1,5 +1,6 @@
 //! device-mapper through its ioctls on `/dev/mapper/control` (`include/uapi/linux/dm-ioctl.h`),
-//! enough to create, load, resume and remove a one-target read-only device.
+//! enough to create, load, resume and remove a one-target device, read-only (dm-verity) or
+//! writable (a sealed volume's dm-integrity and dm-crypt).
 //!
 //! Written here rather than taken from the `devicemapper` crate: that crate is sound, but it pulls
 //! in `bitflags`, `semver`, `serde`, `retry`, `env_logger`-style logging and more into a static
@@ -119,13 +120,18 @@ fn header(name: &str, data_size: usize, flags: u32, target_count: u32) -> Result
 
 /// The DM_TABLE_LOAD buffer for one read-only target: header, `dm_target_spec`, parameters, NUL,
 /// padded to 8 bytes (the kernel wants each spec 8-byte aligned).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn table_load_buffer(name: &str, target: &DmTarget) -> Result<Vec<u8>, DmError> {
+    table_load_buffer_with(name, target, DM_READONLY_FLAG)
+}
+
+fn table_load_buffer_with(name: &str, target: &DmTarget, flags: u32) -> Result<Vec<u8>, DmError> {
     if target.params.contains('\0') || target.target_type.len() >= DM_MAX_TYPE_NAME {
         return Err(DmError::BadParams);
     }
     let spec_len = (DM_TARGET_SPEC_LEN + target.params.len() + 1).next_multiple_of(8);
     let total = DM_IOCTL_LEN + spec_len;
-    let mut buf = header(name, total, DM_READONLY_FLAG, 1)?;
+    let mut buf = header(name, total, flags, 1)?;
     buf.resize(total, 0);
     let spec = &mut buf[DM_IOCTL_LEN..];
     // sector_start 0, status 0.
@@ -237,6 +243,12 @@ fn make_node(path: &Path, kind: SFlag, maj: u64, min: u64) -> Result<(), DmError
 pub struct DmDevice {
     /// `/dev/dm-<minor>`.
     pub node: PathBuf,
+    /// `major:minor`, as another target's table names it.
+    #[allow(
+        dead_code,
+        reason = "verityinit includes this file and opens no volume"
+    )]
+    pub numbers: String,
 }
 
 /// Creates the read-only device `name` with one `target` and makes it live.
@@ -245,6 +257,30 @@ pub fn create(
     dev: &Path,
     name: &str,
     target: &DmTarget,
+) -> Result<DmDevice, DmError> {
+    create_with(control, dev, name, target, DM_READONLY_FLAG)
+}
+
+/// Creates the writable device `name` with one `target` and makes it live.
+#[allow(
+    dead_code,
+    reason = "verityinit includes this file and opens no volume"
+)]
+pub fn create_writable(
+    control: &File,
+    dev: &Path,
+    name: &str,
+    target: &DmTarget,
+) -> Result<DmDevice, DmError> {
+    create_with(control, dev, name, target, 0)
+}
+
+fn create_with(
+    control: &File,
+    dev: &Path,
+    name: &str,
+    target: &DmTarget,
+    flags: u32,
 ) -> Result<DmDevice, DmError> {
     let version = call(
         control,
@@ -265,7 +301,7 @@ pub fn create(
         name,
         &header(name, DM_IOCTL_LEN, 0, 0)?,
     )?;
-    let loaded = table_load_buffer(name, target).and_then(|buf| {
+    let loaded = table_load_buffer_with(name, target, flags).and_then(|buf| {
         call(control, dm_table_load, "DM_TABLE_LOAD", name, &buf)?;
         // DM_DEV_SUSPEND without DM_SUSPEND_FLAG resumes: the loaded table goes live.
         call(
@@ -286,7 +322,10 @@ pub fn create(
     if !node.exists() {
         make_node(&node, SFlag::S_IFBLK, maj, min)?;
     }
-    Ok(DmDevice { node })
+    Ok(DmDevice {
+        node,
+        numbers: format!("{maj}:{min}"),
+    })
 }
 
 /// Removes the device `name` (it must not be open or mounted).
@@ -367,6 +406,23 @@ mod tests {
             "NUL and padding"
         );
         assert_eq!(buf.len() % 8, 0);
+    }
+
+    #[test]
+    fn writable_tables_carry_no_readonly_flag() {
+        let target = DmTarget {
+            sectors: 8,
+            target_type: "integrity",
+            params: "254:16 8 32 J 1 block_size:4096".into(),
+        };
+        let ro = table_load_buffer("v", &target).unwrap();
+        let rw = table_load_buffer_with("v", &target, 0).unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(ro[28..32].try_into().unwrap()),
+            DM_READONLY_FLAG
+        );
+        assert_eq!(u32::from_ne_bytes(rw[28..32].try_into().unwrap()), 0);
+        assert_eq!(ro[32..], rw[32..], "only the flags differ");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `/dev/sev-guest`: SNP_GET_EXT_REPORT and SNP_GET_REPORT (`include/uapi/linux/sev-guest.h`).
+//! `/dev/sev-guest`: SNP_GET_EXT_REPORT, SNP_GET_REPORT and SNP_GET_DERIVED_KEY
+//! (`include/uapi/linux/sev-guest.h`).
 //!
 //! The only unsafe code of the guest. Written here rather than taken from the `sev` crate's
 //! `firmware::guest`: that module is sound, but it brings `uuid`, `dirs`, `bitfield`, `lazy_static`
@@ -8,6 +9,7 @@
 //! nix, and the certificate buffer is parsed as bytes by `snpkit_wire::certs`.
 
 use snpkit_wire::frame::REPORT_LEN;
+use snpkit_wire::keyreq::{KEY_RESPONSE_LEN, KeyRequest, KeyResponse, KeyResponseError};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
@@ -24,6 +26,24 @@ pub struct SnpReportReq {
 #[repr(C)]
 pub struct SnpReportResp {
     pub data: [u8; 4000],
+}
+
+/// `struct snp_derived_key_req`: MSG_KEY_REQ as the kernel passes it (layout in
+/// `snpkit_wire::keyreq`).
+#[repr(C)]
+pub struct SnpDerivedKeyReq {
+    pub root_key_select: u32,
+    pub rsvd: u32,
+    pub guest_field_select: u64,
+    pub vmpl: u32,
+    pub guest_svn: u32,
+    pub tcb_version: u64,
+}
+
+/// `struct snp_derived_key_resp`: MSG_KEY_RSP (status, reserved, key).
+#[repr(C)]
+pub struct SnpDerivedKeyResp {
+    pub data: [u8; KEY_RESPONSE_LEN],
 }
 
 /// `struct snp_ext_report_req`.
@@ -48,6 +68,12 @@ nix::ioctl_readwrite!(
     snp_get_report,
     SNP_GUEST_REQ_IOC_TYPE,
     0x0,
+    SnpGuestRequestIoctl
+);
+nix::ioctl_readwrite!(
+    snp_get_derived_key,
+    SNP_GUEST_REQ_IOC_TYPE,
+    0x1,
     SnpGuestRequestIoctl
 );
 nix::ioctl_readwrite!(
@@ -79,6 +105,8 @@ pub enum IoctlError {
     Status { status: u32 },
     #[error("the firmware's report is {found} bytes, expected {REPORT_LEN}")]
     ReportSize { found: u32 },
+    #[error("the firmware's MSG_KEY_RSP is malformed")]
+    KeyResponse(#[source] KeyResponseError),
 }
 
 fn split_exitinfo2(exitinfo2: u64) -> (u32, u32) {
@@ -180,6 +208,53 @@ pub fn get_ext_report(
     Ok((report, certs))
 }
 
+/// The kernel's struct for a request (field for field the ABI's 32 bytes).
+pub fn derived_key_req(request: &KeyRequest) -> SnpDerivedKeyReq {
+    let bytes = request.encode();
+    let u32_at =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u64_at = |at: usize| u64::from(u32_at(at)) | u64::from(u32_at(at + 4)) << 32;
+    SnpDerivedKeyReq {
+        root_key_select: u32_at(0x00),
+        rsvd: u32_at(0x04),
+        guest_field_select: u64_at(0x08),
+        vmpl: u32_at(0x10),
+        guest_svn: u32_at(0x14),
+        tcb_version: u64_at(0x18),
+    }
+}
+
+/// SNP_GET_DERIVED_KEY: MSG_KEY_REQ through the kernel's encrypted channel to the PSP. A refusal
+/// comes back as [`KeyResponse::Refused`] with the PSP's status.
+pub fn get_derived_key(dev: &File, request: &KeyRequest) -> Result<KeyResponse, IoctlError> {
+    let mut req = derived_key_req(request);
+    let mut resp = SnpDerivedKeyResp {
+        data: [0; KEY_RESPONSE_LEN],
+    };
+    let mut guest_req = SnpGuestRequestIoctl {
+        msg_version: 1,
+        req_data: &raw mut req as u64,
+        resp_data: &raw mut resp as u64,
+        exitinfo2: 0,
+    };
+    // SAFETY: `guest_req` points at `req` and `resp`, which live on this stack frame (not moved)
+    // until the ioctl returns; the kernel reads exactly `snp_derived_key_req` (32 bytes) and
+    // writes exactly `snp_derived_key_resp` (64 bytes), whose layouts these structs reproduce
+    // (sizes and offsets tested below).
+    #[allow(unsafe_code)]
+    let result = unsafe { snp_get_derived_key(dev.as_raw_fd(), &mut guest_req) };
+    if let Err(errno) = result {
+        let (fw_error, vmm_error) = split_exitinfo2(guest_req.exitinfo2);
+        return Err(IoctlError::Failed {
+            ioctl: "SNP_GET_DERIVED_KEY",
+            errno,
+            fw_error,
+            vmm_error,
+        });
+    }
+    KeyResponse::decode(&resp.data).map_err(IoctlError::KeyResponse)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +271,34 @@ mod tests {
         assert_eq!(std::mem::offset_of!(SnpGuestRequestIoctl, req_data), 8);
         assert_eq!(std::mem::offset_of!(SnpGuestRequestIoctl, exitinfo2), 24);
         assert_eq!(align_of::<SnpGuestRequestIoctl>(), 8);
+        assert_eq!(size_of::<SnpDerivedKeyReq>(), 32);
+        assert_eq!(
+            std::mem::offset_of!(SnpDerivedKeyReq, guest_field_select),
+            8
+        );
+        assert_eq!(std::mem::offset_of!(SnpDerivedKeyReq, vmpl), 0x10);
+        assert_eq!(std::mem::offset_of!(SnpDerivedKeyReq, guest_svn), 0x14);
+        assert_eq!(std::mem::offset_of!(SnpDerivedKeyReq, tcb_version), 0x18);
+        assert_eq!(size_of::<SnpDerivedKeyResp>(), 64);
+    }
+
+    #[test]
+    fn derived_key_struct_holds_the_abi_fields() {
+        use snpkit_wire::keyreq::{FieldSelect, KeySel, RootKey};
+        let request = KeyRequest {
+            root: RootKey::Endorsement,
+            key_sel: KeySel::Vcek,
+            fields: FieldSelect::POLICY | FieldSelect::MEASUREMENT | FieldSelect::TCB_VERSION,
+            vmpl: 2,
+            guest_svn: 5,
+            tcb_version: 0xdb18_0000_0000_0004,
+        };
+        let req = derived_key_req(&request);
+        assert_eq!(req.root_key_select, 0b010);
+        assert_eq!(req.rsvd, 0);
+        assert_eq!(req.guest_field_select, 0b10_1001);
+        assert_eq!((req.vmpl, req.guest_svn), (2, 5));
+        assert_eq!(req.tcb_version, 0xdb18_0000_0000_0004);
     }
 
     #[test]
@@ -209,6 +312,10 @@ mod tests {
         assert_eq!(
             nix::request_code_readwrite!(b'S', 0x2, size) as u64,
             0xc020_5302
+        );
+        assert_eq!(
+            nix::request_code_readwrite!(b'S', 0x1, size) as u64,
+            0xc020_5301
         );
     }
 

@@ -6,7 +6,9 @@
 //! (`cmdline.rs`), the dm-verity root (`root.rs`, through device-mapper ioctls in `dm.rs`, with the
 //! parameters from the measured kernel command line), the probe for a report provider
 //! (configfs-tsm, then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the
-//! conversation with the host on `org.snpkit.attest`, and running the entry point as PID 1's child
+//! conversation with the host on `org.snpkit.attest`, sealed volumes (`volumes.rs`: keys from the
+//! PSP through `derived_key.rs`, dm-integrity + dm-crypt, the filesystem from `mkfs.rs`), and
+//! running the entry point as PID 1's child
 //! until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU,
 //! verification, images or the network: it links only `snpkit-wire`.
 //!
@@ -27,11 +29,13 @@ mod channel;
 mod cmdline;
 mod config;
 mod console;
+mod derived_key;
 #[allow(unsafe_code)]
 mod dm;
 mod entry;
 #[allow(unsafe_code)]
 mod ioctl;
+mod mkfs;
 mod modules;
 mod mounts;
 mod ports;
@@ -42,6 +46,7 @@ mod report;
 mod root;
 mod timed;
 mod tsm;
+mod volumes;
 
 use anyhow::{Context, Result, bail};
 use console::say;
@@ -105,6 +110,7 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
     let mounted = root::prepare(&config.root)?;
     let _key = channel::attest(port, greeted)?;
     say!("evidence sent to the host");
+    let volumes = volumes::open(&config.volumes, mounted.dir())?;
     root::switch(mounted)?;
     let program = config
         .entry
@@ -116,6 +122,7 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
     let ended = entry::run(&config.entry)?;
     say!("entry point {program} {ended}");
     entry::stop_the_rest();
+    volumes::close(volumes);
     channel::finished(port, ended)?;
     say!("powering off");
     Ok(())

@@ -76,6 +76,20 @@ pub fn prepare(root: &Root) -> Result<Mounted> {
     }
 }
 
+impl Mounted {
+    /// Where the appliance's root is until [`switch`] (volumes are mounted under it).
+    #[allow(
+        dead_code,
+        reason = "verityinit includes this file and opens no volume"
+    )]
+    pub fn dir(&self) -> &'static Path {
+        match self {
+            Mounted::Initramfs => Path::new("/"),
+            Mounted::Verity => Path::new(NEW_ROOT),
+        }
+    }
+}
+
 /// Makes the mounted root `/` for the entry point.
 pub fn switch(mounted: Mounted) -> Result<()> {
     match mounted {

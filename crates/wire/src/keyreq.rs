@@ -139,6 +139,18 @@ impl fmt::Display for FieldSelect {
     }
 }
 
+/// Whether no component of `tcb` is above `bound`'s. TCB_VERSION components are one byte each in
+/// every product's layout (Milan and Genoa: bootloader, TEE, four reserved, SNP, microcode;
+/// Turin: FMC, bootloader, TEE, SNP, three reserved, microcode), so this is a byte-wise comparison
+/// in any layout — and not the numeric one (a higher bootloader SPL with a lower microcode SPL is
+/// not "at most").
+pub fn tcb_at_most(tcb: u64, bound: u64) -> bool {
+    tcb.to_le_bytes()
+        .iter()
+        .zip(bound.to_le_bytes())
+        .all(|(t, b)| *t <= b)
+}
+
 /// A well-formed MSG_KEY_REQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyRequest {

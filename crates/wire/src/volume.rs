@@ -220,6 +220,13 @@ pub fn uuid_for(name: &str) -> [u8; 16] {
     u
 }
 
+/// The directory hash seed of volume `name`'s filesystem (ext4's `s_hash_seed`).
+pub fn hash_seed_for(name: &str) -> [u8; 16] {
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&tagged_hash("snpkit volume hash seed v1", name)[..16]);
+    u
+}
+
 /// The keys of one volume. Their bytes never appear in `Debug` output.
 #[derive(Clone)]
 pub struct VolumeKeys {

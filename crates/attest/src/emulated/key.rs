@@ -34,6 +34,7 @@
 use super::chip_secret::ChipSecret;
 use hkdf::Hkdf;
 use sha2::Sha256;
+pub use snpkit_wire::keyreq::tcb_at_most;
 use snpkit_wire::keyreq::{
     DERIVED_KEY_LEN, DerivedKey, FieldSelect, KeyRequest, KeyResponse, KeySel, KeyStatus, RootKey,
 };
@@ -73,16 +74,6 @@ impl GuestContext {
             committed_tcb,
         }
     }
-}
-
-/// TCB_VERSION components are one byte each in every product's layout (Milan and Genoa:
-/// bootloader, TEE, four reserved, SNP, microcode; Turin: FMC, bootloader, TEE, SNP, three
-/// reserved, microcode), so "no component above" is a byte-wise comparison in any layout.
-pub fn tcb_at_most(tcb: u64, bound: u64) -> bool {
-    tcb.to_le_bytes()
-        .iter()
-        .zip(bound.to_le_bytes())
-        .all(|(t, b)| *t <= b)
 }
 
 /// Answers one MSG_KEY_REQ (the 32 bytes as the guest sent them) as a PSP would.
