@@ -149,6 +149,8 @@ pub struct GuestBins {
     pub testguest: PathBuf,
     /// `snpkit-init` without the attestation step, for the dm-verity root tests.
     pub verityinit: PathBuf,
+    /// `snpkit-init`'s volumes step without the attestation step, for the sealed volume tests.
+    pub volumeinit: PathBuf,
 }
 
 pub fn guest_binaries() -> &'static GuestBins {
@@ -168,7 +170,7 @@ pub fn guest_binaries() -> &'static GuestBins {
                     "x86_64-unknown-linux-gnu",
                 ])
                 .args(["--bin", "snpkit-init", "--example", "testguest"])
-                .args(["--example", "verityinit"])
+                .args(["--example", "verityinit", "--example", "volumeinit"])
                 .env("RUSTFLAGS", "-C target-feature=+crt-static")
                 .current_dir(&root),
             "building the static guest binaries",
@@ -181,6 +183,7 @@ pub fn guest_binaries() -> &'static GuestBins {
             init: out.join("snpkit-init"),
             testguest: out.join("examples/testguest"),
             verityinit: out.join("examples/verityinit"),
+            volumeinit: out.join("examples/volumeinit"),
         }
     })
 }
