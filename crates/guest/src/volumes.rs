@@ -313,6 +313,14 @@ fn format(
     )
     .context("dm-integrity: initialising the volume")?;
     dm::remove(control, &names.integrity).context("dm-integrity")?;
+    // dm-integrity wrote under our file's page cache, which read ahead of the header: drop it.
+    nix::fcntl::posix_fadvise(
+        &raw,
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    )
+    .context("dropping the disk's cached pages")?;
     let mut sb = [0u8; 512];
     raw.read_exact_at(&mut sb, HEADER_LEN as u64)
         .context("reading dm-integrity's superblock")?;
