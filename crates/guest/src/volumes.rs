@@ -315,7 +315,7 @@ fn format(
     dm::remove(control, &names.integrity).context("dm-integrity")?;
     // dm-integrity wrote under our file's page cache, which read ahead of the header: drop it.
     nix::fcntl::posix_fadvise(
-        &raw,
+        raw,
         0,
         0,
         nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
