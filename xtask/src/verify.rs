@@ -92,26 +92,29 @@ fn parse_product(s: &str) -> Result<Product, String> {
     Product::from_id(s).ok_or_else(|| format!("{s:?} is not milan, genoa or turin"))
 }
 
-/// An input that could not be had: which file or flag, and what was wrong.
+/// An input that could not be had: which file or flag, and what was wrong, in a sentence that
+/// stands on its own (it names the file or flag itself).
 struct InputError {
     what: String,
     problem: String,
 }
 
-/// `map_err` for a step that reads `what`.
-fn bad<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> InputError {
+/// `map_err` for a library step that reads `what`: the library's error names the file, and its
+/// chain of causes is the problem.
+fn bad<E: std::error::Error + Send + Sync + 'static>(
+    what: impl std::fmt::Display,
+) -> impl FnOnce(E) -> InputError {
     let what = what.to_string();
-    move |problem| input_err(what, problem)
+    move |e| InputError {
+        what,
+        problem: error_chain(e),
+    }
 }
 
+/// A problem found here, about a file or flag the message does not name yet.
 fn input_err(what: impl std::fmt::Display, problem: impl std::fmt::Display) -> InputError {
     let what = what.to_string();
-    let problem = problem.to_string();
-    // The library's errors already start with the path: say it once.
-    let problem = match problem.strip_prefix(&format!("{what}: ")) {
-        Some(rest) => rest.to_string(),
-        None => problem,
-    };
+    let problem = format!("{what}: {problem}");
     InputError { what, problem }
 }
 
@@ -134,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (v, code)
         }
         Err(err) => {
-            eprintln!("error: {}: {}", err.what, err.problem);
+            eprintln!("error: {}", err.problem);
             (
                 Verdict::input_error(err.what, err.problem),
                 ExitCode::from(2),
@@ -175,8 +178,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
                 Some(id) => runs.join(id),
                 None => gather::newest_run(&runs).map_err(bad(path_text(&runs)))?,
             };
-            let run = gather::read_run(&dir)
-                .map_err(|e| input_err(format!("boot run {}", dir.display()), e))?;
+            let run = gather::read_run(&dir).map_err(bad(format!("boot run {}", dir.display())))?;
             reference.report_data =
                 Some(snpkit_wire::binding::report_data(&run.nonce, &run.pubkey));
             reference.report_data_source = format!("nonce and public key of run {}", dir.display());
@@ -239,7 +241,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
             let bytes = read_limited(p, "policy", MAX_CERT_FILE).map_err(bad(path_text(p)))?;
             let text =
                 String::from_utf8(bytes).map_err(|_| input_err(path_text(p), "not UTF-8 text"))?;
-            Policy::from_toml(&text).map_err(|e| input_err(path_text(p), error_chain(&e)))?
+            Policy::from_toml(&text).map_err(|e| input_err(path_text(p), error_chain(e)))?
         }
         None => Policy::default(),
     };
@@ -257,7 +259,8 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         None => OffsetDateTime::now_utc(),
     };
 
-    let mut kds_cfg = KdsConfig::amd(args.offline).map_err(bad("KDS cache"))?;
+    let mut kds_cfg =
+        KdsConfig::amd(args.offline).map_err(|e| input_err("KDS cache", error_chain(e)))?;
     kds_cfg.base_url = args.kds_url.clone();
     let kds = Kds::new(kds_cfg).map_err(bad("KDS client"))?;
     gather::complete_vek_from_kds(&report, &mut endorsements, args.product, &kds);
@@ -288,14 +291,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     ))
 }
 
-/// An error and its sources on one line (`policy: key min_abi: …`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
+/// An error and its causes on one line (`policy: key min_abi: …`), as anyhow prints a chain.
+fn error_chain<E: std::error::Error + Send + Sync + 'static>(e: E) -> String {
+    format!("{:#}", anyhow::Error::new(e))
 }

@@ -74,14 +74,14 @@ pub fn build(
     base_dirs(&mut tree)?;
     add_packages(recipe, &lock, opts, &mut tree, &mut inputs)?;
     for a in &recipe.archives {
-        let bytes = std::fs::read(&a.src).map_err(BuildError::io(&a.src))?;
+        let bytes = std::fs::read(&a.src).map_err(BuildError::io("read", &a.src))?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
     }
     for d in &recipe.directories {
         import::add_host_dir(&mut tree, &d.src, &d.dst)?;
     }
     for f in &recipe.files {
-        let bytes = std::fs::read(&f.src).map_err(BuildError::io(&f.src))?;
+        let bytes = std::fs::read(&f.src).map_err(BuildError::io("read", &f.src))?;
         tree.add_file(&f.dst, bytes, f.mode)?;
     }
     for s in &recipe.symlinks {
@@ -481,7 +481,7 @@ fn fetch_firmware(
                     size: s.size,
                 });
             }
-            std::fs::read(&built.path).map_err(BuildError::io(&built.path))?
+            std::fs::read(&built.path).map_err(BuildError::io("read", &built.path))?
         }
         FirmwareSource::Local { path, sha256 } => read_checked(path, sha256, "firmware.path")?,
     };

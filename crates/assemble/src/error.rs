@@ -14,8 +14,10 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
-    #[error("{path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: "read", "list", "sync".
+        action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -46,7 +48,7 @@ pub enum BuildError {
     },
 
     #[error(
-        "moving the boot runs/ of {} into the new image failed ({source}); {outcome}",
+        "moving the boot runs/ of {} into the new image failed; {outcome}",
         target.display()
     )]
     RunsNotMoved {
@@ -65,7 +67,7 @@ pub enum BuildError {
         recipe: String,
     },
 
-    #[error("cannot write /etc/snpkit/init.json: {0}")]
+    #[error("cannot write /etc/snpkit/init.json")]
     InitConfig(#[source] serde_json::Error),
 
     #[error(
@@ -84,9 +86,16 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();
-        move |source| BuildError::Io { path, source }
+        move |source| BuildError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 

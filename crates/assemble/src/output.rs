@@ -68,7 +68,8 @@ fn write_with(
     sync_dir(tmp.path())?;
 
     if std::fs::symlink_metadata(&target).is_err() {
-        (renames.rename)(tmp.path(), &target).map_err(BuildError::io(&target))?;
+        (renames.rename)(tmp.path(), &target)
+            .map_err(BuildError::io("move the new image to", &target))?;
         // The folder now has its final name; nothing is left for `tmp` to remove.
         let _ = tmp.keep();
         sync_dir(images_dir)?;
@@ -76,7 +77,8 @@ fn write_with(
     }
 
     // A failure here leaves the old image where it was; `tmp` (the new files) is removed.
-    (renames.exchange)(tmp.path(), &target).map_err(BuildError::io(&target))?;
+    (renames.exchange)(tmp.path(), &target)
+        .map_err(BuildError::io("swap the new image with", &target))?;
     // `tmp` now names the old image.
     let old_runs = tmp.path().join("runs");
     if old_runs.is_dir()
@@ -123,10 +125,7 @@ fn out_of_space(e: std::io::Error, images_dir: &Path, file: &str, needed: u64) -
             needed_mb: needed.div_ceil(1_000_000),
         }
     } else {
-        BuildError::Io {
-            path: images_dir.join(file),
-            source: e,
-        }
+        BuildError::io("write", images_dir.join(file))(e)
     }
 }
 
@@ -134,22 +133,22 @@ fn out_of_space(e: std::io::Error, images_dir: &Path, file: &str, needed: u64) -
 fn sync_dir(dir: &Path) -> Result<(), BuildError> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
-        .map_err(BuildError::io(dir))
+        .map_err(BuildError::io("sync", dir))
 }
 
 fn set_tree_mode(dir: &Path) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(BuildError::io(dir))?;
-    for entry in std::fs::read_dir(dir).map_err(BuildError::io(dir))? {
-        let entry = entry.map_err(BuildError::io(dir))?;
+        .map_err(BuildError::io("set the permissions of", dir))?;
+    for entry in std::fs::read_dir(dir).map_err(BuildError::io("list", dir))? {
+        let entry = entry.map_err(BuildError::io("list", dir))?;
         if entry
             .file_type()
-            .map_err(BuildError::io(entry.path()))?
+            .map_err(BuildError::io("inspect", entry.path()))?
             .is_file()
         {
             std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644))
-                .map_err(BuildError::io(entry.path()))?;
+                .map_err(BuildError::io("set the permissions of", entry.path()))?;
         }
     }
     Ok(())
@@ -223,7 +222,8 @@ mod tests {
             rename,
         };
         let err = write_with(dir.path(), "app", &[("a", b"2")], &renames).unwrap_err();
-        assert!(err.to_string().contains("injected failure"), "{err}");
+        let err = snpkit_testkit::errors::chain_text(&err);
+        assert!(err.contains("injected failure"), "{err}");
         assert_old_image_intact(dir.path(), &out);
     }
 

@@ -176,7 +176,7 @@ pub(crate) fn read_checked(
     expected: &Sha256Sum,
     key: &str,
 ) -> Result<Vec<u8>, BuildError> {
-    let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+    let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
     let found = Sha256Sum::of(&bytes);
     if found != *expected {
         return Err(BuildError::Input(
@@ -206,7 +206,7 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
 /// execute bit or a link changes the image as surely as a byte does).
 pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
     let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
-        let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+        let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
         Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
@@ -266,10 +266,11 @@ fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(BuildError::io(&d))? {
-            let entry = entry.map_err(BuildError::io(&d))?;
+        for entry in std::fs::read_dir(&d).map_err(BuildError::io("list", &d))? {
+            let entry = entry.map_err(BuildError::io("list", &d))?;
             let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).map_err(BuildError::io(&path))?;
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(BuildError::io("inspect", &path))?;
             let ft = meta.file_type();
             if ft.is_dir() {
                 stack.push(path.clone());
@@ -277,7 +278,8 @@ fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
             } else if ft.is_file() {
                 out.push(Walked::File(path, meta.permissions().mode()));
             } else if ft.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(BuildError::io(&path))?;
+                let target =
+                    std::fs::read_link(&path).map_err(BuildError::io("read the link", &path))?;
                 out.push(Walked::Symlink(path, target.to_string_lossy().into_owned()));
             }
         }

@@ -21,7 +21,7 @@ pub const MAX_REPORT_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatherError {
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -181,7 +181,7 @@ pub fn complete_vek_from_kds(
             } else {
                 match kds.vcek(product, chip, &r.tcb(r.reported_tcb, product)) {
                     Ok(der) => e.vcek = Some(der),
-                    Err(err) => e.vek_problem = Some(err.to_string()),
+                    Err(err) => e.vek_problem = Some(crate::error_text(&err)),
                 }
             }
         }
@@ -219,9 +219,9 @@ pub fn complete_crl_from_kds(
     e.crl = match kds.crl(product, kind, now) {
         Ok(der) => CrlInput::Given(der),
         Err(err @ (KdsError::NotCached { .. } | KdsError::CacheUnusable { .. })) => {
-            CrlInput::NotAtHand(err.to_string())
+            CrlInput::NotAtHand(crate::error_text(&err))
         }
-        Err(err) => CrlInput::Failed(err.to_string()),
+        Err(err) => CrlInput::Failed(crate::error_text(&err)),
     };
 }
 

@@ -73,3 +73,17 @@ pub fn cache_root() -> Option<std::path::PathBuf> {
         .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("snpkit")))
         .or_else(|| set("HOME").map(|h| h.join(".cache").join("snpkit")))
 }
+
+/// An error and its causes on one line (`a: b: c`), for a verdict's detail or a recorded problem,
+/// where only text travels on. Each error's message leaves its cause to `source()`, so nothing
+/// is said twice.
+pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

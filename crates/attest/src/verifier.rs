@@ -288,7 +288,7 @@ fn run(
                 "chain.ark",
                 "AMD's builtin roots",
                 "unusable",
-                err.to_string(),
+                crate::error_text(&err),
             );
             return;
         }

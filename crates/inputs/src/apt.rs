@@ -147,7 +147,8 @@ pub fn fetch(
     ));
     progress.set_total(deb.size);
     let tmp_root = cache.dir("tmp")?;
-    let tmp = tempfile::tempdir_in(&tmp_root).map_err(InputError::io(&tmp_root))?;
+    let tmp = tempfile::tempdir_in(&tmp_root)
+        .map_err(InputError::io("create a temporary folder in", &tmp_root))?;
     allow_apt_sandbox(tmp.path());
     let mut cmd = Command::new("apt-get");
     cmd.args(["download", "-q"])
@@ -206,7 +207,7 @@ pub fn fetch(
         });
     }
     let file = std::fs::read_dir(tmp.path())
-        .map_err(InputError::io(tmp.path()))?
+        .map_err(InputError::io("list", tmp.path()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -214,7 +215,7 @@ pub fn fetch(
             command: describe(&cmd),
             detail: "no .deb was written".into(),
         })?;
-    let bytes = std::fs::read(&file).map_err(InputError::io(&file))?;
+    let bytes = std::fs::read(&file).map_err(InputError::io("read", &file))?;
     progress.set_position(bytes.len() as u64);
     cache.put(
         &bytes,

@@ -41,7 +41,7 @@ impl Cache {
     /// A subdirectory for one kind of artifact (`ovmf`, `oracles`, …), created on demand.
     pub fn dir(&self, name: &str) -> Result<PathBuf, InputError> {
         let dir = self.root.join(name);
-        std::fs::create_dir_all(&dir).map_err(InputError::io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(InputError::io("create the folder", &dir))?;
         Ok(dir)
     }
 
@@ -56,11 +56,11 @@ impl Cache {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(InputError::Io { path, source: e }),
+            Err(e) => return Err(InputError::io("read", path)(e)),
         };
         if Sha256Sum::of(&bytes) != *sum {
             tracing::warn!("cache blob {} is corrupted; removing it", path.display());
-            std::fs::remove_file(&path).map_err(InputError::io(&path))?;
+            std::fs::remove_file(&path).map_err(InputError::io("remove", &path))?;
             return Ok(None);
         }
         Ok(Some(bytes))
@@ -97,13 +97,13 @@ impl Cache {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        std::fs::create_dir_all(&dir).map_err(InputError::io(&dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(InputError::io(&dir))?;
-        tmp.write_all(bytes).map_err(InputError::io(tmp.path()))?;
-        tmp.persist(&path).map_err(|e| InputError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(InputError::io("create the folder", &dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(InputError::io("create a temporary file in", &dir))?;
+        tmp.write_all(bytes)
+            .map_err(InputError::io("write", tmp.path()))?;
+        tmp.persist(&path)
+            .map_err(|e| InputError::io("rename into place", path.clone())(e.error))?;
         Ok(path)
     }
 }

@@ -42,8 +42,10 @@ const ORG: &str = "O=snpkit EMULATED test chain - not AMD,OU=snpkit";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatedError {
-    #[error("test chain cache {path}: {source}")]
+    #[error("test chain cache: cannot {action} {path}")]
     Io {
+        /// What was being done: "read", "write", "create the folder".
+        action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -86,9 +88,11 @@ pub fn default_dir() -> Result<PathBuf, EmulatedError> {
         .join("test-chain"))
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatedError + '_ {
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EmulatedError + use<> {
+    let path = path.to_path_buf();
     move |source| EmulatedError::Io {
-        path: path.to_path_buf(),
+        action,
+        path,
         source,
     }
 }
@@ -105,13 +109,13 @@ impl TestChain {
         if final_dir.join("vcek.key").exists() {
             return TestChain::load(&final_dir);
         }
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(io("create the folder", dir))?;
         let tmp = dir.join(format!(
             ".tmp-{}-{:x}",
             std::process::id(),
             OsRng.next_u64()
         ));
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        std::fs::create_dir_all(&tmp).map_err(io("create the folder", &tmp))?;
         let written = generate_into(&tmp);
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -146,7 +150,7 @@ impl TestChain {
     fn load(dir: &Path) -> Result<TestChain, EmulatedError> {
         let read = |name: &str| {
             let p = dir.join(name);
-            std::fs::read(&p).map_err(io(&p))
+            std::fs::read(&p).map_err(io("read", &p))
         };
         let damaged = |reason: String| EmulatedError::Damaged {
             path: dir.to_path_buf(),
@@ -205,7 +209,7 @@ impl TestChain {
                     chain.crl = der;
                 }
             }
-            Err(e) => return Err(io(&crl_path)(e)),
+            Err(e) => return Err(io("read", &crl_path)(e)),
         }
         Ok(chain)
     }
@@ -502,7 +506,7 @@ fn pem(label: &str, der: &[u8]) -> Result<String, EmulatedError> {
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), EmulatedError> {
     let p = dir.join(name);
-    std::fs::write(&p, text).map_err(io(&p))
+    std::fs::write(&p, text).map_err(io("write", &p))
 }
 
 /// The common names and the rest of the subject of a chain.

@@ -125,8 +125,10 @@ pub enum KdsError {
         what: String,
         reason: String,
     },
-    #[error("cache {path}: {source}")]
+    #[error("KDS cache: cannot {action} {path}")]
     Cache {
+        /// What was being done: "read", "write", "create the folder".
+        action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -339,7 +341,7 @@ impl Kds {
                     }
                     (err, asked)
                 }
-                Err(e) => (self.transport_error(url, &e), None),
+                Err(e) => (self.transport_error(url, e), None),
             };
             if attempt >= self.cfg.retries {
                 return Err(failure);
@@ -372,15 +374,34 @@ impl Kds {
         let mut body = Vec::new();
         resp.take(max + 1)
             .read_to_end(&mut body)
-            .map_err(|e| self.body_error(url, &e))?;
+            .map_err(|e| self.body_error(url, e))?;
         if body.len() as u64 > max {
             return Err(too_big());
         }
         Ok(body)
     }
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error) -> KdsError {
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> KdsError {
         if e.is_timeout() {
+            KdsError::Timeout {
+                url: url.into(),
+                after: self.cfg.timeout,
+            }
+        } else {
+            // The message names the URL already: reqwest's own would say it again.
+            KdsError::Http {
+                url: url.into(),
+                reason: crate::error_text(&e.without_url()),
+            }
+        }
+    }
+
+    fn body_error(&self, url: &str, e: std::io::Error) -> KdsError {
+        let e = match e.downcast::<reqwest::Error>() {
+            Ok(r) => return self.transport_error(url, r),
+            Err(e) => e,
+        };
+        if e.kind() == std::io::ErrorKind::TimedOut {
             KdsError::Timeout {
                 url: url.into(),
                 after: self.cfg.timeout,
@@ -388,23 +409,8 @@ impl Kds {
         } else {
             KdsError::Http {
                 url: url.into(),
-                reason: error_chain(e),
+                reason: format!("reading the answer: {}", crate::error_text(&e)),
             }
-        }
-    }
-
-    fn body_error(&self, url: &str, e: &std::io::Error) -> KdsError {
-        let inner = e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>());
-        match inner {
-            Some(r) => self.transport_error(url, r),
-            None if e.kind() == std::io::ErrorKind::TimedOut => KdsError::Timeout {
-                url: url.into(),
-                after: self.cfg.timeout,
-            },
-            None => KdsError::Http {
-                url: url.into(),
-                reason: format!("reading the answer: {}", error_chain(e)),
-            },
         }
     }
 }
@@ -417,17 +423,6 @@ fn retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     }
     let when = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     Some(Duration::try_from(when - now).unwrap_or(Duration::ZERO))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
