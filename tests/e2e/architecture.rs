@@ -98,6 +98,46 @@ fn forbidden_dependency_edges_are_absent() {
     }
 }
 
+/// The test-support crate serves tests and xtask's developer commands only: no shipped crate
+/// links it, and it links nothing of ours (so any crate's tests can use it).
+#[test]
+fn testkit_is_only_ever_a_dev_dependency() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--invert",
+            "snpkit-testkit",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = crate_names(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        users.iter().any(|n| n == "snpkit-testkit"),
+        "cargo tree did not list snpkit-testkit: {users:?}"
+    );
+    for user in users {
+        assert!(
+            ["snpkit-testkit", "xtask"].contains(&user.as_str()),
+            "{user} must take snpkit-testkit as a dev-dependency only"
+        );
+    }
+    let own = crate_names(&deps_of("snpkit-testkit"));
+    assert_eq!(own, ["snpkit-testkit"], "snpkit-testkit depends on nothing");
+}
+
 #[test]
 fn every_library_opens_with_a_doc_header() {
     for entry in std::fs::read_dir(root().join("crates")).unwrap() {
