@@ -6,11 +6,7 @@ use std::process::{Command, Output};
 
 use snpkit_measure::expected::Expected;
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
-}
+use snpkit_testkit::vectors::dir as vectors;
 
 fn fixture(name: &str) -> PathBuf {
     vectors()

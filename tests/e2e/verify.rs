@@ -4,16 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
-}
-
-fn vector(rel: &str) -> Vec<u8> {
-    std::fs::read(vectors().join(rel))
-        .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
-}
+use snpkit_testkit::vectors::read as vector;
 
 /// Run `xtask verify` with `cache` as its whole cache: SNPKIT_CACHE wins over XDG_CACHE_HOME, so
 /// both point there, and a developer's warm cache can never answer for an offline or KDS-down case.

@@ -226,11 +226,7 @@ mod tests {
 
     #[test]
     fn host_signatures_are_those_of_real_reports() {
-        let vectors = std::env::var_os("SNPKIT_VECTORS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-            });
+        let vectors = snpkit_testkit::vectors::dir();
         let reports = [
             "project-oak-oak/derived/milan_oc_release.report.bin",
             "project-oak-oak/derived/genoa_oc.report.bin",

@@ -2,26 +2,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use snpkit_attest::{CrlInput, Endorsements, Policy, Product, Reference, Trust, Verdict};
-use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-pub fn vectors_dir() -> PathBuf {
-    match std::env::var_os("SNPKIT_VECTORS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"),
-    }
-}
-
-pub fn read(rel: &str) -> Vec<u8> {
-    let p = vectors_dir().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "test vector {} missing ({e}); set SNPKIT_VECTORS or restore tests/vectors",
-            p.display()
-        )
-    })
-}
+pub use snpkit_testkit::vectors::read;
 
 /// A real report from tests/vectors/README.md that verifies with its own VEK.
 pub struct Genuine {
