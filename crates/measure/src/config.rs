@@ -4,8 +4,9 @@ use std::num::NonZeroU32;
 
 use crate::vcpu::{VcpuType, VcpuTypeError};
 
-/// The most vCPUs we accept from a recipe or the command line (QEMU's q35 limit).
-pub const MAX_VCPUS: u32 = 4096;
+/// The most vCPUs we accept from a recipe or the command line: the recipe's limit, so the two
+/// never disagree.
+pub use snpkit_recipe::MAX_VCPUS;
 
 pub(crate) const ONE: NonZeroU32 = NonZeroU32::MIN;
 
@@ -175,6 +176,16 @@ mod tests {
         assert_eq!(c.vcpu_type.signature(), 0xa00f11);
         assert_eq!(c.vmm, Vmm::Qemu);
         assert_eq!(c.guest_features.bits(), 0x21);
+    }
+
+    /// What a recipe may say, the measurement takes, and no more: one limit for both.
+    #[test]
+    fn the_recipe_and_the_measurement_accept_the_same_vcpu_counts() {
+        let mut r = recipe();
+        r.vcpus = 4096;
+        assert_eq!(launch_config_from(&r).unwrap().vcpus.get(), 4096);
+        r.vcpus = 4097;
+        assert!(launch_config_from(&r).is_err());
     }
 
     #[test]

@@ -2,6 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most vCPUs a launch configuration may have, wherever it is given (a recipe's `[[launch]]`,
+/// `measure --vcpus`): QEMU's limit for the q35 machine snpkit launches (4096 since QEMU 9.0,
+/// which needs KVM built with 4096 vCPUs, `CONFIG_KVM_MAX_NR_VCPUS`/`MAXSMP`, and an edk2 from
+/// 2024-05 or later to boot them). SEV-SNP sets none of its own: each vCPU adds one VMSA page to
+/// the launch digest. A host that allows fewer refuses the launch with QEMU's own message.
+pub const MAX_VCPUS: u32 = 4096;
+
 /// One way to launch an image, as written in a recipe's `[[launch]]` table.
 ///
 /// Plain data: `vcpu_type`, `vmm` and `guest_features` are checked against what `snpkit-measure`

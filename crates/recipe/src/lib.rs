@@ -23,7 +23,7 @@ mod verity;
 
 pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
 pub use error::RecipeError;
-pub use launch::{LaunchConfig, LaunchProblem};
+pub use launch::{LaunchConfig, LaunchProblem, MAX_VCPUS};
 pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };

@@ -5,16 +5,12 @@
 use crate::cmdline;
 use crate::raw::{RawFirmware, RawKernel, RawRecipe, RawVerity};
 use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
-use crate::{LaunchConfig, LaunchProblem, RecipeError, Sha256Sum};
+use crate::{LaunchConfig, LaunchProblem, MAX_VCPUS, RecipeError, Sha256Sum};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// File name of a recipe inside its folder.
 pub const RECIPE_FILE: &str = "recipe.toml";
-
-/// Launch configurations have at most this many vCPUs: the SNP ABI's VMSA count limit that
-/// sev-snp-measure and QEMU accept.
-const MAX_VCPUS: u32 = 512;
 
 /// The recipe's pinned default for SOURCE_DATE_EPOCH when it names none: 2025-01-01T00:00:00Z.
 const DEFAULT_EPOCH: i64 = 1_735_689_600;

@@ -172,7 +172,15 @@ fn paths_stay_inside() {
 
 #[test]
 fn launch_configs() {
-    fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 512"]);
+    // QEMU's q35 limit, the same the measurement accepts (snpkit_measure::vcpus).
+    fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 4096"]);
+    fails(
+        "vcpus = 1",
+        "vcpus = 4097",
+        &["launch[0].vcpus", "1 to 4096"],
+    );
+    let most = parse(&GOOD.replacen("vcpus = 1", "vcpus = 4096", 1)).unwrap();
+    assert_eq!(most.launch[0].vcpus, 4096);
     fails(
         "policy = 0x30000",
         "policy = 0x10000",
