@@ -99,7 +99,7 @@ fn forbidden_dependency_edges_are_absent() {
 }
 
 /// The test-support crate serves tests and xtask's developer commands only: no shipped crate
-/// links it, and it links nothing of ours (so any crate's tests can use it).
+/// links it.
 #[test]
 fn testkit_is_only_ever_a_dev_dependency() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -134,8 +134,19 @@ fn testkit_is_only_ever_a_dev_dependency() {
             "{user} must take snpkit-testkit as a dev-dependency only"
         );
     }
-    let own = crate_names(&deps_of("snpkit-testkit"));
-    assert_eq!(own, ["snpkit-testkit"], "snpkit-testkit depends on nothing");
+}
+
+/// Crates every other may use stay leaves: the test support, and the cache folder's location
+/// (which the verifier shares with the builder without taking on its stack).
+#[test]
+fn leaf_crates_depend_on_nothing() {
+    for leaf in ["snpkit-testkit", "snpkit-cache"] {
+        assert_eq!(
+            crate_names(&deps_of(leaf)),
+            [leaf],
+            "{leaf} must depend on nothing"
+        );
+    }
 }
 
 #[test]

@@ -58,22 +58,6 @@ pub use product::Product;
 pub use verdict::{Check, EMULATED_BANNER, Verdict};
 pub use verifier::{CrlInput, Endorsements, Reference, Trust, verify};
 
-/// snpkit's cache folder, in the order `snpkit-inputs::Cache::from_env` uses, so the verifier and
-/// the builder share one cache: `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else
-/// `~/.cache/snpkit`. (Repeated rather than shared: depending on the inputs crate would pull the
-/// build's archive and compression stack into every verifier.)
-pub fn cache_root() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let set = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    set("SNPKIT_CACHE")
-        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("snpkit")))
-        .or_else(|| set("HOME").map(|h| h.join(".cache").join("snpkit")))
-}
-
 /// An error and its causes on one line (`a: b: c`), for a verdict's detail or a recorded problem,
 /// where only text travels on. Each error's message leaves its cause to `source()`, so nothing
 /// is said twice.

@@ -1,7 +1,7 @@
 //! The content-addressed cache: `blobs/sha256/<hex>` holds bytes whose SHA-256 is their name.
 //!
-//! It lives outside the checkout (`$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else
-//! `~/.cache/snpkit`) so that clones, worktrees and CI runs share downloads and firmware builds.
+//! It lives outside the checkout, in snpkit's cache folder ([`snpkit_cache::root`]), so that
+//! clones, worktrees and CI runs share downloads and firmware builds.
 //! Blobs are checked again when read: a corrupted cache costs a download, never a wrong image.
 
 use crate::InputError;
@@ -18,16 +18,9 @@ pub struct Cache {
 impl Cache {
     /// The cache of this user, from the environment.
     pub fn from_env() -> Result<Cache, InputError> {
-        let root = if let Some(dir) = std::env::var_os("SNPKIT_CACHE").filter(|v| !v.is_empty()) {
-            PathBuf::from(dir)
-        } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            PathBuf::from(dir).join("snpkit")
-        } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            PathBuf::from(home).join(".cache").join("snpkit")
-        } else {
-            return Err(InputError::NoCacheDir);
-        };
-        Ok(Cache::at(root))
+        snpkit_cache::root()
+            .map(Cache::at)
+            .ok_or(InputError::NoCacheDir)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Cache {

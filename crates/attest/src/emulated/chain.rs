@@ -81,9 +81,9 @@ impl std::fmt::Debug for TestChain {
     }
 }
 
-/// `test-chain/` under snpkit's cache folder (see [`crate::cache_root`]).
+/// `test-chain/` under snpkit's cache folder (see [`snpkit_cache::root`]).
 pub fn default_dir() -> Result<PathBuf, EmulatedError> {
-    Ok(crate::cache_root()
+    Ok(snpkit_cache::root()
         .ok_or(EmulatedError::NoCacheDir)?
         .join("test-chain"))
 }

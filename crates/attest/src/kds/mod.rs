@@ -7,7 +7,7 @@
 //! - `{base}/{vcek|vlek}/v1/{Product}/cert_chain` — PEM, ASK (or ASVK) then ARK.
 //! - `{base}/{vcek|vlek}/v1/{Product}/crl` — DER CRL signed by the ARK.
 //!
-//! The cache lives under `$XDG_CACHE_HOME/snpkit/kds/`, keyed by the URL path. Only answers that
+//! The cache lives in `kds/` of snpkit's cache folder ([`snpkit_cache::root`]), keyed by the URL path. Only answers that
 //! decode as what was asked for are cached, so garbage from a broken server never sticks. VCEKs never
 //! change for one chip and TCB; CRLs are re-fetched once past their nextUpdate.
 //!
@@ -67,9 +67,9 @@ impl KdsConfig {
     }
 }
 
-/// `kds/` under snpkit's cache folder (see [`crate::cache_root`]).
+/// `kds/` under snpkit's cache folder (see [`snpkit_cache::root`]), shared with the builder.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    crate::cache_root().map(|root| root.join("kds"))
+    snpkit_cache::root().map(|root| root.join("kds"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
