@@ -43,8 +43,8 @@ pub const HEADER_LEN: usize = 12;
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Largest payload.
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - HEADER_LEN;
-/// Size of an SEV-SNP attestation report (SNP ABI spec, ATTESTATION_REPORT).
-pub const REPORT_LEN: usize = 1184;
+/// Size of an SEV-SNP attestation report, which [`Evidence`] carries whole.
+pub use crate::report::REPORT_LEN;
 /// Size of the guest's X25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
 /// Largest error message, in bytes of UTF-8.
