@@ -42,7 +42,6 @@ mod config;
 mod digest;
 pub mod expected;
 mod explain;
-mod guid;
 mod hashes;
 mod launch;
 mod ovmf;

@@ -11,6 +11,7 @@ pub mod binding;
 pub mod certs;
 pub mod cmdline;
 pub mod frame;
+pub mod guid;
 pub mod init;
 pub mod report;
 pub mod verity;
