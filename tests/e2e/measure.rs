@@ -1007,33 +1007,10 @@ fn measure_refuses_flags_it_would_ignore() {
     assert!(help.contains("ec2-rdx-0x600"), "{help}");
 }
 
-/// splitmix64, for the CLI differential below.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use snpkit_testkit::rng::SplitMix64 as Rng;
 
 fn diff_seed() -> u64 {
-    let seed = std::env::var("SNPKIT_DIFF_SEED").map_or(0x5eed_2026_00e2, |t| {
-        let t = t.trim();
-        match t.strip_prefix("0x") {
-            Some(h) => u64::from_str_radix(h, 16),
-            None => t.parse(),
-        }
-        .unwrap_or_else(|_| panic!("SNPKIT_DIFF_SEED={t:?} is not a number"))
-    });
-    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
-    seed
+    snpkit_testkit::rng::seed("SNPKIT_DIFF_SEED", 0x5eed_2026_00e2)
 }
 
 fn oracle() -> PathBuf {
@@ -1061,7 +1038,7 @@ fn amdsev_ovmf() -> PathBuf {
 fn measure_cli_agrees_with_sev_snp_measure() {
     let oracle = oracle();
     let seed = diff_seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let ovmfs = [fixture("ovmf_AmdSev_suffix.bin"), amdsev_ovmf()];
     let mut failures = Vec::new();
@@ -1081,9 +1058,8 @@ fn measure_cli_agrees_with_sev_snp_measure() {
             1 => (1_000, 400_000),
             _ => (rng.below(200_000) as usize, rng.below(500_000) as usize),
         };
-        let bytes = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.next() as u8).collect::<Vec<_>>();
-        std::fs::write(&kernel, bytes(&mut rng, klen)).unwrap();
-        std::fs::write(&initrd, bytes(&mut rng, ilen)).unwrap();
+        std::fs::write(&kernel, rng.bytes(klen)).unwrap();
+        std::fs::write(&initrd, rng.bytes(ilen)).unwrap();
         let vcpus = [1u32, 2, 4, 9, 32][rng.below(5) as usize].to_string();
         let features = ["0x1", "0x21", "0x201"][rng.below(3) as usize];
         let append = format!(

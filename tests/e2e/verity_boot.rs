@@ -200,18 +200,6 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 fn offset_of(haystack: &Path, needle: &[u8]) -> usize {
     std::fs::read(haystack)
         .unwrap()
@@ -225,7 +213,7 @@ fn a_guest_rebooted_by_dm_verity_after_attesting_fails_the_run() {
     // restart_on_corruption, blocks checked when first read, and an entry point that reads a
     // file whose one byte is flipped: the guest attests, then the kernel restarts the machine
     // as the appliance reads it. QEMU exits 0 (-no-reboot); the run must still fail.
-    let blob = pseudo_random(256 << 10);
+    let blob = snpkit_testkit::rng::SplitMix64::new(0x5eed).bytes(256 << 10);
     let sb = variant(
         |text| {
             let text = replace_once(

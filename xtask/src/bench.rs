@@ -45,19 +45,9 @@ fn bench_ovmf() -> anyhow::Result<PathBuf> {
     Ok(crate::ovmf::ensure(false, true)?.path)
 }
 
-/// Deterministic incompressible bytes (splitmix64).
+/// Deterministic incompressible bytes.
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    snpkit_testkit::rng::SplitMix64::new(seed).bytes(len)
 }
 
 struct TempDir(PathBuf);

@@ -15,21 +15,16 @@ const SIZE: usize = 1 << 30;
 const SALT: &str = "e48da609055204e89ae53b655ca2216dd983cf3cb829f34f63a297d106d53e2d";
 const UUID: &str = "a60c98d2-ae9b-4865-bfcb-b4e3ace11033";
 
-/// Incompressible, deterministic bytes (xorshift), written in pieces so memory stays small.
+/// Incompressible, deterministic bytes, written in pieces so memory stays small.
 fn write_data(path: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = snpkit_testkit::rng::SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let mut piece = vec![0u8; 1 << 20];
     for _ in 0..SIZE / piece.len() {
-        for word in piece.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
+        rng.fill(&mut piece);
         file.write_all(&piece)?;
     }
     file.flush()?;

@@ -739,14 +739,8 @@ pub(crate) mod tests {
                 (0x810000, 0x1000, 0x10),
             ])),
         );
-        let mut state = 0x5eed_u64;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        let mut rng = snpkit_testkit::rng::SplitMix64::new(0x5eed);
+        let mut next = move || rng.next_u64();
         for _ in 0..20_000 {
             let mut img = base.clone();
             // Mutate bytes in the interesting tail (footer table, metadata) and anywhere.

@@ -46,10 +46,10 @@ impl SplitMix64 {
     }
 }
 
-/// The seed of a randomised test: `SNPKIT_DIFF_SEED` (decimal or 0x-hex) if set, else `default`.
-/// Printed, so that a failing run's output says how to replay it.
-pub fn seed(default: u64) -> u64 {
-    let seed = match std::env::var("SNPKIT_DIFF_SEED") {
+/// The seed of a randomised test: the environment variable `var` (decimal or 0x-hex) if set, else
+/// `default`. Printed, so that a failing run's output says how to replay it.
+pub fn seed(var: &str, default: u64) -> u64 {
+    let seed = match std::env::var(var) {
         Ok(text) => {
             let t = text.trim();
             match t.strip_prefix("0x") {
@@ -57,12 +57,12 @@ pub fn seed(default: u64) -> u64 {
                 None => t.parse(),
             }
             .unwrap_or_else(|_| {
-                panic!("SNPKIT_DIFF_SEED={text:?} is not a number (decimal or 0x-prefixed hex)")
+                panic!("{var}={text:?} is not a number (decimal or 0x-prefixed hex)")
             })
         }
         Err(_) => default,
     };
-    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
+    eprintln!("seed {seed:#x} (replay with {var}={seed:#x})");
     seed
 }
 

@@ -958,32 +958,24 @@ mod tests {
         );
     }
 
-    /// xorshift64*: deterministic, no dependency, good enough to spray bytes.
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn random_bytes_never_panic() {
         let valid: Vec<Vec<u8>> = samples().iter().map(|m| encode(m).unwrap()).collect();
         for seed in 1..5000u64 {
-            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut rng = snpkit_testkit::rng::SplitMix64::new(seed);
             // Half the inputs are mutated valid frames (so decoding gets past the header), half noise.
             let mut bytes = if seed % 2 == 0 {
                 valid[(seed as usize / 2) % valid.len()].clone()
             } else {
-                let len = (next(&mut state) % 2048) as usize;
-                (0..len).map(|_| next(&mut state) as u8).collect()
+                let len = rng.below(2048) as usize;
+                rng.bytes(len)
             };
             if seed % 2 == 0 {
-                for _ in 0..1 + next(&mut state) % 8 {
-                    let at = (next(&mut state) as usize) % bytes.len();
-                    bytes[at] = next(&mut state) as u8;
+                for _ in 0..1 + rng.below(8) {
+                    let at = rng.below(bytes.len() as u64) as usize;
+                    bytes[at] = rng.next_u64() as u8;
                 }
-                let cut = (next(&mut state) as usize) % (bytes.len() + 1);
+                let cut = rng.below(bytes.len() as u64 + 1) as usize;
                 if seed % 3 == 0 {
                     bytes.truncate(cut);
                 }
