@@ -2,6 +2,7 @@
 //!
 //! Speed is claimed by these, never by timed tests.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -66,8 +67,12 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs a command, checks it succeeded, returns its wall time and last stdout line.
-fn timed(program: &Path, args: &[String]) -> anyhow::Result<(Duration, String)> {
+/// Runs `program args`, checks it succeeded, returns its wall time and stdout. Shared by every
+/// benchmark that times a process.
+pub(crate) fn timed<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+) -> anyhow::Result<(Duration, String)> {
     let start = Instant::now();
     let out = Command::new(program)
         .args(args)
@@ -75,17 +80,24 @@ fn timed(program: &Path, args: &[String]) -> anyhow::Result<(Duration, String)> 
         .with_context(|| format!("running {}", program.display()))?;
     let took = start.elapsed();
     if !out.status.success() {
+        let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
         bail!(
-            "{} failed: {}",
+            "{} {} failed: {}",
             program.display(),
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok((took, stdout.lines().last().unwrap_or("").trim().to_string()))
+    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The last line of a command's output (where the measure tools print the digest).
+fn last_line(stdout: &str) -> String {
+    stdout.lines().last().unwrap_or("").trim().to_string()
+}
+
+/// The median of timed runs (the upper one of an even count); `v` must not be empty.
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
@@ -130,8 +142,8 @@ fn measure(runs: usize) -> anyhow::Result<ExitCode> {
     let floor_384 = vec!["dgst".into(), "-sha384".into(), ovmf.display().to_string()];
 
     // One untimed round warms the page cache for everyone.
-    let (_, ours_digest) = timed(&ours_exe, &ours_args)?;
-    let (_, their_digest) = timed(&oracle, &args)?;
+    let ours_digest = last_line(&timed(&ours_exe, &ours_args)?.1);
+    let their_digest = last_line(&timed(&oracle, &args)?.1);
     timed(&openssl, &floor_256)
         .context("openssl is needed for the hashing floor (apt-get install openssl)")?;
     let (mut ours, mut theirs, mut floor) = (Vec::new(), Vec::new(), Vec::new());

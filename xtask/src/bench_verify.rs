@@ -49,10 +49,9 @@ fn time_n(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result
         f()?;
         samples.push(t.elapsed());
     }
-    samples.sort();
     let total: Duration = samples.iter().sum();
     Ok(Stats {
-        median: samples[n / 2],
+        median: crate::bench::median(samples),
         mean: total / n as u32,
         n,
     })

@@ -6,10 +6,10 @@
 //! 1.175 s, snpkit 0.419 s, 2.80×; openssl 0.830 s. With other builds keeping both cores busy
 //! (load 4) the same run gave 1.530 s, 1.211 s, 1.26×: the gain is the second core.
 
-use anyhow::{Context, bail};
+use crate::bench::{median, timed};
+use anyhow::Context;
 use std::path::Path;
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
 const SIZE: usize = 1 << 30;
 const SALT: &str = "e48da609055204e89ae53b655ca2216dd983cf3cb829f34f63a297d106d53e2d";
@@ -31,25 +31,6 @@ fn write_data(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `program args`, checks it succeeded, returns the wall time and stdout.
-fn timed(program: &Path, args: &[&str]) -> anyhow::Result<(Duration, String)> {
-    let start = Instant::now();
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", program.display()))?;
-    let took = start.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{} {} failed: {}",
-            program.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
-}
-
 fn root_hash(summary: &str) -> String {
     summary
         .lines()
@@ -57,11 +38,6 @@ fn root_hash(summary: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 pub fn run(runs: usize) -> anyhow::Result<ExitCode> {
