@@ -293,32 +293,14 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    const RECIPE: &str = r#"
-name = "app"
-cmdline = ""
-[kernel]
-package = "linux-image-amd64"
-[firmware]
-source = "amdsev"
-[[directories]]
-src = "tree"
-dst = "/opt/app"
-[entry]
-argv = ["/opt/app/bin/tool"]
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
-"#;
-
     fn recipe(dir: &Path) -> Recipe {
         let file = dir.join("app/recipe.toml");
         std::fs::create_dir_all(dir.join("app/tree/bin")).unwrap();
-        std::fs::write(&file, RECIPE).unwrap();
+        let text = snpkit_testkit::recipe::app(
+            "/opt/app/bin/tool",
+            "[[directories]]\nsrc = \"tree\"\ndst = \"/opt/app\"\n",
+        );
+        std::fs::write(&file, text).unwrap();
         Recipe::load(&file).unwrap()
     }
 

@@ -5,9 +5,11 @@ use snpkit_recipe::{
     BootCheck, CmdlineContext, Corruption, FirmwareSource, HashAlgorithm, KernelSource,
     LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, render_cmdline,
 };
+use snpkit_testkit::recipe::LAUNCH;
 use std::path::Path;
+use std::sync::LazyLock;
 
-const GOOD: &str = r#"
+const HEAD: &str = r#"
 name = "app"
 cmdline = "console=ttyS0 {{ vars.extra }}"
 hardened = false
@@ -26,15 +28,10 @@ mode = 0o755
 argv = ["/usr/bin/app", "--serve"]
 [vars]
 extra = "quiet"
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
 "#;
+
+/// A recipe that uses every kind of key once, with the fixtures' launch table.
+static GOOD: LazyLock<String> = LazyLock::new(|| format!("{HEAD}{LAUNCH}"));
 
 fn file() -> &'static Path {
     Path::new("recipes/app/recipe.toml")
@@ -62,7 +59,7 @@ fn fails(from: &str, to: &str, needles: &[&str]) {
 
 #[test]
 fn good_recipe_parses_into_checked_types() {
-    let r = parse(GOOD).unwrap();
+    let r = parse(&GOOD).unwrap();
     assert_eq!(r.name, "app");
     assert_eq!(r.layout, Layout::Initramfs);
     assert!(
@@ -233,7 +230,7 @@ fn launch_checks_from_outside_name_the_key() {
         err,
         "recipes/app/recipe.toml: launch[0].vmm: launch configuration \"one\": unknown VMM \"xen\"; use one of: qemu, ec2"
     );
-    parse(GOOD).unwrap().check_launch(&check).unwrap();
+    parse(&GOOD).unwrap().check_launch(&check).unwrap();
 }
 
 #[test]
@@ -318,7 +315,7 @@ fn ctx(r: &Recipe) -> CmdlineContext {
 
 #[test]
 fn cmdline_renders_exactly_and_refuses_back_doors() {
-    let r = parse(GOOD).unwrap();
+    let r = parse(&GOOD).unwrap();
     assert_eq!(render_cmdline(&r, &ctx(&r)).unwrap(), "console=ttyS0 quiet");
     // Whitespace is kept: a trailing space changes the measurement and must survive.
     let r = parse(&GOOD.replace("{{ vars.extra }}\"", "{{ vars.extra }} \"")).unwrap();
