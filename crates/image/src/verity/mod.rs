@@ -36,7 +36,7 @@ pub use tree::ReadAt;
 pub use uuid::Uuid;
 pub use verify::{TreeLayout, verify};
 
-use snpkit_wire::verity::VeritySpec;
+use snpkit_wire::verity::VerityFields;
 /// What the builder needs to put the parameters on the kernel command line.
 pub use snpkit_wire::verity::{BootCheck, Corruption, VerityParams};
 use std::io::Read;
@@ -79,7 +79,7 @@ impl Formatted {
         check: BootCheck,
     ) -> Result<VerityParams, VerityError> {
         let tree = &self.options.tree;
-        VerityParams::new(VeritySpec {
+        VerityParams::new(VerityFields {
             format: tree.format,
             hash: tree.hash,
             data_block_size: tree.data_block_size.get(),
