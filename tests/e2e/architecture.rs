@@ -4,20 +4,23 @@ use crate::support::root;
 use std::process::Command;
 
 fn deps_of(package: &str) -> String {
+    normal_tree(&["--package", package])
+}
+
+/// The packages with a normal dependency on `package`, itself first.
+fn users_of(package: &str) -> String {
+    normal_tree(&["--invert", package])
+}
+
+/// `cargo tree` over normal edges only, one package per line.
+fn normal_tree(select: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
         .args([
-            "tree",
-            "--edges",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "--package",
-            package,
+            "tree", "--edges", "normal", "--prefix", "none", "--format", "{p}",
         ])
+        .args(select)
         .output()
         .unwrap();
     assert!(
@@ -102,28 +105,7 @@ fn forbidden_dependency_edges_are_absent() {
 /// links it.
 #[test]
 fn testkit_is_only_ever_a_dev_dependency() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root())
-        .args([
-            "tree",
-            "--edges",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "--invert",
-            "snpkit-testkit",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let users = crate_names(&String::from_utf8_lossy(&out.stdout));
+    let users = crate_names(&users_of("snpkit-testkit"));
     assert!(
         users.iter().any(|n| n == "snpkit-testkit"),
         "cargo tree did not list snpkit-testkit: {users:?}"

@@ -4,8 +4,8 @@ use crate::{BuildError, Reporter};
 use snpkit_image::import;
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock, LockedBlob,
-    LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
+    DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock,
+    LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
 };
 use std::path::{Path, PathBuf};
 
@@ -25,12 +25,7 @@ pub fn lock(
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {
-        let deb = resolve_deb(
-            recipe,
-            &pin.name,
-            pin.version.as_deref(),
-            pin.sha256.as_ref(),
-        )?;
+        let deb = resolve_deb(recipe, pin)?;
         let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
         apt::fetch(&deb, cache, &*progress, &recipe.name)?;
         packages.push(deb);
@@ -46,14 +41,10 @@ pub fn lock(
     })
 }
 
-fn resolve_deb(
-    recipe: &Recipe,
-    name: &str,
-    version: Option<&str>,
-    sha256: Option<&Sha256Sum>,
-) -> Result<LockedDeb, BuildError> {
-    let deb = apt::resolve(name, version, &recipe.name)?;
-    if let Some(pinned) = sha256
+/// The archive's .deb for a recipe's pin, refused if it is not the one the recipe pins.
+fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
+    let deb = apt::resolve(&pin.name, pin.version.as_deref(), &recipe.name)?;
+    if let Some(pinned) = &pin.sha256
         && *pinned != deb.sha256
     {
         return Err(BuildError::LockMismatch {
@@ -86,12 +77,7 @@ fn lock_kernel(
 ) -> Result<(LockedKernel, Vec<String>), BuildError> {
     match &recipe.kernel {
         KernelSource::Debian(pin) => {
-            let deb = resolve_deb(
-                recipe,
-                &pin.name,
-                pin.version.as_deref(),
-                pin.sha256.as_ref(),
-            )?;
+            let deb = resolve_deb(recipe, pin)?;
             let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
             let bytes = apt::fetch(&deb, cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));

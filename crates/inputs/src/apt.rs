@@ -60,9 +60,10 @@ pub fn resolve(name: &str, version: Option<&str>, recipe: &str) -> Result<Locked
     })
 }
 
-fn candidate(name: &str) -> Result<String, InputError> {
-    let out = run(
-        Command::new("apt-cache").args(["policy", name]),
+/// `apt-cache <args>`; without apt, the error says how to get Debian packages another way.
+fn apt_cache(args: &[&str]) -> Result<std::process::Output, InputError> {
+    run(
+        Command::new("apt-cache").args(args),
         "apt",
         "resolve Debian packages",
     )
@@ -72,7 +73,11 @@ fn candidate(name: &str) -> Result<String, InputError> {
             detail: "not found".into(),
         },
         other => other,
-    })?;
+    })
+}
+
+fn candidate(name: &str) -> Result<String, InputError> {
+    let out = apt_cache(&["policy", name])?;
     let text = String::from_utf8_lossy(&out.stdout);
     let candidate = text
         .lines()
@@ -90,15 +95,7 @@ fn candidate(name: &str) -> Result<String, InputError> {
 fn show(name: &str) -> Result<Vec<String>, InputError> {
     // Every version, not just the candidate: pinned versions may be older, and when a pin has
     // gone the error lists what is available.
-    let mut cmd = Command::new("apt-cache");
-    cmd.args(["show", name]);
-    let out = run(&mut cmd, "apt", "resolve Debian packages").map_err(|e| match e {
-        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable {
-            tool,
-            detail: "not found".into(),
-        },
-        other => other,
-    })?;
+    let out = apt_cache(&["show", name])?;
     let text = String::from_utf8_lossy(&out.stdout);
     let stanzas: Vec<String> = text
         .split("\n\n")
@@ -116,7 +113,7 @@ fn show(name: &str) -> Result<Vec<String>, InputError> {
             });
         }
         return Err(InputError::CommandFailed {
-            command: describe(&cmd),
+            command: format!("apt-cache show {name}"),
             detail: stderr.trim().to_owned(),
         });
     }

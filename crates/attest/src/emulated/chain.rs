@@ -555,7 +555,6 @@ fn generate(names: &ChainNames, rsa_bits: usize) -> Result<Generated, EmulatedEr
     let org = &names.org;
     let ark_name = name(&format!("CN={},{org}", names.ark))?;
     let ask_name = name(&format!("CN={},{org}", names.ask))?;
-    let vcek_name = name(&format!("CN={},{org}", names.vcek))?;
 
     let ark_key = rsa::RsaPrivateKey::new(&mut OsRng, rsa_bits).map_err(gen_err)?;
     let ask_key = rsa::RsaPrivateKey::new(&mut OsRng, rsa_bits).map_err(gen_err)?;
@@ -591,40 +590,20 @@ fn generate(names: &ChainNames, rsa_bits: usize) -> Result<Generated, EmulatedEr
     let mut chip_id = [0u8; 64];
     OsRng.fill_bytes(&mut chip_id);
     let (bl, tee, snp, ucode) = TEST_TCB;
-    let int = |v: u8| v.to_der().map_err(gen_err);
-    let vcek_exts = vec![
-        ext(OID_STRUCT_VERSION, false, int(0)?)?,
-        ext(
-            OID_PRODUCT_NAME,
-            false,
-            Ia5StringRef::new("Milan-B0")
-                .map_err(gen_err)?
-                .to_der()
-                .map_err(gen_err)?,
-        )?,
-        ext(OID_BL_SPL, false, int(bl)?)?,
-        ext(OID_TEE_SPL, false, int(tee)?)?,
-        ext(OID_SPL_4, false, int(0)?)?,
-        ext(OID_SPL_5, false, int(0)?)?,
-        ext(OID_SPL_6, false, int(0)?)?,
-        ext(OID_SPL_7, false, int(0)?)?,
-        ext(OID_SNP_SPL, false, int(snp)?)?,
-        ext(OID_UCODE_SPL, false, int(ucode)?)?,
-        // AMD puts the raw chip id in the extension value, not a nested OCTET STRING.
-        ext(OID_HWID, false, chip_id.to_vec())?,
-    ];
-    let vcek_pub = vcek_key
-        .verifying_key()
-        .to_public_key_der()
-        .map_err(gen_err)?;
-    let vcek = sign_cert(
+    let vcek = issue(
         &ask_key,
         &ask_name,
-        &vcek_name,
-        &[0x00],
-        7,
-        spki_of(vcek_pub.as_bytes())?,
-        vcek_exts,
+        org,
+        &vcek_key,
+        &VekSpec {
+            common_name: names.vcek.clone(),
+            product_name: "Milan-B0".into(),
+            tcb: (None, bl, tee, snp, ucode),
+            hw_id: Some(chip_id.to_vec()),
+            ca: false,
+            extra_critical: false,
+            issuer_cn: None,
+        },
     )?;
     Ok(Generated {
         ark,

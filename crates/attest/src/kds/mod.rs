@@ -382,34 +382,31 @@ impl Kds {
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> KdsError {
-        if e.is_timeout() {
-            KdsError::Timeout {
-                url: url.into(),
-                after: self.cfg.timeout,
-            }
-        } else {
-            // The message names the URL already: reqwest's own would say it again.
-            KdsError::Http {
-                url: url.into(),
-                reason: crate::error_text(&e.without_url()),
-            }
-        }
+        // The message names the URL already: reqwest's own would say it again.
+        self.failure(url, e.is_timeout(), || crate::error_text(&e.without_url()))
     }
 
     fn body_error(&self, url: &str, e: std::io::Error) -> KdsError {
-        let e = match e.downcast::<reqwest::Error>() {
-            Ok(r) => return self.transport_error(url, r),
-            Err(e) => e,
-        };
-        if e.kind() == std::io::ErrorKind::TimedOut {
+        match e.downcast::<reqwest::Error>() {
+            Ok(r) => self.transport_error(url, r),
+            Err(e) => self.failure(url, e.kind() == std::io::ErrorKind::TimedOut, || {
+                format!("reading the answer: {}", crate::error_text(&e))
+            }),
+        }
+    }
+
+    /// A request that got no usable answer: out of time, or failed for `reason`.
+    fn failure(&self, url: &str, timed_out: bool, reason: impl FnOnce() -> String) -> KdsError {
+        let url = url.into();
+        if timed_out {
             KdsError::Timeout {
-                url: url.into(),
+                url,
                 after: self.cfg.timeout,
             }
         } else {
             KdsError::Http {
-                url: url.into(),
-                reason: format!("reading the answer: {}", crate::error_text(&e)),
+                url,
+                reason: reason(),
             }
         }
     }
