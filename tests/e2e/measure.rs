@@ -29,6 +29,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs xtask with `args`, which must fail saying `want`; returns all it said on stderr.
+fn refused(args: &[&str], want: &str) -> String {
+    let o = xtask(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    let e = stderr(&o);
+    assert!(e.contains(want), "{args:?}: {e}");
+    e
+}
+
 fn last_line(o: &Output) -> String {
     stdout(o).lines().last().unwrap_or("").to_string()
 }
@@ -193,12 +202,9 @@ fn measure_recipe_writes_expected_json() {
 #[test]
 fn measure_recipe_errors_name_the_problem() {
     let root = tempfile::tempdir().unwrap();
-    let o = xtask(&["measure", "nothere", "--images", path(root.path())]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("cargo xtask build nothere"),
-        "{}",
-        stderr(&o)
+    refused(
+        &["measure", "nothere", "--images", path(root.path())],
+        "cargo xtask build nothere",
     );
 
     let dir = image_dir(root.path(), b"x");
@@ -206,13 +212,11 @@ fn measure_recipe_errors_name_the_problem() {
         .unwrap()
         .replace("EPYC-Milan", "EPYC-Nope");
     std::fs::write(dir.join("manifest.json"), manifest).unwrap();
-    let o = xtask(&["measure", "demo", "--images", path(root.path())]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert!(
-        e.contains("vcpu_type") && e.contains("milan-2") && e.contains("EPYC-Nope"),
-        "{e}"
+    let e = refused(
+        &["measure", "demo", "--images", path(root.path())],
+        "vcpu_type",
     );
+    assert!(e.contains("milan-2") && e.contains("EPYC-Nope"), "{e}");
 }
 
 #[test]
@@ -422,23 +426,20 @@ fn bad_inputs_give_clear_errors() {
         ),
     ];
     for (args, want) in cases {
-        let o = xtask(&[&["measure"], &args[..]].concat());
-        assert!(!o.status.success(), "{args:?} succeeded");
-        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
-        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        let e = refused(&[&["measure"], &args[..]].concat(), want);
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
     }
-    let o = xtask(&["explain", "--ovmf", path(&amdsev), "--digest", "abcd"]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("96 hex digits"), "{}", stderr(&o));
+    refused(
+        &["explain", "--ovmf", path(&amdsev), "--digest", "abcd"],
+        "96 hex digits",
+    );
     let short = dir.path().join("short.bin");
     std::fs::write(&short, [0u8; 100]).unwrap();
-    let o = xtask(&["explain", "--ovmf", path(&amdsev), "--report", path(&short)]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert!(
-        e.contains("100 bytes") && e.contains("1184-byte") && e.contains("4000-byte"),
-        "{e}"
+    let e = refused(
+        &["explain", "--ovmf", path(&amdsev), "--report", path(&short)],
+        "100 bytes",
     );
+    assert!(e.contains("1184-byte") && e.contains("4000-byte"), "{e}");
 }
 
 #[test]
@@ -843,9 +844,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
 
     // A model or stepping without a family is a usage error, not ignored.
     for flag in ["--vcpu-model", "--vcpu-stepping"] {
-        let o = xtask(&[&base[..], &[flag, "1"]].concat());
-        assert!(!o.status.success());
-        assert!(stderr(&o).contains("--vcpu-family"), "{}", stderr(&o));
+        refused(&[&base[..], &[flag, "1"]].concat(), "--vcpu-family");
     }
 }
 
@@ -894,9 +893,7 @@ fn explain_reads_a_report_inside_an_ioctl_response() {
     // A failed response (status set) is named as such.
     rsp[0] = 0x16;
     std::fs::write(&file, &rsp).unwrap();
-    let o = xtask(&args);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("status 0x16"), "{}", stderr(&o));
+    refused(&args, "status 0x16");
 }
 
 #[test]
@@ -948,37 +945,16 @@ fn measure_refuses_flags_it_would_ignore() {
         ),
     ];
     for (extra, want) in cases {
-        let o = xtask(&[&base[..], &extra[..]].concat());
-        assert!(!o.status.success(), "{extra:?} succeeded");
-        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+        refused(&[&base[..], &extra[..]].concat(), want);
     }
-    let o = xtask(&[
-        "measure",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--vcpus",
-        "2",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--vcpus cannot be used with measuring a recipe"),
-        "{}",
-        stderr(&o)
+    let recipe = ["measure", "demo", "--images", path(root.path())];
+    refused(
+        &[&recipe[..], &["--vcpus", "2"]].concat(),
+        "--vcpus cannot be used with measuring a recipe",
     );
-    let o = xtask(&[
-        "measure",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--output-format",
-        "base64",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--output-format cannot be used"),
-        "{}",
-        stderr(&o)
+    refused(
+        &[&recipe[..], &["--output-format", "base64"]].concat(),
+        "--output-format cannot be used",
     );
     assert!(!dir.join("expected.json").exists());
 
