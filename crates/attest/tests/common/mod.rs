@@ -323,26 +323,43 @@ impl Genuine {
         }
     }
 
-    pub fn verify_with(
-        &self,
-        report: &[u8],
-        e: &Endorsements,
-        reference: &Reference,
-        policy: &Policy,
-        now: OffsetDateTime,
-    ) -> Verdict {
-        snpkit_attest::verify(report, e, reference, policy, &Trust::default(), now)
+    /// The genuine inputs of a verification, which pass.
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            report: self.report_bytes(),
+            endorsements: self.endorsements(),
+            reference: self.reference(),
+            policy: self.policy(),
+            now: self.now,
+        }
+    }
+
+    /// Verifies the genuine inputs after `change` (a test's one lie or two).
+    pub fn verify_changed(&self, change: impl FnOnce(&mut Inputs)) -> Verdict {
+        let mut i = self.inputs();
+        change(&mut i);
+        snpkit_attest::verify(
+            &i.report,
+            &i.endorsements,
+            &i.reference,
+            &i.policy,
+            &Trust::default(),
+            i.now,
+        )
     }
 
     pub fn verify(&self) -> Verdict {
-        self.verify_with(
-            &self.report_bytes(),
-            &self.endorsements(),
-            &self.reference(),
-            &self.policy(),
-            self.now,
-        )
+        self.verify_changed(|_| {})
     }
+}
+
+/// What a verification takes besides the trust settings.
+pub struct Inputs {
+    pub report: Vec<u8>,
+    pub endorsements: Endorsements,
+    pub reference: Reference,
+    pub policy: Policy,
+    pub now: OffsetDateTime,
 }
 
 /// Assert that the verdict failed, and failed (among others perhaps) on `check`.
