@@ -21,7 +21,8 @@
 //! `policy.debug`, `measurement`, …), listed in every verdict in one order whether it passed,
 //! failed or was not reached (the table of names is in [`verdict`]), and a test that makes it
 //! fail (`tests/mutations.rs`, `tests/emulated.rs`). Hand-written here because no crate does it: the report layout
-//! ([`report::layout`]), AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
+//! ([`report::layout`], whose table lives in `snpkit_wire::report` for the guest and measure too),
+//! AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
 //!
 //! ## What we take from the `sev` crate, and what we wrote instead
 //! Used: `sev::Generation::identify_cpu` (CPUID family/model → product) and the bit-field types
