@@ -152,6 +152,33 @@ pub fn launch_config_from(
     })
 }
 
+/// A recipe's launch configuration read the way the measurement will read it, so that one it
+/// cannot measure is refused when the recipe is built or locked: the key, what is wrong with it
+/// and the fix (for `snpkit_recipe::Recipe::check_launch`).
+pub fn check_launch(
+    recipe: &snpkit_recipe::LaunchConfig,
+) -> Result<(), snpkit_recipe::LaunchProblem> {
+    let (field, problem) = match launch_config_from(recipe) {
+        Ok(_) => return Ok(()),
+        Err(ConfigError::Field { field, problem, .. }) => (field, problem),
+        Err(other) => ("", other.to_string()),
+    };
+    let fix = match field {
+        "vcpu_type" => {
+            "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"".into()
+        }
+        "vmm" => format!("use one of: {}", Vmm::ALL.map(|v| v.to_string()).join(", ")),
+        "guest_features" => "set bit 0 (SNPActive), e.g. guest_features = 0x1".into(),
+        "vcpus" => format!("use 1 to {MAX_VCPUS}"),
+        _ => "see docs/recipes.md, [[launch]]".into(),
+    };
+    Err(snpkit_recipe::LaunchProblem {
+        field,
+        problem,
+        fix,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +219,47 @@ mod tests {
             change(&mut r);
             let err = launch_config_from(&r).unwrap_err().to_string();
             assert!(err.contains(want) && err.contains("milan-4"), "{err}");
+        }
+    }
+
+    #[test]
+    fn launch_problems_name_the_key_and_the_fix() {
+        assert_eq!(check_launch(&recipe()), Ok(()));
+        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        let cases: Vec<(Change, &str, &str, &str)> = vec![
+            (
+                Box::new(|r| r.vcpu_type = "Pentium".into()),
+                "vcpu_type",
+                "\"Pentium\"",
+                "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"",
+            ),
+            (
+                Box::new(|r| r.vmm = "hyperv".into()),
+                "vmm",
+                "unknown VMM \"hyperv\"",
+                "use one of: qemu, ec2, ec2-rdx-0x600, gce",
+            ),
+            (
+                Box::new(|r| r.guest_features = 0x20),
+                "guest_features",
+                "0x20",
+                "set bit 0 (SNPActive), e.g. guest_features = 0x1",
+            ),
+            (
+                Box::new(|r| r.vcpus = 0),
+                "vcpus",
+                "0 vCPUs",
+                "use 1 to 4096",
+            ),
+        ];
+        for (change, field, problem, fix) in cases {
+            let mut r = recipe();
+            change(&mut r);
+            let p = check_launch(&r).unwrap_err();
+            assert_eq!((p.field, p.fix.as_str()), (field, fix));
+            assert!(p.problem.contains(problem), "{}", p.problem);
+            // The problem is the field's, without the config's name (the recipe error adds it).
+            assert!(!p.problem.contains("milan-4"), "{}", p.problem);
         }
     }
 
