@@ -12,7 +12,6 @@ mod build;
 mod cli;
 mod demo;
 mod explain;
-mod firmware;
 mod fuzz;
 mod guest;
 mod measure;

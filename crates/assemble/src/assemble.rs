@@ -29,7 +29,7 @@ pub struct BuildOptions<'a> {
     /// Checks the firmware before it is used; returns why it is unfit. Measured direct boot
     /// needs an AmdSev OVMF with an SNP_KERNEL_HASHES section (the measure crate knows how to
     /// look; this crate does not).
-    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), String>,
+    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), crate::error::UnfitReason>,
     /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
     /// guest features): this crate does not know those lists, and a build whose launch
     /// configurations cannot be measured should stop before it fetches anything.
@@ -62,12 +62,7 @@ pub fn build(
     let mut inputs = Vec::new();
     let kernel = fetch_kernel(recipe, &lock, opts, &mut inputs)?;
     let firmware = fetch_firmware(recipe, &lock, opts, &mut inputs)?;
-    (opts.check_firmware)(&firmware).map_err(|why| BuildError::LockMismatch {
-        what: "the firmware".into(),
-        locked: "an AmdSev OVMF that binds kernel, initrd and cmdline".into(),
-        found: why,
-        fix: "use firmware.source = \"amdsev\" (built by `cargo xtask ovmf`)".into(),
-    })?;
+    (opts.check_firmware)(&firmware).map_err(BuildError::FirmwareUnfit)?;
 
     let step = opts.reporter.step("assembling the file tree");
     let mut tree = Tree::new();

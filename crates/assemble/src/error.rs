@@ -81,7 +81,16 @@ pub enum BuildError {
 
     #[error("SOURCE_DATE_EPOCH={value:?} is not a timestamp snpkit can use: {why}")]
     BadEpoch { value: String, why: String },
+
+    #[error(
+        "the firmware cannot be used for measured direct boot: use firmware.source = \"amdsev\" (built by \
+         `cargo xtask ovmf`)"
+    )]
+    FirmwareUnfit(#[source] UnfitReason),
 }
+
+/// Why the firmware check passed in ([`crate::BuildOptions::check_firmware`]) refused a firmware.
+pub type UnfitReason = Box<dyn std::error::Error + Send + Sync>;
 
 impl BuildError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -127,6 +136,28 @@ impl BuildError {
             BuildError::InitConfig(_) => "init_config",
             BuildError::EntryMissing { .. } => "entry_missing",
             BuildError::BadEpoch { .. } => "bad_source_date_epoch",
+            BuildError::FirmwareUnfit(_) => "firmware_unfit",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfit_firmware_has_its_own_kind_and_says_its_reason_once() {
+        let e = BuildError::FirmwareUnfit("it has no SNP_KERNEL_HASHES section".into());
+        assert_eq!(e.kind(), "firmware_unfit");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("it has no SNP_KERNEL_HASHES section")
+        );
+        assert!(!e.to_string().contains("SNP_KERNEL_HASHES"), "{e}");
+        assert!(
+            e.to_string().contains("firmware.source = \"amdsev\""),
+            "{e}"
+        );
     }
 }

@@ -20,7 +20,7 @@ mod packages;
 mod resolve;
 
 pub use assemble::{BuildOptions, BuiltImage, build};
-pub use error::BuildError;
+pub use error::{BuildError, UnfitReason};
 pub use resolve::lock;
 
 /// Creates one progress display per long step.
