@@ -415,8 +415,8 @@ fn a_vlek_report_with_its_vlek_and_a_policy_file() {
 }
 
 /// An images folder with one recipe, its expected.json, and boot runs made by the emulated PSP.
-fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::EmulatedLaunch) {
-    use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields) {
+    use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
     let chain = TestChain::cached().expect("test chain");
     // The child process looks for the chain under its own XDG cache: share this machine's.
     let src = snpkit_attest::emulated::default_dir().unwrap().join("v1");
@@ -457,14 +457,14 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::EmulatedLaunc
     };
     // An older run whose report binds another nonce, then the newest, good one.
     let pubkey = b"ephemeral public key".to_vec();
-    let stale = EmulatedLaunch::new(
+    let stale = ReportFields::new(
         measurement,
         snpkit_wire::binding::report_data(&[1; 32], &pubkey),
         0x30000,
     );
     write_run("run-a", [2; 32], &pubkey, &emulated_report(chain, &stale));
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let good = EmulatedLaunch::new(
+    let good = ReportFields::new(
         measurement,
         snpkit_wire::binding::report_data(&[3; 32], &pubkey),
         0x30000,
