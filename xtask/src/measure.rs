@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use snpkit_image::manifest::{MANIFEST_FILE, files};
 use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
 use snpkit_measure::{
-    Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
-    SvsmConfig, VcpuType, Vmm,
+    Ec2VmsaRdx, GuestFeatures, ImageBytes, KernelStreams, LaunchConfig, LaunchDigest, Ovmf,
+    Prediction, SizedStream, Svsm, SvsmConfig, VcpuType, Vmm,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -257,31 +257,14 @@ pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
-fn open(path: &Path) -> anyhow::Result<File> {
-    File::open(path).with_context(|| format!("opening {}", path.display()))
-}
-
-fn file_len(path: &Path) -> anyhow::Result<u64> {
-    Ok(open(path)?
+/// A file opened for hashing, with its length (which only orders the work).
+fn stream(path: &Path) -> anyhow::Result<SizedStream<File>> {
+    let reader = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = reader
         .metadata()
         .with_context(|| format!("reading {}", path.display()))?
-        .len())
-}
-
-/// SHA-256 of a file read in large blocks on the calling thread.
-fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
-    use std::io::Read as _;
-    let mut f = open(path)?;
-    let mut buf = vec![0u8; 256 << 10];
-    let mut h = Sha256::new();
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(h.finalize().into()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
+        .len();
+    Ok(SizedStream { len, reader })
 }
 
 /// The VMM from `--vmm-type` (any spelling `explain` and expected.json print) and
@@ -388,59 +371,17 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         .transpose()
         .context("--snp-ovmf-hash")?;
     let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
-    let cmdline_hash = snpkit_measure::cmdline_hash(cmdline).context("--append")?;
-    // Two cores' worth of work, scheduled so the longest part never waits: the larger of kernel
-    // and initrd streams through its own reader thread here (SHA-256 of one stream cannot be
-    // split, so it is the critical path); the smaller one and then the OVMF are hashed one after
-    // the other on a second thread. Running all four at once made the long stream wait for CPU.
-    let (big, small) = match (&args.kernel, &args.initrd) {
-        (Some(k), Some(i)) if file_len(i)? > file_len(k)? => (Some((i, true)), Some((k, false))),
-        (Some(k), Some(i)) => (Some((k, false)), Some((i, true))),
-        (Some(k), None) => (Some((k, false)), None),
-        (None, _) => (None, None),
+    let kernel = match &args.kernel {
+        Some(kernel) => Some(KernelStreams {
+            kernel: stream(kernel)?,
+            initrd: args.initrd.as_deref().map(stream).transpose()?,
+            cmdline,
+        }),
+        None => None,
     };
-    let (ovmf, firmware_hash, big_hash, small_hash) =
-        std::thread::scope(|s| -> anyhow::Result<_> {
-            let shadow = s.spawn(|| -> anyhow::Result<_> {
-                let small_hash = small
-                    .map(|(p, is_initrd)| sha256_file(p).map(|h| (h, is_initrd)))
-                    .transpose()?;
-                let ovmf = read_ovmf(ovmf_path)?;
-                let hash = match seed {
-                    Some(h) => h,
-                    None => snpkit_measure::ovmf_hash(&ovmf),
-                };
-                Ok((ovmf, hash, small_hash))
-            });
-            let big_hash = big
-                .map(|(p, is_initrd)| -> anyhow::Result<_> {
-                    let h = snpkit_measure::sha256_stream(open(p)?)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    Ok((h, is_initrd))
-                })
-                .transpose();
-            let (ovmf, hash, small_hash) = shadow
-                .join()
-                .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
-            Ok((ovmf, hash, big_hash?, small_hash))
-        })?;
-    let kernel = big_hash.map(|(first, first_is_initrd)| {
-        // Without --initrd QEMU hashes zero bytes for it.
-        let second = small_hash.unwrap_or((Sha256::digest(b"").into(), !first_is_initrd));
-        let (kernel, initrd) = if first_is_initrd {
-            (second.0, first)
-        } else {
-            (first, second.0)
-        };
-        KernelHashes {
-            kernel,
-            initrd,
-            cmdline: cmdline_hash,
-        }
-    });
-    let firmware = Firmware::with_ovmf_hash(&ovmf, firmware_hash);
-    if let (Some(path), Some(k)) = (&args.write_hashes_page, &kernel) {
-        let page = snpkit_measure::hashes_page(&ovmf, k)?;
+    let inputs = snpkit_measure::hash_launch_inputs(|| read_ovmf(ovmf_path), seed, kernel)?;
+    if let (Some(path), Some(k)) = (&args.write_hashes_page, &inputs.kernel) {
+        let page = snpkit_measure::hashes_page(&inputs.ovmf, k)?;
         page.write_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
@@ -450,8 +391,8 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         );
     }
     Ok(snpkit_measure::launch_digest(
-        &firmware,
-        kernel.as_ref(),
+        &inputs.firmware(),
+        inputs.kernel.as_ref(),
         &config,
     )?)
 }
@@ -511,26 +452,21 @@ fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
     }
 }
 
-fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
     let ovmf = read_ovmf(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
-        .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
-    let firmware = Firmware::measure(&ovmf);
+    let image = ImageBytes {
+        ovmf: &ovmf,
+        kernel: &kernel,
+        initrd: &initrd,
+        cmdline: &inputs.cmdline,
+    };
+    let predictions = snpkit_measure::predict(&image, &inputs.launch)
+        .with_context(|| format!("measuring {}", inputs.dir.display()))?;
     let mut configs = Vec::new();
-    for launch in &inputs.launch {
-        let config = snpkit_measure::launch_config_from(launch)
-            .with_context(|| format!("{}", inputs.dir.join(MANIFEST_FILE).display()))?;
-        let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
-            .with_context(|| {
-                format!(
-                    "measuring launch config {:?} with {}",
-                    launch.name,
-                    inputs.ovmf.display()
-                )
-            })?;
+    for (launch, Prediction { config, digest }) in inputs.launch.iter().zip(predictions) {
         println!(
             "{:<16} {:>4} vCPU  {:<14} {:<14} features {:<8} {}",
             launch.name,
