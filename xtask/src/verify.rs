@@ -88,6 +88,36 @@ pub struct Args {
     pub kds_url: String,
 }
 
+impl Args {
+    /// `verify <recipe> --images <images> [--allow-emulated]`: the newest boot run, every other
+    /// flag at its default (the KDS URL from `SNPKIT_KDS_URL`, as on the command line).
+    pub fn newest_run(recipe: &str, images: PathBuf, allow_emulated: bool) -> Args {
+        Args {
+            recipe: Some(recipe.to_owned()),
+            run: None,
+            report: None,
+            certs: None,
+            crl: None,
+            no_crl: false,
+            product: None,
+            expected: None,
+            config: None,
+            measurement: None,
+            nonce: None,
+            pubkey: None,
+            report_data: None,
+            policy: None,
+            now: None,
+            offline: false,
+            json: false,
+            allow_emulated,
+            images: Some(images),
+            kds_url: std::env::var("SNPKIT_KDS_URL")
+                .unwrap_or_else(|_| snpkit_attest::kds::AMD_KDS.to_owned()),
+        }
+    }
+}
+
 fn parse_product(s: &str) -> Result<Product, String> {
     Product::from_id(s).ok_or_else(|| format!("{s:?} is not milan, genoa or turin"))
 }
