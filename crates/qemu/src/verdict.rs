@@ -236,6 +236,7 @@ pub fn judge(run: RunEnd, context: &RunContext<'_>) -> Result<Passed, RunFailure
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::console::Signs;
     use snpkit_wire::frame::{Evidence, Hello, Provider, REPORT_LEN};
