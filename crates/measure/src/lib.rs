@@ -40,6 +40,7 @@
 
 mod config;
 mod digest;
+mod error;
 pub mod expected;
 mod explain;
 mod guid;
@@ -53,6 +54,7 @@ pub use config::{
     ConfigError, Ec2VmsaRdx, GuestFeatures, LaunchConfig, MAX_VCPUS, Vmm, launch_config_from, vcpus,
 };
 pub use digest::{DigestError, FoundReport, LaunchDigest, find_report};
+pub use error::MeasureError;
 pub use explain::{
     BootCandidate, Explanation, FirmwareCandidate, KernelBoot, Match, SearchSpace, explain,
 };
@@ -61,8 +63,7 @@ pub use hashes::{
     sha256_stream,
 };
 pub use launch::{
-    Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
-    svsm_launch_digest,
+    Firmware, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash, svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
 pub use vcpu::{
