@@ -5,6 +5,8 @@
 //! EMULATED — NOT HARDWARE-BACKED in every verdict.
 
 pub mod chain;
+mod error;
+mod issue;
 pub mod report;
 
 pub use chain::{ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
