@@ -419,7 +419,7 @@ pub(super) fn vek_matches_report(v: &mut Verdict, r: &Report, vek: &Cert, produc
                 Some(_) if !tail_zero => v.fail(
                     "vek.hwid",
                     format!("{} followed by zeros", hex::encode(chip)),
-                    hex::encode(&r.chip_id),
+                    hex::encode(r.chip_id),
                     "CHIP_ID has bytes after the chip's 8-byte id",
                 ),
                 Some(hw) if hw[..] == *chip => v.pass(
