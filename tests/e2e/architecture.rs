@@ -215,8 +215,8 @@ fn modules(src: &Path) -> BTreeMap<Vec<String>, PathBuf> {
     out
 }
 
-/// A file's code without comments and without `#[cfg(test)]` items.
-fn code_of(text: &str) -> String {
+/// A file without its `#[cfg(test)]` items (a `mod tests { … }` block, a `mod tests;` line).
+fn without_tests(text: &str) -> String {
     let mut out = String::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -234,10 +234,18 @@ fn code_of(text: &str) -> String {
             }
             continue;
         }
-        out.push_str(line.split("//").next().unwrap_or(""));
+        out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// A file's code without comments and without `#[cfg(test)]` items.
+fn code_of(text: &str) -> String {
+    without_tests(text)
+        .lines()
+        .map(|l| format!("{}\n", l.split("//").next().unwrap_or("")))
+        .collect()
 }
 
 /// The modules a file's `crate::…` and `super::…` paths lead to, following a facade's
@@ -385,6 +393,43 @@ fn no_two_files_of_a_crate_use_each_other() {
         circles.is_empty(),
         "files that use each other (move what both need into a third, or into the lower one):\n{}",
         circles.join("\n")
+    );
+}
+
+/// Files are small and named for what they hold: about 600 lines at most, tests aside (a
+/// `#[cfg(test)]` module, a `tests.rs`, the crates' tests/ folders). The check fails a file at
+/// 650, room for a file to grow while it waits for its split, not for a second subject.
+#[test]
+fn no_file_is_far_over_600_lines_of_code() {
+    const LIMIT: usize = 650;
+    let mut srcs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("src"))
+        .collect();
+    srcs.push(root().join("xtask/src"));
+    let mut sizes: Vec<(usize, PathBuf)> = srcs
+        .iter()
+        .flat_map(|src| modules(src).into_values())
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (without_tests(&text).lines().count(), p)
+        })
+        .collect();
+    sizes.sort();
+    let (largest, _) = sizes.last().expect("source files found");
+    assert!(
+        *largest > 300,
+        "the largest file has {largest} lines: the scan is broken"
+    );
+    let over: Vec<String> = sizes
+        .iter()
+        .filter(|(n, _)| *n > LIMIT)
+        .map(|(n, p)| format!("{n:5} {}", p.display()))
+        .collect();
+    assert!(
+        over.is_empty(),
+        "split these along their seams (lines without tests; about 600 is the size of one subject):\n{}",
+        over.join("\n")
     );
 }
 
