@@ -13,26 +13,20 @@
 #![forbid(unsafe_code)]
 
 mod assemble;
+mod check;
 mod entry;
 mod error;
+mod fetch;
+mod initramfs;
+mod layout;
+mod manifest;
+mod options;
 mod output;
 mod packages;
 mod resolve;
+mod tree;
 
-pub use assemble::{BuildOptions, BuiltImage, build};
+pub use assemble::{BuiltImage, build};
 pub use error::{BuildError, UnfitReason};
+pub use options::{BuildOptions, Reporter, Silent};
 pub use resolve::lock;
-
-/// Creates one progress display per long step.
-pub trait Reporter {
-    fn step(&self, message: &str) -> Box<dyn snpkit_inputs::Progress + '_>;
-}
-
-/// A [`Reporter`] that shows nothing.
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn step(&self, _: &str) -> Box<dyn snpkit_inputs::Progress + '_> {
-        Box::new(snpkit_inputs::NoProgress)
-    }
-}

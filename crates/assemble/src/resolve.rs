@@ -1,6 +1,7 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
-use crate::{BuildError, Reporter};
+use crate::BuildError;
+use crate::options::Reporter;
 use snpkit_image::import;
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{

@@ -9,8 +9,9 @@
 
 use crate::config::{ConfigError, GuestFeatures, LaunchConfig, Vmm, vcpus};
 use crate::digest::LaunchDigest;
+use crate::error::MeasureError;
 use crate::hashes::HashesPage;
-use crate::launch::{Firmware, MeasureError, launch_digest_with_page};
+use crate::launch::{Firmware, launch_digest_with_page};
 use crate::ovmf::{Ovmf, OvmfError};
 use crate::vcpu::{VcpuType, VcpuTypeError};
 

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::error::MeasureError;
 use crate::guid::guid;
-use crate::launch::MeasureError;
 use crate::ovmf::{Ovmf, PAGE_SIZE, Section};
 
 const HEADER_GUID: [u8; 16] = guid(

@@ -43,6 +43,7 @@
 
 mod config;
 mod digest;
+mod error;
 pub mod expected;
 mod explain;
 mod fitness;
@@ -61,6 +62,7 @@ pub use config::{
     launch_config_from, vcpus,
 };
 pub use digest::{DigestError, FoundReport, LaunchDigest, find_report};
+pub use error::MeasureError;
 pub use explain::{
     BootCandidate, Explanation, FirmwareCandidate, KernelBoot, Match, SearchSpace, explain,
 };
@@ -71,8 +73,7 @@ pub use hashes::{
     hashes_page, sha256_stream,
 };
 pub use launch::{
-    Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
-    svsm_launch_digest,
+    Firmware, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash, svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
 pub use predict::{ImageBytes, PredictError, Prediction, predict};

@@ -6,8 +6,9 @@
 
 use crate::config::{ConfigError, LaunchConfig, launch_config_from};
 use crate::digest::LaunchDigest;
+use crate::error::MeasureError;
 use crate::hashes::{CmdlineError, KernelHashes};
-use crate::launch::{Firmware, MeasureError, launch_digest};
+use crate::launch::{Firmware, launch_digest};
 use crate::ovmf::Ovmf;
 
 /// The bytes of a built image that its launch digest covers.

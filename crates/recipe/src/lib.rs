@@ -15,10 +15,12 @@
 mod cmdline;
 mod error;
 mod launch;
+mod load;
 mod lock;
 mod model;
 mod raw;
 mod sha256;
+mod validate;
 mod verity;
 
 pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};

@@ -1,4 +1,4 @@
-//! The recipe exactly as TOML spells it. `model` turns it into checked types; keeping the two apart
+//! The recipe exactly as TOML spells it. `validate` turns it into checked types; keeping the two apart
 //! lets serde report syntax and unknown keys while our code reports meaning.
 
 use crate::LaunchConfig;

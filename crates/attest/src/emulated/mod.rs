@@ -6,6 +6,8 @@
 //! EMULATED — NOT HARDWARE-BACKED in every verdict.
 
 pub mod chain;
+mod error;
+mod issue;
 pub mod psp;
 pub mod report;
 

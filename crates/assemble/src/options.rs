@@ -1,0 +1,42 @@
+//! What a build is given besides the recipe: where things go, the cache, the guest `/init`, and
+//! the checks and progress display that live outside this crate.
+
+use snpkit_inputs::Cache;
+use snpkit_recipe::{LaunchConfig, LaunchProblem};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct BuildOptions<'a> {
+    /// Where image folders go (`<workspace>/images`).
+    pub images_dir: &'a Path,
+    pub cache: &'a Cache,
+    /// The static guest `/init` binary.
+    pub guest_init: &'a [u8],
+    /// `SOURCE_DATE_EPOCH` from the environment, if set: it overrides the recipe's epoch.
+    pub source_date_epoch: Option<&'a str>,
+    /// Versions of the tools whose output lands in the image, for the manifest.
+    pub tools: BTreeMap<String, String>,
+    /// Checks the firmware before it is used; returns why it is unfit. Measured direct boot
+    /// needs an AmdSev OVMF with an SNP_KERNEL_HASHES section (the measure crate knows how to
+    /// look; this crate does not).
+    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), crate::error::UnfitReason>,
+    /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
+    /// guest features): this crate does not know those lists, and a build whose launch
+    /// configurations cannot be measured should stop before it fetches anything.
+    pub check_launch: &'a dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    pub reporter: &'a dyn Reporter,
+}
+
+/// Creates one progress display per long step.
+pub trait Reporter {
+    fn step(&self, message: &str) -> Box<dyn snpkit_inputs::Progress + '_>;
+}
+
+/// A [`Reporter`] that shows nothing.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn step(&self, _: &str) -> Box<dyn snpkit_inputs::Progress + '_> {
+        Box::new(snpkit_inputs::NoProgress)
+    }
+}
