@@ -3,8 +3,9 @@
 use crate::{cli, guest, ui};
 use anyhow::Context;
 use snpkit_assemble::{BuildError, BuildOptions, Reporter};
+use snpkit_bundle::LaunchSpec;
 use snpkit_inputs::Cache;
-use snpkit_recipe::{LOCK_FILE, LaunchConfig, LaunchProblem, Recipe};
+use snpkit_recipe::{LOCK_FILE, LaunchProblem, Recipe};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,7 +86,7 @@ fn json_failure(e: &anyhow::Error) -> anyhow::Result<ExitCode> {
 
 /// The measurement's reading of a launch configuration, so that a recipe it cannot measure is
 /// refused when it is built or locked, naming the key and the fix.
-fn check_launch(config: &LaunchConfig) -> Result<(), LaunchProblem> {
+fn check_launch(config: &LaunchSpec) -> Result<(), LaunchProblem> {
     use snpkit_measure::{ConfigError, MAX_VCPUS, Vmm, launch_config_from};
     let (field, problem) = match launch_config_from(config) {
         Ok(_) => return Ok(()),

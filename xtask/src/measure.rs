@@ -3,15 +3,15 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use snpkit_image::manifest::{MANIFEST_FILE, files};
-use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
+use snpkit_bundle::{
+    EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, ImageDir, LaunchSpec,
+};
 use snpkit_measure::{
     Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
     SvsmConfig, VcpuType, Vmm,
@@ -234,7 +234,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+            .unwrap_or_else(crate::cli::default_images);
         return measure_recipe(&images, recipe);
     }
     let digest = measure_flags(&args)?;
@@ -456,59 +456,35 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     )?)
 }
 
-/// The few fields of `manifest.json` this command needs.
-#[derive(serde::Deserialize)]
-struct Manifest {
-    launch: Vec<snpkit_recipe::LaunchConfig>,
-}
-
 /// The inputs of a built image directory.
 pub(crate) struct ImageInputs {
-    pub dir: PathBuf,
+    pub image: ImageDir,
     pub ovmf: PathBuf,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub cmdline: Vec<u8>,
-    pub launch: Vec<snpkit_recipe::LaunchConfig>,
+    /// The manifest's launch configs (read alone: other fields of the manifest do not matter).
+    pub launch: Vec<LaunchSpec>,
 }
 
 pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
-    let dir = images.join(recipe);
-    if !dir.is_dir() {
-        bail!(
-            "{} does not exist: build the recipe first (`cargo xtask build {recipe}`)",
-            dir.display()
-        );
-    }
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
-        format!(
-            "{} is not a manifest with a \"launch\" array",
-            manifest_path.display()
-        )
-    })?;
-    if manifest.launch.is_empty() {
+    let image = ImageDir::new(images, recipe);
+    image.require()?;
+    let launch = image.read_launch_specs()?;
+    if launch.is_empty() {
         bail!(
             "{} has no launch configs: nothing to measure",
-            manifest_path.display()
+            image.manifest().display()
         );
     }
     Ok(ImageInputs {
-        ovmf: dir.join(files::FIRMWARE),
-        kernel: dir.join(files::KERNEL),
-        initrd: dir.join(files::INITRD),
-        cmdline: read(&dir.join(files::CMDLINE))?,
-        launch: manifest.launch,
-        dir,
+        ovmf: image.firmware(),
+        kernel: image.kernel(),
+        initrd: image.initrd(),
+        cmdline: image.read_cmdline()?,
+        launch,
+        image,
     })
-}
-
-fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
-    ExpectedInput {
-        name: name.into(),
-        sha256: hex::encode(Sha256::digest(bytes)),
-        size: bytes.len() as u64,
-    }
 }
 
 fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
@@ -517,12 +493,12 @@ fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
     let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
-        .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
+        .with_context(|| format!("{}", inputs.image.cmdline().display()))?;
     let firmware = Firmware::measure(&ovmf);
     let mut configs = Vec::new();
     for launch in &inputs.launch {
         let config = snpkit_measure::launch_config_from(launch)
-            .with_context(|| format!("{}", inputs.dir.join(MANIFEST_FILE).display()))?;
+            .with_context(|| format!("{}", inputs.image.manifest().display()))?;
         let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
             .with_context(|| {
                 format!(
@@ -545,44 +521,19 @@ fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
             measurement: digest.to_hex(),
         });
     }
+    let [ovmf_name, kernel_name, initrd_name, cmdline_name] = Expected::INPUT_NAMES;
     let expected = Expected {
-        schema: SCHEMA,
+        schema: EXPECTED_SCHEMA,
         recipe: recipe.into(),
         inputs: vec![
-            input("ovmf", ovmf.bytes()),
-            input("kernel", &kernel),
-            input("initrd", &initrd),
-            input("cmdline", &inputs.cmdline),
+            ExpectedInput::of(ovmf_name, ovmf.bytes()),
+            ExpectedInput::of(kernel_name, &kernel),
+            ExpectedInput::of(initrd_name, &initrd),
+            ExpectedInput::of(cmdline_name, &inputs.cmdline),
         ],
         configs,
     };
-    let path = inputs.dir.join("expected.json");
-    write_atomic(
-        &path,
-        &(serde_json::to_string_pretty(&expected)? + "\n").into_bytes(),
-    )?;
-    println!("wrote {}", path.display());
+    inputs.image.write_expected(&expected)?;
+    println!("wrote {}", inputs.image.expected().display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Temp file in the same directory, fsync, rename: readers see the old file or the new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .context("expected.json has no parent directory")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }

@@ -1,16 +1,18 @@
 //! `cargo xtask build`: every input checked against the lock, the tree assembled, the image written.
 
 use crate::entry::check_entry;
-use crate::output::write_image_dir;
 use crate::packages::add_packages;
 use crate::resolve::{local_files, module_names, read_checked, relative};
 use crate::{BuildError, Reporter};
-use snpkit_image::manifest::{Artifact, Input, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, files};
+use snpkit_bundle::{
+    Artifact, ImageLayout, Input, InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, Sha256Sum,
+    VerityMetadata, files, write_image,
+};
 use snpkit_image::{Tree, cpio, gzip, import, rootfs};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    CmdlineContext, FirmwareSource, KernelSource, LaunchConfig, LaunchProblem, Layout, Lock,
-    LockedBlob, LockedFile, Recipe, Sha256Sum, VerityContext, VeritySpec, render_cmdline,
+    CmdlineContext, FirmwareSource, KernelSource, LaunchProblem, Layout, Lock, LockedBlob,
+    LockedFile, Recipe, VerityContext, VeritySpec, render_cmdline,
 };
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
 use std::collections::BTreeMap;
@@ -33,7 +35,7 @@ pub struct BuildOptions<'a> {
     /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
     /// guest features): this crate does not know those lists, and a build whose launch
     /// configurations cannot be measured should stop before it fetches anything.
-    pub check_launch: &'a dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    pub check_launch: &'a dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -106,7 +108,7 @@ pub fn build(
         } = f
         {
             inputs.push(Input {
-                kind: "file".into(),
+                kind: InputKind::File,
                 name: path.clone(),
                 version: None,
                 sha256: *sha256,
@@ -152,7 +154,7 @@ pub fn build(
             })?;
         let path = format!("{module_root}/{rel}");
         inputs.push(Input {
-            kind: "kernel-module".into(),
+            kind: InputKind::KernelModule,
             name: rel.clone(),
             version: None,
             sha256: Sha256Sum::of(&data),
@@ -176,7 +178,7 @@ pub fn build(
     initramfs.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
     initramfs.add_file("/init", opts.guest_init.to_vec(), 0o755)?;
     inputs.push(Input {
-        kind: "guest-init".into(),
+        kind: InputKind::GuestInit,
         name: "snpkit-init".into(),
         version: Some(env!("CARGO_PKG_VERSION").into()),
         sha256: Sha256Sum::of(opts.guest_init),
@@ -194,19 +196,20 @@ pub fn build(
     let initrd = gzip::gzip(&cpio_bytes, gzip::LEVEL)?;
     drop(step);
 
+    let layout = if verity.is_some() {
+        ImageLayout::Verity
+    } else {
+        ImageLayout::Initramfs
+    };
     let ctx = CmdlineContext {
         name: recipe.name.clone(),
-        layout: if verity.is_some() {
-            "verity"
-        } else {
-            "initramfs"
-        },
+        layout: layout.name(),
         kernel_release: kernel.release.clone(),
         vars: recipe.vars.clone(),
         verity: verity.as_ref().map(|(_, v)| VerityContext {
             arg: v.arg.clone(),
-            root_hash: v.manifest["root_hash"].clone(),
-            salt: v.manifest["salt"].clone(),
+            root_hash: hex::encode(&v.metadata.root_hash),
+            salt: hex::encode(&v.metadata.salt),
         }),
     };
     let cmdline = render_cmdline(recipe, &ctx)?;
@@ -245,7 +248,7 @@ pub fn build(
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
         recipe: recipe.name.clone(),
-        layout: ctx.layout.into(),
+        layout,
         source_date_epoch: i64::from(epoch),
         kernel_release: kernel.release.clone(),
         cmdline: cmdline.clone(),
@@ -253,13 +256,16 @@ pub fn build(
         inputs,
         tools,
         launch: recipe.launch.clone(),
-        verity: verity.as_ref().map(|(_, v)| v.manifest.clone()),
+        verity: verity.as_ref().map(|(_, v)| v.metadata.clone()),
     };
     let manifest_json = manifest.to_json();
     let mut all = out_files;
-    all.push((MANIFEST_FILE, manifest_json.as_bytes()));
-    let dir = write_image_dir(opts.images_dir, &recipe.name, &all)?;
-    Ok(BuiltImage { dir, manifest })
+    all.push((files::MANIFEST, manifest_json.as_bytes()));
+    let image = write_image(opts.images_dir, &recipe.name, &all)?;
+    Ok(BuiltImage {
+        dir: image.path().to_owned(),
+        manifest,
+    })
 }
 
 /// A dm-verity tree over the root filesystem, with everything the command line and the manifest
@@ -268,7 +274,7 @@ struct VerityBuilt {
     hash_device: Vec<u8>,
     /// The `snpkit.verity=` token.
     arg: String,
-    manifest: BTreeMap<String, String>,
+    metadata: VerityMetadata,
 }
 
 fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildError> {
@@ -292,24 +298,22 @@ fn verity_tree(rootfs: &[u8], spec: &VeritySpec) -> Result<VerityBuilt, BuildErr
     let params = formatted
         .kernel_params(spec.on_corruption, spec.check)
         .map_err(|e| bad("parameters", &e))?;
-    let mut manifest = BTreeMap::new();
-    manifest.insert("filesystem".into(), spec.filesystem.name().into());
-    manifest.insert("hash".into(), spec.hash.name().into());
-    manifest.insert("root_hash".into(), hex::encode(&formatted.root_hash));
-    manifest.insert("salt".into(), hex::encode(options.tree.salt.as_bytes()));
-    manifest.insert("data_block_size".into(), spec.data_block_size.to_string());
-    manifest.insert("hash_block_size".into(), spec.hash_block_size.to_string());
-    manifest.insert("data_blocks".into(), formatted.data_blocks.to_string());
-    manifest.insert(
-        "hash_start_block".into(),
-        formatted.hash_start_block.to_string(),
-    );
-    manifest.insert("on_corruption".into(), spec.on_corruption.name().into());
-    manifest.insert("check".into(), spec.check.name().into());
+    let metadata = VerityMetadata {
+        check: spec.check.name().into(),
+        data_block_size: spec.data_block_size,
+        data_blocks: formatted.data_blocks,
+        filesystem: spec.filesystem.name().into(),
+        hash: spec.hash.name().into(),
+        hash_block_size: spec.hash_block_size,
+        hash_start_block: formatted.hash_start_block,
+        on_corruption: spec.on_corruption.name().into(),
+        root_hash: formatted.root_hash.clone(),
+        salt: options.tree.salt.as_bytes().to_vec(),
+    };
     Ok(VerityBuilt {
         hash_device: formatted.hash_area,
         arg: params.to_cmdline_arg(),
-        manifest,
+        metadata,
     })
 }
 
@@ -395,7 +399,7 @@ fn fetch_kernel(
             let bytes = apt::fetch(deb, opts.cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
             inputs.push(Input {
-                kind: "deb".into(),
+                kind: InputKind::Deb,
                 name: deb.name.clone(),
                 version: Some(deb.version.clone()),
                 sha256: deb.sha256,
@@ -413,7 +417,7 @@ fn fetch_kernel(
         ) => {
             let bytes = read_checked(path, sha256, "kernel.path")?;
             inputs.push(Input {
-                kind: "file".into(),
+                kind: InputKind::File,
                 name: relative(recipe, path),
                 version: None,
                 sha256: *sha256,
@@ -474,7 +478,7 @@ fn fetch_firmware(
             let built = ovmf::build(&src, opts.cache, false, &*progress)?;
             for s in [&src.orig, &src.debian] {
                 inputs.push(Input {
-                    kind: "edk2-source".into(),
+                    kind: InputKind::Edk2Source,
                     name: s.path.clone(),
                     version: Some(src.version.clone()),
                     sha256: s.sha256,
@@ -499,7 +503,7 @@ fn fetch_firmware(
         });
     }
     inputs.push(Input {
-        kind: "firmware".into(),
+        kind: InputKind::Firmware,
         name: files::FIRMWARE.into(),
         version: lock.firmware.edk2_version.clone(),
         sha256: lock.firmware.ovmf.sha256,

@@ -3,9 +3,9 @@
 //! Owns the composition of the pipeline's first step: resolving a recipe's inputs into a lock
 //! ([`lock`]), fetching and checking every input against that lock, assembling the appliance's
 //! file tree and the guest's init configuration, and writing the image folder atomically
-//! ([`build`]): everything lands in a temporary folder next to the target, which then replaces the
-//! old image in one `renameat2(RENAME_EXCHANGE)`, so a failed build leaves the previous image as
-//! it was.
+//! ([`build`]) through `snpkit-bundle`, which owns that folder: everything lands in a temporary
+//! folder next to the target, which then replaces the old image in one
+//! `renameat2(RENAME_EXCHANGE)`, so a failed build leaves the previous image as it was.
 //!
 //! Relies on `snpkit-recipe` for what a recipe says, `snpkit-inputs` for bytes, `snpkit-image` for
 //! formats; it knows nothing of measurement, QEMU or attestation. The guest `/init` binary is an
@@ -15,7 +15,6 @@
 mod assemble;
 mod entry;
 mod error;
-mod output;
 mod packages;
 mod resolve;
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 /// `#[source]` in its message (the chain is printed once, by whoever prints the error).
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("cannot read {}", path.display())]
+    /// Only the path: the cause (`No such file or directory`) follows as the source, as in
+    /// `cat: PATH: CAUSE`.
+    #[error("{}", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -84,6 +84,10 @@ pub mod run_files {
     pub const HASHES_PAGE: &str = "hashes-page.bin";
     /// The certificates the guest's provider returned (see [`crate::CertName`]).
     pub const CERTS: &str = "certs";
+    /// A run folder while its run goes on: `runs/<id>.partial/`.
+    pub const PARTIAL_SUFFIX: &str = ".partial";
+    /// A run that failed, kept for its console log: `runs/<id>.failed/`.
+    pub const FAILED_SUFFIX: &str = ".failed";
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! log. Readers look only at folders with a `run.json`.
 
 use crate::fsio::{Limit, read_regular, sync_dir, write_atomic};
+use crate::run_files::{FAILED_SUFFIX as FAILED, PARTIAL_SUFFIX as PARTIAL};
 use crate::{BundleError, RunRecord, run_files};
 use std::path::{Path, PathBuf};
 
@@ -13,9 +14,6 @@ use std::path::{Path, PathBuf};
 /// time. Ids given on the command line may be any plain name (`run-a`), never a path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(String);
-
-const PARTIAL: &str = ".partial";
-const FAILED: &str = ".failed";
 
 impl RunId {
     /// Sortable, unique enough for one machine: UTC seconds plus the process id.

@@ -121,10 +121,9 @@ pub fn vcpus(n: u32) -> Result<NonZeroU32, ConfigError> {
         .ok_or(ConfigError::Vcpus { found: n })
 }
 
-/// Turns a recipe's plain launch data into a typed configuration; errors name the config and field.
-pub fn launch_config_from(
-    recipe: &snpkit_recipe::LaunchConfig,
-) -> Result<LaunchConfig, ConfigError> {
+/// Turns plain launch data (a recipe's `[[launch]]`, a manifest's or expected.json's config) into a
+/// typed configuration; errors name the config and field.
+pub fn launch_config_from(recipe: &snpkit_bundle::LaunchSpec) -> Result<LaunchConfig, ConfigError> {
     let field = |field: &'static str, problem: String| ConfigError::Field {
         name: recipe.name.clone(),
         field,
@@ -156,8 +155,8 @@ pub fn launch_config_from(
 mod tests {
     use super::*;
 
-    fn recipe() -> snpkit_recipe::LaunchConfig {
-        snpkit_recipe::LaunchConfig {
+    fn recipe() -> snpkit_bundle::LaunchSpec {
+        snpkit_bundle::LaunchSpec {
             name: "milan-4".into(),
             vcpus: 4,
             vcpu_type: "EPYC-Milan".into(),
@@ -179,7 +178,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        type Change = Box<dyn Fn(&mut snpkit_bundle::LaunchSpec)>;
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|r| r.vcpus = 0), "`vcpus`"),
             (Box::new(|r| r.vcpus = 5000), "`vcpus`"),

@@ -1,8 +1,9 @@
 //! Reference values: the SEV-SNP launch digest the AMD security processor will compute.
 //!
 //! Owns the launch digest (OVMF pages, SEV metadata pages, the SEV hashes table, VMSAs), the
-//! hashes-table page exactly as QEMU builds it, the typed launch configuration, `expected.json`,
-//! and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
+//! hashes-table page exactly as QEMU builds it, the typed launch configuration (read from the
+//! plain `snpkit_bundle::LaunchSpec` that recipes and `expected.json` carry), and the search that
+//! explains a mismatching digest. Knows nothing of QEMU processes, of reports
 //! beyond their MEASUREMENT field, or of verification: it takes bytes and returns values (the
 //! one exception, [`HashesPage::write_to`], writes the page QEMU is given).
 //!
@@ -40,7 +41,6 @@
 
 mod config;
 mod digest;
-pub mod expected;
 mod explain;
 mod guid;
 mod hashes;

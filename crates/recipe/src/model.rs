@@ -5,7 +5,7 @@
 use crate::cmdline;
 use crate::raw::{RawFirmware, RawKernel, RawRecipe, RawVerity};
 use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
-use crate::{LaunchConfig, LaunchProblem, RecipeError, Sha256Sum};
+use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub struct Recipe {
     pub entry: EntrySpec,
     /// Values for the cmdline template, under `vars.`.
     pub vars: BTreeMap<String, toml::Value>,
-    pub launch: Vec<LaunchConfig>,
+    pub launch: Vec<LaunchSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.
@@ -356,7 +356,7 @@ impl Recipe {
     /// error naming recipe.toml, `launch[i].<field>` and the fix.
     pub fn check_launch(
         &self,
-        check: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+        check: &dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     ) -> Result<(), RecipeError> {
         for (i, c) in self.launch.iter().enumerate() {
             check(c).map_err(|p| {
@@ -377,7 +377,7 @@ impl Recipe {
     }
 
     /// The launch configuration called `name`, or an error listing the ones there are.
-    pub fn launch_config(&self, name: &str) -> Result<&LaunchConfig, RecipeError> {
+    pub fn launch_config(&self, name: &str) -> Result<&LaunchSpec, RecipeError> {
         self.launch.iter().find(|c| c.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.launch.iter().map(|c| c.name.as_str()).collect();
             RecipeError::invalid(
@@ -436,7 +436,7 @@ impl Validator<'_> {
     }
 
     fn sha256(&self, key: &str, value: &str) -> Result<Sha256Sum, RecipeError> {
-        value.parse().map_err(|e: crate::sha256::BadSha256| {
+        value.parse().map_err(|e: snpkit_bundle::BadSha256| {
             self.err(
                 key,
                 e.to_string(),
@@ -693,7 +693,7 @@ impl Validator<'_> {
         })
     }
 
-    fn launch(&self, configs: &[LaunchConfig]) -> Result<(), RecipeError> {
+    fn launch(&self, configs: &[LaunchSpec]) -> Result<(), RecipeError> {
         if configs.is_empty() {
             return Err(self.err(
                 "launch",
