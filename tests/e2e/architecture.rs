@@ -66,13 +66,21 @@ fn forbidden_dependency_edges_are_absent() {
                 "minijinja",
             ],
         ),
-        ("snpkit-measure", &["snpkit-qemu", "snpkit-attest", "snpkit-recipe"]),
+        (
+            "snpkit-measure",
+            &["snpkit-qemu", "snpkit-attest", "snpkit-recipe"],
+        ),
         ("snpkit-qemu", &["snpkit-attest"]),
         // The verifier reads expected.json through the bundle, not through the measurement (and
         // so not through the recipe format and its template engine).
         (
             "snpkit-attest",
-            &["snpkit-qemu", "snpkit-measure", "snpkit-recipe", "minijinja"],
+            &[
+                "snpkit-qemu",
+                "snpkit-measure",
+                "snpkit-recipe",
+                "minijinja",
+            ],
         ),
         (
             "snpkit-recipe",

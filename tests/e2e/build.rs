@@ -2,7 +2,7 @@
 //! manifest checked, and bad input refused without touching the previous image.
 
 use crate::support::{Sandbox, fails, gunzip, ok, read_tree};
-use snpkit_bundle::{InputKind, Manifest, Sha256Sum, files};
+use snpkit_bundle::{Expected, InputKind, Manifest, Sha256Sum, files};
 use snpkit_image::cpio::read_newc;
 use snpkit_wire::init::{InitConfig, Root};
 use std::process::{Command, Stdio};
@@ -16,16 +16,38 @@ fn hello_builds_and_reads_back() {
     assert_eq!(summary["recipe"], "hello");
     let dir = sb.images().join("hello");
 
-    // The manifest vouches for every file of the image folder.
+    // The manifest vouches for every file of the image folder but itself and the prediction.
     let manifest =
         Manifest::from_json(&std::fs::read_to_string(dir.join(files::MANIFEST)).unwrap()).unwrap();
     let tree = read_tree(&dir);
     assert_eq!(
-        manifest.artifacts.len() + 1,
+        manifest.artifacts.len() + 2,
         tree.len(),
         "image files: {:?}",
         tree.keys()
     );
+    // The build wrote the prediction, byte for byte what `measure` writes from the folder.
+    let predicted = tree[files::EXPECTED].clone();
+    ok(&mut sb.xtask(&["measure", "hello"]));
+    assert_eq!(
+        std::fs::read(dir.join(files::EXPECTED)).unwrap(),
+        predicted,
+        "build and measure predict the same"
+    );
+    let expected = Expected::from_json(&dir, &predicted).unwrap();
+    assert_eq!(expected.configs.len(), manifest.launch.len());
+    for (input, file) in expected.inputs.iter().zip([
+        files::FIRMWARE,
+        files::KERNEL,
+        files::INITRD,
+        files::CMDLINE,
+    ]) {
+        assert_eq!(
+            input.sha256,
+            manifest.artifact(file).unwrap().sha256,
+            "{file}"
+        );
+    }
     for a in &manifest.artifacts {
         let bytes = &tree[&a.name];
         assert_eq!(Sha256Sum::of(bytes), a.sha256, "{}", a.name);

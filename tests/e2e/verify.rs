@@ -533,3 +533,23 @@ fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cargo xtask boot"), "{}", text(&o));
 }
+
+/// An image without its prediction (deleted, or built by an older snpkit): the error says which
+/// command writes it.
+#[test]
+fn a_missing_prediction_names_the_command_that_writes_it() {
+    let f = Files::new();
+    let (images, _) = emulated_images(&f);
+    let image = snpkit_bundle::ImageDir::new(Path::new(&images), "hello");
+    std::fs::remove_file(image.expected()).unwrap();
+    let o = xtask_verify(
+        &["hello", "--images", &images, "--allow-emulated"],
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is missing") && text(&o).contains("cargo xtask measure hello"),
+        "{}",
+        text(&o)
+    );
+}

@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use snpkit_bundle::{
-    EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, ImageDir, LaunchSpec,
-};
+use snpkit_bundle::{ImageDir, LaunchSpec, MeasuredFiles};
 use snpkit_measure::{
     Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
     SvsmConfig, VcpuType, Vmm,
@@ -489,50 +487,30 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
 
 fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let ovmf = read_ovmf(&inputs.ovmf)?;
+    let firmware = read(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
-        .with_context(|| format!("{}", inputs.image.cmdline().display()))?;
-    let firmware = Firmware::measure(&ovmf);
-    let mut configs = Vec::new();
-    for launch in &inputs.launch {
-        let config = snpkit_measure::launch_config_from(launch)
-            .with_context(|| format!("{}", inputs.image.manifest().display()))?;
-        let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
-            .with_context(|| {
-                format!(
-                    "measuring launch config {:?} with {}",
-                    launch.name,
-                    inputs.ovmf.display()
-                )
-            })?;
+    let files = MeasuredFiles {
+        firmware: &firmware,
+        kernel: &kernel,
+        initrd: &initrd,
+        cmdline: &inputs.cmdline,
+    };
+    let expected = snpkit_measure::predict(recipe, &files, &inputs.launch)
+        .with_context(|| format!("measuring {}", inputs.image.path().display()))?;
+    for c in &expected.configs {
+        // Read again only to print it as the measurement did (predict has checked it).
+        let config = snpkit_measure::launch_config_from(&c.launch)?;
         println!(
             "{:<16} {:>4} vCPU  {:<14} {:<14} features {:<8} {}",
-            launch.name,
+            c.launch.name,
             config.vcpus,
             config.vcpu_type.to_string(),
             config.vmm.to_string(),
             config.guest_features.to_string(),
-            digest
+            c.measurement
         );
-        configs.push(ExpectedConfig {
-            launch: launch.clone(),
-            measurement: digest.to_hex(),
-        });
     }
-    let [ovmf_name, kernel_name, initrd_name, cmdline_name] = Expected::INPUT_NAMES;
-    let expected = Expected {
-        schema: EXPECTED_SCHEMA,
-        recipe: recipe.into(),
-        inputs: vec![
-            ExpectedInput::of(ovmf_name, ovmf.bytes()),
-            ExpectedInput::of(kernel_name, &kernel),
-            ExpectedInput::of(initrd_name, &initrd),
-            ExpectedInput::of(cmdline_name, &inputs.cmdline),
-        ],
-        configs,
-    };
     inputs.image.write_expected(&expected)?;
     println!("wrote {}", inputs.image.expected().display());
     Ok(ExitCode::SUCCESS)

@@ -43,7 +43,7 @@ pub struct Args {
     /// milan, genoa or turin (detected from the report or certificates when not given).
     #[arg(long, value_parser = parse_product)]
     pub product: Option<Product>,
-    /// Reference values from `cargo xtask measure`.
+    /// Reference values: an expected.json (as `cargo xtask build` and `measure` write it).
     #[arg(long, value_name = "FILE", conflicts_with = "measurement")]
     pub expected: Option<PathBuf>,
     /// Launch config name in expected.json (default: the run's, or the only one).

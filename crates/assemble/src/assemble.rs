@@ -5,8 +5,8 @@ use crate::packages::add_packages;
 use crate::resolve::{local_files, module_names, read_checked, relative};
 use crate::{BuildError, Reporter};
 use snpkit_bundle::{
-    Artifact, ImageLayout, Input, InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, Sha256Sum,
-    VerityMetadata, files, write_image,
+    Artifact, Expected, ImageLayout, Input, InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest,
+    MeasuredFiles, Sha256Sum, VerityMetadata, files, write_image,
 };
 use snpkit_image::{Tree, cpio, gzip, import, rootfs};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
@@ -36,13 +36,27 @@ pub struct BuildOptions<'a> {
     /// guest features): this crate does not know those lists, and a build whose launch
     /// configurations cannot be measured should stop before it fetches anything.
     pub check_launch: &'a dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
+    /// The prediction of the image (recipe name, its measured files, its launch configurations):
+    /// `expected.json`, written into the new image folder in the same swap as the image, so the
+    /// folder never holds an image without its prediction, or with its predecessor's. The
+    /// measurement computes it; this crate does not know how.
+    pub predict: &'a Predict,
     pub reporter: &'a dyn Reporter,
 }
+
+/// See [`BuildOptions::predict`].
+pub type Predict =
+    dyn Fn(&str, &MeasuredFiles<'_>, &[LaunchSpec]) -> Result<Expected, PredictionFailed>;
+
+/// Why the prediction could not be made (the measurement's error, with its causes).
+pub type PredictionFailed = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
 pub struct BuiltImage {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The prediction written beside it.
+    pub expected: Expected,
 }
 
 /// Paths our `/init` owns inside every image.
@@ -258,13 +272,28 @@ pub fn build(
         launch: recipe.launch.clone(),
         verity: verity.as_ref().map(|(_, v)| v.metadata.clone()),
     };
+    let measured = MeasuredFiles {
+        firmware: &firmware,
+        kernel: &kernel.vmlinuz,
+        initrd: &initrd,
+        cmdline: cmdline.as_bytes(),
+    };
+    let expected = (opts.predict)(&recipe.name, &measured, &recipe.launch).map_err(|source| {
+        BuildError::Prediction {
+            recipe: recipe.name.clone(),
+            source,
+        }
+    })?;
     let manifest_json = manifest.to_json();
+    let expected_json = expected.to_json();
     let mut all = out_files;
     all.push((files::MANIFEST, manifest_json.as_bytes()));
+    all.push((files::EXPECTED, expected_json.as_bytes()));
     let image = write_image(opts.images_dir, &recipe.name, &all)?;
     Ok(BuiltImage {
         dir: image.path().to_owned(),
         manifest,
+        expected,
     })
 }
 

@@ -63,6 +63,13 @@ pub enum BuildError {
         fix: String,
     },
 
+    #[error("cannot predict the launch digests of {recipe}")]
+    Prediction {
+        recipe: String,
+        #[source]
+        source: crate::PredictionFailed,
+    },
+
     #[error("SOURCE_DATE_EPOCH={value:?} is not a timestamp snpkit can use: {why}")]
     BadEpoch { value: String, why: String },
 }
@@ -114,6 +121,7 @@ impl BuildError {
             BuildError::InitConfig(_) => "init_config",
             BuildError::EntryMissing { .. } => "entry_missing",
             BuildError::BadEpoch { .. } => "bad_source_date_epoch",
+            BuildError::Prediction { .. } => "prediction",
         }
     }
 }

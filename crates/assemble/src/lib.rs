@@ -8,7 +8,8 @@
 //! `renameat2(RENAME_EXCHANGE)`, so a failed build leaves the previous image as it was.
 //!
 //! Relies on `snpkit-recipe` for what a recipe says, `snpkit-inputs` for bytes, `snpkit-image` for
-//! formats; it knows nothing of measurement, QEMU or attestation. The guest `/init` binary is an
+//! formats; it knows nothing of measurement, QEMU or attestation: the firmware check and the
+//! prediction written as `expected.json` are passed in ([`BuildOptions`]). The guest `/init` binary is an
 //! input (built by xtask with cargo), so this crate never runs the Rust toolchain.
 #![forbid(unsafe_code)]
 
@@ -18,7 +19,7 @@ mod error;
 mod packages;
 mod resolve;
 
-pub use assemble::{BuildOptions, BuiltImage, build};
+pub use assemble::{BuildOptions, BuiltImage, Predict, PredictionFailed, build};
 pub use error::BuildError;
 pub use resolve::lock;
 

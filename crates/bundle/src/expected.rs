@@ -1,7 +1,8 @@
 //! `expected.json`: the reference values of one built image, one digest per launch configuration.
 //!
 //! Written by `cargo xtask build` into the new image folder (inside the atomic swap, so an image
-//! never stands without its prediction) and again by `cargo xtask measure <recipe>`; read by
+//! never stands without its prediction, and a rebuilt image never with its predecessor's) and again
+//! by `cargo xtask measure <recipe>`; read by
 //! `cargo xtask verify` (and by anyone's CI) to judge a report. The schema is stable: add fields,
 //! never change the meaning of one. Unknown fields are ignored, so an older verifier reads a newer
 //! file.
@@ -47,6 +48,32 @@ pub struct ExpectedConfig {
     pub launch: LaunchSpec,
     /// Hex (96 digits) of the 48-byte launch digest, as it appears in a report's MEASUREMENT.
     pub measurement: String,
+}
+
+/// The bytes a launch digest covers: an image's firmware, kernel, initrd and command line, as
+/// `expected.json` lists them. A build predicts from these before the image is written; `measure`
+/// reads them back from the folder.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasuredFiles<'a> {
+    pub firmware: &'a [u8],
+    pub kernel: &'a [u8],
+    pub initrd: &'a [u8],
+    /// As measured: without QEMU's trailing NUL.
+    pub cmdline: &'a [u8],
+}
+
+impl MeasuredFiles<'_> {
+    /// `expected.json`'s `inputs`: each file's name, SHA-256 and size, in [`Expected::INPUT_NAMES`]
+    /// order.
+    pub fn inputs(&self) -> Vec<ExpectedInput> {
+        let [ovmf, kernel, initrd, cmdline] = Expected::INPUT_NAMES;
+        vec![
+            ExpectedInput::of(ovmf, self.firmware),
+            ExpectedInput::of(kernel, self.kernel),
+            ExpectedInput::of(initrd, self.initrd),
+            ExpectedInput::of(cmdline, self.cmdline),
+        ]
+    }
 }
 
 /// Why no config of an `expected.json` could be chosen.

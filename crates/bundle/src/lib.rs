@@ -36,7 +36,9 @@ mod sha256;
 mod swap;
 
 pub use error::BundleError;
-pub use expected::{ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput};
+pub use expected::{
+    ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
+};
 pub use fsio::{Limit, read_counted, read_regular, write_atomic};
 pub use image_dir::ImageDir;
 pub use launch::LaunchSpec;

@@ -15,10 +15,13 @@ fn expected() -> Expected {
     Expected {
         schema: EXPECTED_SCHEMA,
         recipe: "hello".into(),
-        inputs: Expected::INPUT_NAMES
-            .iter()
-            .map(|n| ExpectedInput::of(n, n.as_bytes()))
-            .collect(),
+        inputs: MeasuredFiles {
+            firmware: b"ovmf",
+            kernel: b"kernel",
+            initrd: b"initrd",
+            cmdline: b"cmdline",
+        }
+        .inputs(),
         configs: ["qemu-1", "qemu-4"]
             .iter()
             .map(|n| ExpectedConfig {
@@ -56,6 +59,13 @@ const EXPECTED_TEXT: &str = r#"{
   ]
 }
 "#;
+
+#[test]
+fn measured_files_are_listed_in_expected_json_order() {
+    let names: Vec<String> = expected().inputs.into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["ovmf", "kernel", "initrd", "cmdline"]);
+    assert_eq!(expected().inputs[1], ExpectedInput::of("kernel", b"kernel"));
+}
 
 #[test]
 fn expected_json_keeps_its_bytes() {

@@ -2,8 +2,8 @@
 //!
 //! Owns the launch digest (OVMF pages, SEV metadata pages, the SEV hashes table, VMSAs), the
 //! hashes-table page exactly as QEMU builds it, the typed launch configuration (read from the
-//! plain `snpkit_bundle::LaunchSpec` that recipes and `expected.json` carry), and the search that
-//! explains a mismatching digest. Knows nothing of QEMU processes, of reports
+//! plain `snpkit_bundle::LaunchSpec` that recipes and `expected.json` carry), the prediction an
+//! image's `expected.json` holds ([`predict`]), and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
 //! beyond their MEASUREMENT field, or of verification: it takes bytes and returns values (the
 //! one exception, [`HashesPage::write_to`], writes the page QEMU is given).
 //!
@@ -46,6 +46,7 @@ mod guid;
 mod hashes;
 mod launch;
 mod ovmf;
+mod predict;
 mod vcpu;
 mod vmsa;
 
@@ -65,6 +66,7 @@ pub use launch::{
     svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
+pub use predict::{PredictError, predict};
 pub use vcpu::{
     CPU_MODELS, CpuModel, HOST_CPUS, VcpuType, VcpuTypeError, signature as cpu_signature,
 };
