@@ -50,11 +50,14 @@ impl Files {
         self.dir.path().join(rel)
     }
     fn put(&self, rel: &str, bytes: &[u8]) -> String {
-        let p = self.path(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, bytes).unwrap();
-        p.to_string_lossy().into_owned()
+        put_at(&self.path(rel), bytes)
     }
+}
+
+fn put_at(p: &Path, bytes: &[u8]) -> String {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
 }
 
 const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
@@ -436,24 +439,20 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields)
              "measurement": hex::encode([0x4B; 48])}
         ]
     });
-    f.put(
-        "images/hello/expected.json",
-        expected.to_string().as_bytes(),
-    );
+    use snpkit_bundle::{CertName, IMAGES_DIR, ImageDir, RunId};
+    let image = ImageDir::new(&f.path(IMAGES_DIR), "hello");
+    put_at(&image.expected(), expected.to_string().as_bytes());
     let write_run = |id: &str, nonce: [u8; 32], pubkey: &[u8], report: &[u8]| {
-        let run = format!("images/hello/runs/{id}");
-        f.put(&format!("{run}/report.bin"), report);
-        f.put(&format!("{run}/certs/ark.pem"), chain.roots.ark.der());
-        f.put(&format!("{run}/certs/ask.pem"), chain.roots.ask.der());
-        f.put(&format!("{run}/certs/vcek.pem"), chain.vcek.der());
-        f.put(
-            &format!("{run}/nonce"),
-            format!("{}\n", hex::encode(nonce)).as_bytes(),
-        );
-        f.put(&format!("{run}/pubkey.bin"), pubkey);
+        let run = image.run(&RunId::parse(id).unwrap());
+        put_at(&run.report(), report);
+        put_at(&run.cert(CertName::Ark), chain.roots.ark.der());
+        put_at(&run.cert(CertName::Ask), chain.roots.ask.der());
+        put_at(&run.cert(CertName::Vcek), chain.vcek.der());
+        put_at(&run.nonce(), format!("{}\n", hex::encode(nonce)).as_bytes());
+        put_at(&run.pubkey(), pubkey);
         let json = serde_json::json!({"schema": 1, "recipe": "hello", "config": "qemu-1", "launch": "emulated",
             "nonce": hex::encode(nonce), "pubkey": hex::encode(pubkey), "provider": "emulated-psp"});
-        f.put(&format!("{run}/run.json"), json.to_string().as_bytes());
+        put_at(&run.record(), json.to_string().as_bytes());
     };
     // An older run whose report binds another nonce, then the newest, good one.
     let pubkey = b"ephemeral public key".to_vec();
@@ -470,7 +469,7 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields)
         0x30000,
     );
     write_run("run-b", [3; 32], &pubkey, &emulated_report(chain, &good));
-    (f.path("images").to_string_lossy().into_owned(), good)
+    (f.path(IMAGES_DIR).to_string_lossy().into_owned(), good)
 }
 
 #[test]
@@ -533,4 +532,24 @@ fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
     let o = xtask_verify(&["nope", "--images", &images], &cache);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cargo xtask boot"), "{}", text(&o));
+}
+
+/// An image without its prediction (deleted, or built by an older snpkit): the error says which
+/// command writes it.
+#[test]
+fn a_missing_prediction_names_the_command_that_writes_it() {
+    let f = Files::new();
+    let (images, _) = emulated_images(&f);
+    let image = snpkit_bundle::ImageDir::new(Path::new(&images), "hello");
+    std::fs::remove_file(image.expected()).unwrap();
+    let o = xtask_verify(
+        &["hello", "--images", &images, "--allow-emulated"],
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is missing") && text(&o).contains("cargo xtask measure hello"),
+        "{}",
+        text(&o)
+    );
 }

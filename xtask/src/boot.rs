@@ -25,13 +25,15 @@ use crate::cli;
 use anyhow::{Context, bail};
 use snpkit_attest::emulated::{ReportFields, TestChain};
 use snpkit_attest::report::layout::MEASUREMENT;
-use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
+use snpkit_bundle::{
+    CertName, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
+    RunRecord, files,
+};
 use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Ovmf, Vmm, cmdline_hash, given_launch_digest,
     hashes_page,
 };
 use snpkit_qemu::{Launch, LaunchKind, Passed, RunContext, SnpHostCaps};
-use snpkit_recipe::LaunchConfig;
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::{Nonce, ReportRequest};
 use std::path::{Path, PathBuf};
@@ -95,49 +97,31 @@ impl Args {
     }
 }
 
-/// `run.json`: what a run was, for `cargo xtask verify <recipe> <run>` and for people.
-#[derive(serde::Serialize)]
-pub struct RunRecord {
-    pub schema: u32,
-    pub recipe: String,
-    pub config: String,
-    /// `emulated` or `snp`.
-    pub launch: String,
-    pub emulated: bool,
-    pub nonce: String,
-    pub pubkey: String,
-    /// How the appliance's entry point ended, as the guest reported it.
-    pub entry: String,
-    /// What the guest said its provider was: a log line, never evidence.
-    pub provider: String,
-    /// MEASUREMENT in the report (hex).
-    pub measurement: String,
-    pub manifest_sha256: String,
-    pub vcpus: u32,
-    pub vcpu_type: String,
-    pub boot_seconds: f64,
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let run = boot(&args)?;
+    let r = &run.record;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&run.record)?);
+        println!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        if run.record.emulated {
+        if r.launch.is_emulated() {
             println!(
                 "EMULATED LAUNCH — NOT HARDWARE-BACKED: the report is signed by snpkit's test chain"
             );
         }
+        // Every record `boot` writes has these; they are optional only for records made by hand.
         println!(
             "booted {} ({}, {} vCPU {}) in {:.1} s; the guest attested with provider {}",
-            run.record.recipe,
-            run.record.config,
-            run.record.vcpus,
-            run.record.vcpu_type,
-            run.record.boot_seconds,
-            run.record.provider
+            r.recipe,
+            r.config,
+            r.vcpus.unwrap_or_default(),
+            r.vcpu_type.as_deref().unwrap_or_default(),
+            r.boot_seconds.unwrap_or_default(),
+            r.provider
         );
-        println!("  measurement {}", run.record.measurement);
+        println!(
+            "  measurement {}",
+            r.measurement.as_deref().unwrap_or_default()
+        );
         println!("  run {}", run.dir.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -151,17 +135,8 @@ pub struct Run {
 /// Boots the image and writes `images/<recipe>/runs/<id>/`.
 pub fn boot(args: &Args) -> anyhow::Result<Run> {
     let root = cli::workspace_root();
-    let image = args.dirs.images(&root).join(&args.recipe);
-    let manifest_path = image.join(MANIFEST_FILE);
-    let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
-        format!(
-            "no image at {}: run `cargo xtask build {}` first",
-            image.display(),
-            args.recipe
-        )
-    })?;
-    let manifest = Manifest::from_json(&manifest_text)
-        .with_context(|| format!("{} is not a snpkit manifest", manifest_path.display()))?;
+    let image = ImageDir::new(&args.dirs.images(&root), &args.recipe);
+    let (manifest, manifest_sha256) = image.read_manifest_hashed()?;
     let config = pick_config(&manifest, args.config.as_deref())?;
     let measure_config = snpkit_measure::launch_config_from(config)?;
     if measure_config.vmm != Vmm::Qemu {
@@ -172,7 +147,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
              vmm = \"qemu\" (--config; the image has: {})",
             config.name,
             measure_config.vmm,
-            config_names(&manifest)
+            manifest.launch_names()
         );
     }
     let snp_host = match args.launch {
@@ -185,11 +160,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
-    let runs = image.join("runs");
-    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
-    let id = run_id();
-    let work = runs.join(format!("{id}.partial"));
-    std::fs::create_dir_all(&work)?;
+    let run = image.start_run()?;
     let result = boot_in(
         args,
         &image,
@@ -197,66 +168,32 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         config,
         &measure_config,
         snp_host,
-        &work,
+        run.dir(),
     );
     match result {
         Ok(mut record) => {
-            record.manifest_sha256 = hex::encode(sha2::Digest::finalize(
-                <sha2::Sha256 as sha2::Digest>::new_with_prefix(&manifest_text),
-            ));
-            std::fs::write(
-                work.join("run.json"),
-                serde_json::to_string_pretty(&record)? + "\n",
-            )?;
-            let dir = runs.join(&id);
-            std::fs::rename(&work, &dir)?;
+            record.manifest_sha256 = Some(manifest_sha256.to_hex());
+            let dir = run.finish(&record)?.path().to_owned();
             Ok(Run { dir, record })
         }
         Err(e) => {
-            let kept = runs.join(format!("{id}.failed"));
-            let _ = std::fs::rename(&work, &kept);
+            let kept = run.fail();
             Err(anyhow::anyhow!(
                 "{e:#}\n(the run's console log is kept in {})",
-                kept.join("console.log").display()
+                kept.console_log().display()
             ))
         }
     }
 }
 
-fn config_names(manifest: &Manifest) -> String {
-    manifest
-        .launch
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn pick_config<'a>(manifest: &'a Manifest, name: Option<&str>) -> anyhow::Result<&'a LaunchConfig> {
-    match name {
-        None => manifest
-            .launch
-            .first()
-            .with_context(|| "the image has no launch configurations".to_string()),
-        Some(n) => manifest
-            .launch
-            .iter()
-            .find(|c| c.name == n)
-            .with_context(|| {
-                format!(
-                    "the image has no launch configuration {n:?}; it has: {}",
-                    config_names(manifest)
-                )
-            }),
-    }
-}
-
-/// Sortable, unique enough for one machine: UTC time plus the process id.
-fn run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}-{:06}", now.as_secs(), std::process::id() % 1_000_000)
+fn pick_config<'a>(manifest: &'a Manifest, name: Option<&str>) -> anyhow::Result<&'a LaunchSpec> {
+    manifest.launch_spec(name).with_context(|| match name {
+        None => "the image has no launch configurations".to_string(),
+        Some(n) => format!(
+            "the image has no launch configuration {n:?}; it has: {}",
+            manifest.launch_names()
+        ),
+    })
 }
 
 /// The hashes the image was built with, from its manifest (not from the files, which the host
@@ -279,21 +216,21 @@ fn built_hashes(manifest: &Manifest) -> anyhow::Result<KernelHashes> {
 #[allow(clippy::too_many_arguments)]
 fn boot_in(
     args: &Args,
-    image: &Path,
+    image: &ImageDir,
     manifest: &Manifest,
-    config: &LaunchConfig,
+    config: &LaunchSpec,
     measure_config: &snpkit_measure::LaunchConfig,
     snp_host: Option<SnpHostCaps>,
-    work: &Path,
+    work: &RunDir,
 ) -> anyhow::Result<RunRecord> {
-    let firmware_path = image.join(files::FIRMWARE);
-    let cmdline = std::fs::read_to_string(image.join(files::CMDLINE))
-        .context("reading the image's cmdline")?;
+    let firmware_path = image.firmware();
+    let cmdline = String::from_utf8(image.read_cmdline()?)
+        .with_context(|| format!("{} is not UTF-8", image.cmdline().display()))?;
     let kind = match snp_host {
         None => {
             let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
             let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
-            let page_path = work.join("hashes-page.bin");
+            let page_path = work.hashes_page();
             page.write_to(&page_path)?;
             LaunchKind::Emulated(snpkit_qemu::EmulatedLaunch {
                 firmware: firmware_path.clone(),
@@ -312,13 +249,13 @@ fn boot_in(
     let emulated = snp_host.is_none();
     let launch = Launch {
         qemu: args.qemu.clone(),
-        kernel: image.join(files::KERNEL),
-        initrd: image.join(files::INITRD),
+        kernel: image.kernel(),
+        initrd: image.initrd(),
         cmdline,
         vcpus: config.vcpus,
         cpu_model: config.vcpu_type.clone(),
         memory_mib: config.memory_mib,
-        console_log: work.join("console.log"),
+        console_log: work.console_log(),
         disks: disks(image, manifest),
         kind,
     };
@@ -360,44 +297,44 @@ fn boot_in(
     }
 
     let context = RunContext {
-        image,
+        image: image.path(),
         recipe: &manifest.recipe,
         timeout_secs: args.timeout,
     };
     let Passed { attested, end } = snpkit_qemu::judge(ended, &context)?;
     let evidence = &attested.evidence;
-    std::fs::write(work.join("report.bin"), &evidence.report[..])?;
-    std::fs::write(work.join("pubkey.bin"), evidence.public_key)?;
-    std::fs::write(
-        work.join("pubkey"),
-        format!("{}\n", hex::encode(evidence.public_key)),
-    )?;
-    std::fs::write(work.join("nonce"), format!("{}\n", hex::encode(nonce.0)))?;
-    write_certs(&work.join("certs"), &evidence.certs)?;
+    work.write_report(&evidence.report[..])?;
+    work.write_pubkey(&evidence.public_key)?;
+    work.write_nonce(&nonce.0)?;
+    write_certs(work, &evidence.certs)?;
     Ok(RunRecord {
-        schema: 1,
+        schema: RUN_SCHEMA,
         recipe: manifest.recipe.clone(),
         config: config.name.clone(),
-        launch: if emulated { "emulated" } else { "snp" }.into(),
-        emulated,
+        launch: if emulated {
+            RunLaunch::Emulated
+        } else {
+            RunLaunch::Snp
+        },
+        emulated: Some(emulated),
         nonce: hex::encode(nonce.0),
         pubkey: hex::encode(evidence.public_key),
-        entry: end.to_string(),
+        entry: Some(end.to_string()),
         provider: format!("{:?}", attested.hello.provider),
-        measurement: hex::encode(&evidence.report[MEASUREMENT]),
-        manifest_sha256: String::new(),
-        vcpus: launch.vcpus,
-        vcpu_type: launch.cpu_model.clone(),
-        boot_seconds,
+        measurement: Some(hex::encode(&evidence.report[MEASUREMENT])),
+        // Set by the caller, from the manifest bytes it read.
+        manifest_sha256: None,
+        vcpus: Some(launch.vcpus),
+        vcpu_type: Some(launch.cpu_model.clone()),
+        boot_seconds: Some(boot_seconds),
     })
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.
-fn disks(image: &Path, manifest: &Manifest) -> Vec<PathBuf> {
-    if manifest.layout == "verity" {
-        vec![image.join(files::ROOTFS), image.join(files::VERITY)]
-    } else {
-        Vec::new()
+fn disks(image: &ImageDir, manifest: &Manifest) -> Vec<PathBuf> {
+    match manifest.layout {
+        ImageLayout::Verity => vec![image.rootfs(), image.verity()],
+        ImageLayout::Initramfs => Vec::new(),
     }
 }
 
@@ -420,19 +357,18 @@ fn emulated_measurement(
 }
 
 /// Writes the provider's certificates as snpguest names them (ark.pem, ask.pem, vcek.pem/vlek.pem).
-fn write_certs(dir: &Path, certs: &[CertEntry]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+fn write_certs(dir: &RunDir, certs: &[CertEntry]) -> anyhow::Result<()> {
     for c in certs {
         let name = match c.guid {
-            g if g == GUID_ARK => "ark",
-            g if g == GUID_ASK => "ask",
-            g if g == GUID_VCEK => "vcek",
-            g if g == GUID_VLEK => "vlek",
+            g if g == GUID_ARK => CertName::Ark,
+            g if g == GUID_ASK => CertName::Ask,
+            g if g == GUID_VCEK => CertName::Vcek,
+            g if g == GUID_VLEK => CertName::Vlek,
             _ => continue,
         };
         let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &c.data)
-            .map_err(|e| anyhow::anyhow!("encoding the {name} certificate as PEM: {e}"))?;
-        std::fs::write(dir.join(format!("{name}.pem")), pem)?;
+            .map_err(|e| anyhow::anyhow!("encoding the {} certificate as PEM: {e}", name.stem()))?;
+        dir.write_cert(name, pem.as_bytes())?;
     }
     Ok(())
 }

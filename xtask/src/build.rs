@@ -64,6 +64,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("  {:<16} {:>10} bytes  sha256 {}", a.name, a.size, a.sha256);
         }
         println!("  cmdline: {}", built.manifest.cmdline);
+        println!(
+            "  {}: the launch digest of each launch configuration",
+            snpkit_bundle::files::EXPECTED
+        );
+        for c in &built.expected.configs {
+            println!("    {:<16} {}", c.launch.name, c.measurement);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -120,6 +127,7 @@ pub fn build(
         tools,
         check_firmware: &|ovmf| Ok(snpkit_measure::check_direct_boot_firmware(ovmf)?),
         check_launch: &check_launch,
+        predict: &|recipe, files, launch| Ok(snpkit_measure::predict(recipe, files, launch)?),
         reporter: &Bars { quiet },
     };
     Ok(snpkit_assemble::build(&recipe, &recipe_text, &opts)?)

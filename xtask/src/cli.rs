@@ -23,6 +23,11 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// The workspace's images folder, `<workspace>/images`.
+pub fn default_images() -> PathBuf {
+    workspace_root().join(snpkit_bundle::IMAGES_DIR)
+}
+
 /// The vendored test vectors (`SNPKIT_VECTORS` overrides, as in the tests).
 pub fn vectors_dir() -> PathBuf {
     std::env::var_os("SNPKIT_VECTORS")
@@ -49,6 +54,8 @@ impl Dirs {
     }
 
     pub fn images(&self, root: &std::path::Path) -> PathBuf {
-        self.images.clone().unwrap_or_else(|| root.join("images"))
+        self.images
+            .clone()
+            .unwrap_or_else(|| root.join(snpkit_bundle::IMAGES_DIR))
     }
 }

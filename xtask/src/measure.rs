@@ -3,18 +3,15 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
-use snpkit_image::manifest::{MANIFEST_FILE, files};
-use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
+use snpkit_bundle::{ImageDir, LaunchSpec, MeasuredFiles};
 use snpkit_measure::{
-    Ec2VmsaRdx, GuestFeatures, ImageBytes, KernelStreams, LaunchConfig, LaunchDigest, Ovmf,
-    Prediction, SizedStream, Svsm, SvsmConfig, VcpuType, Vmm,
+    Ec2VmsaRdx, GuestFeatures, KernelStreams, LaunchConfig, LaunchDigest, Ovmf, SizedStream, Svsm,
+    SvsmConfig, VcpuType, Vmm,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -234,7 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+            .unwrap_or_else(crate::cli::default_images);
         return measure_recipe(&images, recipe);
     }
     let digest = measure_flags(&args)?;
@@ -397,128 +394,64 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     )?)
 }
 
-/// The few fields of `manifest.json` this command needs.
-#[derive(serde::Deserialize)]
-struct Manifest {
-    launch: Vec<snpkit_recipe::LaunchConfig>,
-}
-
 /// The inputs of a built image directory.
 pub(crate) struct ImageInputs {
-    pub dir: PathBuf,
+    pub image: ImageDir,
     pub ovmf: PathBuf,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub cmdline: Vec<u8>,
-    pub launch: Vec<snpkit_recipe::LaunchConfig>,
+    /// The manifest's launch configs (read alone: other fields of the manifest do not matter).
+    pub launch: Vec<LaunchSpec>,
 }
 
 pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
-    let dir = images.join(recipe);
-    if !dir.is_dir() {
-        bail!(
-            "{} does not exist: build the recipe first (`cargo xtask build {recipe}`)",
-            dir.display()
-        );
-    }
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
-        format!(
-            "{} is not a manifest with a \"launch\" array",
-            manifest_path.display()
-        )
-    })?;
-    if manifest.launch.is_empty() {
+    let image = ImageDir::new(images, recipe);
+    image.require()?;
+    let launch = image.read_launch_specs()?;
+    if launch.is_empty() {
         bail!(
             "{} has no launch configs: nothing to measure",
-            manifest_path.display()
+            image.manifest().display()
         );
     }
     Ok(ImageInputs {
-        ovmf: dir.join(files::FIRMWARE),
-        kernel: dir.join(files::KERNEL),
-        initrd: dir.join(files::INITRD),
-        cmdline: read(&dir.join(files::CMDLINE))?,
-        launch: manifest.launch,
-        dir,
+        ovmf: image.firmware(),
+        kernel: image.kernel(),
+        initrd: image.initrd(),
+        cmdline: image.read_cmdline()?,
+        launch,
+        image,
     })
-}
-
-fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
-    ExpectedInput {
-        name: name.into(),
-        sha256: hex::encode(Sha256::digest(bytes)),
-        size: bytes.len() as u64,
-    }
 }
 
 pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let ovmf = read_ovmf(&inputs.ovmf)?;
+    let firmware = read(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let image = ImageBytes {
-        ovmf: &ovmf,
+    let files = MeasuredFiles {
+        firmware: &firmware,
         kernel: &kernel,
         initrd: &initrd,
         cmdline: &inputs.cmdline,
     };
-    let predictions = snpkit_measure::predict(&image, &inputs.launch)
-        .with_context(|| format!("measuring {}", inputs.dir.display()))?;
-    let mut configs = Vec::new();
-    for (launch, Prediction { config, digest }) in inputs.launch.iter().zip(predictions) {
+    let expected = snpkit_measure::predict(recipe, &files, &inputs.launch)
+        .with_context(|| format!("measuring {}", inputs.image.path().display()))?;
+    for c in &expected.configs {
+        // Read again only to print it as the measurement did (predict has checked it).
+        let config = snpkit_measure::launch_config_from(&c.launch)?;
         println!(
             "{:<16} {:>4} vCPU  {:<14} {:<14} features {:<8} {}",
-            launch.name,
+            c.launch.name,
             config.vcpus,
             config.vcpu_type.to_string(),
             config.vmm.to_string(),
             config.guest_features.to_string(),
-            digest
+            c.measurement
         );
-        configs.push(ExpectedConfig {
-            launch: launch.clone(),
-            measurement: digest.to_hex(),
-        });
     }
-    let expected = Expected {
-        schema: SCHEMA,
-        recipe: recipe.into(),
-        inputs: vec![
-            input("ovmf", ovmf.bytes()),
-            input("kernel", &kernel),
-            input("initrd", &initrd),
-            input("cmdline", &inputs.cmdline),
-        ],
-        configs,
-    };
-    let path = inputs.dir.join("expected.json");
-    write_atomic(
-        &path,
-        &(serde_json::to_string_pretty(&expected)? + "\n").into_bytes(),
-    )?;
-    println!("wrote {}", path.display());
+    inputs.image.write_expected(&expected)?;
+    println!("wrote {}", inputs.image.expected().display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Temp file in the same directory, fsync, rename: readers see the old file or the new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .context("expected.json has no parent directory")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }

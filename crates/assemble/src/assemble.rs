@@ -4,7 +4,8 @@
 //! ```text
 //! check::check ─▶ CheckedLock ─▶ fetch::fetch ─▶ Fetched (kernel, firmware)
 //!   tree::appliance ─▶ Appliance ─▶ layout::lay_out ─▶ LaidOut (initramfs tree, root, VerityRoot)
-//!   initramfs::initrd ─▶ Initrd ─▶ cmdline ─▶ manifest::manifest ─▶ output::write_image_dir
+//!   initramfs::initrd ─▶ Initrd ─▶ cmdline ─▶ manifest::manifest ─▶ predict (expected.json)
+//!   ─▶ snpkit_bundle::write_image
 //! ```
 
 use crate::check::check;
@@ -12,10 +13,9 @@ use crate::fetch::fetch;
 use crate::initramfs::{InitParts, initrd};
 use crate::layout::{VerityRoot, lay_out};
 use crate::manifest::{Made, manifest};
-use crate::output::write_image_dir;
 use crate::tree::appliance;
 use crate::{BuildError, BuildOptions};
-use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
+use snpkit_bundle::{Expected, Manifest, MeasuredFiles, files, write_image};
 use snpkit_recipe::{CmdlineContext, Recipe, VerityContext, render_cmdline};
 use std::path::PathBuf;
 
@@ -23,6 +23,8 @@ use std::path::PathBuf;
 pub struct BuiltImage {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The prediction written beside it.
+    pub expected: Expected,
 }
 
 pub fn build(
@@ -74,10 +76,28 @@ pub fn build(
             verity: laid.verity.as_ref(),
         },
     );
+    let measured = MeasuredFiles {
+        firmware: &fetched.firmware,
+        kernel: &fetched.kernel.vmlinuz,
+        initrd: &initrd.bytes,
+        cmdline: cmdline.as_bytes(),
+    };
+    let expected = (opts.predict)(&recipe.name, &measured, &recipe.launch).map_err(|source| {
+        BuildError::Prediction {
+            recipe: recipe.name.clone(),
+            source,
+        }
+    })?;
     let manifest_json = manifest.to_json();
-    artifacts.push((MANIFEST_FILE, manifest_json.as_bytes()));
-    let dir = write_image_dir(opts.images_dir, &recipe.name, &artifacts)?;
-    Ok(BuiltImage { dir, manifest })
+    let expected_json = expected.to_json();
+    artifacts.push((files::MANIFEST, manifest_json.as_bytes()));
+    artifacts.push((files::EXPECTED, expected_json.as_bytes()));
+    let image = write_image(opts.images_dir, &recipe.name, &artifacts)?;
+    Ok(BuiltImage {
+        dir: image.path().to_owned(),
+        manifest,
+        expected,
+    })
 }
 
 /// The kernel command line, rendered from the recipe's template with the verity parameters.

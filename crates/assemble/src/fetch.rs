@@ -4,9 +4,9 @@ use crate::BuildError;
 use crate::check::{mismatch, stale};
 use crate::options::BuildOptions;
 use crate::resolve::{module_names, read_checked, relative};
-use snpkit_image::manifest::{Input, files};
+use snpkit_bundle::{Input, InputKind, Sha256Sum, files};
 use snpkit_inputs::{apt, kernel, ovmf};
-use snpkit_recipe::{FirmwareSource, KernelSource, Lock, LockedBlob, Recipe, Sha256Sum};
+use snpkit_recipe::{FirmwareSource, KernelSource, Lock, LockedBlob, Recipe};
 
 /// The kernel and firmware of an image, checked against the lock, and the inputs they came from
 /// (for the manifest, in the order fetched).
@@ -56,7 +56,7 @@ fn fetch_kernel(
             let bytes = apt::fetch(deb, opts.cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
             inputs.push(Input {
-                kind: "deb".into(),
+                kind: InputKind::Deb,
                 name: deb.name.clone(),
                 version: Some(deb.version.clone()),
                 sha256: deb.sha256,
@@ -74,7 +74,7 @@ fn fetch_kernel(
         ) => {
             let bytes = read_checked(path, sha256, "kernel.path")?;
             inputs.push(Input {
-                kind: "file".into(),
+                kind: InputKind::File,
                 name: relative(recipe, path),
                 version: None,
                 sha256: *sha256,
@@ -135,7 +135,7 @@ fn fetch_firmware(
             let built = ovmf::build(&src, opts.cache, false, &*progress)?;
             for s in [&src.orig, &src.debian] {
                 inputs.push(Input {
-                    kind: "edk2-source".into(),
+                    kind: InputKind::Edk2Source,
                     name: s.path.clone(),
                     version: Some(src.version.clone()),
                     sha256: s.sha256,
@@ -160,7 +160,7 @@ fn fetch_firmware(
         });
     }
     inputs.push(Input {
-        kind: "firmware".into(),
+        kind: InputKind::Firmware,
         name: files::FIRMWARE.into(),
         version: lock.firmware.edk2_version.clone(),
         sha256: lock.firmware.ovmf.sha256,

@@ -2,11 +2,11 @@
 //! reads, then the cpio archive, compressed.
 
 use crate::BuildError;
-use snpkit_image::manifest::Input;
+use snpkit_bundle::{Input, InputKind, Sha256Sum};
 use snpkit_image::{Tree, cpio, gzip};
 use snpkit_inputs::Progress;
 use snpkit_inputs::kernel::KernelFiles;
-use snpkit_recipe::{Recipe, Sha256Sum};
+use snpkit_recipe::Recipe;
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
 
 /// The compressed initramfs (`initrd.cpio.gz`) and the inputs added to it (modules, then `/init`).
@@ -52,7 +52,7 @@ pub(crate) fn initrd(
             })?;
         let path = format!("{module_root}/{rel}");
         inputs.push(Input {
-            kind: "kernel-module".into(),
+            kind: InputKind::KernelModule,
             name: rel.clone(),
             version: None,
             sha256: Sha256Sum::of(&data),
@@ -76,7 +76,7 @@ pub(crate) fn initrd(
     initramfs.add_file(INIT_CONFIG_PATH, init_json, 0o644)?;
     initramfs.add_file("/init", guest_init.to_vec(), 0o755)?;
     inputs.push(Input {
-        kind: "guest-init".into(),
+        kind: InputKind::GuestInit,
         name: "snpkit-init".into(),
         version: Some(env!("CARGO_PKG_VERSION").into()),
         sha256: Sha256Sum::of(guest_init),

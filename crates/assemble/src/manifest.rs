@@ -1,9 +1,9 @@
 //! Filling `manifest.json`: the one place the build's typed results become the manifest's fields.
 
 use crate::layout::VerityRoot;
+use snpkit_bundle::{Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, VerityMetadata};
 use snpkit_image::gzip;
-use snpkit_image::manifest::{Artifact, Input, MANIFEST_SCHEMA, Manifest};
-use snpkit_recipe::{Lock, Recipe};
+use snpkit_recipe::{Layout, Lock, Recipe};
 use std::collections::BTreeMap;
 
 /// What the build made, for the manifest.
@@ -27,7 +27,10 @@ pub(crate) fn manifest(
     Manifest {
         schema: MANIFEST_SCHEMA,
         recipe: recipe.name.clone(),
-        layout: recipe.layout.name().into(),
+        layout: match recipe.layout {
+            Layout::Initramfs => ImageLayout::Initramfs,
+            Layout::Verity(_) => ImageLayout::Verity,
+        },
         source_date_epoch: i64::from(made.epoch),
         kernel_release: made.kernel_release.to_owned(),
         cmdline: made.cmdline.to_owned(),
@@ -74,18 +77,18 @@ fn tool_versions(
 }
 
 /// The manifest's `verity` table: what the command line says, spelled for people.
-fn verity_entry(v: &VerityRoot) -> BTreeMap<String, String> {
+fn verity_entry(v: &VerityRoot) -> VerityMetadata {
     let p = v.params.spec();
-    let mut m = BTreeMap::new();
-    m.insert("filesystem".into(), v.filesystem.name().into());
-    m.insert("hash".into(), p.hash.name().into());
-    m.insert("root_hash".into(), hex::encode(&p.root_hash));
-    m.insert("salt".into(), hex::encode(&p.salt));
-    m.insert("data_block_size".into(), p.data_block_size.to_string());
-    m.insert("hash_block_size".into(), p.hash_block_size.to_string());
-    m.insert("data_blocks".into(), p.data_blocks.to_string());
-    m.insert("hash_start_block".into(), p.hash_start_block.to_string());
-    m.insert("on_corruption".into(), p.corruption.name().into());
-    m.insert("check".into(), p.check.name().into());
-    m
+    VerityMetadata {
+        check: p.check.name().into(),
+        data_block_size: p.data_block_size,
+        data_blocks: p.data_blocks,
+        filesystem: v.filesystem.name().into(),
+        hash: p.hash.name().into(),
+        hash_block_size: p.hash_block_size,
+        hash_start_block: p.hash_start_block,
+        on_corruption: p.corruption.name().into(),
+        root_hash: p.root_hash.clone(),
+        salt: p.salt.clone(),
+    }
 }

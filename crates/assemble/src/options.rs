@@ -1,8 +1,9 @@
 //! What a build is given besides the recipe: where things go, the cache, the guest `/init`, and
 //! the checks and progress display that live outside this crate.
 
+use snpkit_bundle::{Expected, LaunchSpec, MeasuredFiles};
 use snpkit_inputs::Cache;
-use snpkit_recipe::{LaunchConfig, LaunchProblem};
+use snpkit_recipe::LaunchProblem;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -23,9 +24,21 @@ pub struct BuildOptions<'a> {
     /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
     /// guest features): this crate does not know those lists, and a build whose launch
     /// configurations cannot be measured should stop before it fetches anything.
-    pub check_launch: &'a dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    pub check_launch: &'a dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
+    /// The prediction of the image (recipe name, its measured files, its launch configurations):
+    /// `expected.json`, written into the new image folder in the same swap as the image, so the
+    /// folder never holds an image without its prediction, or with its predecessor's. The
+    /// measurement computes it; this crate does not know how.
+    pub predict: &'a Predict,
     pub reporter: &'a dyn Reporter,
 }
+
+/// See [`BuildOptions::predict`].
+pub type Predict =
+    dyn Fn(&str, &MeasuredFiles<'_>, &[LaunchSpec]) -> Result<Expected, PredictionFailed>;
+
+/// Why the prediction could not be made (the measurement's error, with its causes).
+pub type PredictionFailed = Box<dyn std::error::Error + Send + Sync>;
 
 /// Creates one progress display per long step.
 pub trait Reporter {

@@ -3,8 +3,8 @@
 use crate::BuildError;
 use crate::check::stale;
 use crate::options::Reporter;
+use snpkit_bundle::{Input, InputKind};
 use snpkit_image::Tree;
-use snpkit_image::manifest::Input;
 use snpkit_inputs::deb::{DebEntry, DebEntryKind, data_entries};
 use snpkit_inputs::{Cache, apt};
 use snpkit_recipe::{Lock, Recipe};
@@ -48,7 +48,7 @@ pub(crate) fn add_packages(
         let entries = data_entries(&bytes, &deb.filename, &wanted)?;
         add_entries(tree, entries, &wanted)?;
         inputs.push(Input {
-            kind: "deb".into(),
+            kind: InputKind::Deb,
             name: deb.name.clone(),
             version: Some(deb.version.clone()),
             sha256: deb.sha256,

@@ -7,7 +7,7 @@ use crate::entry::check_entry;
 use crate::options::BuildOptions;
 use crate::packages::add_packages;
 use crate::resolve::relative;
-use snpkit_image::manifest::Input;
+use snpkit_bundle::{Input, InputKind};
 use snpkit_image::{Tree, import};
 use snpkit_recipe::{Lock, LockedFile, Recipe};
 
@@ -61,7 +61,7 @@ pub(crate) fn appliance(
         } = f
         {
             inputs.push(Input {
-                kind: "file".into(),
+                kind: InputKind::File,
                 name: path.clone(),
                 version: None,
                 sha256: *sha256,

@@ -121,10 +121,9 @@ pub fn vcpus(n: u32) -> Result<NonZeroU32, ConfigError> {
         .ok_or(ConfigError::Vcpus { found: n })
 }
 
-/// Turns a recipe's plain launch data into a typed configuration; errors name the config and field.
-pub fn launch_config_from(
-    recipe: &snpkit_recipe::LaunchConfig,
-) -> Result<LaunchConfig, ConfigError> {
+/// Turns plain launch data (a recipe's `[[launch]]`, a manifest's or expected.json's config) into a
+/// typed configuration; errors name the config and field.
+pub fn launch_config_from(recipe: &snpkit_bundle::LaunchSpec) -> Result<LaunchConfig, ConfigError> {
     let field = |field: &'static str, problem: String| ConfigError::Field {
         name: recipe.name.clone(),
         field,
@@ -156,8 +155,8 @@ pub fn launch_config_from(
 /// cannot measure is refused when the recipe is built or locked: the key, what is wrong with it
 /// and the fix (for `snpkit_recipe::Recipe::check_launch`).
 pub fn check_launch(
-    recipe: &snpkit_recipe::LaunchConfig,
-) -> Result<(), snpkit_recipe::LaunchProblem> {
+    recipe: &snpkit_bundle::LaunchSpec,
+) -> Result<(), snpkit_bundle::LaunchProblem> {
     let (field, problem) = match launch_config_from(recipe) {
         Ok(_) => return Ok(()),
         Err(ConfigError::Field { field, problem, .. }) => (field, problem),
@@ -172,7 +171,7 @@ pub fn check_launch(
         "vcpus" => format!("use 1 to {MAX_VCPUS}"),
         _ => "see docs/recipes.md, [[launch]]".into(),
     };
-    Err(snpkit_recipe::LaunchProblem {
+    Err(snpkit_bundle::LaunchProblem {
         field,
         problem,
         fix,
@@ -183,8 +182,8 @@ pub fn check_launch(
 mod tests {
     use super::*;
 
-    fn recipe() -> snpkit_recipe::LaunchConfig {
-        snpkit_recipe::LaunchConfig {
+    fn recipe() -> snpkit_bundle::LaunchSpec {
+        snpkit_bundle::LaunchSpec {
             name: "milan-4".into(),
             vcpus: 4,
             vcpu_type: "EPYC-Milan".into(),
@@ -206,7 +205,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        type Change = Box<dyn Fn(&mut snpkit_bundle::LaunchSpec)>;
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|r| r.vcpus = 0), "`vcpus`"),
             (Box::new(|r| r.vcpus = 5000), "`vcpus`"),
@@ -225,7 +224,7 @@ mod tests {
     #[test]
     fn launch_problems_name_the_key_and_the_fix() {
         assert_eq!(check_launch(&recipe()), Ok(()));
-        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        type Change = Box<dyn Fn(&mut snpkit_bundle::LaunchSpec)>;
         let cases: Vec<(Change, &str, &str, &str)> = vec![
             (
                 Box::new(|r| r.vcpu_type = "Pentium".into()),

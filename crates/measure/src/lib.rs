@@ -1,10 +1,11 @@
 //! Reference values: the SEV-SNP launch digest the AMD security processor will compute.
 //!
 //! Owns the launch digest (OVMF pages, SEV metadata pages, the SEV hashes table, VMSAs), the
-//! hashes-table page exactly as QEMU builds it, the typed launch configuration and its checks of a
-//! recipe's, `expected.json`, the reference values of an image ([`predict`]), the emulated PSP's
-//! digest of a launch as it was given ([`given_launch_digest`]), the order in which streamed inputs
-//! are hashed ([`hash_launch_inputs`]), whether a firmware can be used for measured direct boot
+//! hashes-table page exactly as QEMU builds it, the typed launch configuration (read from the
+//! plain `snpkit_bundle::LaunchSpec` that recipes and `expected.json` carry) and its checks, the
+//! prediction an image's `expected.json` holds ([`predict`]), the emulated PSP's digest of a launch
+//! as it was given ([`given_launch_digest`]), the order in which streamed inputs are hashed
+//! ([`hash_launch_inputs`]), whether a firmware can be used for measured direct boot
 //! ([`check_direct_boot_firmware`]), and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
 //! beyond their MEASUREMENT field, or of verification: it takes bytes and returns values (the
 //! one exception, [`HashesPage::write_to`], writes the page QEMU is given).
@@ -44,7 +45,6 @@
 mod config;
 mod digest;
 mod error;
-pub mod expected;
 mod explain;
 mod fitness;
 mod given;
@@ -76,7 +76,7 @@ pub use launch::{
     Firmware, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash, svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
-pub use predict::{ImageBytes, PredictError, Prediction, predict};
+pub use predict::{PredictError, predict};
 pub use schedule::{HashedInputs, KernelStreams, SizedStream, hash_launch_inputs};
 pub use vcpu::{
     CPU_MODELS, CpuModel, HOST_CPUS, VcpuType, VcpuTypeError, signature as cpu_signature,

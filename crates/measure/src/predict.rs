@@ -1,159 +1,64 @@
-//! Reference values of a built image: one launch digest per launch configuration.
+//! The prediction of one image: the launch digest of every launch configuration, as
+//! `expected.json` holds them, computed from the bytes of the image's files.
 //!
-//! What `cargo xtask measure <recipe>` writes into `expected.json`. The firmware's pages and the
-//! hashes table are the same for every configuration, so they are hashed once; each configuration
-//! adds only its VMSAs. Where the values are written is the caller's business.
+//! One function for both writers of `expected.json`: `cargo xtask build`, which predicts from the
+//! bytes it is about to write (so the prediction lands in the image folder in the same atomic swap),
+//! and `cargo xtask measure <recipe>`, which predicts again from the files of the folder.
 
-use crate::config::{ConfigError, LaunchConfig, launch_config_from};
-use crate::digest::LaunchDigest;
+use crate::config::{ConfigError, launch_config_from};
 use crate::error::MeasureError;
 use crate::hashes::{CmdlineError, KernelHashes};
 use crate::launch::{Firmware, launch_digest};
-use crate::ovmf::Ovmf;
+use crate::ovmf::{Ovmf, OvmfError};
+use snpkit_bundle::{EXPECTED_SCHEMA, Expected, ExpectedConfig, LaunchSpec, MeasuredFiles};
 
-/// The bytes of a built image that its launch digest covers.
-#[derive(Debug, Clone, Copy)]
-pub struct ImageBytes<'a> {
-    pub ovmf: &'a Ovmf,
-    pub kernel: &'a [u8],
-    pub initrd: &'a [u8],
-    /// The command line as QEMU is given it (hashed raw, plus a NUL).
-    pub cmdline: &'a [u8],
-}
-
-/// The reference value of one launch configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prediction {
-    /// The configuration as the digest reads it.
-    pub config: LaunchConfig,
-    pub digest: LaunchDigest,
-}
-
-/// Why an image's reference values cannot be computed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum PredictError {
+    #[error("the firmware cannot be measured")]
+    Firmware(#[source] OvmfError),
+    #[error("the kernel command line cannot be hashed")]
+    Cmdline(#[source] CmdlineError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Cmdline(#[from] CmdlineError),
     #[error("measuring launch config {name:?}")]
-    Measure {
+    Digest {
         name: String,
         #[source]
         source: MeasureError,
     },
 }
 
-/// One [`Prediction`] per entry of `launches`, in their order. Every configuration is checked
-/// before anything is hashed, so a recipe typo costs nothing.
+/// `expected.json` for the image of `recipe` made of `files`, one digest per config of `launch`
+/// (in that order).
 pub fn predict(
-    image: &ImageBytes<'_>,
-    launches: &[snpkit_recipe::LaunchConfig],
-) -> Result<Vec<Prediction>, PredictError> {
-    let configs = launches
+    recipe: &str,
+    files: &MeasuredFiles<'_>,
+    launch: &[LaunchSpec],
+) -> Result<Expected, PredictError> {
+    let ovmf = Ovmf::parse(files.firmware).map_err(PredictError::Firmware)?;
+    let hashes = KernelHashes::compute(files.kernel, files.initrd, files.cmdline)
+        .map_err(PredictError::Cmdline)?;
+    let firmware = Firmware::measure(&ovmf);
+    let configs = launch
         .iter()
-        .map(launch_config_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    let hashes = KernelHashes::compute(image.kernel, image.initrd, image.cmdline)?;
-    let firmware = Firmware::measure(image.ovmf);
-    launches
-        .iter()
-        .zip(configs)
-        .map(|(launch, config)| {
+        .map(|spec| {
+            let config = launch_config_from(spec)?;
             let digest = launch_digest(&firmware, Some(&hashes), &config).map_err(|source| {
-                PredictError::Measure {
-                    name: launch.name.clone(),
+                PredictError::Digest {
+                    name: spec.name.clone(),
                     source,
                 }
             })?;
-            Ok(Prediction { config, digest })
+            Ok(ExpectedConfig {
+                launch: spec.clone(),
+                measurement: digest.to_hex(),
+            })
         })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ovmf::tests::{amdsev_like, image};
-
-    fn launch(name: &str, vcpus: u32, vmm: &str) -> snpkit_recipe::LaunchConfig {
-        snpkit_recipe::LaunchConfig {
-            name: name.into(),
-            vcpus,
-            vcpu_type: "EPYC-Milan".into(),
-            vmm: vmm.into(),
-            guest_features: 0x1,
-            policy: 0x30000,
-            memory_mib: 1024,
-        }
-    }
-
-    fn bytes(ovmf: &Ovmf) -> ImageBytes<'_> {
-        ImageBytes {
-            ovmf,
-            kernel: b"kernel bytes",
-            initrd: b"initrd bytes",
-            cmdline: b"console=hvc0 ro ",
-        }
-    }
-
-    #[test]
-    fn one_digest_per_config_in_order() {
-        let ovmf = Ovmf::parse(&amdsev_like(0x1000)).unwrap();
-        let launches = [
-            launch("qemu-2", 2, "qemu"),
-            launch("aws", 4, "ec2"),
-            launch("qemu-1", 1, "qemu"),
-        ];
-        let got = predict(&bytes(&ovmf), &launches).unwrap();
-        assert_eq!(got.len(), 3);
-        let hashes =
-            KernelHashes::compute(b"kernel bytes", b"initrd bytes", b"console=hvc0 ro ").unwrap();
-        for (p, l) in got.iter().zip(&launches) {
-            let config = launch_config_from(l).unwrap();
-            assert_eq!(p.config, config);
-            let alone = launch_digest(&Firmware::measure(&ovmf), Some(&hashes), &config).unwrap();
-            assert_eq!(p.digest, alone, "{}", l.name);
-        }
-        let distinct: std::collections::BTreeSet<String> =
-            got.iter().map(|p| p.digest.to_hex()).collect();
-        assert_eq!(distinct.len(), 3);
-        // The command line is hashed raw: a trailing space is part of it.
-        let trimmed = ImageBytes {
-            cmdline: b"console=hvc0 ro",
-            ..bytes(&ovmf)
-        };
-        assert_ne!(predict(&trimmed, &launches[..1]).unwrap()[0], got[0]);
-    }
-
-    #[test]
-    fn errors_name_the_config() {
-        let ovmf = Ovmf::parse(&amdsev_like(0x1000)).unwrap();
-        let mut bad = launch("milan-2", 2, "qemu");
-        bad.vcpu_type = "EPYC-Nope".into();
-        let err = predict(&bytes(&ovmf), &[launch("ok", 1, "qemu"), bad])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("milan-2") && err.contains("vcpu_type") && err.contains("EPYC-Nope"),
-            "{err}"
-        );
-
-        let nul = ImageBytes {
-            cmdline: b"console=hvc0\0",
-            ..bytes(&ovmf)
-        };
-        assert_eq!(
-            predict(&nul, &[launch("ok", 1, "qemu")]).unwrap_err(),
-            PredictError::Cmdline(CmdlineError::Nul { position: 12 })
-        );
-
-        // A firmware without the SNP_KERNEL_HASHES section cannot bind the kernel.
-        let plain = Ovmf::parse(&image(&[], None)).unwrap();
-        let err = predict(&bytes(&plain), &[launch("qemu-1", 1, "qemu")]).unwrap_err();
-        assert!(
-            matches!(&err, PredictError::Measure { name, .. } if name == "qemu-1"),
-            "{err:?}"
-        );
-    }
+        .collect::<Result<_, PredictError>>()?;
+    Ok(Expected {
+        schema: EXPECTED_SCHEMA,
+        recipe: recipe.to_owned(),
+        inputs: files.inputs(),
+        configs,
+    })
 }

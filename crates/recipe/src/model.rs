@@ -3,7 +3,7 @@
 //! cmdline template compiles. Later stages rely on that instead of checking again.
 
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
-use crate::{LaunchConfig, LaunchProblem, RecipeError, Sha256Sum};
+use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ pub struct Recipe {
     pub entry: EntrySpec,
     /// Values for the cmdline template, under `vars.`.
     pub vars: BTreeMap<String, toml::Value>,
-    pub launch: Vec<LaunchConfig>,
+    pub launch: Vec<LaunchSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.
@@ -182,7 +182,7 @@ impl Recipe {
     /// error naming recipe.toml, `launch[i].<field>` and the fix.
     pub fn check_launch(
         &self,
-        check: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+        check: &dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     ) -> Result<(), RecipeError> {
         for (i, c) in self.launch.iter().enumerate() {
             check(c).map_err(|p| {
@@ -203,7 +203,7 @@ impl Recipe {
     }
 
     /// The launch configuration called `name`, or an error listing the ones there are.
-    pub fn launch_config(&self, name: &str) -> Result<&LaunchConfig, RecipeError> {
+    pub fn launch_config(&self, name: &str) -> Result<&LaunchSpec, RecipeError> {
         self.launch.iter().find(|c| c.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.launch.iter().map(|c| c.name.as_str()).collect();
             RecipeError::invalid(

@@ -12,7 +12,7 @@ use crate::raw::{
     RawSymlink, RawVerity,
 };
 use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
-use crate::{LaunchConfig, RecipeError, Sha256Sum};
+use crate::{LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -248,7 +248,7 @@ impl Validator<'_> {
     }
 
     fn sha256(&self, key: &str, value: &str) -> Result<Sha256Sum, RecipeError> {
-        value.parse().map_err(|e: crate::sha256::BadSha256| {
+        value.parse().map_err(|e: snpkit_bundle::BadSha256| {
             self.err(
                 key,
                 e.to_string(),
@@ -505,7 +505,7 @@ impl Validator<'_> {
         })
     }
 
-    fn launch(&self, configs: &[LaunchConfig]) -> Result<(), RecipeError> {
+    fn launch(&self, configs: &[LaunchSpec]) -> Result<(), RecipeError> {
         if configs.is_empty() {
             return Err(self.err(
                 "launch",
