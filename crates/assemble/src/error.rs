@@ -67,7 +67,7 @@ pub enum BuildError {
     Prediction {
         recipe: String,
         #[source]
-        source: crate::PredictionFailed,
+        source: crate::options::PredictionFailed,
     },
 
     #[error("SOURCE_DATE_EPOCH={value:?} is not a timestamp snpkit can use: {why}")]
@@ -77,11 +77,8 @@ pub enum BuildError {
         "the firmware cannot be used for measured direct boot: use firmware.source = \"amdsev\" (built by \
          `cargo xtask ovmf`)"
     )]
-    FirmwareUnfit(#[source] UnfitReason),
+    FirmwareUnfit(#[source] crate::options::UnfitReason),
 }
-
-/// Why the firmware check passed in ([`crate::BuildOptions::check_firmware`]) refused a firmware.
-pub type UnfitReason = Box<dyn std::error::Error + Send + Sync>;
 
 impl BuildError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {

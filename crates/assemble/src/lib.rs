@@ -27,6 +27,6 @@ mod resolve;
 mod tree;
 
 pub use assemble::{BuiltImage, build};
-pub use error::{BuildError, UnfitReason};
-pub use options::{BuildOptions, Predict, PredictionFailed, Reporter, Silent};
+pub use error::BuildError;
+pub use options::{BuildOptions, Predict, PredictionFailed, Reporter, Silent, UnfitReason};
 pub use resolve::lock;

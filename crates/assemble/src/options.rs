@@ -20,7 +20,7 @@ pub struct BuildOptions<'a> {
     /// Checks the firmware before it is used; returns why it is unfit. Measured direct boot
     /// needs an AmdSev OVMF with an SNP_KERNEL_HASHES section (the measure crate knows how to
     /// look; this crate does not).
-    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), crate::error::UnfitReason>,
+    pub check_firmware: &'a dyn Fn(&[u8]) -> Result<(), UnfitReason>,
     /// Checks a launch configuration the way the measurement will read it (CPU model, VMM,
     /// guest features): this crate does not know those lists, and a build whose launch
     /// configurations cannot be measured should stop before it fetches anything.
@@ -53,3 +53,6 @@ impl Reporter for Silent {
         Box::new(snpkit_inputs::NoProgress)
     }
 }
+
+/// Why the firmware check passed in ([`BuildOptions::check_firmware`]) refused a firmware.
+pub type UnfitReason = Box<dyn std::error::Error + Send + Sync>;
