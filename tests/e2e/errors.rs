@@ -1,10 +1,12 @@
 //! Errors say each thing once: a message says what was being done and to what, and its cause
 //! follows in the chain, never inside the message as well. Real failures (a missing or unreadable
-//! file, a damaged manifest, a KDS that does not answer, a cache in the wrong place), each through
+//! file, a damaged manifest, an image folder that cannot be written, a KDS that does not answer, a
+//! cache in the wrong place), each through
 //! the library call that meets it and through the command a user types, checked by the one
 //! generic rule of `snpkit_testkit::errors`: no level of a chain repeats another.
 
 use crate::support::{Sandbox, fails, xtask};
+use snpkit_bundle::files;
 use snpkit_testkit::errors::{assert_says_each_thing_once, assert_text_says_each_thing_once};
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +19,12 @@ fn check_stderr(stderr: &str, cause: &str) {
         .unwrap_or_else(|| panic!("no `error:` line in:\n{stderr}"));
     assert_text_says_each_thing_once(line);
     assert!(line.contains(cause), "{line:?} lost its cause {cause:?}");
+}
+
+/// An error of a failed system call: it says each thing once and still carries the call's error.
+fn says_once_with_its_cause(e: &(dyn std::error::Error + 'static)) {
+    assert_says_each_thing_once(e);
+    assert!(e.source().is_some(), "{e} lost its cause");
 }
 
 /// A file where a folder is expected: creating or reading anything below it fails (with ENOTDIR,
@@ -54,6 +62,25 @@ fn library_errors_leave_their_cause_to_the_chain() {
         .unwrap_err();
     assert_says_each_thing_once(&e);
     let e = snpkit_attest::gather::read_certs_dir(&missing).unwrap_err();
+    assert_says_each_thing_once(&e);
+
+    // The image folder (bundle): an image swapped in below a file, no image at all, a run folder
+    // that cannot be made, a damaged manifest and a run record that is not there.
+    let e = snpkit_bundle::write_image(&blocked, "app", &[("vmlinuz", b"k")]).unwrap_err();
+    says_once_with_its_cause(&e);
+    let e = snpkit_bundle::ImageDir::new(&blocked, "app")
+        .start_run()
+        .unwrap_err();
+    says_once_with_its_cause(&e);
+    let image = snpkit_bundle::ImageDir::new(tmp.path(), "app");
+    std::fs::create_dir_all(image.path()).unwrap();
+    std::fs::write(image.runs(), b"not a folder").unwrap();
+    says_once_with_its_cause(&image.start_run().unwrap_err());
+    std::fs::write(image.manifest(), b"{\"schema\": 1, ").unwrap();
+    assert_says_each_thing_once(&image.read_manifest().unwrap_err());
+    let e = snpkit_bundle::RunDir::at(&missing)
+        .read_record()
+        .unwrap_err();
     assert_says_each_thing_once(&e);
 
     // The emulated PSP's test chain cached where no folder can be made.
@@ -147,10 +174,10 @@ fn commands_print_each_cause_once() {
         &fails(xtask().args(["measure", "hello", "--images", images])),
         &enoent,
     );
-    std::fs::write(image.join("manifest.json"), b"{\"schema\": 1, ").unwrap();
+    std::fs::write(image.join(files::MANIFEST), b"{\"schema\": 1, ").unwrap();
     check_stderr(
         &fails(xtask().args(["measure", "hello", "--images", images])),
-        "manifest.json",
+        files::MANIFEST,
     );
 
     // Firmware that is not there.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use snpkit_measure::expected::Expected;
+use snpkit_bundle::{Expected, files};
 
 use snpkit_testkit::vectors::dir as vectors;
 
@@ -127,10 +127,10 @@ fn measure_writes_the_hashes_page() {
 fn image_dir(root: &Path, initrd: &[u8]) -> PathBuf {
     let dir = root.join("demo");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(fixture("ovmf_AmdSev_suffix.bin"), dir.join("OVMF.fd")).unwrap();
-    std::fs::write(dir.join("vmlinuz"), b"kernel bytes").unwrap();
-    std::fs::write(dir.join("initrd.cpio.gz"), initrd).unwrap();
-    std::fs::write(dir.join("cmdline"), b"console=hvc0 ro ").unwrap();
+    std::fs::copy(fixture("ovmf_AmdSev_suffix.bin"), dir.join(files::FIRMWARE)).unwrap();
+    std::fs::write(dir.join(files::KERNEL), b"kernel bytes").unwrap();
+    std::fs::write(dir.join(files::INITRD), initrd).unwrap();
+    std::fs::write(dir.join(files::CMDLINE), b"console=hvc0 ro ").unwrap();
     let manifest = serde_json::json!({
         "recipe": "demo",
         "launch": [
@@ -143,7 +143,7 @@ fn image_dir(root: &Path, initrd: &[u8]) -> PathBuf {
         ],
         "other": "fields the lead's manifest has are ignored"
     });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::write(dir.join(files::MANIFEST), manifest.to_string()).unwrap();
     dir
 }
 
@@ -154,7 +154,7 @@ fn measure_recipe_writes_expected_json() {
     let o = xtask(&["measure", "demo", "--images", path(root.path())]);
     assert!(o.status.success(), "{}", stderr(&o));
     let expected: Expected =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(files::EXPECTED)).unwrap()).unwrap();
     assert_eq!(expected.recipe, "demo");
     assert_eq!(expected.configs.len(), 3);
     let names: Vec<&str> = expected.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -174,11 +174,11 @@ fn measure_recipe_writes_expected_json() {
             "--vmm-type",
             vmm,
             "--ovmf",
-            path(&dir.join("OVMF.fd")),
+            path(&dir.join(files::FIRMWARE)),
             "--kernel",
-            path(&dir.join("vmlinuz")),
+            path(&dir.join(files::KERNEL)),
             "--initrd",
-            path(&dir.join("initrd.cpio.gz")),
+            path(&dir.join(files::INITRD)),
             "--append",
             "console=hvc0 ro ",
         ]);
@@ -208,10 +208,10 @@ fn measure_recipe_errors_name_the_problem() {
     );
 
     let dir = image_dir(root.path(), b"x");
-    let manifest = std::fs::read_to_string(dir.join("manifest.json"))
+    let manifest = std::fs::read_to_string(dir.join(files::MANIFEST))
         .unwrap()
         .replace("EPYC-Milan", "EPYC-Nope");
-    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+    std::fs::write(dir.join(files::MANIFEST), manifest).unwrap();
     let e = refused(
         &["measure", "demo", "--images", path(root.path())],
         "vcpu_type",
@@ -223,7 +223,7 @@ fn measure_recipe_errors_name_the_problem() {
 fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let ovmf = dir.join("OVMF.fd");
+    let ovmf = dir.join(files::FIRMWARE);
     let launched = xtask(&[
         "measure",
         "--vcpus",
@@ -235,9 +235,9 @@ fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
         "--ovmf",
         path(&ovmf),
         "--kernel",
-        path(&dir.join("vmlinuz")),
+        path(&dir.join(files::KERNEL)),
         "--initrd",
-        path(&dir.join("initrd.cpio.gz")),
+        path(&dir.join(files::INITRD)),
         "--append",
         "console=hvc0 ro ",
     ]);
@@ -279,7 +279,7 @@ fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // One byte of the initrd changed: nothing reproduces it, and the hashes tried are listed.
-    std::fs::write(dir.join("initrd.cpio.gz"), b"initrd bytez").unwrap();
+    std::fs::write(dir.join(files::INITRD), b"initrd bytez").unwrap();
     let o = xtask(&[
         "explain",
         "demo",
@@ -536,7 +536,7 @@ fn measure_other_modes() {
 fn measure_image(dir: &Path, launch: &[&str]) -> String {
     let mut args = vec!["measure"];
     args.extend_from_slice(launch);
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     args.extend(["--ovmf", path(&ovmf), "--kernel", path(&kernel)]);
     let o = xtask(&args);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -554,7 +554,7 @@ fn explain_json(args: &[&str]) -> (Output, serde_json::Value) {
 fn explain_hits_reproduce_through_measure() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     // Three launches the recipe does not describe: a Genoa host CPU (`-cpu host`), the
     // sev-snp-measure 0.0.13 EC2 form with the cmdline trimmed and no initrd, and GCE.
     let planted = [
@@ -688,8 +688,8 @@ fn explain_searches_the_recipes_configs_and_given_features() {
              "policy": 196608, "memory_mib": 1024}
         ]
     });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
-    let initrd = dir.join("initrd.cpio.gz");
+    std::fs::write(dir.join(files::MANIFEST), manifest.to_string()).unwrap();
+    let initrd = dir.join(files::INITRD);
     let digest = measure_image(
         &dir,
         &[
@@ -721,7 +721,7 @@ fn explain_searches_the_recipes_configs_and_given_features() {
     assert_eq!(json["matches"][0]["guest_features"], "0x40001", "{json}");
 
     // The same files without the recipe: the usual feature sets miss it...
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     let files = [
         "--ovmf",
         path(&ovmf),
@@ -751,7 +751,7 @@ fn explain_searches_the_recipes_configs_and_given_features() {
 fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     // A signature no QEMU model or listed host has (Milan stepping 2).
     let digest = measure_image(
         &dir,
@@ -766,7 +766,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
             "console=hvc0 ro ",
         ],
     );
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     let base = [
         "explain",
         "--ovmf",
@@ -852,7 +852,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
 fn explain_reads_a_report_inside_an_ioctl_response() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     let digest = measure_image(
         &dir,
         &[
@@ -956,7 +956,7 @@ fn measure_refuses_flags_it_would_ignore() {
         &[&recipe[..], &["--output-format", "base64"]].concat(),
         "--output-format cannot be used",
     );
-    assert!(!dir.join("expected.json").exists());
+    assert!(!dir.join(files::EXPECTED).exists());
 
     // Every EC2 spelling lands on the form it names.
     let ec2 = |extra: &[&str]| {

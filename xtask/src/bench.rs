@@ -2,13 +2,14 @@
 //!
 //! Speed is claimed by these, never by timed tests.
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, Ovmf, SearchSpace};
+
+use crate::bench_timing::{median, timed};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,39 +68,9 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs `program args`, checks it succeeded, returns its wall time and stdout. Shared by every
-/// benchmark that times a process.
-pub(crate) fn timed<S: AsRef<OsStr>>(
-    program: &Path,
-    args: &[S],
-) -> anyhow::Result<(Duration, String)> {
-    let start = Instant::now();
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", program.display()))?;
-    let took = start.elapsed();
-    if !out.status.success() {
-        let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
-        bail!(
-            "{} {} failed: {}",
-            program.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
-}
-
 /// The last line of a command's output (where the measure tools print the digest).
 fn last_line(stdout: &str) -> String {
     stdout.lines().last().unwrap_or("").trim().to_string()
-}
-
-/// The median of timed runs (the upper one of an even count); `v` must not be empty.
-pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn measure(runs: usize) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,7 @@
 //! `cargo xtask bench build`: our initramfs writer against the classic shell pipeline
 //! `find | sort | cpio -o -H newc --reproducible | gzip -9`, on the same ≈200 MB tree, in one run.
 
-use crate::bench::median;
+use crate::bench_timing::median;
 use anyhow::{Context, bail};
 use snpkit_image::{Tree, cpio, gzip, import};
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! 1.175 s, snpkit 0.419 s, 2.80×; openssl 0.830 s. With other builds keeping both cores busy
 //! (load 4) the same run gave 1.530 s, 1.211 s, 1.26×: the gain is the second core.
 
-use crate::bench::{median, timed};
+use crate::bench_timing::{median, timed};
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;

@@ -23,6 +23,11 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// The workspace's images folder, `<workspace>/images`.
+pub fn default_images() -> PathBuf {
+    workspace_root().join(snpkit_bundle::IMAGES_DIR)
+}
+
 /// The vendored test vectors (`SNPKIT_VECTORS` overrides), found as the tests find them.
 pub use snpkit_testkit::vectors::dir as vectors_dir;
 
@@ -45,6 +50,8 @@ impl Dirs {
     }
 
     pub fn images(&self, root: &std::path::Path) -> PathBuf {
-        self.images.clone().unwrap_or_else(|| root.join("images"))
+        self.images
+            .clone()
+            .unwrap_or_else(|| root.join(snpkit_bundle::IMAGES_DIR))
     }
 }

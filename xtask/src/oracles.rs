@@ -1,7 +1,8 @@
-//! Reference tools we test against, installed into the XDG cache on demand.
+//! Reference tools we test against, installed into snpkit's cache folder on demand.
 //!
 //! sev-snp-measure comes from PyPI into its own venv, keyed by version:
-//! `$XDG_CACHE_HOME/snpkit/oracles/sev-snp-measure-<version>/`. Tests find it through
+//! `<cache>/oracles/sev-snp-measure-<version>/` (`<cache>` as `snpkit_cache::root` finds it:
+//! `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else `~/.cache/snpkit`). Tests find it through
 //! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]).
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,13 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
-use crate::{BuildError, Reporter};
+use crate::BuildError;
+use crate::options::Reporter;
+use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
 use snpkit_image::import;
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock,
-    LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
+    DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchProblem, Lock, LockedBlob, LockedDeb,
+    LockedFile, LockedFirmware, LockedKernel, Recipe,
 };
 use std::path::{Path, PathBuf};
 
@@ -16,7 +18,7 @@ pub fn lock(
     recipe: &Recipe,
     recipe_text: &[u8],
     cache: &Cache,
-    check_launch: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    check_launch: &dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     reporter: &dyn Reporter,
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
@@ -135,7 +137,7 @@ fn lock_firmware(
                 edk2_version: Some(src.version),
                 edk2_sources: vec![src.orig, src.debian],
                 ovmf: LockedBlob {
-                    path: "OVMF.fd".into(),
+                    path: files::FIRMWARE.into(),
                     sha256: built.sha256,
                     size: built.size,
                 },

@@ -9,8 +9,9 @@
 //! - [`report`]: the evidence format, parsed with every must-be-zero range enforced.
 //! - [`certs`], [`roots`]: the endorser's certificates and AMD's pinned roots.
 //! - `kds`: the endorser's service (AMD Key Distribution Service) with cache and offline mode.
-//! - `gather`: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder,
-//!   `expected.json`, and the KDS for what is missing.
+//! - `gather`: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder and
+//!   `expected.json` (read through `snpkit-bundle`, which owns the image folder), and the KDS for
+//!   what is missing.
 //!   (These two need the default `kds` feature, which brings the HTTP stack; without it the crate
 //!   is the pure verifier and the emulated PSP.)
 //! - [`verifier`]: the judgement, one pure function; [`verdict`]: its result.

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, VekSpec, emulated_report, sign_with};
+use snpkit_attest::emulated::{ReportFields, TestChain, VekSpec, emulated_report, sign_with};
 use snpkit_attest::{
     CrlInput, EMULATED_BANNER, Endorsements, Policy, Reference, Trust, Verdict, verify,
 };
@@ -14,10 +14,10 @@ fn chain() -> &'static TestChain {
     TestChain::cached().expect("test chain (generated once into the XDG cache)")
 }
 
-fn launch() -> EmulatedLaunch {
+fn launch() -> ReportFields {
     let nonce = [7u8; 32];
     let rd = snpkit_wire::binding::report_data(&nonce, b"guest public key");
-    EmulatedLaunch::new([0xAB; 48], rd, 0x30000)
+    ReportFields::new([0xAB; 48], rd, 0x30000)
 }
 
 /// What a boot run brings back, plus the chain's own CRL (which `cargo xtask verify
@@ -32,7 +32,7 @@ fn endorsements(c: &TestChain) -> Endorsements {
     }
 }
 
-fn reference(l: &EmulatedLaunch) -> Reference {
+fn reference(l: &ReportFields) -> Reference {
     Reference {
         measurement: Some(l.measurement),
         report_data: Some(l.report_data),
@@ -44,7 +44,7 @@ fn reference(l: &EmulatedLaunch) -> Reference {
 }
 
 /// The verdict on `report` with the default policy, now, against `l`'s reference values.
-fn judge(report: &[u8], e: &Endorsements, l: &EmulatedLaunch, trust: &Trust) -> Verdict {
+fn judge(report: &[u8], e: &Endorsements, l: &ReportFields, trust: &Trust) -> Verdict {
     verify(report, e, &reference(l), &Policy::default(), trust, now())
 }
 

@@ -420,7 +420,7 @@ fn vlek_and_masked_chip_ids_are_not_fetched() {
 #[test]
 fn the_emulated_chain_never_asks_the_kds() {
     let chain = snpkit_attest::emulated::TestChain::cached().expect("test chain");
-    let l = snpkit_attest::emulated::EmulatedLaunch::new([1; 48], [2; 64], 0x30000);
+    let l = snpkit_attest::emulated::ReportFields::new([1; 48], [2; 64], 0x30000);
     let report = snpkit_attest::emulated::emulated_report(chain, &l);
     let kds = serve(HashMap::new());
     let cache = tempfile::tempdir().unwrap();

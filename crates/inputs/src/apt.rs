@@ -4,7 +4,8 @@
 
 use crate::process::{describe, run};
 use crate::{Cache, InputError, Progress};
-use snpkit_recipe::{LockedDeb, Sha256Sum};
+use snpkit_bundle::Sha256Sum;
+use snpkit_recipe::LockedDeb;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

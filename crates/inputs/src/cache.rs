@@ -6,7 +6,7 @@
 
 use crate::InputError;
 use sha2::{Digest, Sha256};
-use snpkit_recipe::Sha256Sum;
+use snpkit_bundle::Sha256Sum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

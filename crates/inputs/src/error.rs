@@ -1,4 +1,4 @@
-use snpkit_recipe::Sha256Sum;
+use snpkit_bundle::Sha256Sum;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

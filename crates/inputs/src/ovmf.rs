@@ -14,7 +14,8 @@
 use crate::process::{describe, run, tool_version};
 use crate::{Cache, InputError, Progress, workdir};
 use sha2::{Digest, Sha256};
-use snpkit_recipe::{LockedBlob, LockedFirmware, Sha256Sum};
+use snpkit_bundle::Sha256Sum;
+use snpkit_recipe::{LockedBlob, LockedFirmware};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::launch::MeasureError;
+use crate::error::MeasureError;
 use crate::ovmf::{Ovmf, PAGE_SIZE, Section};
 use snpkit_wire::guid::Guid;
 

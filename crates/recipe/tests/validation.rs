@@ -214,7 +214,7 @@ fn launch_configs() {
 #[test]
 fn launch_checks_from_outside_name_the_key() {
     let r = parse(&GOOD.replace("vmm = \"qemu\"", "vmm = \"xen\"")).unwrap();
-    let check = |c: &snpkit_recipe::LaunchConfig| {
+    let check = |c: &snpkit_bundle::LaunchSpec| {
         if c.vmm == "xen" {
             Err(LaunchProblem {
                 field: "vmm",
