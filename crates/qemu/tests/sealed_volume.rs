@@ -11,12 +11,9 @@
 mod support;
 
 use snpkit_attest::emulated::key::answer;
-use snpkit_attest::emulated::{
-    ChipSecret, EmulatedLaunch, GuestContext, TestChain, emulated_report,
-};
+use snpkit_attest::emulated::{ChipSecret, GuestContext, ReportFields, TestChain};
 use snpkit_qemu::channel::GuestChannel;
 use snpkit_qemu::{PspAnswer, PspRequest, serve_emulated_psp};
-use snpkit_wire::frame::ReportResponse;
 use snpkit_wire::init::{Entry, INIT_SCHEMA, InitConfig, Root, Volume, VolumeKey};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
@@ -167,16 +164,13 @@ fn boot(dir: &Path, initrd: &Path, volume: &Path, plain: Option<&Path>, psp: &Ps
         std::thread::sleep(Duration::from_millis(20));
     };
     let channel = GuestChannel::from_stream(stream, Instant::now() + DEADLINE).unwrap();
-    let context = GuestContext::new(psp.measurement, POLICY, chain.tcb.raw);
-    let (secret, measurement) = (psp.secret.clone(), psp.measurement);
+    let fields = ReportFields::new(psp.measurement, [0; 64], POLICY);
+    let context = GuestContext::of_launch(&fields, chain.tcb.raw);
+    let secret = psp.secret.clone();
     let server = serve_emulated_psp(channel, move |req| match req {
-        PspRequest::Report(req) => {
-            let launch = EmulatedLaunch::new(measurement, req.report_data, POLICY);
-            Ok(PspAnswer::Report(ReportResponse {
-                report: Box::new(emulated_report(chain, &launch)),
-                certs: Vec::new(),
-            }))
-        }
+        PspRequest::Report(req) => Ok(PspAnswer::Report(snpkit_attest::emulated::answer(
+            chain, &fields, &req,
+        ))),
         PspRequest::Key(raw) => Ok(PspAnswer::Key(answer(&secret, &context, &raw.0))),
     });
     loop {

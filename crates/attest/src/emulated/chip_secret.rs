@@ -75,9 +75,9 @@ impl std::fmt::Debug for ChipSecret {
     }
 }
 
-/// `test-chain/chip/` under snpkit's cache folder (see [`crate::cache_root`]).
+/// `test-chain/chip/` under snpkit's cache folder (`snpkit_cache::root`).
 pub fn default_dir() -> Result<PathBuf, ChipSecretError> {
-    Ok(crate::cache_root()
+    Ok(snpkit_cache::root()
         .ok_or(ChipSecretError::NoCacheDir)?
         .join("test-chain")
         .join("chip"))

@@ -32,6 +32,7 @@
 //! field is selected (the ABI states them for the fields, not for the selection).
 
 use super::chip_secret::ChipSecret;
+use super::report::ReportFields;
 use hkdf::Hkdf;
 use sha2::Sha256;
 pub use snpkit_wire::keyreq::tcb_at_most;
@@ -69,6 +70,22 @@ impl GuestContext {
             family_id: [0; 16],
             measurement,
             guest_svn: 0,
+            launch_mit_vector: 0,
+            caller_vmpl: 0,
+            committed_tcb,
+        }
+    }
+
+    /// The launch a report of `fields` describes (policy, IDs, measurement, guest SVN), called
+    /// at VMPL 0 on a platform whose committed TCB is `committed_tcb`, so that the emulated PSP's
+    /// keys and reports speak of the same guest.
+    pub fn of_launch(fields: &ReportFields, committed_tcb: u64) -> GuestContext {
+        GuestContext {
+            policy: fields.policy,
+            image_id: fields.image_id,
+            family_id: fields.family_id,
+            measurement: fields.measurement,
+            guest_svn: fields.guest_svn,
             launch_mit_vector: 0,
             caller_vmpl: 0,
             committed_tcb,
