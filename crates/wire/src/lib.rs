@@ -3,7 +3,9 @@
 //! Owns the REPORT_DATA binding of nonce and public key, the guest's init configuration (written by
 //! the image builder, read by `/init`), the versioned, length-prefixed channel frames, the
 //! dm-verity parameters on the kernel command line ([`verity`]), the command-line options that
-//! would bypass `/init` ([`cmdline`]) and the byte layout of the attestation report ([`report`]).
+//! would bypass `/init` ([`cmdline`]) and the byte layout of the attestation report ([`report`]);
+//! also the read loop that fills a buffer from a stream ([`stream`]), which the frame reader and
+//! the host's streaming hashers (image's dm-verity tree, measure's kernel and initrd) share.
 //! Depends on nothing heavy, because the static guest binary links it.
 #![forbid(unsafe_code)]
 
@@ -14,4 +16,5 @@ pub mod frame;
 pub mod guid;
 pub mod init;
 pub mod report;
+pub mod stream;
 pub mod verity;
