@@ -151,51 +151,22 @@ impl Args {
                  digests, in hex"
             );
         }
-        let (what, unused): (&str, &[&str]) = match (&self.recipe, self.mode()) {
+        let (what, unused): (&str, Vec<&str>) = match (&self.recipe, self.mode()) {
             (Some(_), _) => (
                 "measuring a recipe (its launch configs come from the image's manifest)",
-                &[
-                    "--vcpus",
-                    "--vcpu-type",
-                    "--vcpu-sig",
-                    "--vcpu-family",
-                    "--vmm-type",
-                    "--ec2-vmsa-rdx",
-                    "--ovmf",
-                    "--kernel",
-                    "--guest-features",
-                    "--snp-ovmf-hash",
-                    "--svsm",
-                    "--vars-size",
-                    "--vars-file",
-                    "--write-hashes-page",
-                ],
+                [&["--ovmf"], LAUNCH_FLAGS_BUT_OVMF].concat(),
             ),
             (None, Mode::OvmfHash) => (
                 "--mode snp:ovmf-hash (it hashes the OVMF's own pages only)",
-                &[
-                    "--vcpus",
-                    "--vcpu-type",
-                    "--vcpu-sig",
-                    "--vcpu-family",
-                    "--vmm-type",
-                    "--ec2-vmsa-rdx",
-                    "--kernel",
-                    "--guest-features",
-                    "--snp-ovmf-hash",
-                    "--svsm",
-                    "--vars-size",
-                    "--vars-file",
-                    "--write-hashes-page",
-                ],
+                LAUNCH_FLAGS_BUT_OVMF.to_vec(),
             ),
             (None, Mode::Snp) => (
                 "--mode snp (only snp:svsm uses them)",
-                &["--svsm", "--vars-size", "--vars-file"],
+                vec!["--svsm", "--vars-size", "--vars-file"],
             ),
             (None, Mode::Svsm) => (
                 "--mode snp:svsm (the SVSM launch has no hashes table and no precomputed OVMF hash)",
-                &["--kernel", "--snp-ovmf-hash", "--ec2-vmsa-rdx"],
+                vec!["--kernel", "--snp-ovmf-hash", "--ec2-vmsa-rdx"],
             ),
         };
         let bad: Vec<&str> = self
@@ -209,6 +180,24 @@ impl Args {
         Ok(())
     }
 }
+
+/// The flags that describe one launch, but for the OVMF: measuring a recipe (its manifest gives
+/// the launches) and `--mode snp:ovmf-hash` (the OVMF alone) use none of them.
+const LAUNCH_FLAGS_BUT_OVMF: &[&str] = &[
+    "--vcpus",
+    "--vcpu-type",
+    "--vcpu-sig",
+    "--vcpu-family",
+    "--vmm-type",
+    "--ec2-vmsa-rdx",
+    "--kernel",
+    "--guest-features",
+    "--snp-ovmf-hash",
+    "--svsm",
+    "--vars-size",
+    "--vars-file",
+    "--write-hashes-page",
+];
 
 pub(crate) fn parse_u64(s: &str) -> Result<u64, String> {
     let t = s.trim();

@@ -86,36 +86,37 @@ pub fn ensure(check_only: bool) -> anyhow::Result<()> {
         write_sources()?;
     }
     apt(&["update", "-q"])?;
-    let plain: Vec<&str> = PACKAGES
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| missing.contains(p))
-        .collect();
-    if !plain.is_empty() {
-        eprintln!("installing {}", plain.join(" "));
-        let mut a = vec!["install", "-y", "-q", "--no-install-recommends"];
-        a.extend(&plain);
-        apt(&a)?;
-    }
-    let bpo: Vec<&str> = BACKPORTS
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| missing.contains(p))
-        .collect();
-    if !bpo.is_empty() {
-        eprintln!("installing {} from bookworm-backports", bpo.join(" "));
-        let mut a = vec![
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-t",
-            "bookworm-backports",
-        ];
-        a.extend(&bpo);
-        apt(&a)?;
-    }
+    install(PACKAGES, &missing, &[], "")?;
+    install(
+        BACKPORTS,
+        &missing,
+        &["-t", "bookworm-backports"],
+        " from bookworm-backports",
+    )?;
     Ok(())
+}
+
+/// Installs the packages of `list` that are `missing`, with the apt options `extra`; `from` ends
+/// the message saying what is installed.
+fn install(
+    list: &[(&str, &str)],
+    missing: &[&str],
+    extra: &[&str],
+    from: &str,
+) -> anyhow::Result<()> {
+    let wanted: Vec<&str> = list
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| missing.contains(p))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {}{from}", wanted.join(" "));
+    let mut a = vec!["install", "-y", "-q", "--no-install-recommends"];
+    a.extend(extra);
+    a.extend(&wanted);
+    apt(&a)
 }
 
 fn installed(package: &str) -> bool {

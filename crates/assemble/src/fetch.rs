@@ -2,11 +2,11 @@
 
 use crate::BuildError;
 use crate::check::{mismatch, stale};
-use crate::options::BuildOptions;
+use crate::options::{BuildOptions, Reporter};
 use crate::resolve::{module_names, read_checked, relative};
 use snpkit_bundle::{Input, InputKind, Sha256Sum, files};
-use snpkit_inputs::{apt, kernel, ovmf};
-use snpkit_recipe::{FirmwareSource, KernelSource, Lock, LockedBlob, Recipe};
+use snpkit_inputs::{Cache, Progress, apt, kernel, ovmf};
+use snpkit_recipe::{DebPin, FirmwareSource, KernelSource, Lock, LockedBlob, LockedDeb, Recipe};
 
 /// The kernel and firmware of an image, checked against the lock, and the inputs they came from
 /// (for the manifest, in the order fetched).
@@ -41,7 +41,7 @@ fn fetch_kernel(
 ) -> Result<kernel::KernelFiles, BuildError> {
     let files = match (&recipe.kernel, &lock.kernel.deb) {
         (KernelSource::Debian(pin), Some(deb)) => {
-            if pin.name != deb.name || pin.version.as_ref().is_some_and(|v| *v != deb.version) {
+            if !is_locked(pin, deb) {
                 return Err(stale(
                     recipe,
                     format!(
@@ -50,18 +50,8 @@ fn fetch_kernel(
                     ),
                 ));
             }
-            let progress = opts
-                .reporter
-                .step(&format!("fetching {} {}", deb.name, deb.version));
-            let bytes = apt::fetch(deb, opts.cache, &*progress, &recipe.name)?;
+            let (bytes, progress) = fetch_deb(recipe, deb, opts.cache, opts.reporter, inputs)?;
             progress.set_message(&format!("reading {}", deb.filename));
-            inputs.push(Input {
-                kind: InputKind::Deb,
-                name: deb.name.clone(),
-                version: Some(deb.version.clone()),
-                sha256: deb.sha256,
-                size: deb.size,
-            });
             kernel::from_deb(&bytes, &deb.filename, &module_names(recipe))?
         }
         (
@@ -167,6 +157,32 @@ fn fetch_firmware(
         size: bytes.len() as u64,
     });
     Ok(bytes)
+}
+
+/// Whether the lock's package is the one the recipe pins (its name, and its version if pinned).
+pub(crate) fn is_locked(pin: &DebPin, deb: &LockedDeb) -> bool {
+    pin.name == deb.name && pin.version.as_ref().is_none_or(|v| *v == deb.version)
+}
+
+/// Fetches a locked package (`apt::fetch`: from the cache, or downloaded and checked) and records
+/// it among `inputs`; returns its bytes and the step's progress, still showing.
+pub(crate) fn fetch_deb<'r>(
+    recipe: &Recipe,
+    deb: &LockedDeb,
+    cache: &Cache,
+    reporter: &'r dyn Reporter,
+    inputs: &mut Vec<Input>,
+) -> Result<(Vec<u8>, Box<dyn Progress + 'r>), BuildError> {
+    let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
+    let bytes = apt::fetch(deb, cache, &*progress, &recipe.name)?;
+    inputs.push(Input {
+        kind: InputKind::Deb,
+        name: deb.name.clone(),
+        version: Some(deb.version.clone()),
+        sha256: deb.sha256,
+        size: deb.size,
+    });
+    Ok((bytes, progress))
 }
 
 fn check_blob(

@@ -2,11 +2,12 @@
 
 use crate::BuildError;
 use crate::check::stale;
+use crate::fetch::{fetch_deb, is_locked};
 use crate::options::Reporter;
-use snpkit_bundle::{Input, InputKind};
+use snpkit_bundle::Input;
 use snpkit_image::Tree;
+use snpkit_inputs::Cache;
 use snpkit_inputs::deb::{DebEntry, DebEntryKind, data_entries};
-use snpkit_inputs::{Cache, apt};
 use snpkit_recipe::{Lock, Recipe};
 use std::collections::BTreeSet;
 
@@ -23,7 +24,7 @@ pub(crate) fn add_packages(
         return Err(stale(recipe, "the package list changed".into()));
     }
     for (pin, deb) in recipe.packages.iter().zip(&lock.packages) {
-        if pin.name != deb.name || pin.version.as_ref().is_some_and(|v| *v != deb.version) {
+        if !is_locked(pin, deb) {
             return Err(stale(
                 recipe,
                 format!(
@@ -32,8 +33,7 @@ pub(crate) fn add_packages(
                 ),
             ));
         }
-        let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
-        let bytes = apt::fetch(deb, cache, &*progress, &recipe.name)?;
+        let (bytes, _progress) = fetch_deb(recipe, deb, cache, reporter, &mut inputs)?;
         let include: Vec<String> = pin
             .include
             .iter()
@@ -47,13 +47,6 @@ pub(crate) fn add_packages(
         };
         let entries = data_entries(&bytes, &deb.filename, &wanted)?;
         add_entries(tree, entries, &wanted)?;
-        inputs.push(Input {
-            kind: InputKind::Deb,
-            name: deb.name.clone(),
-            version: Some(deb.version.clone()),
-            sha256: deb.sha256,
-            size: deb.size,
-        });
     }
     Ok(inputs)
 }

@@ -4,7 +4,9 @@
 
 mod common;
 use common::*;
+use snpkit_attest::certs::Cert;
 use snpkit_attest::emulated::{ReportFields, TestChain, VekSpec, emulated_report, sign_with};
+use snpkit_attest::report::layout::REPORT_LEN;
 use snpkit_attest::{
     CrlInput, EMULATED_BANNER, Endorsements, Policy, Reference, Trust, Verdict, verify,
 };
@@ -18,6 +20,22 @@ fn launch() -> ReportFields {
     let nonce = [7u8; 32];
     let rd = snpkit_wire::binding::report_data(&nonce, b"guest public key");
     ReportFields::new([0xAB; 48], rd, 0x30000)
+}
+
+/// The test chain, a launch, and the emulated PSP's report of it.
+fn emulated() -> (&'static TestChain, ReportFields, [u8; REPORT_LEN]) {
+    let c = chain();
+    let l = launch();
+    let report = emulated_report(c, &l);
+    (c, l, report)
+}
+
+/// `--allow-emulated`, with `c` as the emulated roots.
+fn allowed(c: &TestChain) -> Trust<'_> {
+    Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+    }
 }
 
 /// What a boot run brings back, plus the chain's own CRL (which `cargo xtask verify
@@ -54,14 +72,8 @@ fn now() -> OffsetDateTime {
 
 #[test]
 fn emulated_report_verifies_only_with_allow_emulated() {
-    let c = chain();
-    let l = launch();
-    let report = emulated_report(c, &l);
-    let allowed = Trust {
-        allow_emulated: true,
-        emulated_roots: Some(&c.roots),
-    };
-    let v = judge(&report, &endorsements(c), &l, &allowed);
+    let (c, l, report) = emulated();
+    let v = judge(&report, &endorsements(c), &l, &allowed(c));
     assert!(v.passed, "{}", v.to_table(false));
     assert!(v.emulated);
     assert!(v.to_table(false).contains(EMULATED_BANNER));
@@ -89,9 +101,7 @@ fn emulated_report_verifies_only_with_allow_emulated() {
 
 #[test]
 fn emulated_report_has_the_real_layout() {
-    let c = chain();
-    let l = launch();
-    let report = emulated_report(c, &l);
+    let (c, l, report) = emulated();
     let r = snpkit_attest::report::parse(&report).expect("parses");
     assert_eq!(r.version, 3);
     assert_eq!(r.signature_algo, 1);
@@ -132,20 +142,17 @@ fn the_test_chain_is_cached_and_stable() {
     );
 }
 
-/// A report signed by a test-ASK VEK that lies in one way, with --allow-emulated.
-fn lying_vek(spec: VekSpec) -> snpkit_attest::Verdict {
-    let c = chain();
-    let l = launch();
-    let mut report = emulated_report(c, &l);
+/// The verdict, with --allow-emulated, on a report signed by a test-ASK VEK that is honest but
+/// for `lie`.
+fn lying_vek(lie: impl FnOnce(&mut VekSpec)) -> snpkit_attest::Verdict {
+    let mut spec = honest_spec();
+    lie(&mut spec);
+    let (c, l, mut report) = emulated();
     let (vek, key) = c.issue_vek(&spec).expect("issue");
     sign_with(&key, &mut report);
     let mut e = endorsements(c);
     e.vcek = Some(vek);
-    let allowed = Trust {
-        allow_emulated: true,
-        emulated_roots: Some(&c.roots),
-    };
-    judge(&report, &e, &l, &allowed)
+    judge(&report, &e, &l, &allowed(c))
 }
 
 fn honest_spec() -> VekSpec {
@@ -169,51 +176,55 @@ fn honest_spec() -> VekSpec {
 
 #[test]
 fn an_honest_reissued_vek_passes() {
-    let v = lying_vek(honest_spec());
+    let v = lying_vek(|_| {});
     assert!(v.passed, "{}", v.to_table(false));
 }
 
 #[test]
 fn vek_tcb_must_equal_reported_tcb() {
-    let mut s = honest_spec();
-    s.tcb.4 = s.tcb.4.wrapping_add(1);
-    assert_fails_on(&lying_vek(s), "vek.tcb", "ucodeSPL off by one");
+    assert_fails_on(
+        &lying_vek(|s| s.tcb.4 = s.tcb.4.wrapping_add(1)),
+        "vek.tcb",
+        "ucodeSPL off by one",
+    );
 }
 
 #[test]
 fn vek_hwid_must_equal_chip_id() {
-    let mut s = honest_spec();
-    if let Some(h) = s.hw_id.as_mut() {
-        h[0] ^= 1;
-    }
-    assert_fails_on(&lying_vek(s), "vek.hwid", "other chip");
-    let mut s = honest_spec();
-    s.hw_id = None;
-    assert_fails_on(&lying_vek(s), "vek.hwid", "no hwID");
+    assert_fails_on(
+        &lying_vek(|s| {
+            if let Some(h) = s.hw_id.as_mut() {
+                h[0] ^= 1;
+            }
+        }),
+        "vek.hwid",
+        "other chip",
+    );
+    assert_fails_on(&lying_vek(|s| s.hw_id = None), "vek.hwid", "no hwID");
 }
 
 #[test]
 fn vek_product_name_must_match() {
-    let mut s = honest_spec();
-    s.product_name = "Genoa".into();
-    assert_fails_on(&lying_vek(s), "vek.product", "Genoa VCEK for a Milan chip");
+    assert_fails_on(
+        &lying_vek(|s| s.product_name = "Genoa".into()),
+        "vek.product",
+        "Genoa VCEK for a Milan chip",
+    );
 }
 
 #[test]
 fn vek_kind_ca_and_critical_extensions() {
-    let mut s = honest_spec();
-    s.common_name = "SEV-VLEK".into();
     assert_fails_on(
-        &lying_vek(s),
+        &lying_vek(|s| s.common_name = "SEV-VLEK".into()),
         "chain.vek_kind",
         "VLEK cert for a VCEK report",
     );
-    let mut s = honest_spec();
-    s.ca = true;
-    assert_fails_on(&lying_vek(s), "chain.vek", "VEK marked CA");
-    let mut s = honest_spec();
-    s.extra_critical = true;
-    assert_fails_on(&lying_vek(s), "chain.vek", "unknown critical extension");
+    assert_fails_on(&lying_vek(|s| s.ca = true), "chain.vek", "VEK marked CA");
+    assert_fails_on(
+        &lying_vek(|s| s.extra_critical = true),
+        "chain.vek",
+        "unknown critical extension",
+    );
 }
 
 #[test]
@@ -253,25 +264,27 @@ fn the_chain_keeps_an_ark_signed_crl_in_its_cache() {
 #[test]
 fn crl_revoking_the_ask_or_the_vcek_fails() {
     use std::time::{Duration, SystemTime};
-    let c = chain();
-    let l = launch();
-    let report = emulated_report(c, &l);
-    let allowed = Trust {
-        allow_emulated: true,
-        emulated_roots: Some(&c.roots),
-    };
+    let (c, l, report) = emulated();
+    let allowed = allowed(c);
     let day = Duration::from_secs(86_400);
     let t = SystemTime::now();
-    let mut e = endorsements(c);
-    e.crl = CrlInput::Given(c.crl(&[], t - day, t + day).expect("crl"));
-    let v = judge(&report, &e, &l, &allowed);
+    // The verdict with the test chain's certificates and `crl`.
+    let with_crl = |crl: CrlInput| {
+        let e = Endorsements {
+            crl,
+            ..endorsements(c)
+        };
+        judge(&report, &e, &l, &allowed)
+    };
+    let issued = |revoked: &[&Cert], from: SystemTime, to: SystemTime| {
+        CrlInput::Given(c.crl(revoked, from, to).expect("crl"))
+    };
+    let v = with_crl(issued(&[], t - day, t + day));
     assert!(v.passed, "{}", v.to_table(false));
-    e.crl = CrlInput::Given(c.crl(&[&c.roots.ask], t - day, t + day).expect("crl"));
-    let v = judge(&report, &e, &l, &allowed);
+    let v = with_crl(issued(&[&c.roots.ask], t - day, t + day));
     assert_fails_on(&v, "chain.crl", "revoked ASK");
     // The VCEK's own serial is looked up too.
-    e.crl = CrlInput::Given(c.crl(&[&c.vcek], t - day, t + day).expect("crl"));
-    let v = judge(&report, &e, &l, &allowed);
+    let v = with_crl(issued(&[&c.vcek], t - day, t + day));
     assert_fails_on(&v, "chain.crl", "revoked VCEK");
     assert!(
         v.check("chain.crl")
@@ -283,24 +296,24 @@ fn crl_revoking_the_ask_or_the_vcek_fails() {
     );
     // A CRL signed by another ARK (a forger's, under the test ARK's very name) is refused.
     let forged = TestChain::forge(&snpkit_attest::emulated::ChainNames::emulated()).expect("forge");
-    e.crl = CrlInput::Given(forged.crl.clone());
-    let v = judge(&report, &e, &l, &allowed);
+    let v = with_crl(CrlInput::Given(forged.crl.clone()));
     assert_fails_on(&v, "chain.crl", "CRL by another key");
     // Not yet current, and expired.
     for (from, to) in [(t + day, t + day * 2), (t - day * 2, t - day)] {
-        e.crl = CrlInput::Given(c.crl(&[], from, to).expect("crl"));
-        let v = judge(&report, &e, &l, &allowed);
+        let v = with_crl(issued(&[], from, to));
         assert_fails_on(&v, "chain.crl", "CRL outside its dates");
     }
-    e.crl = CrlInput::NotAtHand("offline".into());
+    let e = Endorsements {
+        crl: CrlInput::NotAtHand("offline".into()),
+        ..endorsements(c)
+    };
     let strict = Policy {
         require_crl: true,
         ..Policy::default()
     };
     let v = verify(&report, &e, &reference(&l), &strict, &allowed, now());
     assert_fails_on(&v, "chain.crl", "require_crl without a CRL");
-    e.crl = CrlInput::Failed("KDS answered 500".into());
-    let v = judge(&report, &e, &l, &allowed);
+    let v = with_crl(CrlInput::Failed("KDS answered 500".into()));
     assert_fails_on(&v, "chain.crl", "CRL fetch failed");
 }
 
@@ -308,9 +321,7 @@ fn crl_revoking_the_ask_or_the_vcek_fails() {
 fn a_vek_naming_another_issuer_is_refused_even_if_the_ask_signed_it() {
     // Signed with the test ASK's own key, but its issuer field names someone else: RFC 5280
     // chains names as well as keys, so the signature alone must not make it the ASK's VEK.
-    let mut s = honest_spec();
-    s.issuer_cn = Some("SEV-Milan".into());
-    let v = lying_vek(s);
+    let v = lying_vek(|s| s.issuer_cn = Some("SEV-Milan".into()));
     assert_fails_on(&v, "chain.vek", "VEK naming another issuer");
     assert!(
         v.check("chain.vek")

@@ -10,6 +10,7 @@ use snpkit_attest::{CrlInput, Endorsements, Product};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::macros::datetime;
@@ -102,7 +103,7 @@ fn serve(responses: Responses) -> FakeKds {
     FakeKds { base, seen }
 }
 
-fn config(base: &str, cache: &std::path::Path, offline: bool) -> KdsConfig {
+fn config(base: &str, cache: &Path, offline: bool) -> KdsConfig {
     KdsConfig {
         base_url: base.into(),
         cache_dir: cache.to_path_buf(),
@@ -118,21 +119,51 @@ const TURIN_URL: &str =
     "/vcek/v1/Turin/3b42092f69c656d3?fmcSPL=0&blSPL=1&teeSPL=0&snpSPL=2&ucodeSPL=71";
 const MILAN_URL: &str = "/vcek/v1/Milan/3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68";
 
-fn no_certs() -> Endorsements {
-    Endorsements::default()
+/// A fake KDS that knows one path.
+fn serve_at(path: &str, answers: Vec<Answer>) -> FakeKds {
+    serve(HashMap::from([(path.to_string(), answers)]))
+}
+
+/// A client of the KDS at `base`, caching under `cache`.
+fn kds_at(base: &str, cache: &Path) -> Kds {
+    Kds::new(config(base, cache, false)).unwrap()
+}
+
+/// An offline client: only the cache under `cache` answers.
+fn cache_only(cache: &Path) -> Kds {
+    Kds::new(config("http://127.0.0.1:9", cache, true)).unwrap()
+}
+
+/// What `complete_from_kds` gathers for `g`'s report, starting from no certificates at all.
+fn gathered(g: &Genuine, product: Option<Product>, kds: &Kds) -> Endorsements {
+    let mut e = Endorsements::default();
+    complete_from_kds(&g.report_bytes(), &mut e, product, kds, g.now);
+    e
+}
+
+const CHIP: &str = "3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d";
+
+fn milan_vcek(kds: &Kds) -> Result<Vec<u8>, KdsError> {
+    let tcb = snpkit_attest::report::Tcb::decode(0x4405000000000002, Product::Milan.tcb_layout());
+    kds.vcek(Product::Milan, &hex::decode(CHIP).unwrap(), &tcb)
+}
+
+fn asked(kds: &FakeKds, path: &str) -> usize {
+    kds.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| *p == path)
+        .count()
 }
 
 #[test]
 fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
     let g = genuine("oak turin v5");
-    let kds = serve(HashMap::from([(
-        TURIN_URL.to_string(),
-        ok(200, read(g.vek)),
-    )]));
+    let kds = serve_at(TURIN_URL, ok(200, read(g.vek)));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &online, g.now);
+    let online = kds_at(&kds.base, cache.path());
+    let e = gathered(g, None, &online);
     assert_eq!(
         e.vcek.as_deref(),
         Some(&read(g.vek)[..]),
@@ -161,9 +192,8 @@ fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
 
     // Offline now: the same VCEK from the cache, no request.
     let before = kds.seen.lock().unwrap().len();
-    let offline = Kds::new(config("http://127.0.0.1:9", cache.path(), true)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &offline, g.now);
+    let offline = cache_only(cache.path());
+    let e = gathered(g, None, &offline);
     assert!(e.vcek.is_some(), "{:?}", e.vek_problem);
     assert_eq!(kds.seen.lock().unwrap().len(), before);
 }
@@ -171,20 +201,10 @@ fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
 #[test]
 fn milan_vcek_url_uses_the_full_chip_id() {
     let g = genuine("go-sev-guest milan v2");
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
-        ok(200, read(g.vek)),
-    )]));
+    let kds = serve_at(MILAN_URL, ok(200, read(g.vek)));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(
-        &g.report_bytes(),
-        &mut e,
-        Some(Product::Milan),
-        &online,
-        g.now,
-    );
+    let online = kds_at(&kds.base, cache.path());
+    let e = gathered(g, Some(Product::Milan), &online);
     assert!(e.vcek.is_some(), "{:?}", e.vek_problem);
     assert_eq!(kds.seen.lock().unwrap()[0], MILAN_URL);
 }
@@ -193,9 +213,8 @@ fn milan_vcek_url_uses_the_full_chip_id() {
 fn offline_with_an_empty_cache_names_what_is_missing() {
     let g = genuine("oak cb");
     let cache = tempfile::tempdir().unwrap();
-    let offline = Kds::new(config("http://127.0.0.1:9", cache.path(), true)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &offline, g.now);
+    let offline = cache_only(cache.path());
+    let e = gathered(g, None, &offline);
     let problem = e.vek_problem.clone().expect("a reason");
     assert!(
         problem.contains("offline") && problem.contains("Milan VCEK"),
@@ -217,14 +236,8 @@ fn kds_down_fails_the_verdict_with_the_reason() {
         .port();
     let g = genuine("oak cb");
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(
-        &format!("http://127.0.0.1:{port}"),
-        cache.path(),
-        false,
-    ))
-    .unwrap();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &online, g.now);
+    let online = kds_at(&format!("http://127.0.0.1:{port}"), cache.path());
+    let e = gathered(g, None, &online);
     let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", "KDS down");
     assert!(
@@ -250,7 +263,7 @@ fn garbage_is_an_error_and_never_cached() {
         ),
     ]));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     let err = online.vcek(
         Product::Milan,
         &[0; 1],
@@ -260,14 +273,7 @@ fn garbage_is_an_error_and_never_cached() {
         matches!(err, Err(KdsError::Status { status: 404, .. })),
         "{err:?}"
     );
-    let mut e = no_certs();
-    complete_from_kds(
-        &g.report_bytes(),
-        &mut e,
-        Some(Product::Milan),
-        &online,
-        g.now,
-    );
+    let e = gathered(g, Some(Product::Milan), &online);
     assert!(e.vcek.is_none());
     assert!(
         e.vek_problem
@@ -282,53 +288,32 @@ fn garbage_is_an_error_and_never_cached() {
         "{:?}",
         e.crl
     );
-    let offline = Kds::new(config(&kds.base, cache.path(), true)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(
-        &g.report_bytes(),
-        &mut e,
-        Some(Product::Milan),
-        &offline,
-        g.now,
-    );
+    let offline = cache_only(cache.path());
+    let e = gathered(g, Some(Product::Milan), &offline);
     assert!(e.vcek.is_none(), "garbage must not be cached");
 }
 
 #[test]
 fn retries_server_errors_and_rate_limits_but_not_404() {
     let g = genuine("go-sev-guest milan v2");
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
+    let kds = serve_at(
+        MILAN_URL,
         vec![
             Answer::Full(503, b"busy".to_vec()),
             Answer::Full(429, b"slow down".to_vec()),
             Answer::Full(200, read(g.vek)),
         ],
-    )]));
-    let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
-    let tcb = snpkit_attest::report::Tcb::decode(0x4405000000000002, Product::Milan.tcb_layout());
-    let chip = hex::decode("3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d").unwrap();
-    let der = online
-        .vcek(Product::Milan, &chip, &tcb)
-        .expect("third attempt succeeds");
-    assert_eq!(der, read(g.vek));
-    assert_eq!(
-        kds.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| *p == MILAN_URL)
-            .count(),
-        3
     );
-
-    let kds = serve(HashMap::from([(MILAN_URL.to_string(), ok(500, vec![]))]));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
-    let err = online
-        .vcek(Product::Milan, &chip, &tcb)
-        .expect_err("always 500");
+    let online = kds_at(&kds.base, cache.path());
+    let der = milan_vcek(&online).expect("third attempt succeeds");
+    assert_eq!(der, read(g.vek));
+    assert_eq!(asked(&kds, MILAN_URL), 3);
+
+    let kds = serve_at(MILAN_URL, ok(500, vec![]));
+    let cache = tempfile::tempdir().unwrap();
+    let online = kds_at(&kds.base, cache.path());
+    let err = milan_vcek(&online).expect_err("always 500");
     assert!(matches!(err, KdsError::Status { status: 500, .. }), "{err}");
     assert_eq!(
         kds.seen.lock().unwrap().len(),
@@ -356,7 +341,7 @@ fn crl_and_cert_chain_from_the_kds() {
         ),
     ]));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     let inside = datetime!(2026-07-01 00:00 UTC);
     assert_eq!(
         online.crl(Product::Milan, KeyKind::Vcek, inside).unwrap(),
@@ -407,9 +392,8 @@ fn crl_and_cert_chain_from_the_kds() {
 fn vlek_and_masked_chip_ids_are_not_fetched() {
     let g = genuine("trustee AWS VLEK v3");
     let cache = tempfile::tempdir().unwrap();
-    let offline = Kds::new(config("http://127.0.0.1:9", cache.path(), true)).unwrap();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &offline, g.now);
+    let offline = cache_only(cache.path());
+    let e = gathered(g, None, &offline);
     assert!(
         e.vek_problem.as_deref().unwrap_or("").contains("VLEK"),
         "{:?}",
@@ -424,7 +408,7 @@ fn the_emulated_chain_never_asks_the_kds() {
     let report = snpkit_attest::emulated::emulated_report(chain, &l);
     let kds = serve(HashMap::new());
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     let mut e = Endorsements {
         ark: Some(chain.roots.ark.der().to_vec()),
         ask: Some(chain.roots.ask.der().to_vec()),
@@ -444,22 +428,6 @@ fn the_emulated_chain_never_asks_the_kds() {
         "{:?}",
         e.crl
     );
-}
-
-const CHIP: &str = "3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d";
-
-fn milan_vcek(kds: &Kds) -> Result<Vec<u8>, KdsError> {
-    let tcb = snpkit_attest::report::Tcb::decode(0x4405000000000002, Product::Milan.tcb_layout());
-    kds.vcek(Product::Milan, &hex::decode(CHIP).unwrap(), &tcb)
-}
-
-fn asked(kds: &FakeKds, path: &str) -> usize {
-    kds.seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|p| *p == path)
-        .count()
 }
 
 #[test]
@@ -482,8 +450,7 @@ fn a_kds_that_never_answers_ends_in_a_clear_failing_verdict() {
     };
     let kds = Kds::new(cfg).unwrap();
     let started = std::time::Instant::now();
-    let mut e = no_certs();
-    complete_from_kds(&g.report_bytes(), &mut e, None, &kds, g.now);
+    let e = gathered(g, None, &kds);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "bounded by the timeout: {:?}",
@@ -510,9 +477,9 @@ fn oversized_answers_are_refused_before_they_are_read_and_not_retried() {
     let g = genuine("go-sev-guest milan v2");
     let big = vec![0x30; 100 * 1024];
     for answer in [Answer::Full(200, big.clone()), Answer::Unsized(big.clone())] {
-        let kds = serve(HashMap::from([(MILAN_URL.to_string(), vec![answer])]));
+        let kds = serve_at(MILAN_URL, vec![answer]);
         let cache = tempfile::tempdir().unwrap();
-        let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+        let online = kds_at(&kds.base, cache.path());
         let err = milan_vcek(&online).expect_err("100 KiB is no certificate");
         assert!(matches!(err, KdsError::TooBig { max: 65536, .. }), "{err}");
         assert!(err.to_string().contains("more than 65536 bytes"), "{err}");
@@ -528,12 +495,9 @@ fn oversized_answers_are_refused_before_they_are_read_and_not_retried() {
     }
     // A CRL may be bigger than a certificate, up to 1 MiB.
     let crl_url = "/vcek/v1/Milan/crl";
-    let kds = serve(HashMap::from([(
-        crl_url.to_string(),
-        ok(200, vec![0x30; 2 * 1024 * 1024]),
-    )]));
+    let kds = serve_at(crl_url, ok(200, vec![0x30; 2 * 1024 * 1024]));
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     let err = online
         .crl(Product::Milan, KeyKind::Vcek, g.now)
         .expect_err("2 MiB");
@@ -547,8 +511,8 @@ fn oversized_answers_are_refused_before_they_are_read_and_not_retried() {
 fn a_broken_body_is_retried() {
     let g = genuine("go-sev-guest milan v2");
     let vcek = read(g.vek);
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
+    let kds = serve_at(
+        MILAN_URL,
         vec![
             Answer::Truncated {
                 len: vcek.len(),
@@ -556,9 +520,9 @@ fn a_broken_body_is_retried() {
             },
             Answer::Full(200, vcek.clone()),
         ],
-    )]));
+    );
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     assert_eq!(milan_vcek(&online).expect("second attempt"), vcek);
     assert_eq!(asked(&kds, MILAN_URL), 2);
 }
@@ -567,15 +531,15 @@ fn a_broken_body_is_retried() {
 fn retry_after_is_honoured_within_a_bound() {
     let g = genuine("go-sev-guest milan v2");
     let vcek = read(g.vek);
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
+    let kds = serve_at(
+        MILAN_URL,
         vec![
             Answer::WithHeaders(503, vec!["Retry-After: 1".into()], b"busy".to_vec()),
             Answer::Full(200, vcek.clone()),
         ],
-    )]));
+    );
     let cache = tempfile::tempdir().unwrap();
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let online = kds_at(&kds.base, cache.path());
     let started = std::time::Instant::now();
     assert_eq!(milan_vcek(&online).expect("after the pause"), vcek);
     assert!(
@@ -585,15 +549,15 @@ fn retry_after_is_honoured_within_a_bound() {
     );
 
     // Asked to come back in an hour (bound: 3 s): no waiting, a clear error.
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
+    let kds = serve_at(
+        MILAN_URL,
         vec![Answer::WithHeaders(
             429,
             vec!["Retry-After: 3600".into()],
             b"slow down".to_vec(),
         )],
-    )]));
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    );
+    let online = kds_at(&kds.base, cache.path());
     let _ = std::fs::remove_dir_all(cache.path().join("vcek"));
     let started = std::time::Instant::now();
     let err = milan_vcek(&online).expect_err("too long to wait");
@@ -617,16 +581,13 @@ fn an_oversized_cache_file_is_not_read() {
     let file = snpkit_attest::kds::cache::file_for(cache.path(), MILAN_URL);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, vec![0x30; 200 * 1024]).unwrap();
-    let offline = Kds::new(config("http://127.0.0.1:9", cache.path(), true)).unwrap();
+    let offline = cache_only(cache.path());
     let err = milan_vcek(&offline).expect_err("unusable cache");
     assert!(matches!(err, KdsError::CacheUnusable { .. }), "{err}");
     assert!(err.to_string().contains("204800 bytes"), "{err}");
     // Online, the KDS's answer replaces it.
-    let kds = serve(HashMap::from([(
-        MILAN_URL.to_string(),
-        ok(200, read(g.vek)),
-    )]));
-    let online = Kds::new(config(&kds.base, cache.path(), false)).unwrap();
+    let kds = serve_at(MILAN_URL, ok(200, read(g.vek)));
+    let online = kds_at(&kds.base, cache.path());
     assert_eq!(milan_vcek(&online).expect("fetched"), read(g.vek));
     assert_eq!(std::fs::read(&file).unwrap(), read(g.vek));
 }

@@ -1,6 +1,7 @@
 //! [`ImageDir`]: `images/<recipe>/`, the paths of its files and reading them.
 
 use crate::fsio::{Limit, read_counted, read_regular, write_atomic};
+use crate::json;
 use crate::run_dir::{PartialRun, RunDir, RunId};
 use crate::{BundleError, EXPECTED_SCHEMA, Expected, LaunchSpec, Manifest, Sha256Sum, files};
 use std::path::{Path, PathBuf};
@@ -97,19 +98,13 @@ impl ImageDir {
     pub fn read_manifest_hashed(&self) -> Result<(Manifest, Sha256Sum), BundleError> {
         let path = self.manifest();
         let bytes = self.read_or_no_image(&path, Limit::MANIFEST)?;
-        let manifest =
-            serde_json::from_slice::<Manifest>(&bytes).map_err(|source| BundleError::Json {
-                path: path.clone(),
-                what: "snpkit manifest",
-                source,
-            })?;
-        if manifest.schema != crate::MANIFEST_SCHEMA {
-            return Err(BundleError::Schema {
-                path,
-                found: manifest.schema,
-                supported: crate::MANIFEST_SCHEMA,
-            });
-        }
+        let manifest: Manifest = json::parse_versioned(
+            &path,
+            &bytes,
+            "snpkit manifest",
+            crate::MANIFEST_SCHEMA,
+            |m: &Manifest| m.schema,
+        )?;
         Ok((manifest, Sha256Sum::of(&bytes)))
     }
 
@@ -122,13 +117,8 @@ impl ImageDir {
         }
         let path = self.manifest();
         let bytes = self.read_or_no_image(&path, Limit::MANIFEST)?;
-        serde_json::from_slice::<LaunchOnly>(&bytes)
+        json::parse::<LaunchOnly>(&path, &bytes, "manifest with a \"launch\" array")
             .map(|m| m.launch)
-            .map_err(|source| BundleError::Json {
-                path,
-                what: "manifest with a \"launch\" array",
-                source,
-            })
     }
 
     /// The kernel command line file, bytes as measured.
@@ -203,20 +193,13 @@ impl ImageDir {
 impl Expected {
     /// Parses an `expected.json` read from `path`, refusing other schemas.
     pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Expected, BundleError> {
-        let expected: Expected =
-            serde_json::from_slice(bytes).map_err(|source| BundleError::Json {
-                path: path.to_owned(),
-                what: "expected.json",
-                source,
-            })?;
-        if expected.schema != EXPECTED_SCHEMA {
-            return Err(BundleError::Schema {
-                path: path.to_owned(),
-                found: expected.schema,
-                supported: EXPECTED_SCHEMA,
-            });
-        }
-        Ok(expected)
+        json::parse_versioned(
+            path,
+            bytes,
+            "expected.json",
+            EXPECTED_SCHEMA,
+            |e: &Expected| e.schema,
+        )
     }
 
     /// An `expected.json` a user names (`verify --expected FILE`): a file or a pipe, bounded by

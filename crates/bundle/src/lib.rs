@@ -28,6 +28,7 @@ mod error;
 mod expected;
 mod fsio;
 mod image_dir;
+mod json;
 mod launch;
 mod manifest;
 mod run_dir;

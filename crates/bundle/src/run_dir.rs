@@ -279,22 +279,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::ImageDir;
-
-    fn image() -> (tempfile::TempDir, ImageDir) {
-        let images = tempfile::tempdir().unwrap();
-        std::fs::create_dir(images.path().join("hello")).unwrap();
-        let image = ImageDir::new(images.path(), "hello");
-        (images, image)
-    }
-
-    fn listing(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::tests::{image, listing};
 
     #[test]
     fn a_finished_run_is_renamed_and_reads_back() {

@@ -69,19 +69,13 @@ impl RunRecord {
     /// Parses a `run.json` read from `path`, refusing other schemas and a record that contradicts
     /// itself.
     pub fn from_json(path: &Path, bytes: &[u8]) -> Result<RunRecord, BundleError> {
-        let record: RunRecord =
-            serde_json::from_slice(bytes).map_err(|source| BundleError::Json {
-                path: path.to_owned(),
-                what: "run record (run.json)",
-                source,
-            })?;
-        if record.schema != RUN_SCHEMA {
-            return Err(BundleError::Schema {
-                path: path.to_owned(),
-                found: record.schema,
-                supported: RUN_SCHEMA,
-            });
-        }
+        let record: RunRecord = crate::json::parse_versioned(
+            path,
+            bytes,
+            "run record (run.json)",
+            RUN_SCHEMA,
+            |r: &RunRecord| r.schema,
+        )?;
         if let Some(flag) = record.emulated
             && flag != record.launch.is_emulated()
         {

@@ -4,11 +4,22 @@
 use crate::*;
 use std::path::Path;
 
-fn image() -> (tempfile::TempDir, ImageDir) {
+/// An empty image folder `hello` in a temporary images folder (kept while the first is held).
+pub(crate) fn image() -> (tempfile::TempDir, ImageDir) {
     let images = tempfile::tempdir().unwrap();
     std::fs::create_dir(images.path().join("hello")).unwrap();
     let image = ImageDir::new(images.path(), "hello");
     (images, image)
+}
+
+/// The names in `dir`, sorted.
+pub(crate) fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 fn expected() -> Expected {

@@ -116,6 +116,17 @@ fn split_exitinfo2(exitinfo2: u64) -> (u32, u32) {
     (exitinfo2 as u32, (exitinfo2 >> 32) as u32)
 }
 
+/// `ioctl` failed with `errno`; the firmware's and the VMM's error codes come from `exitinfo2`.
+fn failed(ioctl: &'static str, errno: nix::errno::Errno, exitinfo2: u64) -> IoctlError {
+    let (fw_error, vmm_error) = split_exitinfo2(exitinfo2);
+    IoctlError::Failed {
+        ioctl,
+        errno,
+        fw_error,
+        vmm_error,
+    }
+}
+
 /// Checks MSG_REPORT_RSP and returns the report.
 pub fn report_from_response(
     resp: &[u8; RESPONSE_LEN],
@@ -146,6 +157,24 @@ fn request(user_data: &[u8; 64], vmpl: u32) -> SnpReportReq {
     }
 }
 
+/// An empty response buffer for the firmware's MSG_REPORT_RSP.
+fn empty_response() -> Box<SnpReportResp> {
+    Box::new(SnpReportResp {
+        data: [0; RESPONSE_LEN],
+    })
+}
+
+/// The ioctl's argument pointing at `req` and `resp`. Only addresses are taken: the caller keeps
+/// both alive, and does not move them, until the ioctl returns.
+fn guest_request<Req>(req: &mut Req, resp: &mut SnpReportResp) -> SnpGuestRequestIoctl {
+    SnpGuestRequestIoctl {
+        msg_version: 1,
+        req_data: &raw mut *req as u64,
+        resp_data: &raw mut *resp as u64,
+        exitinfo2: 0,
+    }
+}
+
 /// SNP_GET_REPORT.
 pub fn get_report(
     dev: &File,
@@ -153,28 +182,15 @@ pub fn get_report(
     vmpl: u32,
 ) -> Result<Box<[u8; REPORT_LEN]>, IoctlError> {
     let mut req = request(user_data, vmpl);
-    let mut resp = Box::new(SnpReportResp {
-        data: [0; RESPONSE_LEN],
-    });
-    let mut guest_req = SnpGuestRequestIoctl {
-        msg_version: 1,
-        req_data: &raw mut req as u64,
-        resp_data: &raw mut *resp as u64,
-        exitinfo2: 0,
-    };
+    let mut resp = empty_response();
+    let mut guest_req = guest_request(&mut req, &mut resp);
     // SAFETY: `guest_req` points at `req` and `resp`, which live (and are not moved) until the
     // ioctl returns; the kernel reads exactly `snp_report_req` and writes exactly
     // `snp_report_resp`, whose layouts these structs reproduce (sizes tested below).
     #[allow(unsafe_code)]
     let result = unsafe { snp_get_report(dev.as_raw_fd(), &mut guest_req) };
     if let Err(errno) = result {
-        let (fw_error, vmm_error) = split_exitinfo2(guest_req.exitinfo2);
-        return Err(IoctlError::Failed {
-            ioctl: "SNP_GET_REPORT",
-            errno,
-            fw_error,
-            vmm_error,
-        });
+        return Err(failed("SNP_GET_REPORT", errno, guest_req.exitinfo2));
     }
     report_from_response(&resp.data)
 }
@@ -191,32 +207,20 @@ pub fn get_ext_report(
         certs_address: certs.as_mut_ptr() as u64,
         certs_len: CERTS_BUF_LEN as u32,
     };
-    let mut resp = Box::new(SnpReportResp {
-        data: [0; RESPONSE_LEN],
-    });
-    let mut guest_req = SnpGuestRequestIoctl {
-        msg_version: 1,
-        req_data: &raw mut req as u64,
-        resp_data: &raw mut *resp as u64,
-        exitinfo2: 0,
-    };
+    let mut resp = empty_response();
+    let mut guest_req = guest_request(&mut req, &mut resp);
     // SAFETY: as in `get_report`; in addition `certs_address`/`certs_len` describe `certs`, a live
     // heap buffer of exactly `certs_len` bytes that is not touched until the ioctl returns.
     #[allow(unsafe_code)]
     let result = unsafe { snp_get_ext_report(dev.as_raw_fd(), &mut guest_req) };
     if let Err(errno) = result {
-        let (fw_error, vmm_error) = split_exitinfo2(guest_req.exitinfo2);
+        let (_, vmm_error) = split_exitinfo2(guest_req.exitinfo2);
         if vmm_error == VMM_ERR_INVALID_LEN {
             return Err(IoctlError::CertsTooLarge {
                 needed: req.certs_len,
             });
         }
-        return Err(IoctlError::Failed {
-            ioctl: "SNP_GET_EXT_REPORT",
-            errno,
-            fw_error,
-            vmm_error,
-        });
+        return Err(failed("SNP_GET_EXT_REPORT", errno, guest_req.exitinfo2));
     }
     let report = report_from_response(&resp.data)?;
     Ok((report, certs))

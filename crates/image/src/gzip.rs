@@ -21,27 +21,26 @@ const CHUNK: usize = 1 << 20;
 
 /// Compresses `data` into a gzip member (RFC 1952) with mtime 0 and no file name, on all cores.
 pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>, ImageError> {
-    let chunks = chunks(data);
-    let last = chunks.len() - 1;
-    let parts = chunks
-        .par_iter()
-        .enumerate()
-        .map(|(i, chunk)| part(chunk, level, i == last))
-        .collect::<Result<Vec<_>, ImageError>>()?;
-    Ok(member(parts, data.len(), level))
+    compress(data, level, true)
 }
 
 /// The same bytes as [`gzip`], on the calling thread only: for a like-for-like comparison with
 /// single-threaded compressors.
 pub fn gzip_one_thread(data: &[u8], level: u32) -> Result<Vec<u8>, ImageError> {
+    compress(data, level, false)
+}
+
+/// Deflates the chunks, on all cores or on this thread only, and joins them into one member.
+fn compress(data: &[u8], level: u32, all_cores: bool) -> Result<Vec<u8>, ImageError> {
     let chunks = chunks(data);
     let last = chunks.len() - 1;
-    let parts = chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| part(chunk, level, i == last))
-        .collect::<Result<Vec<_>, ImageError>>()?;
-    Ok(member(parts, data.len(), level))
+    let deflate = |(i, chunk): (usize, &&[u8])| part(chunk, level, i == last);
+    let parts: Result<Vec<_>, ImageError> = if all_cores {
+        chunks.par_iter().enumerate().map(deflate).collect()
+    } else {
+        chunks.iter().enumerate().map(deflate).collect()
+    };
+    Ok(member(parts?, data.len(), level))
 }
 
 fn chunks(data: &[u8]) -> Vec<&[u8]> {

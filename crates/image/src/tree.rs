@@ -125,7 +125,8 @@ impl Tree {
         Ok(())
     }
 
-    fn insert(&mut self, path: &str, node: Node) -> Result<(), ImageError> {
+    fn insert(&mut self, path: &str, mode: u32, kind: NodeKind) -> Result<(), ImageError> {
+        let node = Node { mode, kind };
         let key = key(path)?;
         if node.mode > 0o7777 {
             return Err(ImageError::BadPath {
@@ -168,13 +169,7 @@ impl Tree {
     }
 
     pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), ImageError> {
-        self.insert(
-            path,
-            Node {
-                mode,
-                kind: NodeKind::Dir,
-            },
-        )
+        self.insert(path, mode, NodeKind::Dir)
     }
 
     pub fn add_file(
@@ -183,13 +178,7 @@ impl Tree {
         data: impl Into<Arc<[u8]>>,
         mode: u32,
     ) -> Result<(), ImageError> {
-        self.insert(
-            path,
-            Node {
-                mode,
-                kind: NodeKind::File(data.into()),
-            },
-        )
+        self.insert(path, mode, NodeKind::File(data.into()))
     }
 
     pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), ImageError> {
@@ -199,13 +188,7 @@ impl Tree {
                 problem: "empty or NUL symlink target".into(),
             });
         }
-        self.insert(
-            path,
-            Node {
-                mode: 0o777,
-                kind: NodeKind::Symlink(target.to_owned()),
-            },
-        )
+        self.insert(path, 0o777, NodeKind::Symlink(target.to_owned()))
     }
 
     /// Makes `path` another name for the regular file `target`, which must already be in the tree.
@@ -239,13 +222,7 @@ impl Tree {
                 problem: "hard link to itself".into(),
             });
         }
-        self.insert(
-            path,
-            Node {
-                mode,
-                kind: NodeKind::HardLink(target_key),
-            },
-        )
+        self.insert(path, mode, NodeKind::HardLink(target_key))
     }
 
     pub fn add_char_device(
@@ -255,13 +232,7 @@ impl Tree {
         minor: u32,
         mode: u32,
     ) -> Result<(), ImageError> {
-        self.insert(
-            path,
-            Node {
-                mode,
-                kind: NodeKind::CharDevice { major, minor },
-            },
-        )
+        self.insert(path, mode, NodeKind::CharDevice { major, minor })
     }
 }
 
@@ -372,13 +343,38 @@ impl NodeKind {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use Add::{Dir, File, HardLink, Symlink};
+
+    /// One `add_*` call of a fixture tree.
+    enum Add<'a> {
+        File(&'a str, &'a [u8], u32),
+        Dir(&'a str, u32),
+        Symlink(&'a str, &'a str),
+        HardLink(&'a str, &'a str),
+    }
+
+    /// The tree that `adds`, in order, make; each must succeed.
+    fn tree(adds: &[Add<'_>]) -> Tree {
+        let mut t = Tree::new();
+        for add in adds {
+            match *add {
+                File(path, data, mode) => t.add_file(path, data, mode),
+                Dir(path, mode) => t.add_dir(path, mode),
+                Symlink(path, target) => t.add_symlink(path, target),
+                HardLink(path, target) => t.add_hardlink(path, target),
+            }
+            .unwrap();
+        }
+        t
+    }
 
     #[test]
     fn parents_come_first_and_are_implicit() {
-        let mut t = Tree::new();
-        t.add_file("/usr/bin/hello", &b"x"[..], 0o755).unwrap();
-        t.add_file("/a.txt", &b"y"[..], 0o644).unwrap();
-        t.add_dir("/usr", 0o700).unwrap();
+        let t = tree(&[
+            File("/usr/bin/hello", b"x", 0o755),
+            File("/a.txt", b"y", 0o644),
+            Dir("/usr", 0o700),
+        ]);
         let order: Vec<&str> = t.iter().map(|(k, _)| k).collect();
         assert_eq!(order, ["a.txt", "usr", "usr/bin", "usr/bin/hello"]);
         assert_eq!(t.get("/usr").unwrap().mode, 0o700);
@@ -387,9 +383,7 @@ mod tests {
 
     #[test]
     fn later_files_override_but_types_never_change_silently() {
-        let mut t = Tree::new();
-        t.add_file("/etc/x", &b"1"[..], 0o644).unwrap();
-        t.add_file("/etc/x", &b"2"[..], 0o600).unwrap();
+        let mut t = tree(&[File("/etc/x", b"1", 0o644), File("/etc/x", b"2", 0o600)]);
         assert_eq!(
             t.get("/etc/x").unwrap().kind,
             NodeKind::File(Arc::from(&b"2"[..]))
@@ -411,10 +405,11 @@ mod tests {
 
     #[test]
     fn hard_links_point_at_files_only() {
-        let mut t = Tree::new();
-        t.add_file("/bin/busybox", &b"elf"[..], 0o755).unwrap();
-        t.add_hardlink("/bin/sh", "/bin/busybox").unwrap();
-        t.add_hardlink("/bin/ls", "/bin/sh").unwrap();
+        let mut t = tree(&[
+            File("/bin/busybox", b"elf", 0o755),
+            HardLink("/bin/sh", "/bin/busybox"),
+            HardLink("/bin/ls", "/bin/sh"),
+        ]);
         assert_eq!(
             t.get("/bin/ls").unwrap().kind,
             NodeKind::HardLink("bin/busybox".into())
@@ -426,16 +421,17 @@ mod tests {
 
     #[test]
     fn resolve_follows_symlinks_inside_the_tree() {
-        let mut t = Tree::new();
-        t.add_file("/usr/bin/busybox", &b"elf"[..], 0o755).unwrap();
-        t.add_symlink("/bin", "usr/bin").unwrap();
-        t.add_symlink("/usr/bin/sh", "busybox").unwrap();
-        t.add_symlink("/usr/local/bin/app", "../../bin/sh").unwrap();
-        t.add_symlink("/opt/abs", "/bin/sh").unwrap();
-        t.add_hardlink("/usr/bin/ash", "/usr/bin/busybox").unwrap();
-        t.add_symlink("/loop/a", "b").unwrap();
-        t.add_symlink("/loop/b", "a").unwrap();
-        t.add_symlink("/dangling", "/usr/bin/missing").unwrap();
+        let t = tree(&[
+            File("/usr/bin/busybox", b"elf", 0o755),
+            Symlink("/bin", "usr/bin"),
+            Symlink("/usr/bin/sh", "busybox"),
+            Symlink("/usr/local/bin/app", "../../bin/sh"),
+            Symlink("/opt/abs", "/bin/sh"),
+            HardLink("/usr/bin/ash", "/usr/bin/busybox"),
+            Symlink("/loop/a", "b"),
+            Symlink("/loop/b", "a"),
+            Symlink("/dangling", "/usr/bin/missing"),
+        ]);
         let found = |p: &str| t.resolve(p).map(|(path, n)| (path, n.kind.clone()));
         let busybox = Ok((
             "usr/bin/busybox".to_owned(),

@@ -145,7 +145,7 @@ pub fn sha256_stream<R: std::io::Read + Send>(mut r: R) -> std::io::Result<[u8; 
     std::thread::scope(|s| {
         let reader = s.spawn(move || -> std::io::Result<()> {
             while let Ok(mut buf) = empty_rx.recv() {
-                let n = fill(&mut r, &mut buf)?;
+                let n = snpkit_wire::stream::read_full(&mut r, &mut buf)?;
                 if full_tx.send((buf, n)).is_err() || n == 0 {
                     break;
                 }
@@ -166,20 +166,6 @@ pub fn sha256_stream<R: std::io::Read + Send>(mut r: R) -> std::io::Result<[u8; 
             .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked")))?;
         Ok(h.finalize().into())
     })
-}
-
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {

@@ -524,6 +524,17 @@ pub(crate) mod tests {
     /// A one-page AmdSev-shaped image: reset block, hashes table area at 0x810c00, SEC_MEM,
     /// SECRETS, CPUID and an SNP_KERNEL_HASHES section of `kernel_hashes_size` bytes.
     pub(crate) fn amdsev_like(kernel_hashes_size: u32) -> Vec<u8> {
+        amdsev_with(&[
+            (0x800000, 0x9000, 1),
+            (0x80d000, 0x1000, 2),
+            (0x80e000, 0x1000, 3),
+            (0x810000, kernel_hashes_size, 0x10),
+        ])
+    }
+
+    /// The AmdSev footer (reset block, hashes table area at 0x810c00) with these metadata
+    /// sections, as (GPA, size, type).
+    fn amdsev_with(sections: &[(u32, u32, u32)]) -> Vec<u8> {
         image(
             &[
                 reset(0x80b004),
@@ -532,12 +543,7 @@ pub(crate) mod tests {
                     [0x00u8, 0x0c, 0x81, 0, 0, 4, 0, 0].to_vec(),
                 ),
             ],
-            Some(metadata(&[
-                (0x800000, 0x9000, 1),
-                (0x80d000, 0x1000, 2),
-                (0x80e000, 0x1000, 3),
-                (0x810000, kernel_hashes_size, 0x10),
-            ])),
+            Some(metadata(sections)),
         )
     }
 
@@ -725,20 +731,11 @@ pub(crate) mod tests {
     /// images over many seeds (the deterministic stand-in for the cargo-fuzz target).
     #[test]
     fn random_bytes_never_panic() {
-        let base = image(
-            &[
-                reset(0x80b004),
-                (
-                    SEV_HASH_TABLE_RV_GUID,
-                    [0x00u8, 0x0c, 0x81, 0, 0, 4, 0, 0].to_vec(),
-                ),
-            ],
-            Some(metadata(&[
-                (0x800000, 0x9000, 1),
-                (0x80d000, 0x1000, 2),
-                (0x810000, 0x1000, 0x10),
-            ])),
-        );
+        let base = amdsev_with(&[
+            (0x800000, 0x9000, 1),
+            (0x80d000, 0x1000, 2),
+            (0x810000, 0x1000, 0x10),
+        ]);
         let mut rng = snpkit_testkit::rng::SplitMix64::new(0x5eed);
         let mut next = move || rng.next_u64();
         for _ in 0..20_000 {

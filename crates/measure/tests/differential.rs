@@ -9,11 +9,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{Invocation, vectors};
 use snpkit_measure::CPU_MODELS;
+use snpkit_testkit::env::{amdsev_ovmf, sev_snp_measure};
 
 const SEED: u64 = 0x5eed_2026_0001;
 
@@ -21,30 +22,6 @@ const SEED: u64 = 0x5eed_2026_0001;
 /// output) so any failure can be replayed.
 fn seed() -> u64 {
     snpkit_testkit::rng::seed("SNPKIT_DIFF_SEED", SEED)
-}
-
-fn oracle() -> PathBuf {
-    let path = std::env::var_os("SNPKIT_SEV_SNP_MEASURE")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    assert!(
-        path.is_file(),
-        "sev-snp-measure 0.0.13 not found (SNPKIT_SEV_SNP_MEASURE={path:?}): run `cargo xtask oracles` and set \
-         SNPKIT_SEV_SNP_MEASURE to the path it prints (`cargo xtask test` does both)"
-    );
-    path
-}
-
-fn amdsev_ovmf() -> PathBuf {
-    let path = std::env::var_os("SNPKIT_OVMF")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    assert!(
-        path.is_file(),
-        "the AmdSev OVMF is missing (SNPKIT_OVMF={path:?}): run `cargo xtask ovmf` and set SNPKIT_OVMF to the \
-         OVMF.fd it builds (`cargo xtask test` does both)"
-    );
-    path
 }
 
 use snpkit_testkit::rng::SplitMix64 as Rng;
@@ -165,7 +142,7 @@ fn compare(oracle: &Path, invocations: &[Invocation], seed: u64) {
 
 #[test]
 fn fixtures_agree_with_sev_snp_measure() {
-    let oracle = oracle();
+    let oracle = sev_snp_measure();
     let fixtures = vectors().join("virtee-sev-snp-measure/tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
     let seed = seed();
@@ -216,7 +193,7 @@ fn fixtures_agree_with_sev_snp_measure() {
 
 #[test]
 fn amdsev_ovmf_agrees_with_sev_snp_measure() {
-    let oracle = oracle();
+    let oracle = sev_snp_measure();
     let ovmf = amdsev_ovmf();
     let dir = tempfile::tempdir().unwrap();
     let seed = seed();

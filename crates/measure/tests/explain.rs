@@ -8,11 +8,17 @@ use std::num::NonZeroU32;
 use common::vectors;
 use snpkit_measure::{
     BootCandidate, Ec2VmsaRdx, Firmware, FirmwareCandidate, GuestFeatures, KernelHashes,
-    LaunchConfig, Ovmf, SearchSpace, VcpuType, Vmm,
+    LaunchConfig, LaunchDigest, Ovmf, SearchSpace, VcpuType, Vmm,
 };
 
 fn fixture_ovmf() -> Ovmf {
-    let path = vectors().join("virtee-sev-snp-measure/tests/fixtures/ovmf_AmdSev_suffix.bin");
+    ovmf_fixture("ovmf_AmdSev_suffix.bin")
+}
+
+fn ovmf_fixture(name: &str) -> Ovmf {
+    let path = vectors()
+        .join("virtee-sev-snp-measure/tests/fixtures")
+        .join(name);
     Ovmf::parse(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -26,26 +32,45 @@ const KERNEL: &[u8] = b"a kernel image";
 const INITRD: &[u8] = b"an initrd";
 
 fn config(vcpus: u32, vcpu_type: &str, vmm: Vmm, features: u64) -> LaunchConfig {
+    launch(
+        vcpus,
+        VcpuType::from_name(vcpu_type).unwrap(),
+        vmm,
+        features,
+    )
+}
+
+fn launch(vcpus: u32, vcpu_type: VcpuType, vmm: Vmm, features: u64) -> LaunchConfig {
     LaunchConfig {
         vcpus: NonZeroU32::new(vcpus).unwrap(),
-        vcpu_type: VcpuType::from_name(vcpu_type).unwrap(),
+        vcpu_type,
         vmm,
         guest_features: GuestFeatures::new(features).unwrap(),
     }
 }
 
-#[test]
-fn finds_a_planted_configuration() {
-    let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
-    let planted = config(37, "EPYC-Milan", Vmm::Qemu, 0x221);
-    let hashes = KernelHashes::compute(KERNEL, INITRD, b"console=ttyS0 quiet").unwrap();
-    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
-
+/// The digest of `planted` launched on `ovmf` with `hashes`, and `ovmf` as the one firmware the
+/// search may try.
+fn plant<'a>(
+    ovmf: &'a Ovmf,
+    planted: &LaunchConfig,
+    hashes: Option<&KernelHashes>,
+) -> (LaunchDigest, [FirmwareCandidate<'a>; 1]) {
+    let firmware = Firmware::measure(ovmf);
+    let target = snpkit_measure::launch_digest(&firmware, hashes, planted).unwrap();
     let fw = [FirmwareCandidate {
         label: "fixture".into(),
         firmware,
     }];
+    (target, fw)
+}
+
+#[test]
+fn finds_a_planted_configuration() {
+    let ovmf = fixture_ovmf();
+    let planted = config(37, "EPYC-Milan", Vmm::Qemu, 0x221);
+    let hashes = KernelHashes::compute(KERNEL, INITRD, b"console=ttyS0 quiet").unwrap();
+    let (target, fw) = plant(&ovmf, &planted, Some(&hashes));
     let boots = BootCandidate::variants(KERNEL, INITRD, b"console=ttyS0 quiet");
     let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
@@ -69,15 +94,10 @@ fn finds_a_planted_configuration() {
 #[test]
 fn names_the_cmdline_variant_and_the_ec2_form() {
     let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
     // Launched with a trailing space that the recipe's cmdline lacks, on EC2 with RDX 0.
     let planted = config(2, "EPYC-v4", Vmm::Ec2(Ec2VmsaRdx::Zero), 0x1);
     let hashes = KernelHashes::compute(KERNEL, b"", b"ro ").unwrap();
-    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
-    let fw = [FirmwareCandidate {
-        label: "fixture".into(),
-        firmware,
-    }];
+    let (target, fw) = plant(&ovmf, &planted, Some(&hashes));
     let boots = BootCandidate::variants(KERNEL, INITRD, b"ro");
     let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
@@ -100,13 +120,8 @@ fn names_the_cmdline_variant_and_the_ec2_form() {
 #[test]
 fn a_firmware_only_launch_is_found_too() {
     let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
     let planted = config(5, "EPYC-Genoa", Vmm::Gce, 0x1);
-    let target = snpkit_measure::launch_digest(&firmware, None, &planted).unwrap();
-    let fw = [FirmwareCandidate {
-        label: "fixture".into(),
-        firmware,
-    }];
+    let (target, fw) = plant(&ovmf, &planted, None);
     let boots = BootCandidate::variants(KERNEL, INITRD, b"");
     let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
@@ -119,14 +134,9 @@ fn a_firmware_only_launch_is_found_too() {
 #[test]
 fn a_changed_initrd_matches_nothing() {
     let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
     let planted = config(4, "EPYC-v4", Vmm::Qemu, 0x1);
     let hashes = KernelHashes::compute(KERNEL, b"an initrd, one byte changed!", b"").unwrap();
-    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
-    let fw = [FirmwareCandidate {
-        label: "fixture".into(),
-        firmware,
-    }];
+    let (target, fw) = plant(&ovmf, &planted, Some(&hashes));
     let found = snpkit_measure::explain(
         &target,
         &fw,
@@ -139,8 +149,7 @@ fn a_changed_initrd_matches_nothing() {
 
 #[test]
 fn a_firmware_without_kernel_hashes_is_reported_as_skipped() {
-    let path = vectors().join("virtee-sev-snp-measure/tests/fixtures/ovmf_OvmfX64_suffix.bin");
-    let ovmf = Ovmf::parse(&std::fs::read(path).unwrap()).unwrap();
+    let ovmf = ovmf_fixture("ovmf_OvmfX64_suffix.bin");
     let fw = [FirmwareCandidate {
         label: "OvmfX64".into(),
         firmware: Firmware::measure(&ovmf),
@@ -165,22 +174,12 @@ fn a_firmware_without_kernel_hashes_is_reported_as_skipped() {
 #[test]
 fn a_real_host_signature_is_in_the_wide_space() {
     let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
     // `-cpu host` on a Turin: family 1Ah model 02h stepping 1, no QEMU model has it.
     let turin = VcpuType::from_family_model_stepping(0x1a, 0x02, 1).unwrap();
     assert_eq!(turin.signature(), 0xb00f21);
-    let planted = LaunchConfig {
-        vcpus: NonZeroU32::new(8).unwrap(),
-        vcpu_type: turin,
-        vmm: Vmm::Qemu,
-        guest_features: GuestFeatures::new(0x1).unwrap(),
-    };
+    let planted = launch(8, turin, Vmm::Qemu, 0x1);
     let hashes = KernelHashes::compute(KERNEL, INITRD, b"").unwrap();
-    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
-    let fw = [FirmwareCandidate {
-        label: "fixture".into(),
-        firmware,
-    }];
+    let (target, fw) = plant(&ovmf, &planted, Some(&hashes));
     let boots = BootCandidate::variants(KERNEL, INITRD, b"");
     let found = snpkit_measure::explain(&target, &fw, &boots, &space());
     assert_eq!(found.matches.len(), 1, "{found:?}");
@@ -191,21 +190,11 @@ fn a_real_host_signature_is_in_the_wide_space() {
 #[test]
 fn an_included_config_widens_the_space() {
     let ovmf = fixture_ovmf();
-    let firmware = Firmware::measure(&ovmf);
     // A recipe's launch config with features outside the usual sets, a raw signature and more
     // vCPUs than the search would try.
-    let planted = LaunchConfig {
-        vcpus: NonZeroU32::new(70).unwrap(),
-        vcpu_type: VcpuType::Signature(0x00a2_0f10),
-        vmm: Vmm::Qemu,
-        guest_features: GuestFeatures::new(0x1_0001).unwrap(),
-    };
+    let planted = launch(70, VcpuType::Signature(0x00a2_0f10), Vmm::Qemu, 0x1_0001);
     let hashes = KernelHashes::compute(KERNEL, INITRD, b"x").unwrap();
-    let target = snpkit_measure::launch_digest(&firmware, Some(&hashes), &planted).unwrap();
-    let fw = [FirmwareCandidate {
-        label: "fixture".into(),
-        firmware,
-    }];
+    let (target, fw) = plant(&ovmf, &planted, Some(&hashes));
     let boots = BootCandidate::variants(KERNEL, INITRD, b"x");
     let mut space = space();
     let before = space.size();

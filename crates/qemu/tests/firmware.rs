@@ -6,25 +6,13 @@
 mod support;
 
 use snpkit_qemu::{EmulatedLaunch, LaunchKind, Outcome, spawn};
-use std::path::PathBuf;
+use snpkit_testkit::env::amdsev_ovmf;
 use std::time::Duration;
 use support::*;
 
-fn ovmf() -> PathBuf {
-    let path = std::env::var_os("SNPKIT_OVMF").map(PathBuf::from).expect(
-        "SNPKIT_OVMF is not set: run `cargo xtask ovmf` and point SNPKIT_OVMF at the OVMF.fd it prints",
-    );
-    assert!(
-        path.is_file(),
-        "SNPKIT_OVMF={} does not exist: run `cargo xtask ovmf`",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn firmware_refusing_the_kernel_is_kernel_never_started() {
-    let firmware = ovmf();
+    let firmware = amdsev_ovmf();
     let dir = tempfile::tempdir().unwrap();
     let initramfs = Initramfs::new();
     initramfs.copy(&guest_binaries().init, "/init", 0o755);

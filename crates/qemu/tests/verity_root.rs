@@ -12,6 +12,7 @@ mod support;
 
 use snpkit_image::Tree;
 use snpkit_image::verity::{self, Superblock, VerityOptions};
+use snpkit_testkit::rng::SplitMix64;
 use snpkit_wire::init::{Entry, INIT_SCHEMA, InitConfig, Root};
 use snpkit_wire::verity::{BootCheck, Corruption};
 use std::collections::BTreeMap;
@@ -41,21 +42,9 @@ struct Fixture {
     big_offset: usize,
 }
 
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 fn fixture() -> Fixture {
     let bins = guest_binaries();
-    let big = pseudo_random(1 << 20);
+    let big = SplitMix64::new(0x2545_f491_4f6c_dd1d).bytes(1 << 20);
     let mut tree = Tree::new();
     for dir in ["/dev", "/proc", "/sys", "/run", "/tmp"] {
         tree.add_dir(dir, 0o755).unwrap();

@@ -890,13 +890,8 @@ mod tests {
 
     #[test]
     fn random_cmdlines_never_panic() {
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = snpkit_testkit::rng::SplitMix64::new(0x1234_5678_9abc_def0);
+        let mut next = move || rng.next_u64();
         let base = token();
         for _ in 0..20_000 {
             let mut bytes = base.clone().into_bytes();

@@ -2,8 +2,7 @@
 //! revoked ASKs/ASVKs by serial number. The verifier looks up the VCEK/VLEK's serial too, so a
 //! CRL that names the end-entity certificate is honoured as well.
 
-use super::{Cert, CertError, check_pss_alg, tbs_range, verify_pss, x509_time};
-use der::Decode;
+use super::{Cert, CertError, check_pss_alg, decode_signed, verify_pss, x509_time};
 use time::OffsetDateTime;
 
 #[derive(Clone, Debug)]
@@ -18,15 +17,9 @@ impl Crl {
     pub fn decode(bytes: &[u8]) -> Result<Crl, CertError> {
         let what = "CRL";
         let der = super::to_der(what, bytes)?;
-        let decode_err = |e: der::Error| CertError::Decode {
-            what: what.into(),
-            reason: e.to_string(),
-        };
-        let crl = x509_cert::crl::CertificateList::from_der(&der).map_err(decode_err)?;
-        let tbs = tbs_range(&der).map_err(decode_err)?;
-        if crl.signature_algorithm != crl.tbs_cert_list.signature {
-            return Err(CertError::AlgorithmMismatch { what: what.into() });
-        }
+        let (crl, tbs) = decode_signed(what, &der, |c: &x509_cert::crl::CertificateList| {
+            (&c.signature_algorithm, &c.tbs_cert_list.signature)
+        })?;
         Ok(Crl { der, tbs, crl })
     }
 

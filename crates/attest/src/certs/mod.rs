@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256, Sha384};
 use std::fmt;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+use x509_cert::spki::AlgorithmIdentifierOwned;
 
 /// Why a certificate or CRL could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,15 +144,9 @@ impl Cert {
     }
 
     pub fn from_der(what: &str, der: Vec<u8>) -> Result<Cert, CertError> {
-        let decode_err = |e: der::Error| CertError::Decode {
-            what: what.into(),
-            reason: e.to_string(),
-        };
-        let cert = x509_cert::Certificate::from_der(&der).map_err(decode_err)?;
-        let tbs = tbs_range(&der).map_err(decode_err)?;
-        if cert.signature_algorithm != cert.tbs_certificate.signature {
-            return Err(CertError::AlgorithmMismatch { what: what.into() });
-        }
+        let (cert, tbs) = decode_signed(what, &der, |c: &x509_cert::Certificate| {
+            (&c.signature_algorithm, &c.tbs_certificate.signature)
+        })?;
         Ok(Cert { der, tbs, cert })
     }
 
@@ -350,6 +345,26 @@ pub(crate) fn check_pss_alg(
         )));
     }
     Ok(())
+}
+
+/// Decodes a signed X.509 structure (a certificate or a CRL) and the byte range of its signed
+/// part; the outer signature algorithm must be the one inside (`algorithms` gives both).
+pub(crate) fn decode_signed<T: der::DecodeOwned>(
+    what: &str,
+    der: &[u8],
+    algorithms: fn(&T) -> (&AlgorithmIdentifierOwned, &AlgorithmIdentifierOwned),
+) -> Result<(T, std::ops::Range<usize>), CertError> {
+    let decode_err = |e: der::Error| CertError::Decode {
+        what: what.into(),
+        reason: e.to_string(),
+    };
+    let signed = T::from_der(der).map_err(decode_err)?;
+    let tbs = tbs_range(der).map_err(decode_err)?;
+    let (outer, inner) = algorithms(&signed);
+    if outer != inner {
+        return Err(CertError::AlgorithmMismatch { what: what.into() });
+    }
+    Ok((signed, tbs))
 }
 
 /// Byte range of the first element (tbsCertificate / tbsCertList) inside the outer SEQUENCE.

@@ -48,31 +48,40 @@ pub(super) fn judge(
 fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Reference) {
     let bits = r.policy_bits();
     let p = format!("guest policy {:#x}", r.policy);
-    let allowed = |b: bool| if b { "allowed" } else { "refused" };
-    let debug = bits.debug_allowed();
-    v.push(
-        "policy.debug",
-        !debug || policy.allow_debug,
-        format!("debug {}", allowed(policy.allow_debug)),
-        format!("debug {}", if debug { "on" } else { "off" }),
-        p.clone(),
-    );
-    let ma = bits.migrate_ma_allowed();
-    v.push(
-        "policy.migration_agent",
-        !ma || policy.allow_migration_agent,
-        format!("migration agent {}", allowed(policy.allow_migration_agent)),
-        format!("migration agent {}", if ma { "on" } else { "off" }),
-        p.clone(),
-    );
-    let smt = bits.smt_allowed();
-    v.push(
-        "policy.smt",
-        !smt || policy.allow_smt,
-        format!("SMT {}", allowed(policy.allow_smt)),
-        format!("SMT {}", if smt { "allowed" } else { "not allowed" }),
-        p.clone(),
-    );
+    // What a set bit grants the guest (`[on, off]` say how the report reads) passes only if the
+    // verifier's policy allows it.
+    let grants = [
+        (
+            "policy.debug",
+            "debug",
+            bits.debug_allowed(),
+            policy.allow_debug,
+            ["on", "off"],
+        ),
+        (
+            "policy.migration_agent",
+            "migration agent",
+            bits.migrate_ma_allowed(),
+            policy.allow_migration_agent,
+            ["on", "off"],
+        ),
+        (
+            "policy.smt",
+            "SMT",
+            bits.smt_allowed(),
+            policy.allow_smt,
+            ["allowed", "not allowed"],
+        ),
+    ];
+    for (key, what, granted, allow, [on, off]) in grants {
+        v.push(
+            key,
+            !granted || allow,
+            format!("{what} {}", if allow { "allowed" } else { "refused" }),
+            format!("{what} {}", if granted { on } else { off }),
+            p.clone(),
+        );
+    }
     let single = bits.single_socket_required();
     v.push(
         "policy.single_socket",

@@ -1,17 +1,9 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use crate::tests::listing;
 use snpkit_testkit::errors::chain_text as chain;
 use std::cell::Cell;
 use std::path::PathBuf;
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 /// Evidence in a kept entry: `<entry>/r1/report.bin`.
 fn evidence(image: &Path, entry: &str) -> PathBuf {
@@ -41,6 +33,21 @@ fn assert_old_image_intact(dir: &Path, out: &Path) {
 
 fn injected(_: &Path, _: &Path) -> std::io::Result<()> {
     Err(std::io::Error::other("injected failure"))
+}
+
+/// Writes `a` = "2" over the old image in `dir` with `renames`, which must fail; the error chain
+/// as text.
+fn failed_write(dir: &Path, kept: &[&str], renames: &Renames) -> String {
+    let err = write_with(dir, "app", &[("a", b"2")], kept, renames).unwrap_err();
+    chain(&err)
+}
+
+/// The name the old image is left under when it could not be put back.
+fn kept_old_image(dir: &Path) -> String {
+    listing(dir)
+        .into_iter()
+        .find(|n| n.starts_with(".app.new-"))
+        .expect("the old image is kept under its temporary name")
 }
 
 #[test]
@@ -75,8 +82,8 @@ fn a_failed_swap_keeps_the_old_image_and_its_runs() {
         exchange: injected,
         rename,
     };
-    let err = write_with(dir.path(), "app", &[("a", b"2")], KEPT, &renames).unwrap_err();
-    assert!(chain(&err).contains("injected failure"), "{}", chain(&err));
+    let err = failed_write(dir.path(), KEPT, &renames);
+    assert!(err.contains("injected failure"), "{err}");
     assert_old_image_intact(dir.path(), &out);
 }
 
@@ -88,8 +95,7 @@ fn runs_that_cannot_move_bring_the_old_image_back() {
         exchange,
         rename: injected,
     };
-    let err = write_with(dir.path(), "app", &[("a", b"2")], KEPT, &renames).unwrap_err();
-    let err = chain(&err);
+    let err = failed_write(dir.path(), KEPT, &renames);
     assert!(
         err.contains("runs") && err.contains("previous image is back in place"),
         "{err}"
@@ -102,12 +108,17 @@ thread_local! {
     static RENAMES: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The swap works, the swap back does not.
-fn exchange_once(a: &Path, b: &Path) -> std::io::Result<()> {
-    let n = EXCHANGES.with(|c| {
+/// Counts one more call on `calls`; the count so far.
+fn one_more(calls: &'static std::thread::LocalKey<Cell<u32>>) -> u32 {
+    calls.with(|c| {
         c.set(c.get() + 1);
         c.get()
-    });
+    })
+}
+
+/// The swap works, the swap back does not.
+fn exchange_once(a: &Path, b: &Path) -> std::io::Result<()> {
+    let n = one_more(&EXCHANGES);
     if n == 1 {
         exchange(a, b)
     } else {
@@ -123,12 +134,8 @@ fn runs_are_never_deleted_even_when_nothing_can_be_undone() {
         exchange: exchange_once,
         rename: injected,
     };
-    let err = write_with(dir.path(), "app", &[("a", b"2")], KEPT, &renames).unwrap_err();
-    let err = chain(&err);
-    let kept = listing(dir.path())
-        .into_iter()
-        .find(|n| n.starts_with(".app.new-"))
-        .expect("the old image is kept under its temporary name");
+    let err = failed_write(dir.path(), KEPT, &renames);
+    let kept = kept_old_image(dir.path());
     assert!(err.contains(&kept) && err.contains("by hand"), "{err}");
     assert_eq!(
         std::fs::read(evidence(&dir.path().join(&kept), files::RUNS)).unwrap(),
@@ -164,10 +171,7 @@ fn every_kept_entry_moves_to_the_new_image() {
 
 /// The first kept entry moves, the second does not.
 fn rename_once(a: &Path, b: &Path) -> std::io::Result<()> {
-    let n = RENAMES.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
-    });
+    let n = one_more(&RENAMES);
     if n == 1 { rename(a, b) } else { injected(a, b) }
 }
 
@@ -177,18 +181,14 @@ fn a_kept_entry_that_cannot_move_brings_the_others_back() {
     let out = old_image_with_volumes(dir.path());
     // The first rename (runs/) works, the second (volumes/) fails, moving runs/ back works.
     fn first_and_third(a: &Path, b: &Path) -> std::io::Result<()> {
-        let n = RENAMES.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
-        });
+        let n = one_more(&RENAMES);
         if n == 2 { injected(a, b) } else { rename(a, b) }
     }
     let renames = Renames {
         exchange,
         rename: first_and_third,
     };
-    let err = write_with(dir.path(), "app", &[("a", b"2")], TWO_KEPT, &renames).unwrap_err();
-    let err = chain(&err);
+    let err = failed_write(dir.path(), TWO_KEPT, &renames);
     assert!(
         err.contains("volumes/") && err.contains("previous image is back in place"),
         "{err}"
@@ -205,12 +205,8 @@ fn kept_entries_that_cannot_go_back_are_left_where_they_are_and_named() {
         exchange,
         rename: rename_once,
     };
-    let err = write_with(dir.path(), "app", &[("a", b"2")], TWO_KEPT, &renames).unwrap_err();
-    let err = chain(&err);
-    let kept = listing(dir.path())
-        .into_iter()
-        .find(|n| n.starts_with(".app.new-"))
-        .expect("the old image is kept under its temporary name");
+    let err = failed_write(dir.path(), TWO_KEPT, &renames);
+    let kept = kept_old_image(dir.path());
     assert!(
         err.contains("holds runs/") && err.contains(&kept) && err.contains("by hand"),
         "{err}"

@@ -320,13 +320,8 @@ fn superblock_round_trips_and_every_field_is_checked() {
 fn random_superblock_bytes_never_panic() {
     let (_, f) = three_levels();
     let valid: [u8; SUPERBLOCK_LEN] = f.hash_area[..SUPERBLOCK_LEN].try_into().unwrap();
-    let mut state = 0x0123_4567_89ab_cdefu64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = snpkit_testkit::rng::SplitMix64::new(0x0123_4567_89ab_cdef);
+    let mut next = move || rng.next_u64();
     let mut accepted = 0;
     for seed in 0..50_000u32 {
         let mut bytes = if seed % 2 == 0 {

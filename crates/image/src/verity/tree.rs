@@ -10,6 +10,7 @@ use super::VerityError;
 use super::params::{HashAlgorithm, HashFormat, SUPERBLOCK_LEN, TreeParams};
 use rayon::prelude::*;
 use sha2::Digest;
+use snpkit_wire::stream::read_full;
 use std::io::Read;
 use std::sync::mpsc::sync_channel;
 
@@ -182,7 +183,7 @@ pub(crate) fn for_each_chunk<R: Read + Send, F: FnMut(&[u8])>(
         let reader = scope.spawn(move || -> std::io::Result<u64> {
             let mut total = 0u64;
             while let Ok(mut buf) = empty_rx.recv() {
-                let filled = fill(&mut data, &mut buf)?;
+                let filled = read_full(&mut data, &mut buf)?;
                 total += filled as u64;
                 let end = filled < buf.len();
                 if filled > 0 && full_tx.send((buf, filled)).is_err() {
@@ -203,20 +204,6 @@ pub(crate) fn for_each_chunk<R: Read + Send, F: FnMut(&[u8])>(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
-}
-
-/// Reads until `buf` is full or the reader ends; returns how much was read.
-fn fill<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The hash area (from the hash offset on): the superblock if any, zeros up to the tree's first

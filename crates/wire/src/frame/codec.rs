@@ -8,7 +8,8 @@ use super::{
 };
 use crate::certs::{CertEntry, Guid, MAX_CERT_ENTRIES};
 use crate::keyreq::{KEY_REQUEST_LEN, KEY_RESPONSE_LEN, KeyResponse};
-use std::io::{self, Read, Write};
+use crate::stream::read_full;
+use std::io::{Read, Write};
 
 /// The fields of a frame header, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +319,7 @@ pub fn encode_raw(kind: Kind, payload: &[u8]) -> Result<Vec<u8>, EncodeError> {
 /// after the header has been checked.
 pub fn read_message(reader: &mut impl Read) -> Result<Message, ReadError> {
     let mut header = [0u8; HEADER_LEN];
-    let got = read_full(reader, &mut header)?;
+    let got = read_full(reader, &mut header).map_err(ReadError::Io)?;
     if got == 0 {
         return Err(ReadError::Closed);
     }
@@ -331,7 +332,7 @@ pub fn read_message(reader: &mut impl Read) -> Result<Message, ReadError> {
     }
     let header_fields = parse_header(&header)?;
     let mut payload = vec![0u8; header_fields.payload_len];
-    let got = read_full(reader, &mut payload)?;
+    let got = read_full(reader, &mut payload).map_err(ReadError::Io)?;
     if got < payload.len() {
         return Err(FrameError::Truncated {
             needed: HEADER_LEN + payload.len(),
@@ -340,20 +341,6 @@ pub fn read_message(reader: &mut impl Read) -> Result<Message, ReadError> {
         .into());
     }
     Ok(decode_payload(header_fields.kind, &payload)?)
-}
-
-/// Like `read_exact`, but says how much arrived before end of file.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, ReadError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e)),
-        }
-    }
-    Ok(filled)
 }
 
 /// Writes one message as one frame and flushes.
