@@ -1,0 +1,267 @@
+//! Bounded reads of regular files.
+
+use crate::{FileId, FileKind, FsError};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+fn io_err(path: &Path, what: &str, doing: &'static str) -> impl FnOnce(io::Error) -> FsError {
+    let path = path.to_path_buf();
+    let what = what.to_owned();
+    move |error| FsError::Io {
+        path,
+        what,
+        doing,
+        error,
+    }
+}
+
+/// A regular file, opened for reading: checked by path before the open and by descriptor after.
+#[derive(Debug)]
+pub struct Regular {
+    file: File,
+    path: PathBuf,
+    what: String,
+    id: FileId,
+    reported_len: u64,
+}
+
+/// Opens `path` for reading if it is a regular file (symlinks are followed). A device is never
+/// opened; a FIFO swapped in after the first look does not hang the open (`O_NONBLOCK`) and is
+/// refused by the second look, on the opened descriptor.
+pub fn open(path: &Path, what: &str) -> Result<Regular, FsError> {
+    let not_regular = |kind| FsError::NotRegular {
+        path: path.to_path_buf(),
+        what: what.to_owned(),
+        kind,
+    };
+    let before = std::fs::metadata(path).map_err(io_err(path, what, "read"))?;
+    let kind = FileKind::of(before.file_type());
+    if kind != FileKind::Regular {
+        return Err(not_regular(kind));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io_err(path, what, "open"))?;
+    let meta = file.metadata().map_err(io_err(path, what, "read"))?;
+    let kind = FileKind::of(meta.file_type());
+    if kind != FileKind::Regular {
+        return Err(not_regular(kind));
+    }
+    Ok(Regular {
+        id: FileId::of_metadata(&meta),
+        reported_len: meta.len(),
+        file,
+        path: path.to_path_buf(),
+        what: what.to_owned(),
+    })
+}
+
+impl Regular {
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Device and inode of the opened file, for [`crate::refuse_output_onto`].
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    /// The size the file reported when opened: a hint, never a bound (it can change, and is 0 for
+    /// `/proc` files).
+    pub fn reported_len(&self) -> u64 {
+        self.reported_len
+    }
+
+    /// The file as a reader that fails once more than `max` bytes come.
+    pub fn bounded(self, max: u64) -> Bounded<File> {
+        Bounded::new(self.file, &self.path, &self.what, max)
+    }
+
+    /// All of the file, refused (without reading on) once it passes `max` bytes.
+    pub fn read_all(self, max: u64) -> Result<Vec<u8>, FsError> {
+        // The reported size only sizes the first allocation; the count is what bounds the read.
+        let hint = self.reported_len.min(max).min(64 << 20) as usize;
+        let mut bytes = Vec::with_capacity(hint);
+        let mut reader = self.bounded(max);
+        match reader.read_to_end(&mut bytes) {
+            Ok(_) => Ok(bytes),
+            Err(e) => Err(reader.error(e, "read")),
+        }
+    }
+}
+
+/// All of the regular file `path`, at most `max` bytes.
+pub fn read(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, FsError> {
+    open(path, what)?.read_all(max)
+}
+
+/// All of the regular file `path` as UTF-8 text, at most `max` bytes.
+pub fn read_string(path: &Path, what: &str, max: u64) -> Result<String, FsError> {
+    String::from_utf8(read(path, what, max)?).map_err(|_| FsError::NotText {
+        path: path.to_path_buf(),
+        what: what.to_owned(),
+    })
+}
+
+/// A reader that counts what it hands out and fails once the source has more than `max` bytes,
+/// for inputs that are streamed (hashed, decompressed) rather than held. Reading exactly `max`
+/// bytes is fine; the error comes when a byte beyond them shows up.
+#[derive(Debug)]
+pub struct Bounded<R> {
+    inner: R,
+    count: u64,
+    max: u64,
+    path: PathBuf,
+    what: String,
+}
+
+/// Carried inside an `io::Error` so that a bounded stream's overflow survives `Read` plumbing.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {max} bytes")]
+struct Overflow {
+    max: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    /// `inner`, counted; `path` and `what` only name it in errors.
+    pub fn new(inner: R, path: &Path, what: &str, max: u64) -> Bounded<R> {
+        Bounded {
+            inner,
+            count: 0,
+            max,
+            path: path.to_path_buf(),
+            what: what.to_owned(),
+        }
+    }
+
+    /// Bytes handed out so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The error a failed read of this stream stands for: [`FsError::TooLarge`] for the bound,
+    /// [`FsError::Io`] (saying `doing`) for anything else.
+    pub fn error(&self, e: io::Error, doing: &'static str) -> FsError {
+        if e.get_ref().is_some_and(|inner| inner.is::<Overflow>()) {
+            FsError::TooLarge {
+                path: self.path.clone(),
+                what: self.what.clone(),
+                max: self.max,
+            }
+        } else {
+            FsError::Io {
+                path: self.path.clone(),
+                what: self.what.clone(),
+                doing,
+                error: e,
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.count >= self.max {
+            // At the bound: one more byte means the source is too large.
+            let mut probe = [0u8; 1];
+            loop {
+                return match self.inner.read(&mut probe) {
+                    Ok(0) => Ok(0),
+                    Ok(_) => Err(io::Error::other(Overflow { max: self.max })),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        let room = usize::try_from(self.max - self.count).unwrap_or(usize::MAX);
+        let n = buf.len().min(room);
+        let got = self.inner.read(&mut buf[..n])?;
+        self.count += got as u64;
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reads_are_bounded_by_count_not_by_reported_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"12345").unwrap();
+        assert_eq!(read(&p, "a test file", 5).unwrap(), b"12345");
+        let err = read(&p, "a test file", 4).unwrap_err();
+        assert_eq!(err.kind(), "too_large", "{err}");
+        assert!(
+            err.to_string().contains("4 bytes, the most snpkit reads"),
+            "{err}"
+        );
+        // /proc files report size 0 and still have bytes: they are read, and bounded.
+        let status = read(Path::new("/proc/self/status"), "proc", 1 << 20).unwrap();
+        assert!(status.starts_with(b"Name:"));
+        let err = read(Path::new("/proc/self/status"), "proc", 10).unwrap_err();
+        assert_eq!(err.kind(), "too_large");
+    }
+
+    #[test]
+    fn devices_fifos_and_folders_are_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for (path, kind) in [
+            (fifo.as_path(), "FIFO"),
+            (Path::new("/dev/zero"), "character device"),
+            (Path::new("/dev/null"), "character device"),
+            (dir.path(), "folder"),
+        ] {
+            let err = read(path, "the report", 1024).unwrap_err();
+            assert_eq!(err.kind(), "not_a_regular_file", "{err}");
+            assert!(err.to_string().contains(kind), "{err}");
+        }
+        let err = read(&dir.path().join("absent"), "the report", 1).unwrap_err();
+        assert_eq!(err.io_kind(), Some(io::ErrorKind::NotFound));
+        assert!(err.to_string().contains("the report"), "{err}");
+    }
+
+    #[test]
+    fn a_bounded_stream_reads_exactly_the_bound_then_fails_past_it() {
+        let data = vec![7u8; 1000];
+        let mut ok = Vec::new();
+        let mut r = Bounded::new(&data[..], Path::new("x"), "x", 1000);
+        r.read_to_end(&mut ok).unwrap();
+        assert_eq!(ok.len(), 1000);
+        let mut r = Bounded::new(std::io::repeat(1), Path::new("/dev/zero"), "a kernel", 4096);
+        let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+        let err = r.error(e, "hash");
+        assert_eq!(err.kind(), "too_large");
+        assert!(err.to_string().contains("4 KiB"), "{err}");
+    }
+
+    #[test]
+    fn text_must_be_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t");
+        std::fs::write(&p, [0xff, 0xfe]).unwrap();
+        assert_eq!(
+            read_string(&p, "policy", 10).unwrap_err().kind(),
+            "not_text"
+        );
+    }
+}
