@@ -124,6 +124,9 @@ pub fn build(
     recipe
         .check_launch(&check_launch)
         .map_err(BuildError::from)?;
+    // Sources and the command line too: a recipe refused for them stops in its first second.
+    recipe.check_sources().map_err(BuildError::from)?;
+    snpkit_recipe::check_cmdline(&recipe, None).map_err(BuildError::from)?;
     let recipe_text = std::fs::read(&recipe_file)
         .with_context(|| format!("reading {}", recipe_file.display()))?;
     let cache = Cache::from_env().map_err(BuildError::from)?;

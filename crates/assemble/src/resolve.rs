@@ -21,7 +21,10 @@ pub fn lock(
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
     recipe.check_sources()?;
+    // Before anything is fetched; again once the kernel release is known.
+    snpkit_recipe::check_cmdline(recipe, None)?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
+    snpkit_recipe::check_cmdline(recipe, Some(&kernel.release))?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {

@@ -21,7 +21,9 @@ mod raw;
 mod sha256;
 mod verity;
 
-pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
+pub use cmdline::{
+    CmdlineContext, UNRESOLVED_RELEASE, VerityContext, check_cmdline, render_cmdline,
+};
 pub use error::RecipeError;
 pub use launch::{LaunchConfig, LaunchProblem};
 pub use lock::{

@@ -3,7 +3,7 @@
 
 use snpkit_recipe::{
     BootCheck, CmdlineContext, Corruption, FirmwareSource, HashAlgorithm, KernelSource,
-    LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, render_cmdline,
+    LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, check_cmdline, render_cmdline,
 };
 use std::path::Path;
 
@@ -341,4 +341,56 @@ fn cmdline_renders_exactly_and_refuses_back_doors() {
         err.contains("console=ttyS0") && err.contains("hardened"),
         "{err}"
     );
+}
+
+/// The forms a whitespace-splitting check missed: each is judged as the kernel reads it, already
+/// when the recipe is checked before lock and build fetch anything.
+#[test]
+fn cmdline_is_judged_as_the_kernel_reads_it_before_anything_is_fetched() {
+    // (vars.extra as TOML writes it, words of the error)
+    let rows: &[(&str, &[&str])] = &[
+        (
+            r#"\"init=/bin/sh\""#,
+            &["bypass snpkit's /init", "[entry].argv"],
+        ),
+        (r#"quiet\u000Binit=/bin/sh"#, &["vertical tab", "0x0b"]),
+        (r#"quiet\tinit=/bin/sh"#, &["a tab"]),
+        (r"quiet\u00E0init=/bin/sh", &["not ASCII", "0xA0"]),
+        (r"quiet\u00A0init=/bin/sh", &["not ASCII"]),
+        ("quiet -- init=/bin/sh", &["bypass", "init (after --)"]),
+        (r#"quiet \"--\" rdinit=/bin/sh"#, &["bypass"]),
+        ("systemd.debug-shell", &["bypass"]),
+        ("rd.cmdline=ask", &["bypass", "dracut"]),
+        (r#"x=\"a init=/bin/sh\""#, &["bypass", "x86's early parser"]),
+        (r#"\"a=b"#, &["double quotes"]),
+        ("'rd.shell'", &["single quote"]),
+        ("init=", &["bypass"]),
+    ];
+    for (extra, words) in rows {
+        let text = GOOD.replace(r#"extra = "quiet""#, &format!("extra = \"{extra}\""));
+        let r = parse(&text).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let err = check_cmdline(&r, None)
+            .expect_err(&format!("{extra} must be refused"))
+            .to_string();
+        for w in *words {
+            assert!(err.contains(w), "{extra}: {err:?} lacks {w:?}");
+        }
+    }
+    // Dashes and underscores are one in the kernel's names; hardened refuses either spelling.
+    let hardened = GOOD
+        .replace("hardened = false", "hardened = true")
+        .replace("console=ttyS0 ", "");
+    for extra in [
+        "ignore-loglevel",
+        "ignore_loglevel",
+        "earlycon",
+        "quiet \\\"console=hvc0\\\"",
+    ] {
+        let text = hardened.replace(r#"extra = "quiet""#, &format!("extra = \"{extra}\""));
+        let r = parse(&text).unwrap();
+        let err = check_cmdline(&r, None).expect_err(extra).to_string();
+        assert!(err.contains("hardened image"), "{extra}: {err}");
+    }
+    let ok = parse(&hardened).unwrap();
+    check_cmdline(&ok, Some("6.12.95+deb12-cloud-amd64")).unwrap();
 }
