@@ -8,6 +8,7 @@ use crate::{BuildError, Reporter};
 use snpkit_image::manifest::{Artifact, Input, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, files};
 use snpkit_image::{Tree, cpio, gzip, import, rootfs};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
+use snpkit_recipe::sources::MAX_SOURCE_FILE;
 use snpkit_recipe::{
     CmdlineContext, FirmwareSource, KernelSource, LaunchConfig, LaunchProblem, Layout, Lock,
     LockedBlob, LockedFile, Recipe, Sha256Sum, VerityContext, VeritySpec, render_cmdline,
@@ -75,14 +76,14 @@ pub fn build(
     base_dirs(&mut tree)?;
     add_packages(recipe, &lock, opts, &mut tree, &mut inputs)?;
     for a in &recipe.archives {
-        let bytes = std::fs::read(&a.src).map_err(BuildError::io(&a.src))?;
+        let bytes = snpkit_fsguard::read(&a.src, "an archive", MAX_SOURCE_FILE)?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
     }
     for d in &recipe.directories {
         import::add_host_dir(&mut tree, &d.src, &d.dst)?;
     }
     for f in &recipe.files {
-        let bytes = std::fs::read(&f.src).map_err(BuildError::io(&f.src))?;
+        let bytes = snpkit_fsguard::read(&f.src, "a file", MAX_SOURCE_FILE)?;
         tree.add_file(&f.dst, bytes, f.mode)?;
     }
     for s in &recipe.symlinks {

@@ -14,6 +14,11 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    /// A host file that could not be read as one (not a regular file, too large), or an output
+    /// that would overwrite an input.
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -95,7 +100,8 @@ impl BuildError {
     pub fn kind(&self) -> &'static str {
         match self {
             BuildError::Recipe(e) => match e {
-                RecipeError::Read { .. } => "recipe_unreadable",
+                RecipeError::File(f) if f.kind() == "io" => "recipe_unreadable",
+                RecipeError::File(f) => f.kind(),
                 RecipeError::Syntax { .. } => "recipe_syntax",
                 RecipeError::Invalid { .. } => "recipe_invalid",
                 RecipeError::Template { .. } => "cmdline_template",
@@ -114,9 +120,16 @@ impl BuildError {
                 InputError::OvmfBuild { .. } => "ovmf_build_failed",
                 InputError::ToolMissing { .. } => "tool_missing",
                 InputError::UnsafeBuildPath { .. } => "unsafe_build_path",
+                InputError::File(f) => f.kind(),
                 _ => "input",
             },
+            BuildError::Image(snpkit_image::ImageError::File(f)) => f.kind(),
+            BuildError::Image(snpkit_image::ImageError::SpecialFile { .. }) => "special_file",
+            BuildError::Image(snpkit_image::ImageError::SymlinkEscapes { .. }) => {
+                "symlink_escapes_image"
+            }
             BuildError::Image(_) => "image",
+            BuildError::File(f) => f.kind(),
             BuildError::Io { .. } => "io",
             BuildError::LockMismatch { .. } => "lock_mismatch",
             BuildError::Reserved { .. } => "reserved_path",

@@ -1,13 +1,14 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
 use crate::{BuildError, Reporter};
-use snpkit_image::import;
+use snpkit_image::import::{self, HostKind};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
+use snpkit_recipe::sources::{MAX_FIRMWARE_FILE, MAX_KERNEL_FILE, MAX_SOURCE_FILE};
 use snpkit_recipe::{
     FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock, LockedBlob,
     LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Resolves the recipe's inputs (downloading and building what is needed, so a lock only names
 /// inputs that were really obtained) and returns the lock to write. `check_launch` is the
@@ -179,7 +180,12 @@ pub(crate) fn read_checked(
     expected: &Sha256Sum,
     key: &str,
 ) -> Result<Vec<u8>, BuildError> {
-    let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+    let max = if key.starts_with("kernel") {
+        MAX_KERNEL_FILE
+    } else {
+        MAX_FIRMWARE_FILE
+    };
+    let bytes = snpkit_fsguard::read(path, key, max)?;
     let found = Sha256Sum::of(&bytes);
     if found != *expected {
         return Err(BuildError::Input(
@@ -206,10 +212,12 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
 
 /// Every local input the recipe reads, pinned by all of it that reaches the image: bytes, and
 /// for what `[[directories]]` copies also the normalised mode, symlink targets and folders (an
-/// execute bit or a link changes the image as surely as a byte does).
+/// execute bit or a link changes the image as surely as a byte does). The folders are walked by
+/// `import::host_entries`, the walk the build copies with, so lock and build agree on what a
+/// folder holds and refuse the same special files.
 pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
     let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
-        let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+        let bytes = snpkit_fsguard::read(path, "a recipe source", MAX_SOURCE_FILE)?;
         Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
@@ -225,17 +233,17 @@ pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError
         out.push(file(&a.src, None)?);
     }
     for d in &recipe.directories {
-        for entry in walk(&d.src)? {
-            out.push(match entry {
-                Walked::Dir(path) => LockedFile::Dir {
-                    dir: relative(recipe, &path),
+        for entry in import::host_entries(&d.src)? {
+            out.push(match entry.kind {
+                HostKind::Dir => LockedFile::Dir {
+                    dir: relative(recipe, &entry.path),
                 },
-                Walked::File(path, host_mode) => {
+                HostKind::File { host_mode } => {
                     let mode = format!("{:04o}", import::normalised_mode(host_mode));
-                    file(&path, Some(mode))?
+                    file(&entry.path, Some(mode))?
                 }
-                Walked::Symlink(path, target) => LockedFile::Symlink {
-                    symlink: relative(recipe, &path),
+                HostKind::Symlink { target } => LockedFile::Symlink {
+                    symlink: relative(recipe, &entry.path),
                     target,
                 },
             });
@@ -251,40 +259,6 @@ pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError
     };
     out.sort_by(|a, b| (a.path(), rank(a)).cmp(&(b.path(), rank(b))));
     out.dedup();
-    Ok(out)
-}
-
-/// What a walk of a `[[directories]]` source finds, as `import::add_host_dir` will copy it.
-enum Walked {
-    Dir(PathBuf),
-    /// With the host's permission bits.
-    File(PathBuf, u32),
-    Symlink(PathBuf, String),
-}
-
-/// Everything under `dir`, recursively, sorted; symlinks are recorded, not followed. Other kinds
-/// of file are left to the import, which refuses them with a message.
-fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(BuildError::io(&d))? {
-            let entry = entry.map_err(BuildError::io(&d))?;
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).map_err(BuildError::io(&path))?;
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                stack.push(path.clone());
-                out.push(Walked::Dir(path));
-            } else if ft.is_file() {
-                out.push(Walked::File(path, meta.permissions().mode()));
-            } else if ft.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(BuildError::io(&path))?;
-                out.push(Walked::Symlink(path, target.to_string_lossy().into_owned()));
-            }
-        }
-    }
     Ok(out)
 }
 

@@ -17,7 +17,7 @@ pub enum FsError {
     },
 
     #[error(
-        "{} ({what}) is larger than {}, the most snpkit reads for it; a file that big is not {what}",
+        "{} ({what}) is larger than {}, the most snpkit reads for {what}",
         path.display(), size_text(*max)
     )]
     TooLarge {

@@ -125,7 +125,7 @@ pub struct Bounded<R> {
 
 /// Carried inside an `io::Error` so that a bounded stream's overflow survives `Read` plumbing.
 #[derive(Debug, thiserror::Error)]
-#[error("more than {max} bytes")]
+#[error("more than {}, the most snpkit reads of it", crate::size_text(*max))]
 struct Overflow {
     max: u64,
 }

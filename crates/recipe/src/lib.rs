@@ -7,7 +7,8 @@
 //!
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
 //! (`snpkit-image`) or how digests are computed (`snpkit-measure`): a recipe is data. The only I/O
-//! here is reading and writing the two TOML files.
+//! here is reading and writing the two TOML files, and looking at (never reading) the local
+//! sources to hold them inside the recipe folder ([`sources`]).
 //!
 //! The format is documented for users in `docs/recipes.md`.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ mod lock;
 mod model;
 mod raw;
 mod sha256;
+pub mod sources;
 mod verity;
 
 pub use cmdline::{
