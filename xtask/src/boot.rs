@@ -27,8 +27,7 @@ use anyhow::{Context, bail};
 use snpkit_attest::emulated::{EmulatedLaunch as PspLaunch, TestChain, emulated_report};
 use snpkit_image::manifest::{MANIFEST_FILE, Manifest, files};
 use snpkit_measure::{
-    Firmware, HashesPage, KernelHashes, LaunchDigest, Ovmf, VcpuType, Vmm, cmdline_hash,
-    hashes_page,
+    Firmware, HashesPage, KernelHashes, LaunchDigest, VcpuType, Vmm, cmdline_hash, hashes_page,
 };
 use snpkit_qemu::{Attested, ChannelError, Launch, LaunchKind, Outcome, SnpHostCaps};
 use snpkit_recipe::LaunchConfig;
@@ -124,7 +123,12 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
     let root = cli::workspace_root();
     let image = args.dirs.images(&root).join(&args.recipe);
     let manifest_path = image.join(MANIFEST_FILE);
-    let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
+    let manifest_text = snpkit_fsguard::read_string(
+        &manifest_path,
+        "the image's manifest",
+        snpkit_measure::limits::MAX_JSON,
+    )
+    .with_context(|| {
         format!(
             "no image at {}: run `cargo xtask build {}` first",
             image.display(),
@@ -261,11 +265,14 @@ fn boot_in(
     work: &Path,
 ) -> anyhow::Result<RunRecord> {
     let firmware_path = image.join(files::FIRMWARE);
-    let cmdline = std::fs::read_to_string(image.join(files::CMDLINE))
-        .context("reading the image's cmdline")?;
+    let cmdline = snpkit_fsguard::read_string(
+        &image.join(files::CMDLINE),
+        "the image's cmdline",
+        snpkit_measure::limits::MAX_CMDLINE_FILE,
+    )?;
     let kind = match snp_host {
         None => {
-            let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
+            let ovmf = crate::measure::read_ovmf(&firmware_path)?;
             let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
             let page_path = work.join("hashes-page.bin");
             page.write_to(&page_path)?;
@@ -499,8 +506,11 @@ fn emulated_measurement(
     emu: &snpkit_qemu::EmulatedLaunch,
     config: &snpkit_measure::LaunchConfig,
 ) -> anyhow::Result<LaunchDigest> {
-    let ovmf = Ovmf::parse(&std::fs::read(&emu.firmware)?)?;
-    let page = HashesPage::from_bytes(&ovmf, std::fs::read(&emu.hashes_page)?)?;
+    let ovmf = crate::measure::read_ovmf(&emu.firmware)?;
+    let page = HashesPage::from_bytes(
+        &ovmf,
+        snpkit_fsguard::read(&emu.hashes_page, "the hashes page", 4096)?,
+    )?;
     if page.gpa() != emu.hashes_page_gpa {
         bail!(
             "the hashes page is loaded at {:#x}, but {} looks for it at {:#x}: the firmware would not see it",

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use snpkit_image::manifest::{MANIFEST_FILE, files};
 use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
+use snpkit_measure::limits;
 use snpkit_measure::{
     Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
     SvsmConfig, VcpuType, Vmm,
@@ -248,30 +249,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+/// All of a regular file, at most `max` bytes (`snpkit_measure::limits`); `what` names it in
+/// errors (the flag, or the image file).
+pub(crate) fn read(path: &Path, what: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    Ok(snpkit_fsguard::read(path, what, max)?)
 }
 
 pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
-    Ovmf::parse_owned(read(path)?)
+    Ovmf::parse_owned(read(path, "the OVMF", limits::MAX_FIRMWARE)?)
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
-fn open(path: &Path) -> anyhow::Result<File> {
-    File::open(path).with_context(|| format!("opening {}", path.display()))
+/// The size a regular file reports: only to schedule the hashing (the reads are bounded).
+fn file_len(path: &Path, what: &str) -> anyhow::Result<u64> {
+    Ok(snpkit_fsguard::open(path, what)?.reported_len())
 }
 
-fn file_len(path: &Path) -> anyhow::Result<u64> {
-    Ok(open(path)?
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?
-        .len())
-}
-
-/// SHA-256 of a file read in large blocks on the calling thread.
-fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+/// SHA-256 of a regular file, streamed and refused past `max` bytes: a device or FIFO named as
+/// a kernel reports size 0 and never ends.
+fn sha256_bounded(path: &Path, what: &str, max: u64, threaded: bool) -> anyhow::Result<[u8; 32]> {
     use std::io::Read as _;
-    let mut f = open(path)?;
+    let stream = snpkit_fsguard::open(path, what)?.bounded(max);
+    let fail = |e| snpkit_fsguard::stream_error(e, path, what, max, "hash");
+    if threaded {
+        return Ok(snpkit_measure::sha256_stream(stream).map_err(fail)?);
+    }
+    let mut f = stream;
     let mut buf = vec![0u8; 256 << 10];
     let mut h = Sha256::new();
     loop {
@@ -279,8 +282,17 @@ fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
             Ok(0) => return Ok(h.finalize().into()),
             Ok(n) => h.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => return Err(fail(e).into()),
         }
+    }
+}
+
+/// The flag and the bound of a kernel or initrd input.
+fn kernel_or_initrd(is_initrd: bool) -> (&'static str, u64) {
+    if is_initrd {
+        ("--initrd", limits::MAX_INITRD)
+    } else {
+        ("--kernel", limits::MAX_KERNEL)
     }
 }
 
@@ -344,9 +356,7 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         }
         let vars_size = match (&args.vars_size, &args.vars_file) {
             (Some(n), _) => *n,
-            (None, Some(f)) => std::fs::metadata(f)
-                .with_context(|| format!("reading {}", f.display()))?
-                .len(),
+            (None, Some(f)) => file_len(f, "--vars-file")?,
             (None, None) => bail!("--mode snp:svsm needs --vars-size N or --vars-file PATH"),
         };
         if args.guest_features.is_some_and(|f| f != 1) {
@@ -358,7 +368,7 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
             .svsm
             .as_deref()
             .context("--mode snp:svsm needs --svsm PATH")?;
-        let svsm = Svsm::parse(&read(svsm_path)?)
+        let svsm = Svsm::parse(&read(svsm_path, "--svsm", limits::MAX_FIRMWARE)?)
             .with_context(|| format!("{} is not an SVSM image", svsm_path.display()))?;
         if vmm(args.vmm_type.as_deref(), None)? != Vmm::Qemu {
             bail!("--mode snp:svsm is a QEMU launch: --vmm-type must be QEMU");
@@ -394,7 +404,9 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     // split, so it is the critical path); the smaller one and then the OVMF are hashed one after
     // the other on a second thread. Running all four at once made the long stream wait for CPU.
     let (big, small) = match (&args.kernel, &args.initrd) {
-        (Some(k), Some(i)) if file_len(i)? > file_len(k)? => (Some((i, true)), Some((k, false))),
+        (Some(k), Some(i)) if file_len(i, "--initrd")? > file_len(k, "--kernel")? => {
+            (Some((i, true)), Some((k, false)))
+        }
         (Some(k), Some(i)) => (Some((k, false)), Some((i, true))),
         (Some(k), None) => (Some((k, false)), None),
         (None, _) => (None, None),
@@ -403,7 +415,10 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         std::thread::scope(|s| -> anyhow::Result<_> {
             let shadow = s.spawn(|| -> anyhow::Result<_> {
                 let small_hash = small
-                    .map(|(p, is_initrd)| sha256_file(p).map(|h| (h, is_initrd)))
+                    .map(|(p, is_initrd)| {
+                        let (what, max) = kernel_or_initrd(is_initrd);
+                        sha256_bounded(p, what, max, false).map(|h| (h, is_initrd))
+                    })
                     .transpose()?;
                 let ovmf = read_ovmf(ovmf_path)?;
                 let hash = match seed {
@@ -414,8 +429,8 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
             });
             let big_hash = big
                 .map(|(p, is_initrd)| -> anyhow::Result<_> {
-                    let h = snpkit_measure::sha256_stream(open(p)?)
-                        .with_context(|| format!("reading {}", p.display()))?;
+                    let (what, max) = kernel_or_initrd(is_initrd);
+                    let h = sha256_bounded(p, what, max, true)?;
                     Ok((h, is_initrd))
                 })
                 .transpose();
@@ -481,7 +496,8 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
         );
     }
     let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
+    let manifest_bytes = read(&manifest_path, "the image's manifest", limits::MAX_JSON)?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).with_context(|| {
         format!(
             "{} is not a manifest with a \"launch\" array",
             manifest_path.display()
@@ -497,7 +513,11 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
         ovmf: dir.join(files::FIRMWARE),
         kernel: dir.join(files::KERNEL),
         initrd: dir.join(files::INITRD),
-        cmdline: read(&dir.join(files::CMDLINE))?,
+        cmdline: read(
+            &dir.join(files::CMDLINE),
+            "the image's cmdline",
+            limits::MAX_CMDLINE_FILE,
+        )?,
         launch: manifest.launch,
         dir,
     })
@@ -514,8 +534,8 @@ fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
 fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
     let ovmf = read_ovmf(&inputs.ovmf)?;
-    let kernel = read(&inputs.kernel)?;
-    let initrd = read(&inputs.initrd)?;
+    let kernel = read(&inputs.kernel, "the image's kernel", limits::MAX_KERNEL)?;
+    let initrd = read(&inputs.initrd, "the image's initrd", limits::MAX_INITRD)?;
     let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
         .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
     let firmware = Firmware::measure(&ovmf);

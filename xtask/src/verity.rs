@@ -14,6 +14,10 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The largest hash device `verify` reads into memory: the tree of about 128 GiB of data at
+/// 4 KiB blocks and SHA-256.
+const MAX_HASH_DEVICE: u64 = 1 << 30;
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -107,11 +111,11 @@ fn open_data(
     tree: &TreeParams,
     data_blocks: Option<u64>,
 ) -> anyhow::Result<(File, u64)> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("reading the size of {}", path.display()))?
-        .len();
+    // A regular file only: a device or FIFO reports size 0, and the tree of nothing would be
+    // printed as if it were the data's.
+    let data = snpkit_fsguard::open(path, "DATA")?;
+    let len = data.reported_len();
+    let file = data.into_file();
     let Some(blocks) = data_blocks else {
         return Ok((file, len));
     };
@@ -216,8 +220,7 @@ fn summary(hash_path: &Path, f: &Formatted) -> String {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let device = std::fs::read(&args.hash_device)
-        .with_context(|| format!("reading the hash device {}", args.hash_device.display()))?;
+    let device = snpkit_fsguard::read(&args.hash_device, "the hash device HASH", MAX_HASH_DEVICE)?;
     let layout = if args.tree.no_superblock {
         let salt = match &args.tree.salt {
             Some(hex) => Salt::from_hex(hex).context("--salt")?,

@@ -483,7 +483,11 @@ fn fetch_firmware(
                     size: s.size,
                 });
             }
-            std::fs::read(&built.path).map_err(BuildError::io(&built.path))?
+            snpkit_fsguard::read(
+                &built.path,
+                "the built OVMF",
+                snpkit_recipe::sources::MAX_FIRMWARE_FILE,
+            )?
         }
         FirmwareSource::Local { path, sha256 } => read_checked(path, sha256, "firmware.path")?,
     };

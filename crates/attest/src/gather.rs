@@ -27,13 +27,9 @@ pub enum GatherError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is {size} bytes; a {what} is at most {max}")]
-    TooBig {
-        path: PathBuf,
-        what: &'static str,
-        size: u64,
-        max: u64,
-    },
+    /// Not a regular file, larger than its limit, unreadable: named with the path and the limit.
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
     #[error("{dir} has both {a} and {b}: keep one")]
     Ambiguous { dir: PathBuf, a: String, b: String },
     #[error("{path}: {reason}")]
@@ -48,29 +44,20 @@ pub enum GatherError {
     },
 }
 
-/// Read a file of outside bytes, refusing what is larger than `max`.
+/// Read a file of outside bytes: a regular file only (a FIFO or device is refused, never
+/// waited on), refused once more than `max` bytes have been read (the size a file reports is no
+/// bound: `/proc` files and devices report 0).
 pub fn read_limited(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>, GatherError> {
-    let err = |source| GatherError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(err)?.len();
-    if size > max {
-        return Err(GatherError::TooBig {
-            path: path.to_path_buf(),
-            what,
-            size,
-            max,
-        });
-    }
-    std::fs::read(path).map_err(err)
+    Ok(snpkit_fsguard::read(path, what, max)?)
 }
 
 fn one_of(dir: &Path, stem: &str, exts: &[&str], max: u64) -> Result<Option<Vec<u8>>, GatherError> {
+    // Whatever is there under the name is read (and refused if it is not a regular file): a
+    // FIFO or a dangling link named vcek.pem is an error, not silently no certificate.
     let found: Vec<PathBuf> = exts
         .iter()
         .map(|e| dir.join(format!("{stem}.{e}")))
-        .filter(|p| p.is_file())
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .collect();
     match found.as_slice() {
         [] => Ok(None),

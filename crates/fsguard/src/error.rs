@@ -17,7 +17,7 @@ pub enum FsError {
     },
 
     #[error(
-        "{} ({what}) is larger than {}, the most snpkit reads for {what}",
+        "{} ({what}) is larger than {}: snpkit reads at most that much of {what}",
         path.display(), size_text(*max)
     )]
     TooLarge {

@@ -33,5 +33,5 @@ mod same;
 pub use confine::{confine, inside};
 pub use error::{FsError, size_text};
 pub use kind::FileKind;
-pub use read::{Bounded, Regular, open, read, read_string};
+pub use read::{Bounded, Regular, open, read, read_string, stream_error};
 pub use same::{FileId, Input, refuse_nested, refuse_output_onto};

@@ -80,6 +80,11 @@ impl Regular {
         self.reported_len
     }
 
+    /// The opened file itself, for positional reads bounded by the caller's own count.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// The file as a reader that fails once more than `max` bytes come.
     pub fn bounded(self, max: u64) -> Bounded<File> {
         Bounded::new(self.file, &self.path, &self.what, max)
@@ -150,19 +155,32 @@ impl<R: Read> Bounded<R> {
     /// The error a failed read of this stream stands for: [`FsError::TooLarge`] for the bound,
     /// [`FsError::Io`] (saying `doing`) for anything else.
     pub fn error(&self, e: io::Error, doing: &'static str) -> FsError {
-        if e.get_ref().is_some_and(|inner| inner.is::<Overflow>()) {
-            FsError::TooLarge {
-                path: self.path.clone(),
-                what: self.what.clone(),
-                max: self.max,
-            }
-        } else {
-            FsError::Io {
-                path: self.path.clone(),
-                what: self.what.clone(),
-                doing,
-                error: e,
-            }
+        stream_error(e, &self.path, &self.what, self.max, doing)
+    }
+}
+
+/// The error a failed read of a [`Bounded`] stream over `path` stands for, when the stream
+/// itself was handed away (to a hashing thread, a decoder): [`FsError::TooLarge`] for the bound,
+/// [`FsError::Io`] (saying `doing`) for anything else.
+pub fn stream_error(
+    e: io::Error,
+    path: &Path,
+    what: &str,
+    max: u64,
+    doing: &'static str,
+) -> FsError {
+    if e.get_ref().is_some_and(|inner| inner.is::<Overflow>()) {
+        FsError::TooLarge {
+            path: path.to_path_buf(),
+            what: what.to_owned(),
+            max,
+        }
+    } else {
+        FsError::Io {
+            path: path.to_path_buf(),
+            what: what.to_owned(),
+            doing,
+            error: e,
         }
     }
 }
@@ -206,7 +224,7 @@ mod tests {
         let err = read(&p, "a test file", 4).unwrap_err();
         assert_eq!(err.kind(), "too_large", "{err}");
         assert!(
-            err.to_string().contains("4 bytes, the most snpkit reads"),
+            err.to_string().contains("larger than 4 bytes: snpkit reads at most"),
             "{err}"
         );
         // /proc files report size 0 and still have bytes: they are read, and bounded.

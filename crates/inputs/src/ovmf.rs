@@ -124,7 +124,11 @@ fn cache_key(src: &Edk2Source) -> String {
 pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, InputError> {
     let key = cache_key(src);
     let path = cache.root().join("ovmf").join(&key).join("OVMF.fd");
-    match std::fs::read(&path) {
+    match snpkit_fsguard::read(
+        &path,
+        "the cached OVMF",
+        snpkit_recipe::sources::MAX_FIRMWARE_FILE,
+    ) {
         Ok(bytes) => Ok(Some(BuiltOvmf {
             sha256: Sha256Sum::of(&bytes),
             size: bytes.len() as u64,
@@ -132,8 +136,8 @@ pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, Inpu
             key,
             built: false,
         })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(InputError::Io { path, source: e }),
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

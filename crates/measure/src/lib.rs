@@ -45,6 +45,7 @@ mod explain;
 mod guid;
 mod hashes;
 mod launch;
+pub mod limits;
 mod ovmf;
 mod vcpu;
 mod vmsa;
