@@ -127,6 +127,7 @@ pub fn build(
     // Sources and the command line too: a recipe refused for them stops in its first second.
     recipe.check_sources().map_err(BuildError::from)?;
     snpkit_recipe::check_cmdline(&recipe, None).map_err(BuildError::from)?;
+    snpkit_assemble::refuse_image_over_recipe(&dirs.images(&root), &recipe)?;
     let recipe_text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
 

@@ -342,7 +342,35 @@ fn vcpu_type(args: &Args, vmm: Vmm) -> anyhow::Result<VcpuType> {
     Ok(VcpuType::Signature(0))
 }
 
+/// `--write-hashes-page` must not be one of the inputs (by any name: the same path, a symlink
+/// or a hard link to it): writing the page would destroy the file being measured.
+fn refuse_page_onto_inputs(args: &Args) -> anyhow::Result<()> {
+    let Some(out) = &args.write_hashes_page else {
+        return Ok(());
+    };
+    let mut inputs = Vec::new();
+    for (what, path) in [
+        ("--ovmf", &args.ovmf),
+        ("--kernel", &args.kernel),
+        ("--initrd", &args.initrd),
+        ("--svsm", &args.svsm),
+        ("--vars-file", &args.vars_file),
+    ] {
+        if let Some(path) = path
+            && let Some(input) = snpkit_fsguard::Input::stat(what, path)?
+        {
+            inputs.push(input);
+        }
+    }
+    Ok(snpkit_fsguard::refuse_output_onto(
+        out,
+        "--write-hashes-page",
+        &inputs,
+    )?)
+}
+
 fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
+    refuse_page_onto_inputs(args)?;
     let ovmf_path = args.ovmf.as_deref().context("--ovmf PATH is required")?;
     if args.mode() == Mode::OvmfHash {
         return Ok(snpkit_measure::ovmf_hash(&read_ovmf(ovmf_path)?));

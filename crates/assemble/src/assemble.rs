@@ -54,6 +54,7 @@ pub fn build(
 ) -> Result<BuiltImage, BuildError> {
     recipe.check_launch(opts.check_launch)?;
     recipe.check_sources()?;
+    crate::overlap::refuse_image_over_recipe(opts.images_dir, recipe)?;
     let lock_path = recipe.dir.join(snpkit_recipe::LOCK_FILE);
     let lock = Lock::read(&lock_path, &recipe.name)?;
     lock.check_fresh(recipe_text, &lock_path, &recipe.name)?;

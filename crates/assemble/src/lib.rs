@@ -16,11 +16,13 @@ mod assemble;
 mod entry;
 mod error;
 mod output;
+mod overlap;
 mod packages;
 mod resolve;
 
 pub use assemble::{BuildOptions, BuiltImage, build};
 pub use error::BuildError;
+pub use overlap::refuse_image_over_recipe;
 pub use resolve::lock;
 
 /// Creates one progress display per long step.

@@ -22,6 +22,7 @@ pub fn lock(
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
     recipe.check_sources()?;
+    crate::overlap::refuse_lock_over_inputs(recipe, &recipe.dir.join(snpkit_recipe::LOCK_FILE))?;
     // Before anything is fetched; again once the kernel release is known.
     snpkit_recipe::check_cmdline(recipe, None)?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;

@@ -224,7 +224,8 @@ mod tests {
         let err = read(&p, "a test file", 4).unwrap_err();
         assert_eq!(err.kind(), "too_large", "{err}");
         assert!(
-            err.to_string().contains("larger than 4 bytes: snpkit reads at most"),
+            err.to_string()
+                .contains("larger than 4 bytes: snpkit reads at most"),
             "{err}"
         );
         // /proc files report size 0 and still have bytes: they are read, and bounded.
