@@ -99,7 +99,9 @@ memory_mib = 512
             (top.path().join("app/recipes/app/tree"), "inside"),
             (top.path().to_path_buf(), "a folder holding"),
         ] {
-            let err = refuse_image_over_recipe(&images, &r).unwrap_err().to_string();
+            let err = refuse_image_over_recipe(&images, &r)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(how) && err.contains("recipe folder"), "{err}");
         }
         refuse_image_over_recipe(&top.path().join("images"), &r).unwrap();
@@ -114,7 +116,10 @@ memory_mib = 512
         refuse_lock_over_inputs(&r, &lock).unwrap();
         std::fs::write(&lock, b"old lock").unwrap();
         let err = refuse_lock_over_inputs(&r, &lock).unwrap_err().to_string();
-        assert!(err.contains("directories[0]") && err.contains("recipe.lock"), "{err}");
+        assert!(
+            err.contains("directories[0]") && err.contains("recipe.lock"),
+            "{err}"
+        );
 
         let top = tempfile::tempdir().unwrap();
         let r = recipe(top.path(), "tree");
