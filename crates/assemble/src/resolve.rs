@@ -25,6 +25,9 @@ pub fn lock(
     crate::overlap::refuse_lock_over_inputs(recipe, &recipe.dir.join(snpkit_recipe::LOCK_FILE))?;
     // Before anything is fetched; again once the kernel release is known.
     snpkit_recipe::check_cmdline(recipe, None)?;
+    // The local sources too: a special file or an escaping link stops the lock before any
+    // download.
+    let files = local_files(recipe)?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
     snpkit_recipe::check_cmdline(recipe, Some(&kernel.release))?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
@@ -47,7 +50,7 @@ pub fn lock(
         firmware,
         modules,
         packages,
-        files: local_files(recipe)?,
+        files,
     })
 }
 
@@ -243,10 +246,21 @@ pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError
                     let mode = format!("{:04o}", import::normalised_mode(host_mode));
                     file(&entry.path, Some(mode))?
                 }
-                HostKind::Symlink { target } => LockedFile::Symlink {
-                    symlink: relative(recipe, &entry.path),
-                    target,
-                },
+                HostKind::Symlink { target } => {
+                    // The rule the copy applies, so a lock never pins what the build refuses.
+                    let link = format!("{}/{}", d.dst.trim_end_matches('/'), entry.rel);
+                    if !import::symlink_stays_inside(&link, &target) {
+                        return Err(snpkit_image::ImageError::SymlinkEscapes {
+                            path: link,
+                            target,
+                        }
+                        .into());
+                    }
+                    LockedFile::Symlink {
+                        symlink: relative(recipe, &entry.path),
+                        target,
+                    }
+                }
             });
         }
     }

@@ -136,7 +136,9 @@ impl Recipe {
     /// Loads `recipes/<name>/recipe.toml` under `recipes_dir`.
     pub fn load_named(recipes_dir: &Path, name: &str) -> Result<Recipe, RecipeError> {
         let file = recipes_dir.join(name).join(RECIPE_FILE);
-        if !file.is_file() {
+        // Anything there is read (and refused by kind if it is no regular file); only nothing at
+        // all is "no recipe".
+        if std::fs::symlink_metadata(&file).is_err() {
             return Err(RecipeError::NotFound {
                 name: name.to_owned(),
                 path: file,
