@@ -73,6 +73,20 @@ fn forbidden_dependency_edges_are_absent() {
             ],
         ),
         (
+            "snpkit-fsguard",
+            &[
+                "snpkit-wire",
+                "snpkit-recipe",
+                "snpkit-image",
+                "snpkit-inputs",
+                "snpkit-measure",
+                "snpkit-qemu",
+                "snpkit-attest",
+                "serde",
+                "tokio",
+            ],
+        ),
+        (
             "snpkit-wire",
             &[
                 "snpkit-recipe",
