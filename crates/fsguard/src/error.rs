@@ -17,13 +17,20 @@ pub enum FsError {
     },
 
     #[error(
-        "{} ({what}) is larger than {}: snpkit reads at most that much of {what}",
-        path.display(), size_text(*max)
+        "{} ({what}) is larger than {}{}: snpkit reads at most that much of {what}",
+        path.display(),
+        size_text(*max),
+        reported
+            .filter(|r| r > max)
+            .map(|r| format!(" (it says it is {r} bytes)"))
+            .unwrap_or_default()
     )]
     TooLarge {
         path: PathBuf,
         what: String,
         max: u64,
+        /// The size a regular file reported, when there was one: said, never trusted.
+        reported: Option<u64>,
     },
 
     #[error(

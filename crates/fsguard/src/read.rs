@@ -95,10 +95,21 @@ impl Regular {
         // The reported size only sizes the first allocation; the count is what bounds the read.
         let hint = self.reported_len.min(max).min(64 << 20) as usize;
         let mut bytes = Vec::with_capacity(hint);
+        let reported = self.reported_len;
         let mut reader = self.bounded(max);
         match reader.read_to_end(&mut bytes) {
             Ok(_) => Ok(bytes),
-            Err(e) => Err(reader.error(e, "read")),
+            Err(e) => match reader.error(e, "read") {
+                FsError::TooLarge {
+                    path, what, max, ..
+                } => Err(FsError::TooLarge {
+                    path,
+                    what,
+                    max,
+                    reported: Some(reported),
+                }),
+                other => Err(other),
+            },
         }
     }
 }
@@ -174,6 +185,7 @@ pub fn stream_error(
             path: path.to_path_buf(),
             what: what.to_owned(),
             max,
+            reported: None,
         }
     } else {
         FsError::Io {
@@ -223,9 +235,10 @@ mod tests {
         assert_eq!(read(&p, "a test file", 5).unwrap(), b"12345");
         let err = read(&p, "a test file", 4).unwrap_err();
         assert_eq!(err.kind(), "too_large", "{err}");
+        assert!(err.to_string().contains("it says it is 5 bytes"), "{err}");
         assert!(
             err.to_string()
-                .contains("larger than 4 bytes: snpkit reads at most"),
+                .contains("larger than 4 bytes (it says it is 5 bytes): snpkit reads at most"),
             "{err}"
         );
         // /proc files report size 0 and still have bytes: they are read, and bounded.
