@@ -9,7 +9,7 @@
 //! - **Only regular files are read where a file is expected** ([`open`]): the path is looked at
 //!   first so a device is never opened, then the file is opened with `O_NONBLOCK` (a FIFO does not
 //!   hang the open) and its type is checked again on the opened descriptor, so a swap in between
-//!   is caught too.
+//!   is caught too. (The null device is the one exception: it reads as an empty file.)
 //! - **Sources stay inside their folder** ([`confine`]): a path is resolved through every symlink
 //!   and refused, naming where it leads, when it leaves the folder (a recipe's files must never
 //!   carry the builder's own files into an image).
