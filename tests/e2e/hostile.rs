@@ -6,7 +6,8 @@
 //!
 //! Classes (issue 15): 1 command lines the kernel reads differently, 2 sources outside the recipe
 //! folder and special files, 3 reads bounded by count (FIFOs, devices, oversized files), 4 outputs
-//! onto inputs.
+//! onto inputs, 5 the KDS (verify against a loopback KDS that trickles or redirects; the full
+//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -167,6 +168,34 @@ fn flags(pairs: &[(&str, &Path)]) -> Vec<String> {
         .iter()
         .flat_map(|(f, p)| [(*f).to_owned(), s(p)])
         .collect()
+}
+
+/// A KDS on loopback that answers every request with `reply`, then keeps trickling `trickle`
+/// bytes one per 200 ms; it lives as long as the test process.
+fn fake_kds(reply: &'static str, trickle: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut stream = stream;
+                let _ = stream.write_all(reply.as_bytes());
+                for _ in 0..trickle {
+                    if stream.write_all(b"0").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    base
 }
 
 const CASES: &[Case] = &[
@@ -625,6 +654,56 @@ const CASES: &[Case] = &[
         words: &["character device"],
         after: None,
     },
+    // ---- class 5: the KDS behind verify
+    Case {
+        name: "a KDS that trickles a byte every 200 ms",
+        class: 5,
+        setup: |_| {
+            let kds = fake_kds("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", 2000);
+            let mut a = args(&[
+                "verify",
+                "--no-crl",
+                "--product",
+                "milan",
+                "--kds-url",
+                &kds,
+                "--report",
+            ]);
+            a.push(vector(REPORT));
+            a
+        },
+        code: 1,
+        words: &[
+            "did not answer within 10 s",
+            "whole body",
+            "FAIL  chain.vek",
+        ],
+        after: None,
+    },
+    Case {
+        name: "a KDS that redirects",
+        class: 5,
+        setup: |_| {
+            let kds = fake_kds(
+                "HTTP/1.1 302 Found\r\nLocation: http://198.51.100.7/x\r\nContent-Length: 0\r\n\r\n",
+                0,
+            );
+            let mut a = args(&[
+                "verify",
+                "--no-crl",
+                "--product",
+                "milan",
+                "--kds-url",
+                &kds,
+                "--report",
+            ]);
+            a.push(vector(REPORT));
+            a
+        },
+        code: 1,
+        words: &["does not follow redirects", "FAIL  chain.vek"],
+        after: None,
+    },
     // ---- class 3: measure's and explain's inputs
     Case {
         name: "measure --kernel FIFO",
@@ -980,7 +1059,7 @@ fn hostile_inputs() {
             failures.push(format!("[class {}] {}: {why}", case.class, case.name));
         }
     }
-    let per_class: Vec<String> = (1..=4)
+    let per_class: Vec<String> = (1..=5)
         .map(|c| {
             format!(
                 "class {c}: {}",

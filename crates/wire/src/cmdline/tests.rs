@@ -69,6 +69,14 @@ const TOKENS: &[Row] = &[
         b"init= init",
         &[("init", Some(""), Kernel), ("init", None, Kernel)],
     ),
+    // Repeated keys are all there, in order (each reaches its handler; the last usually wins).
+    (
+        b"console=a console=b",
+        &[
+            ("console", Some("a"), Kernel),
+            ("console", Some("b"), Kernel),
+        ],
+    ),
     // An unclosed quote runs to the end of the line.
     (
         b"\"a b init=/bin/sh",
@@ -150,6 +158,12 @@ const FINDS: &[(&[u8], Option<&str>, bool)] = &[
     (b"init=", Some("init="), false),
     // Quoted values hide words from the kernel but not from x86's early parser.
     (b"x=\"a init=/bin/sh\"", Some("init=/bin/sh\""), false),
+    // Repeated: a harmless first one does not hide a second.
+    (
+        b"init_on_free=1 quiet \"init=/bin/sh\"",
+        Some("\"init=/bin/sh\""),
+        false,
+    ),
     (b"initrd=x", None, false),
     (b"init_on_alloc=1 singleuser rd rd_shell", None, false),
     (b"snpkit.verity=format=1,root=00 panic=-1", None, false),
