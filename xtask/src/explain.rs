@@ -12,7 +12,7 @@ use snpkit_measure::{
 };
 
 use crate::measure::{image_inputs, parse_u32, parse_u64, read, read_ovmf};
-use snpkit_measure::limits;
+use snpkit_bundle::Limit;
 
 /// More family × model × stepping combinations than this is a typo, not a search.
 const MAX_FMS_COMBINATIONS: usize = 4096;
@@ -115,7 +115,7 @@ struct Inputs {
     initrd: Option<PathBuf>,
     cmdline: Vec<u8>,
     /// The recipe's launch configs, when a recipe was given.
-    launch: Vec<snpkit_recipe::LaunchConfig>,
+    launch: Vec<snpkit_bundle::LaunchSpec>,
 }
 
 fn inputs(args: &Args) -> anyhow::Result<Inputs> {
@@ -130,7 +130,7 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+            .unwrap_or_else(crate::cli::default_images);
         let image = image_inputs(&images, recipe)?;
         inputs.ovmf_paths.push(image.ovmf);
         inputs.kernel = Some(image.kernel);
@@ -147,7 +147,7 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         inputs.initrd = args.initrd.clone();
         inputs.cmdline = match (&args.append, &args.cmdline_file) {
             (Some(a), _) => a.clone().into_bytes(),
-            (None, Some(f)) => read(f, "--cmdline-file", limits::MAX_CMDLINE_FILE)?,
+            (None, Some(f)) => read(f, "--cmdline-file", Limit::CMDLINE.max)?,
             (None, None) => Vec::new(),
         };
     }
@@ -159,7 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = match (&args.digest, &args.report) {
         (Some(hex), _) => LaunchDigest::from_hex(hex).context("--digest")?,
         (None, Some(path)) => {
-            let blob = read(path, "--report", limits::MAX_REPORT_BLOB)?;
+            let blob = read(path, "--report", Limit::REPORT.max)?;
             let found = snpkit_measure::find_report(&blob)
                 .with_context(|| format!("{}", path.display()))?;
             if let Some(container) = found.container {
@@ -231,9 +231,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let boots = match &inputs.kernel {
         Some(k) => {
-            let kernel_bytes = read(k, "the kernel", limits::MAX_KERNEL)?;
+            let kernel_bytes = read(k, "the kernel", Limit::KERNEL.max)?;
             let initrd_bytes = match &inputs.initrd {
-                Some(i) => read(i, "the initrd", limits::MAX_INITRD)?,
+                Some(i) => read(i, "the initrd", Limit::INITRD.max)?,
                 None => Vec::new(),
             };
             input_lines.push(format!(

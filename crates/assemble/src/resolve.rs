@@ -1,12 +1,13 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
-use crate::{BuildError, Reporter};
+use crate::BuildError;
+use crate::options::Reporter;
+use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
 use snpkit_image::import::{self, HostKind};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
-use snpkit_recipe::sources::{MAX_FIRMWARE_FILE, MAX_KERNEL_FILE, MAX_SOURCE_FILE};
 use snpkit_recipe::{
-    FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock, LockedBlob,
-    LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
+    DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchProblem, Lock, LockedBlob, LockedDeb,
+    LockedFile, LockedFirmware, LockedKernel, Recipe,
 };
 use std::path::Path;
 
@@ -17,7 +18,7 @@ pub fn lock(
     recipe: &Recipe,
     recipe_text: &[u8],
     cache: &Cache,
-    check_launch: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    check_launch: &dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     reporter: &dyn Reporter,
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
@@ -33,12 +34,7 @@ pub fn lock(
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {
-        let deb = resolve_deb(
-            recipe,
-            &pin.name,
-            pin.version.as_deref(),
-            pin.sha256.as_ref(),
-        )?;
+        let deb = resolve_deb(recipe, pin)?;
         let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
         apt::fetch(&deb, cache, &*progress, &recipe.name)?;
         packages.push(deb);
@@ -54,14 +50,10 @@ pub fn lock(
     })
 }
 
-fn resolve_deb(
-    recipe: &Recipe,
-    name: &str,
-    version: Option<&str>,
-    sha256: Option<&Sha256Sum>,
-) -> Result<LockedDeb, BuildError> {
-    let deb = apt::resolve(name, version, &recipe.name)?;
-    if let Some(pinned) = sha256
+/// The archive's .deb for a recipe's pin, refused if it is not the one the recipe pins.
+fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
+    let deb = apt::resolve(&pin.name, pin.version.as_deref(), &recipe.name)?;
+    if let Some(pinned) = &pin.sha256
         && *pinned != deb.sha256
     {
         return Err(BuildError::LockMismatch {
@@ -94,12 +86,7 @@ fn lock_kernel(
 ) -> Result<(LockedKernel, Vec<String>), BuildError> {
     match &recipe.kernel {
         KernelSource::Debian(pin) => {
-            let deb = resolve_deb(
-                recipe,
-                &pin.name,
-                pin.version.as_deref(),
-                pin.sha256.as_ref(),
-            )?;
+            let deb = resolve_deb(recipe, pin)?;
             let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
             let bytes = apt::fetch(&deb, cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
@@ -157,7 +144,7 @@ fn lock_firmware(
                 edk2_version: Some(src.version),
                 edk2_sources: vec![src.orig, src.debian],
                 ovmf: LockedBlob {
-                    path: "OVMF.fd".into(),
+                    path: files::FIRMWARE.into(),
                     sha256: built.sha256,
                     size: built.size,
                 },
@@ -185,9 +172,9 @@ pub(crate) fn read_checked(
     key: &str,
 ) -> Result<Vec<u8>, BuildError> {
     let max = if key.starts_with("kernel") {
-        MAX_KERNEL_FILE
+        snpkit_bundle::Limit::KERNEL.max
     } else {
-        MAX_FIRMWARE_FILE
+        snpkit_bundle::Limit::FIRMWARE.max
     };
     let bytes = snpkit_fsguard::read(path, key, max)?;
     let found = Sha256Sum::of(&bytes);
@@ -221,7 +208,7 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
 /// folder holds and refuse the same special files.
 pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
     let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
-        let bytes = snpkit_fsguard::read(path, "a recipe source", MAX_SOURCE_FILE)?;
+        let bytes = snpkit_fsguard::read(path, "a recipe source", import::MAX_MEMBER)?;
         Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
@@ -283,32 +270,14 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    const RECIPE: &str = r#"
-name = "app"
-cmdline = ""
-[kernel]
-package = "linux-image-amd64"
-[firmware]
-source = "amdsev"
-[[directories]]
-src = "tree"
-dst = "/opt/app"
-[entry]
-argv = ["/opt/app/bin/tool"]
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
-"#;
-
     fn recipe(dir: &Path) -> Recipe {
         let file = dir.join("app/recipe.toml");
         std::fs::create_dir_all(dir.join("app/tree/bin")).unwrap();
-        std::fs::write(&file, RECIPE).unwrap();
+        let text = snpkit_testkit::recipe::app(
+            "/opt/app/bin/tool",
+            "[[directories]]\nsrc = \"tree\"\ndst = \"/opt/app\"\n",
+        );
+        std::fs::write(&file, text).unwrap();
         Recipe::load(&file).unwrap()
     }
 

@@ -45,7 +45,12 @@ pub enum FsError {
     },
 
     #[error("{} ({what}) is not UTF-8 text", path.display())]
-    NotText { path: PathBuf, what: String },
+    NotText {
+        path: PathBuf,
+        what: String,
+        /// Where the first byte that is not UTF-8 is.
+        source: std::str::Utf8Error,
+    },
 
     #[error(
         "{what} {} leads to {}, outside {}; {fix}",
@@ -57,6 +62,23 @@ pub enum FsError {
         resolved: PathBuf,
         root: PathBuf,
         fix: String,
+    },
+
+    #[error(
+        "{} ({what}) has mode {mode:o}, so others can read {}: a secret must be 0600 in a 0700 \
+         folder. snpkit does not repair it (it may have been read already): if you trust it, run \
+         `chmod {:o} {}`; otherwise delete it and snpkit makes a new one",
+        path.display(),
+        if *folder { "what it holds" } else { "it" },
+        if *folder { 0o700 } else { 0o600 },
+        path.display()
+    )]
+    Exposed {
+        path: PathBuf,
+        what: String,
+        mode: u32,
+        /// A folder of secrets rather than a secret file.
+        folder: bool,
     },
 
     #[error(
@@ -84,6 +106,7 @@ impl FsError {
             FsError::NotText { .. } => "not_text",
             FsError::Escapes { .. } => "escapes_folder",
             FsError::OutputIsInput { .. } => "output_is_input",
+            FsError::Exposed { .. } => "exposed_secret",
         }
     }
 

@@ -137,9 +137,10 @@ pub fn read(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, FsError> {
 
 /// All of the regular file `path` as UTF-8 text, at most `max` bytes.
 pub fn read_string(path: &Path, what: &str, max: u64) -> Result<String, FsError> {
-    String::from_utf8(read(path, what, max)?).map_err(|_| FsError::NotText {
+    String::from_utf8(read(path, what, max)?).map_err(|e| FsError::NotText {
         path: path.to_path_buf(),
         what: what.to_owned(),
+        source: e.utf8_error(),
     })
 }
 

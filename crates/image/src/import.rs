@@ -24,14 +24,18 @@ use snpkit_fsguard::{Bounded, FileKind};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The largest file copied from a folder or unpacked from an archive.
-pub const MAX_MEMBER: u64 = snpkit_recipe::sources::MAX_SOURCE_FILE;
+/// The largest file copied into an image: from a folder, unpacked from an archive, or a recipe's
+/// `[[files]]` and `[[archives]]` source itself (the initramfs is held in memory, and must fit the
+/// guest's).
+pub const MAX_MEMBER: u64 = 4 << 30;
 /// The most bytes one archive may unpack to (a small archive can hold a huge compressed file).
-pub const MAX_UNPACKED: u64 = snpkit_recipe::sources::MAX_SOURCE_FILE;
+pub const MAX_UNPACKED: u64 = MAX_MEMBER;
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + use<> {
+    let path = path.to_owned();
     move |source| ImageError::Io {
-        path: path.to_owned(),
+        action,
+        path,
         source,
     }
 }
@@ -113,9 +117,9 @@ pub fn host_entries(src: &Path) -> Result<Vec<HostEntry>, ImageError> {
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<HostEntry>) -> Result<(), ImageError> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
+        .map_err(io("list", dir))?
         .collect::<Result<_, _>>()
-        .map_err(io(dir))?;
+        .map_err(io("list", dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
@@ -131,14 +135,14 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<HostEntry>) -> Result<(), ImageE
         } else {
             format!("{prefix}/{name}")
         };
-        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
         let kind = match FileKind::of(meta.file_type()) {
             FileKind::Folder => HostKind::Dir,
             FileKind::Regular => HostKind::File {
                 host_mode: meta.permissions().mode(),
             },
             FileKind::Symlink => {
-                let link = std::fs::read_link(&path).map_err(io(&path))?;
+                let link = std::fs::read_link(&path).map_err(io("read the link", &path))?;
                 let Some(target) = link.to_str() else {
                     return Err(ImageError::BadPath {
                         path: path.display().to_string(),

@@ -9,7 +9,7 @@ pub enum RecipeError {
     #[error(transparent)]
     File(#[from] snpkit_fsguard::FsError),
 
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -8,8 +8,9 @@
 //! what the check resolved. Inside a copied folder nothing is followed: symlinks are copied as
 //! links, devices, FIFOs and sockets are refused (see docs/recipes.md).
 //!
-//! The size limits below bound every read of a source by counting bytes (a device or FIFO
-//! reports size 0 and never ends); each is named in the error that enforces it.
+//! The size limits below bound the reads of the recipe's own two files by counting bytes (a device
+//! or FIFO reports size 0 and never ends); the bounds of what a recipe copies into an image are
+//! the image's (`snpkit_image::import::MAX_MEMBER`, `snpkit_bundle::Limit::KERNEL`/`FIRMWARE`).
 
 use crate::RecipeError;
 use snpkit_fsguard::{FileKind, FsError};
@@ -19,13 +20,6 @@ use std::path::{Path, PathBuf};
 pub const MAX_RECIPE_FILE: u64 = 1 << 20;
 /// The largest recipe.lock read.
 pub const MAX_LOCK_FILE: u64 = 16 << 20;
-/// The largest single file or archive a recipe copies into an image (the initramfs is held in
-/// memory, and must fit the guest's).
-pub const MAX_SOURCE_FILE: u64 = 4 << 30;
-/// The largest local kernel image (a bzImage is 10–20 MiB).
-pub const MAX_KERNEL_FILE: u64 = 512 << 20;
-/// The largest local firmware (an AmdSev OVMF is 4 MiB).
-pub const MAX_FIRMWARE_FILE: u64 = 64 << 20;
 
 const FIX: &str = "copy what it points to into the recipe folder (a symlink there must point \
                    inside it): a recipe may only put its own files into an image";

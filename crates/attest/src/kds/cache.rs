@@ -44,6 +44,15 @@ pub fn read(path: &Path, max: u64) -> Cached {
     }
 }
 
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KdsError + use<> {
+    let path = path.to_path_buf();
+    move |source| KdsError::Cache {
+        action,
+        path,
+        source,
+    }
+}
+
 /// Removes a cache file that failed its checks, with a note, and returns the reason for
 /// messages. A file that cannot be removed is left (and will be fetched over when online).
 pub fn discard(path: &Path, what: &str, reason: String) -> String {
@@ -62,14 +71,10 @@ pub fn discard(path: &Path, what: &str, reason: String) -> String {
 }
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), KdsError> {
-    let err = |source| KdsError::Cache {
-        path: path.to_path_buf(),
-        source,
-    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(err)?;
+        std::fs::create_dir_all(parent).map_err(io("create the folder", parent))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("rename into place", path))
 }
