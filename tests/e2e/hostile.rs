@@ -7,7 +7,8 @@
 //! Classes (issue 15): 1 command lines the kernel reads differently, 2 sources outside the recipe
 //! folder and special files, 3 reads bounded by count (FIFOs, devices, oversized files), 4 outputs
 //! onto inputs, 5 the KDS (verify against a loopback KDS that trickles or redirects; the full
-//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`).
+//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 9 the smaller ones (recipe
+//! names every command refuses as `lock` does; a closed stdout ends a command quietly).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -997,14 +998,155 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Makes a row's inputs under its folder and returns the xtask arguments.
+type Setup = Box<dyn Fn(&Path) -> Vec<String>>;
+
+/// A row as the runner sees it: the fixed rows of [`CASES`] and the rows made per command and
+/// input ([`generated`]) all become these.
+struct Row {
+    name: String,
+    class: u8,
+    setup: Setup,
+    code: i32,
+    words: Vec<&'static str>,
+    after: Option<fn(&Path)>,
+    /// stdout is a pipe whose reader has gone (`cmd | head`, once head has exited).
+    closed_stdout: bool,
+}
+
+impl From<&Case> for Row {
+    fn from(case: &Case) -> Row {
+        Row {
+            name: case.name.to_owned(),
+            class: case.class,
+            setup: Box::new(case.setup),
+            code: case.code,
+            words: case.words.to_vec(),
+            after: case.after,
+            closed_stdout: false,
+        }
+    }
+}
+
+/// A recipe that would be read if a name were a path: `<work>/outside/`, beside `recipes/`.
+fn plant_outside(d: &Path) {
+    copy_dir(&root().join("recipes/hello"), &d.join("outside"));
+    std::fs::create_dir_all(d.join("images")).unwrap();
+    std::fs::create_dir_all(d.join("recipes")).unwrap();
+}
+
+fn nothing_written_outside(d: &Path) {
+    let lock = |dir: &Path| std::fs::read(dir.join("recipe.lock")).unwrap();
+    assert_eq!(
+        lock(&d.join("outside")),
+        lock(&root().join("recipes/hello")),
+        "the lock outside the recipes folder was rewritten"
+    );
+    let images: Vec<_> = std::fs::read_dir(d.join("images")).unwrap().collect();
+    assert!(images.is_empty(), "something was written to images/");
+}
+
+/// Class 9: every command that takes a recipe name refuses what `lock` refuses (one rule,
+/// `snpkit_bundle::check_recipe_name`), before touching the file system.
+fn name_rows() -> Vec<Row> {
+    const COMMANDS: &[(&str, i32)] = &[
+        ("verify", 2),
+        ("boot", 1),
+        ("measure", 1),
+        ("lock", 1),
+        ("build", 1),
+    ];
+    const NAMES: &[&str] = &["../outside", "a/b", ".hidden", "Hello", ""];
+    let mut rows = Vec::new();
+    for &(command, code) in COMMANDS {
+        for &name in NAMES {
+            rows.push(Row {
+                name: format!("{command} {name:?} (a name lock refuses)"),
+                class: 9,
+                setup: Box::new(move |d| {
+                    plant_outside(d);
+                    let mut a = args(&[command, name, "--images"]);
+                    a.push(s(&d.join("images")));
+                    if matches!(command, "lock" | "build") {
+                        a.push("--recipes-dir".into());
+                        a.push(s(&d.join("recipes")));
+                    }
+                    a
+                }),
+                code,
+                words: vec!["is not a recipe name"],
+                after: Some(nothing_written_outside),
+                closed_stdout: false,
+            });
+        }
+    }
+    rows
+}
+
+/// Class 9: `cargo xtask … | head`: with nobody reading stdout, every command ends quietly with
+/// 141 (as if ended by SIGPIPE), never with a panic.
+fn broken_pipe_rows() -> Vec<Row> {
+    // clap writes help and version itself and ends quietly with 0 when nobody reads them.
+    type Make = fn(&Path) -> Vec<String>;
+    let commands: Vec<(&str, i32, Make)> = vec![
+        ("verify --report (a failing verdict)", 141, |_| verify(&[])),
+        ("verify --report --json", 141, |_| {
+            verify(&args(&["--json"]))
+        }),
+        ("verify with a bad input", 141, |_| {
+            args(&["verify", "--offline", "--report", "/nonexistent"])
+        }),
+        ("verity format", 141, |d| {
+            let data = file(&d.join("data"), 8192);
+            args(&[
+                "verity",
+                "format",
+                &s(&data),
+                &s(&d.join("hash")),
+                "--salt",
+                "-",
+            ])
+        }),
+        ("--help", 0, |_| args(&["--help"])),
+        ("verify --help", 0, |_| args(&["verify", "--help"])),
+        ("--version", 0, |_| args(&["--version"])),
+    ];
+    commands
+        .into_iter()
+        .map(|(name, code, setup)| Row {
+            name: format!("{name} | head"),
+            class: 9,
+            setup: Box::new(setup),
+            code,
+            words: vec![],
+            after: None,
+            closed_stdout: true,
+        })
+        .collect()
+}
+
+fn generated() -> Vec<Row> {
+    let mut rows = name_rows();
+    rows.extend(broken_pipe_rows());
+    rows
+}
+
 /// Runs one row: its own folder and cache, stdout and stderr to files (no pipe to fill), killed
 /// at [`ROW_TIMEOUT`].
-fn run(case: &Case) -> Result<(), String> {
+fn run(case: &Row) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let argv = (case.setup)(&work);
-    let out = std::fs::File::create(dir.path().join("stdout")).unwrap();
+    let out: Stdio = if case.closed_stdout {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer.into()
+    } else {
+        std::fs::File::create(dir.path().join("stdout"))
+            .unwrap()
+            .into()
+    };
     let err = std::fs::File::create(dir.path().join("stderr")).unwrap();
     let mut child = xtask()
         .args(&argv)
@@ -1040,7 +1182,10 @@ fn run(case: &Case) -> Result<(), String> {
             case.code
         ));
     }
-    for w in case.words {
+    if case.closed_stdout && !stderr.trim().is_empty() && !stderr.starts_with("error: ") {
+        return Err(format!("a closed stdout made it speak:\n{stderr}"));
+    }
+    for w in &case.words {
         if !text.contains(w) {
             return Err(format!("output lacks {w:?}:\n{text}"));
         }
@@ -1053,26 +1198,34 @@ fn run(case: &Case) -> Result<(), String> {
 
 #[test]
 fn hostile_inputs() {
+    let rows: Vec<Row> = CASES.iter().map(Row::from).chain(generated()).collect();
+    // While working on one class: `SNPKIT_HOSTILE_CLASS=9` runs its rows only, and says so.
+    let only: Option<u8> = std::env::var("SNPKIT_HOSTILE_CLASS")
+        .ok()
+        .and_then(|c| c.parse().ok());
+    if let Some(c) = only {
+        eprintln!("SNPKIT_HOSTILE_CLASS={c}: running class {c} only");
+    }
     let mut failures = Vec::new();
-    for case in CASES {
-        if let Err(why) = run(case) {
-            failures.push(format!("[class {}] {}: {why}", case.class, case.name));
+    for row in rows.iter().filter(|r| only.is_none_or(|c| r.class == c)) {
+        if let Err(why) = run(row) {
+            failures.push(format!("[class {}] {}: {why}", row.class, row.name));
         }
     }
-    let per_class: Vec<String> = (1..=5)
+    let per_class: Vec<String> = (1..=9)
         .map(|c| {
             format!(
                 "class {c}: {}",
-                CASES.iter().filter(|k| k.class == c).count()
+                rows.iter().filter(|k| k.class == c).count()
             )
         })
         .collect();
-    eprintln!("{} rows ({})", CASES.len(), per_class.join(", "));
+    eprintln!("{} rows ({})", rows.len(), per_class.join(", "));
     assert!(
         failures.is_empty(),
         "{} of {} rows failed:\n\n{}",
         failures.len(),
-        CASES.len(),
+        rows.len(),
         failures.join("\n\n")
     );
 }

@@ -134,7 +134,7 @@ pub struct Run {
 /// Boots the image and writes `images/<recipe>/runs/<id>/`.
 pub fn boot(args: &Args) -> anyhow::Result<Run> {
     let root = cli::workspace_root();
-    let image = ImageDir::new(&args.dirs.images(&root), &args.recipe);
+    let image = ImageDir::named(&args.dirs.images(&root), &args.recipe)?;
     let (manifest, manifest_sha256) = image.read_manifest_hashed()?;
     let config = pick_config(&manifest, args.config.as_deref())?;
     let measure_config = snpkit_measure::launch_config_from(config)?;

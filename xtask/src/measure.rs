@@ -444,7 +444,7 @@ pub(crate) struct ImageInputs {
 }
 
 pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
-    let image = ImageDir::new(images, recipe);
+    let image = ImageDir::named(images, recipe)?;
     image.require()?;
     let launch = image.read_launch_specs()?;
     if launch.is_empty() {

@@ -204,7 +204,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
                 .images
                 .clone()
                 .unwrap_or_else(crate::cli::default_images);
-            let image = ImageDir::new(&images, recipe);
+            let image = ImageDir::named(&images, recipe).map_err(bad("recipe"))?;
             let dir = match &args.run {
                 Some(id) => image.run(&RunId::parse(id).map_err(bad("run"))?),
                 None => image.newest_run().map_err(bad(path_text(&image.runs())))?,

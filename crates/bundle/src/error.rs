@@ -68,6 +68,12 @@ pub enum BundleError {
     #[error("{id:?} is not a run id: {why}")]
     BadRunId { id: String, why: &'static str },
 
+    #[error(
+        "{name:?} is not a recipe name: use 1-64 lowercase letters, digits, '-' or '_', not starting \
+         with '-' (it is a folder name under recipes/ and images/, never a path)"
+    )]
+    BadRecipeName { name: String },
+
     #[error("{} is not a file name of an image folder: {why}", name)]
     BadName { name: String, why: &'static str },
 

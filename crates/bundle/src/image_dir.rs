@@ -14,7 +14,15 @@ pub struct ImageDir {
 }
 
 impl ImageDir {
-    /// The image of `recipe` in the images folder `images` (`images/<recipe>/`).
+    /// The image of the recipe a user named: the name checked by [`check_recipe_name`] first, so
+    /// no command reads or writes outside the images folder (`../x`, `a/b`, `.`).
+    pub fn named(images: &Path, recipe: &str) -> Result<ImageDir, BundleError> {
+        check_recipe_name(recipe)?;
+        Ok(ImageDir::new(images, recipe))
+    }
+
+    /// The image of `recipe` in the images folder `images` (`images/<recipe>/`); `recipe` is a
+    /// name already checked (a loaded recipe's); a name from a user goes through [`ImageDir::named`].
     pub fn new(images: &Path, recipe: &str) -> ImageDir {
         ImageDir {
             dir: images.join(recipe),
@@ -203,6 +211,26 @@ impl ImageDir {
     pub fn start_run(&self) -> Result<PartialRun, BundleError> {
         self.require()?;
         PartialRun::start(&self.runs(), RunId::now())
+    }
+}
+
+/// The one rule for recipe names, shared by the recipe's `name`, `lock`, `build`, `boot`, `measure`
+/// and `verify`: 1-64 of `a-z 0-9 - _`, not starting with `-`. A name is a folder under `recipes/`
+/// and `images/`, so a name that is a path (`../etc`, `a/b`) or hidden (`.x`) never reaches the
+/// file system.
+pub fn check_recipe_name(name: &str) -> Result<(), BundleError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(BundleError::BadRecipeName {
+            name: name.to_owned(),
+        })
     }
 }
 

@@ -41,7 +41,7 @@ pub use error::BundleError;
 pub use expected::{
     ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
 };
-pub use image_dir::ImageDir;
+pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{

@@ -238,3 +238,29 @@ fn a_config_is_chosen_by_name_or_by_being_the_only_one() {
     e.configs.clear();
     assert_eq!(e.config(None).unwrap_err(), ConfigChoice::Empty);
 }
+
+#[test]
+fn a_recipe_name_is_a_folder_name_never_a_path() {
+    for good in ["hello", "verity-hello", "a_1", "x".repeat(64).as_str()] {
+        crate::check_recipe_name(good).unwrap();
+    }
+    let images = std::path::Path::new("/nonexistent/images");
+    for bad in [
+        "",
+        "..",
+        "../etc",
+        "a/b",
+        ".hidden",
+        "Hello",
+        "-x",
+        "a b",
+        "é",
+        &"x".repeat(65),
+    ] {
+        let err = ImageDir::named(images, bad).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a recipe name"),
+            "{bad:?}: {err}"
+        );
+    }
+}

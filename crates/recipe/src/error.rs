@@ -9,6 +9,10 @@ pub enum RecipeError {
     #[error(transparent)]
     File(#[from] snpkit_fsguard::FsError),
 
+    /// A recipe name that is no name (a path, upper case, empty): the image folder's rule.
+    #[error(transparent)]
+    Name(Box<snpkit_bundle::BundleError>),
+
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,

@@ -8,6 +8,8 @@ use std::path::Path;
 impl Recipe {
     /// Loads `recipes/<name>/recipe.toml` under `recipes_dir`.
     pub fn load_named(recipes_dir: &Path, name: &str) -> Result<Recipe, RecipeError> {
+        // A name, never a path: `../x` must not load a recipe from outside the recipes folder.
+        snpkit_bundle::check_recipe_name(name).map_err(|e| RecipeError::Name(Box::new(e)))?;
         let file = recipes_dir.join(name).join(RECIPE_FILE);
         // Anything there is read (and refused by kind if it is no regular file); only nothing at
         // all is "no recipe".
