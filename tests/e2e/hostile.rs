@@ -7,7 +7,9 @@
 //! Classes (issue 15): 1 command lines the kernel reads differently, 2 sources outside the recipe
 //! folder and special files, 3 reads bounded by count (FIFOs, devices, oversized files), 4 outputs
 //! onto inputs, 5 the KDS (verify against a loopback KDS that trickles or redirects; the full
-//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 9 the smaller ones (recipe
+//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 7 stale evidence (which run
+//! verify judges and why, a run of an image since rebuilt, boot of an image older than its
+//! recipe), 9 the smaller ones (recipe
 //! names every command refuses as `lock` does; a closed stdout ends a command quietly).
 
 use crate::support::{copy_dir, root, xtask};
@@ -1125,9 +1127,233 @@ fn broken_pipe_rows() -> Vec<Row> {
         .collect()
 }
 
+/// The manifest of a hello image, as `build` writes it (artifacts and inputs left out: the rows
+/// below judge which run and which image, not the image's files).
+const MANIFEST: &str = r#"{
+  "schema": 1,
+  "recipe": "hello",
+  "layout": "initramfs",
+  "source_date_epoch": 1735689600,
+  "kernel_release": "6.12.95+deb12-cloud-amd64",
+  "cmdline": "console=ttyS0 panic=-1 snpkit.appliance=hello",
+  "artifacts": [],
+  "inputs": [],
+  "tools": {},
+  "launch": [
+    {
+      "name": "qemu-1vcpu",
+      "vcpus": 1,
+      "vcpu_type": "EPYC-v4",
+      "vmm": "qemu",
+      "guest_features": 1,
+      "policy": 196608,
+      "memory_mib": 512
+    }
+  ]
+}
+"#;
+
+/// `images/hello/` with [`MANIFEST`] written an hour ago, and the image folder.
+fn built_image(d: &Path) -> snpkit_bundle::ImageDir {
+    let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+    std::fs::create_dir_all(image.path()).unwrap();
+    std::fs::write(image.manifest(), MANIFEST).unwrap();
+    an_hour_ago(&image.manifest());
+    image
+}
+
+fn an_hour_ago(p: &Path) {
+    aged(p, 3600);
+}
+
+fn aged(p: &Path, secs: u64) {
+    let t = std::time::SystemTime::now() - Duration::from_secs(secs);
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// A finished run `id` of `image`, as `boot` leaves it: the genuine Milan report (any report will
+/// do: these rows stop before its signature matters), a nonce, a key, and `run.json` naming the
+/// manifest it booted (`booted`: its sha256, hex). Its `run.json` is dated an hour ago.
+fn finished_run(image: &snpkit_bundle::ImageDir, id: &str, booted: Option<String>) {
+    let dir = snpkit_bundle::RunDir::at(image.runs().join(id));
+    std::fs::create_dir_all(dir.path()).unwrap();
+    dir.write_report(&std::fs::read(vector(REPORT)).unwrap())
+        .unwrap();
+    dir.write_nonce(&[7; 32]).unwrap();
+    dir.write_pubkey(&[9; 32]).unwrap();
+    let record = snpkit_bundle::RunRecord {
+        schema: snpkit_bundle::RUN_SCHEMA,
+        recipe: "hello".into(),
+        config: "qemu-1vcpu".into(),
+        launch: snpkit_bundle::RunLaunch::Emulated,
+        emulated: Some(true),
+        nonce: "07".repeat(32),
+        pubkey: "09".repeat(32),
+        entry: None,
+        provider: "emulated".into(),
+        measurement: None,
+        manifest_sha256: booted,
+        vcpus: None,
+        vcpu_type: None,
+        boot_seconds: None,
+    };
+    std::fs::write(dir.record(), record.to_json()).unwrap();
+    an_hour_ago(&dir.record());
+}
+
+fn this_manifest() -> Option<String> {
+    use sha2::Digest;
+    Some(hex::encode(sha2::Sha256::digest(MANIFEST.as_bytes())))
+}
+
+fn verify_recipe(d: &Path, run: Option<&str>) -> Vec<String> {
+    let mut a = args(&["verify", "hello"]);
+    a.extend(run.map(str::to_owned));
+    a.extend(args(&["--offline", "--images", &s(&d.join("images"))]));
+    a
+}
+
+/// Class 7: which run verify judges, that it booted the image as it is now, and that boot refuses
+/// an image older than its recipe.
+fn stale_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, i32, Make, Vec<&'static str>)> = vec![
+        (
+            "verify <recipe>: the newest run failed, an older one finished",
+            2,
+            |d| {
+                let image = built_image(d);
+                finished_run(&image, "1000-000001", this_manifest());
+                std::fs::create_dir_all(image.runs().join("2000-000002.failed")).unwrap();
+                verify_recipe(d, None)
+            },
+            vec![
+                "judging run",
+                "1000-000001 (the newest finished run",
+                "passed over: 2000-000002.failed",
+            ],
+        ),
+        (
+            "verify <recipe>: a newer run left .partial with its run.json (a crash before the rename)",
+            2,
+            |d| {
+                let image = built_image(d);
+                finished_run(&image, "1000-000001", this_manifest());
+                let partial = image.runs().join("2000-000002.partial");
+                std::fs::create_dir_all(&partial).unwrap();
+                std::fs::copy(
+                    image
+                        .runs()
+                        .join("1000-000001")
+                        .join(snpkit_bundle::run_files::RECORD),
+                    partial.join(snpkit_bundle::run_files::RECORD),
+                )
+                .unwrap();
+                verify_recipe(d, None)
+            },
+            vec![
+                "1000-000001 (the newest finished run",
+                "passed over: 2000-000002.partial",
+            ],
+        ),
+        (
+            "verify <recipe>: only failed runs",
+            2,
+            |d| {
+                let image = built_image(d);
+                std::fs::create_dir_all(image.runs().join("2000-000002.failed")).unwrap();
+                verify_recipe(d, None)
+            },
+            vec!["holds no boot runs", "cargo xtask boot"],
+        ),
+        (
+            "verify <recipe>: the newest run booted the image before a rebuild",
+            2,
+            |d| {
+                let image = built_image(d);
+                finished_run(&image, "1000-000001", Some("ab".repeat(32)));
+                verify_recipe(d, None)
+            },
+            vec![
+                "booted another image",
+                "rebuilt since",
+                "cargo xtask boot hello",
+            ],
+        ),
+        (
+            "verify <recipe> <run>: a named run of the previous image",
+            2,
+            |d| {
+                let image = built_image(d);
+                finished_run(&image, "1000-000001", Some("ab".repeat(32)));
+                finished_run(&image, "1000-000002", this_manifest());
+                verify_recipe(d, Some("1000-000001"))
+            },
+            vec!["named on the command line", "booted another image"],
+        ),
+        (
+            "verify <recipe>: a run of this image goes on to its prediction",
+            2,
+            |d| {
+                let image = built_image(d);
+                finished_run(&image, "1000-000001", this_manifest());
+                verify_recipe(d, None)
+            },
+            vec!["the image has no prediction", "cargo xtask build hello"],
+        ),
+        (
+            "boot: recipe.lock changed after the image was built",
+            1,
+            |d| {
+                hello(d, |t| t);
+                aged(&d.join("recipes/hello/recipe.toml"), 7200);
+                built_image(d);
+                let lock = d.join("recipes/hello/recipe.lock");
+                let text = std::fs::read(&lock).unwrap();
+                std::fs::write(&lock, text).unwrap();
+                let mut a = on_recipe("boot", d);
+                a.extend(args(&["--launch", "emulated"]));
+                a
+            },
+            vec![
+                "recipe.lock changed after",
+                "is stale",
+                "cargo xtask build hello",
+            ],
+        ),
+        (
+            "boot: recipe.toml changed after the image was built",
+            1,
+            |d| {
+                hello(d, |t| t.replace("panic=-1", "panic=-1 quiet"));
+                built_image(d);
+                on_recipe("boot", d)
+            },
+            vec!["recipe.toml changed after", "cargo xtask build hello"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, code, setup, words)| Row {
+            name: name.to_owned(),
+            class: 7,
+            setup: Box::new(setup),
+            code,
+            words,
+            after: None,
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
+    rows.extend(stale_rows());
     rows
 }
 

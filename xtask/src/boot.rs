@@ -136,6 +136,20 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
     let root = cli::workspace_root();
     let image = ImageDir::named(&args.dirs.images(&root), &args.recipe)?;
     let (manifest, manifest_sha256) = image.read_manifest_hashed()?;
+    let recipe_dir = args.dirs.recipes(&root).join(&args.recipe);
+    let sources = [
+        recipe_dir.join(snpkit_recipe::RECIPE_FILE),
+        recipe_dir.join(snpkit_recipe::LOCK_FILE),
+    ];
+    if let Some(newer) = image.built_before(&sources)? {
+        bail!(
+            "{} changed after {} was built: the image is stale, and its runs would vouch for a \
+             recipe it was not made from; run `cargo xtask build {}` first",
+            newer.display(),
+            image.path().display(),
+            args.recipe
+        );
+    }
     let config = pick_config(&manifest, args.config.as_deref())?;
     let measure_config = snpkit_measure::launch_config_from(config)?;
     if measure_config.vmm != Vmm::Qemu {

@@ -192,6 +192,10 @@ impl ImageDir {
         let entries = std::fs::read_dir(&runs).map_err(|_| no_runs())?;
         let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
         for entry in entries.flatten() {
+            if unfinished(&entry.file_name()) {
+                // A crash between writing run.json and the rename leaves one in a `.partial`.
+                continue;
+            }
             let dir = RunDir::at(entry.path());
             if let Ok(meta) = std::fs::metadata(dir.record()) {
                 let t = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
@@ -206,12 +210,65 @@ impl ImageDir {
         best.map(|(_, p)| RunDir::at(p)).ok_or_else(no_runs)
     }
 
+    /// The runs that did not finish (`<id>.failed`, `<id>.partial`) and were touched after `run`'s
+    /// `run.json` was written, newest last: what a verifier that picked `run` as the newest
+    /// finished run passed over, to be said aloud rather than skipped in silence.
+    pub fn unfinished_since(&self, run: &RunDir) -> Vec<String> {
+        let Ok(since) = std::fs::metadata(run.record()).and_then(|m| m.modified()) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(self.runs()) else {
+            return Vec::new();
+        };
+        let mut newer: Vec<(std::time::SystemTime, String)> = entries
+            .flatten()
+            .filter(|e| unfinished(&e.file_name()))
+            .filter_map(|e| {
+                let t = e.metadata().and_then(|m| m.modified()).ok()?;
+                (t > since).then(|| (t, e.file_name().to_string_lossy().into_owned()))
+            })
+            .collect();
+        newer.sort();
+        newer.into_iter().map(|(_, name)| name).collect()
+    }
+
+    /// The first of `sources` (a recipe's `recipe.toml`, `recipe.lock`) changed after this image's
+    /// `manifest.json` was written: the image is older than what it is built from. Sources that do
+    /// not exist are no evidence either way and are passed over.
+    pub fn built_before<'a>(
+        &self,
+        sources: &'a [PathBuf],
+    ) -> Result<Option<&'a Path>, BundleError> {
+        let manifest = self.manifest();
+        let built = std::fs::metadata(&manifest)
+            .and_then(|m| m.modified())
+            .map_err(|source| BundleError::Read {
+                path: manifest.clone(),
+                source,
+            })?;
+        Ok(sources
+            .iter()
+            .find(|s| {
+                std::fs::metadata(s)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t > built)
+            })
+            .map(PathBuf::as_path))
+    }
+
     /// Starts a boot run: `runs/<id>.partial/`, which becomes `runs/<id>/` when it finishes and
     /// `runs/<id>.failed/` otherwise.
     pub fn start_run(&self) -> Result<PartialRun, BundleError> {
         self.require()?;
         PartialRun::start(&self.runs(), RunId::now())
     }
+}
+
+/// A run folder that did not finish: kept for its console log, never evidence.
+fn unfinished(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.ends_with(crate::run_files::FAILED_SUFFIX)
+        || name.ends_with(crate::run_files::PARTIAL_SUFFIX)
 }
 
 /// The one rule for recipe names, shared by the recipe's `name`, `lock`, `build`, `boot`, `measure`
