@@ -57,9 +57,8 @@ fn library_errors_leave_their_cause_to_the_chain() {
     let e = snpkit_inputs::Cache::at(&blocked).dir("blobs").unwrap_err();
     assert_says_each_thing_once(&e);
 
-    // An unreadable report and a --certs folder that is not one (attest's file edge).
-    let e = snpkit_attest::gather::read_limited(&missing.join("report.bin"), "report", 4096)
-        .unwrap_err();
+    // An unreadable CRL and a --certs folder that is not one (attest's file edge).
+    let e = snpkit_attest::gather::read_crl_file(&missing.join("crl.der")).unwrap_err();
     assert_says_each_thing_once(&e);
     let e = snpkit_attest::gather::read_certs_dir(&missing).unwrap_err();
     assert_says_each_thing_once(&e);
@@ -141,7 +140,7 @@ fn commands_print_each_cause_once() {
     std::fs::write(sb.recipe_file("hello"), b"\xff\xfe").unwrap();
     check_stderr(
         &fails(&mut sb.xtask(&["build", "hello"])),
-        "did not contain valid UTF-8",
+        "invalid utf-8 sequence",
     );
     let out = sb.xtask(&["build", "hello", "--json"]).output().unwrap();
     assert!(!out.status.success());

@@ -9,6 +9,7 @@ mod boot;
 mod build;
 mod demo;
 mod errors;
+mod hostile;
 mod measure;
 mod reproducible;
 mod support;

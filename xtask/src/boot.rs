@@ -30,13 +30,12 @@ use snpkit_bundle::{
     RunRecord, files,
 };
 use snpkit_measure::{
-    GivenLaunch, KernelHashes, LaunchDigest, Ovmf, Vmm, cmdline_hash, given_launch_digest,
-    hashes_page,
+    GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps};
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -135,8 +134,22 @@ pub struct Run {
 /// Boots the image and writes `images/<recipe>/runs/<id>/`.
 pub fn boot(args: &Args) -> anyhow::Result<Run> {
     let root = cli::workspace_root();
-    let image = ImageDir::new(&args.dirs.images(&root), &args.recipe);
+    let image = ImageDir::named(&args.dirs.images(&root), &args.recipe)?;
     let (manifest, manifest_sha256) = image.read_manifest_hashed()?;
+    let recipe_dir = args.dirs.recipes(&root).join(&args.recipe);
+    let sources = [
+        recipe_dir.join(snpkit_recipe::RECIPE_FILE),
+        recipe_dir.join(snpkit_recipe::LOCK_FILE),
+    ];
+    if let Some(newer) = image.built_before(&sources)? {
+        bail!(
+            "{} changed after {} was built: the image is stale, and its runs would vouch for a \
+             recipe it was not made from; run `cargo xtask build {}` first",
+            newer.display(),
+            image.path().display(),
+            args.recipe
+        );
+    }
     let config = pick_config(&manifest, args.config.as_deref())?;
     let measure_config = snpkit_measure::launch_config_from(config)?;
     if measure_config.vmm != Vmm::Qemu {
@@ -228,7 +241,7 @@ fn boot_in(
         .with_context(|| format!("{} is not UTF-8", image.cmdline().display()))?;
     let kind = match snp_host {
         None => {
-            let ovmf = Ovmf::parse(&std::fs::read(&firmware_path)?)?;
+            let ovmf = crate::measure::read_ovmf(&firmware_path)?;
             let page = hashes_page(&ovmf, &built_hashes(manifest)?)?;
             let page_path = work.hashes_page();
             page.write_to(&page_path)?;
@@ -353,10 +366,13 @@ fn emulated_measurement(
     emu: &snpkit_qemu::EmulatedLaunch,
     config: &snpkit_measure::LaunchConfig,
 ) -> anyhow::Result<LaunchDigest> {
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     Ok(given_launch_digest(GivenLaunch {
-        firmware: read(&emu.firmware)?,
-        hashes_page: read(&emu.hashes_page)?,
+        firmware: snpkit_fsguard::read(
+            &emu.firmware,
+            "the firmware",
+            snpkit_bundle::Limit::FIRMWARE.max,
+        )?,
+        hashes_page: snpkit_fsguard::read(&emu.hashes_page, "the hashes page", 4096)?,
         hashes_page_gpa: emu.hashes_page_gpa,
         vcpus: launch.vcpus,
         cpu_model: &launch.cpu_model,

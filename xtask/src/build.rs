@@ -1,10 +1,10 @@
 //! `cargo xtask build <recipe>` and `cargo xtask lock <recipe>`.
 
 use crate::{cli, guest, ui};
-use anyhow::Context;
 use snpkit_assemble::{BuildError, BuildOptions, Reporter};
 use snpkit_inputs::Cache;
 use snpkit_measure::check_launch;
+use snpkit_recipe::sources::{MAX_LOCK_FILE, MAX_RECIPE_FILE};
 use snpkit_recipe::{LOCK_FILE, Recipe};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -107,8 +107,11 @@ pub fn build(
     recipe
         .check_launch(&check_launch)
         .map_err(BuildError::from)?;
-    let recipe_text = std::fs::read(&recipe_file)
-        .with_context(|| format!("reading {}", recipe_file.display()))?;
+    // Sources and the command line too: a recipe refused for them stops in its first second.
+    recipe.check_sources().map_err(BuildError::from)?;
+    snpkit_recipe::check_cmdline(&recipe, None).map_err(BuildError::from)?;
+    snpkit_assemble::refuse_image_over_recipe(&dirs.images(&root), &recipe)?;
+    let recipe_text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
 
     let step = ui::Step::new("building the guest /init (static)", quiet);
@@ -146,8 +149,7 @@ fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let recipes = args.dirs.recipes(&root);
     let recipe = Recipe::load_named(&recipes, &args.recipe).map_err(BuildError::from)?;
     let recipe_file: PathBuf = recipes.join(&args.recipe).join(snpkit_recipe::RECIPE_FILE);
-    let text = std::fs::read(&recipe_file)
-        .with_context(|| format!("reading {}", recipe_file.display()))?;
+    let text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
     let lock = snpkit_assemble::lock(
         &recipe,
@@ -157,7 +159,7 @@ fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         &Bars { quiet: args.json },
     )?;
     let path = recipe.dir.join(LOCK_FILE);
-    let old = std::fs::read_to_string(&path).ok();
+    let old = snpkit_fsguard::read_string(&path, "recipe.lock", MAX_LOCK_FILE).ok();
     lock.write(&path).map_err(BuildError::from)?;
     let status = match old {
         Some(old) if old == lock.to_toml() => "unchanged",

@@ -55,3 +55,30 @@ impl Dirs {
             .unwrap_or_else(|| root.join(snpkit_bundle::IMAGES_DIR))
     }
 }
+
+/// `cargo xtask verify … | head`: once the reader of stdout (or stderr) has gone, a command's words
+/// have nowhere to go, and it ends quietly with 141, the status a shell reports for a tool ended
+/// by SIGPIPE (so `set -o pipefail` still sees it), instead of panicking with 101.
+///
+/// std's `print!` panics when a write fails; this hook recognises that panic by std's message and
+/// the error's text (the io error itself is not reachable from a hook) and hands every other panic
+/// to the default hook. Not `signal(SIGPIPE, SIG_DFL)`: that needs unsafe code and would also end
+/// snpkit without a word when a child's pipe (QEMU's, apt's) closes, where an error is wanted.
+pub fn quiet_on_broken_pipe() {
+    let broken = std::io::Error::from_raw_os_error(nix::errno::Errno::EPIPE as i32).to_string();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let printing = text.starts_with("failed printing to stdout")
+            || text.starts_with("failed printing to stderr");
+        if printing && text.ends_with(&broken) {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
+}

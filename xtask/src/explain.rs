@@ -12,6 +12,7 @@ use snpkit_measure::{
 };
 
 use crate::measure::{image_inputs, parse_u32, parse_u64, read, read_ovmf};
+use snpkit_bundle::Limit;
 
 /// More family × model × stepping combinations than this is a typo, not a search.
 const MAX_FMS_COMBINATIONS: usize = 4096;
@@ -146,7 +147,7 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         inputs.initrd = args.initrd.clone();
         inputs.cmdline = match (&args.append, &args.cmdline_file) {
             (Some(a), _) => a.clone().into_bytes(),
-            (None, Some(f)) => read(f)?,
+            (None, Some(f)) => read(f, "--cmdline-file", Limit::CMDLINE.max)?,
             (None, None) => Vec::new(),
         };
     }
@@ -158,7 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = match (&args.digest, &args.report) {
         (Some(hex), _) => LaunchDigest::from_hex(hex).context("--digest")?,
         (None, Some(path)) => {
-            let blob = read(path)?;
+            let blob = read(path, "--report", Limit::REPORT.max)?;
             let found = snpkit_measure::find_report(&blob)
                 .with_context(|| format!("{}", path.display()))?;
             if let Some(container) = found.container {
@@ -230,9 +231,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let boots = match &inputs.kernel {
         Some(k) => {
-            let kernel_bytes = read(k)?;
+            let kernel_bytes = read(k, "the kernel", Limit::KERNEL.max)?;
             let initrd_bytes = match &inputs.initrd {
-                Some(i) => read(i)?,
+                Some(i) => read(i, "the initrd", Limit::INITRD.max)?,
                 None => Vec::new(),
             };
             input_lines.push(format!(

@@ -201,6 +201,22 @@ fn target(name: &str) -> anyhow::Result<Target> {
             max_len: 8192,
             seeds: volume_header_seeds(),
         },
+        // The bundled recipes' command lines and the forms that slipped past a whitespace split.
+        "cmdline" => Target {
+            max_len: 2048,
+            seeds: [
+                "console=ttyS0 panic=-1 snpkit.appliance=hello",
+                "panic=-1 snpkit.verity=format=1,hash=sha256,data_block=4096,hash_block=4096,data_blocks=8,hash_start=0,root=00,salt=00,on_corruption=panic,check=full",
+                "quiet \"init=/bin/sh\"",
+                "quiet\x0binit=/bin/sh",
+                "x\u{e0}init=/bin/sh -- rd.shell",
+                "a=\"b c\" \"d=e f\" g=\"h",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("seed-{i}"), s.as_bytes().to_vec()))
+            .collect(),
+        },
         "bundle_json" => Target {
             max_len: 16384,
             seeds: bundle_seeds(),

@@ -73,6 +73,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    cli::quiet_on_broken_pipe();
     let cli = Cli::parse();
     cli::init_logging(cli.verbose);
     let result = match cli.command {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use snpkit_bundle::{ImageDir, LaunchSpec, MeasuredFiles};
+use snpkit_bundle::{ImageDir, LaunchSpec, Limit, MeasuredFiles};
+use snpkit_fsguard::Bounded;
 use snpkit_measure::{
     Ec2VmsaRdx, GuestFeatures, KernelStreams, LaunchConfig, LaunchDigest, Ovmf, SizedStream, Svsm,
     SvsmConfig, VcpuType, Vmm,
@@ -234,23 +235,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+/// All of a regular file, at most `max` bytes (`snpkit_measure::limits`); `what` names it in
+/// errors (the flag, or the image file).
+pub(crate) fn read(path: &Path, what: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    Ok(snpkit_fsguard::read(path, what, max)?)
 }
 
 pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
-    Ovmf::parse_owned(read(path)?)
+    Ovmf::parse_owned(read(path, "the OVMF", Limit::FIRMWARE.max)?)
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
-/// A file opened for hashing, with its length (which only orders the work).
-fn stream(path: &Path) -> anyhow::Result<SizedStream<File>> {
-    let reader = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let len = reader
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    Ok(SizedStream { len, reader })
+/// The size a regular file reports: only to size what it stands for (`--vars-file`); never a bound.
+fn file_len(path: &Path, what: &str) -> anyhow::Result<u64> {
+    Ok(snpkit_fsguard::open(path, what)?.reported_len())
+}
+
+/// A regular file opened for hashing, read with the bound `max` (a device or FIFO named as a
+/// kernel reports size 0 and never ends), with the length it reports (which only orders the work).
+fn stream(path: &Path, what: &str, max: u64) -> anyhow::Result<SizedStream<Bounded<File>>> {
+    let file = snpkit_fsguard::open(path, what)?;
+    Ok(SizedStream {
+        len: file.reported_len(),
+        reader: file.bounded(max),
+    })
 }
 
 /// The VMM from `--vmm-type` (any spelling `explain` and expected.json print) and
@@ -299,7 +307,35 @@ fn vcpu_type(args: &Args, vmm: Vmm) -> anyhow::Result<VcpuType> {
     Ok(VcpuType::Signature(0))
 }
 
+/// `--write-hashes-page` must not be one of the inputs (by any name: the same path, a symlink
+/// or a hard link to it): writing the page would destroy the file being measured.
+fn refuse_page_onto_inputs(args: &Args) -> anyhow::Result<()> {
+    let Some(out) = &args.write_hashes_page else {
+        return Ok(());
+    };
+    let mut inputs = Vec::new();
+    for (what, path) in [
+        ("--ovmf", &args.ovmf),
+        ("--kernel", &args.kernel),
+        ("--initrd", &args.initrd),
+        ("--svsm", &args.svsm),
+        ("--vars-file", &args.vars_file),
+    ] {
+        if let Some(path) = path
+            && let Some(input) = snpkit_fsguard::Input::stat(what, path)?
+        {
+            inputs.push(input);
+        }
+    }
+    Ok(snpkit_fsguard::refuse_output_onto(
+        out,
+        "--write-hashes-page",
+        &inputs,
+    )?)
+}
+
 fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
+    refuse_page_onto_inputs(args)?;
     let ovmf_path = args.ovmf.as_deref().context("--ovmf PATH is required")?;
     if args.mode() == Mode::OvmfHash {
         return Ok(snpkit_measure::ovmf_hash(&read_ovmf(ovmf_path)?));
@@ -313,9 +349,7 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         }
         let vars_size = match (&args.vars_size, &args.vars_file) {
             (Some(n), _) => *n,
-            (None, Some(f)) => std::fs::metadata(f)
-                .with_context(|| format!("reading {}", f.display()))?
-                .len(),
+            (None, Some(f)) => file_len(f, "--vars-file")?,
             (None, None) => bail!("--mode snp:svsm needs --vars-size N or --vars-file PATH"),
         };
         if args.guest_features.is_some_and(|f| f != 1) {
@@ -327,7 +361,7 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
             .svsm
             .as_deref()
             .context("--mode snp:svsm needs --svsm PATH")?;
-        let svsm = Svsm::parse(&read(svsm_path)?)
+        let svsm = Svsm::parse(&read(svsm_path, "--svsm", Limit::FIRMWARE.max)?)
             .with_context(|| format!("{} is not an SVSM image", svsm_path.display()))?;
         if vmm(args.vmm_type.as_deref(), None)? != Vmm::Qemu {
             bail!("--mode snp:svsm is a QEMU launch: --vmm-type must be QEMU");
@@ -359,8 +393,12 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
     let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
     let kernel = match &args.kernel {
         Some(kernel) => Some(KernelStreams {
-            kernel: stream(kernel)?,
-            initrd: args.initrd.as_deref().map(stream).transpose()?,
+            kernel: stream(kernel, "--kernel", Limit::KERNEL.max)?,
+            initrd: args
+                .initrd
+                .as_deref()
+                .map(|i| stream(i, "--initrd", Limit::INITRD.max))
+                .transpose()?,
             cmdline,
         }),
         None => None,
@@ -395,7 +433,7 @@ pub(crate) struct ImageInputs {
 }
 
 pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
-    let image = ImageDir::new(images, recipe);
+    let image = ImageDir::named(images, recipe)?;
     image.require()?;
     let launch = image.read_launch_specs()?;
     if launch.is_empty() {
@@ -416,9 +454,9 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
 
 pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let firmware = read(&inputs.ovmf)?;
-    let kernel = read(&inputs.kernel)?;
-    let initrd = read(&inputs.initrd)?;
+    let firmware = read(&inputs.ovmf, "the image's firmware", Limit::FIRMWARE.max)?;
+    let kernel = read(&inputs.kernel, "the image's kernel", Limit::KERNEL.max)?;
+    let initrd = read(&inputs.initrd, "the image's initrd", Limit::INITRD.max)?;
     let files = MeasuredFiles {
         firmware: &firmware,
         kernel: &kernel,

@@ -6,10 +6,11 @@
 //! and the problem, so CI parsing the JSON never sees an empty answer; stderr says it too.
 
 use snpkit_attest::emulated::{TestChain, default_dir};
-use snpkit_attest::gather::{self, MAX_CERT_FILE, MAX_REPORT_FILE, read_limited};
+use snpkit_attest::gather::{self, MAX_CERT_FILE, MAX_REPORT_FILE};
 use snpkit_attest::kds::{Kds, KdsConfig};
 use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust, Verdict};
 use snpkit_bundle::{Expected, ImageDir, RunId};
+use snpkit_fsguard::read as read_limited;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -203,17 +204,40 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
                 .images
                 .clone()
                 .unwrap_or_else(crate::cli::default_images);
-            let image = ImageDir::new(&images, recipe);
-            let dir = match &args.run {
-                Some(id) => image.run(&RunId::parse(id).map_err(bad("run"))?),
-                None => image.newest_run().map_err(bad(path_text(&image.runs())))?,
+            let image = ImageDir::named(&images, recipe).map_err(bad("recipe"))?;
+            let (dir, why) = match &args.run {
+                Some(id) => (
+                    image.run(&RunId::parse(id).map_err(bad("run"))?),
+                    "named on the command line".to_owned(),
+                ),
+                None => {
+                    let dir = image.newest_run().map_err(bad(path_text(&image.runs())))?;
+                    let passed_over = image.unfinished_since(&dir);
+                    let why = if passed_over.is_empty() {
+                        "the newest finished run".to_owned()
+                    } else {
+                        format!(
+                            "the newest finished run; newer runs that did not finish (no evidence, \
+                             their folders keep the console log) were passed over: {}",
+                            passed_over.join(", ")
+                        )
+                    };
+                    (dir, why)
+                }
             };
+            // Said before anything is judged, so no verdict leaves the reader guessing which run.
+            eprintln!("verify: judging run {} ({why})", dir.path().display());
             let run = gather::read_run(&dir)
                 .map_err(bad(format!("boot run {}", dir.path().display())))?;
+            if args.measurement.is_none() && args.expected.is_none() {
+                refuse_other_image(&image, &dir, &run.run)?;
+            }
             reference.report_data =
                 Some(snpkit_wire::binding::report_data(&run.nonce, &run.pubkey));
-            reference.report_data_source =
-                format!("nonce and public key of run {}", dir.path().display());
+            reference.report_data_source = format!(
+                "nonce and public key of run {} ({why})",
+                dir.path().display()
+            );
             if args.measurement.is_none() {
                 let (path, expected) = match &args.expected {
                     Some(path) => (
@@ -325,6 +349,37 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         &policy,
         &trust,
         now,
+    ))
+}
+
+/// A run judged against the image's own prediction must have booted this image: one made before
+/// a rebuild proves nothing about what is in the folder now, even when its measurement happens to
+/// match. A record without the digest (made by hand) names no image and is judged on its report.
+fn refuse_other_image(
+    image: &ImageDir,
+    dir: &snpkit_bundle::RunDir,
+    record: &snpkit_bundle::RunRecord,
+) -> Result<(), InputError> {
+    let Some(booted) = &record.manifest_sha256 else {
+        return Ok(());
+    };
+    let (_, current) = image
+        .read_manifest_hashed()
+        .map_err(bad(path_text(&image.manifest())))?;
+    if booted.eq_ignore_ascii_case(&current.to_hex()) {
+        return Ok(());
+    }
+    Err(input_err(
+        format!("boot run {}", dir.path().display()),
+        format!(
+            "the run booted another image (manifest sha256 {booted}), not {} as it is now ({}): the \
+             image was rebuilt since, and this run's evidence is not about it. Boot it again \
+             (`cargo xtask boot {}`), or judge the run against its own image's prediction with \
+             --expected FILE",
+            image.path().display(),
+            current.to_hex(),
+            image.recipe()
+        ),
     ))
 }
 

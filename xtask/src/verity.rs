@@ -5,6 +5,7 @@
 //! (it derives both from the recipe, see `snpkit_image::verity::salt_from_seed`).
 
 use anyhow::{Context, bail};
+use snpkit_fsguard::{FileId, FsError, Input};
 use snpkit_image::verity::{
     self, BlockSize, Formatted, HashFormat, Salt, Superblock, TreeLayout, TreeParams, Uuid,
     VerityOptions,
@@ -13,6 +14,10 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The largest hash device `verify` reads into memory: the tree of about 128 GiB of data at
+/// 4 KiB blocks and SHA-256.
+const MAX_HASH_DEVICE: u64 = 1 << 30;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -101,19 +106,24 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     Ok(bytes)
 }
 
+/// The data to hash, opened: the file, how many bytes of it are hashed, and its identity (so
+/// the hash device can be checked against it).
+struct Data {
+    file: File,
+    len: u64,
+    id: FileId,
+}
+
 /// The data to hash: all of `path`, or its first `data_blocks` blocks.
-fn open_data(
-    path: &Path,
-    tree: &TreeParams,
-    data_blocks: Option<u64>,
-) -> anyhow::Result<(File, u64)> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("reading the size of {}", path.display()))?
-        .len();
+fn open_data(path: &Path, tree: &TreeParams, data_blocks: Option<u64>) -> anyhow::Result<Data> {
+    // A regular file only: a device or FIFO reports size 0, and the tree of nothing would be
+    // printed as if it were the data's.
+    let data = snpkit_fsguard::open(path, "DATA")?;
+    let len = data.reported_len();
+    let id = data.id();
+    let file = data.into_file();
     let Some(blocks) = data_blocks else {
-        return Ok((file, len));
+        return Ok(Data { file, len, id });
     };
     let wanted = blocks
         .checked_mul(u64::from(tree.data_block_size.get()))
@@ -125,7 +135,37 @@ fn open_data(
             tree.data_block_size
         );
     }
-    Ok((file, wanted))
+    Ok(Data {
+        file,
+        len: wanted,
+        id,
+    })
+}
+
+/// The hash device may be DATA itself only past the hashed bytes (veritysetup's one-file layout:
+/// `--data-blocks` and `--hash-offset`); anywhere else the tree would overwrite the data it is
+/// computed from. Compared by device and inode, so a symlink or hard link to DATA counts as DATA.
+fn refuse_tree_onto_data(
+    hash: &Path,
+    data_path: &Path,
+    data: &Data,
+    offset: u64,
+) -> anyhow::Result<()> {
+    let input = Input {
+        what: "the data DATA",
+        path: data_path,
+        id: data.id,
+    };
+    match snpkit_fsguard::refuse_output_onto(hash, "the hash device HASH", &[input]) {
+        Err(FsError::OutputIsInput { .. }) if offset >= data.len => Ok(()),
+        Err(e @ FsError::OutputIsInput { .. }) => Err(anyhow::Error::new(e).context(format!(
+            "the hash tree at --hash-offset {offset} would overwrite the {} bytes of data it is \
+             computed from; give another HASH file, or put the tree after the data \
+             (--data-blocks N and --hash-offset {} or more)",
+            data.len, data.len
+        ))),
+        other => Ok(other?),
+    }
 }
 
 fn format(args: FormatArgs) -> anyhow::Result<ExitCode> {
@@ -146,10 +186,16 @@ fn format(args: FormatArgs) -> anyhow::Result<ExitCode> {
         },
         hash_offset: args.tree.hash_offset,
     };
-    let (file, len) = open_data(&args.data, &options.tree, args.tree.data_blocks)?;
-    let formatted = verity::format_at(&file, len, &options)
+    let data = open_data(&args.data, &options.tree, args.tree.data_blocks)?;
+    refuse_tree_onto_data(&args.hash_device, &args.data, &data, options.hash_offset)?;
+    let formatted = verity::format_at(&data.file, data.len, &options)
         .with_context(|| format!("hashing {}", args.data.display()))?;
-    write_at(&args.hash_device, options.hash_offset, &formatted.hash_area)?;
+    write_at(
+        &args.hash_device,
+        options.hash_offset,
+        &formatted.hash_area,
+        &data,
+    )?;
     print!("{}", summary(&args.hash_device, &formatted));
     Ok(ExitCode::SUCCESS)
 }
@@ -163,14 +209,22 @@ fn parse_uuid(text: &str) -> anyhow::Result<Uuid> {
 }
 
 /// Writes `bytes` at `offset` of `path`, creating it if need be and leaving the rest alone (the
-/// data may share the file, before the offset).
-fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> anyhow::Result<()> {
+/// data may share the file, before the offset). The opened file is compared with the data once
+/// more, so a swap since [`refuse_tree_onto_data`] looked cannot slip through.
+fn write_at(path: &Path, offset: u64, bytes: &[u8], data: &Data) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .with_context(|| format!("opening {} for writing", path.display()))?;
+    let opened = FileId::of_file(&file).with_context(|| format!("reading {}", path.display()))?;
+    if opened == data.id && offset < data.len {
+        bail!(
+            "{} became the data file while it was hashed; nothing was written",
+            path.display()
+        );
+    }
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.write_all(bytes))
         .and_then(|()| file.sync_all())
@@ -216,8 +270,7 @@ fn summary(hash_path: &Path, f: &Formatted) -> String {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let device = std::fs::read(&args.hash_device)
-        .with_context(|| format!("reading the hash device {}", args.hash_device.display()))?;
+    let device = snpkit_fsguard::read(&args.hash_device, "the hash device HASH", MAX_HASH_DEVICE)?;
     let layout = if args.tree.no_superblock {
         let salt = match &args.tree.salt {
             Some(hex) => Salt::from_hex(hex).context("--salt")?,
@@ -229,9 +282,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             superblock: Superblock::None,
             hash_offset: args.tree.hash_offset,
         };
-        let (_, len) = open_data(&args.data, &tree, args.tree.data_blocks)?;
+        let data = open_data(&args.data, &tree, args.tree.data_blocks)?;
         TreeLayout {
-            data_blocks: len / u64::from(tree.data_block_size.get()),
+            data_blocks: data.len / u64::from(tree.data_block_size.get()),
             hash_start_block: options.hash_start_block()?,
             tree,
         }
@@ -241,8 +294,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .1
     };
     let root = verity::parse_root_hash(&args.root_hash, layout.tree.hash)?;
-    let (file, _) = open_data(&args.data, &layout.tree, Some(layout.data_blocks))?;
-    verity::verify(file, &device, &layout, &root).with_context(|| {
+    let data = open_data(&args.data, &layout.tree, Some(layout.data_blocks))?;
+    verity::verify(data.file, &device, &layout, &root).with_context(|| {
         format!(
             "{} with {}",
             args.data.display(),

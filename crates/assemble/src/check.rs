@@ -22,9 +22,11 @@ pub(crate) fn check(
 ) -> Result<CheckedLock, BuildError> {
     recipe.check_launch(opts.check_launch)?;
     recipe.check_sources()?;
+    crate::overlap::refuse_image_over_recipe(opts.images_dir, recipe)?;
     let lock_path = recipe.dir.join(snpkit_recipe::LOCK_FILE);
     let lock = Lock::read(&lock_path, &recipe.name)?;
     lock.check_fresh(recipe_text, &lock_path, &recipe.name)?;
+    snpkit_recipe::check_cmdline(recipe, Some(&lock.kernel.release))?;
     check_local_files(recipe, &lock, &lock_path)?;
     let epoch = epoch(recipe, opts.source_date_epoch)?;
     Ok(CheckedLock { lock, epoch })

@@ -15,17 +15,14 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    /// A host file that could not be read as one (not a regular file, too large), or an output
+    /// that would overwrite an input.
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
+
     /// Writing the image folder (out of space, runs/ that could not move, …).
     #[error(transparent)]
     Bundle(#[from] BundleError),
-
-    #[error("cannot {action} {path}")]
-    Io {
-        /// What was being done: "read", "list", "sync".
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
 
     #[error("{what} does not match recipe.lock: locked {locked}, found {found}; {fix}")]
     LockMismatch {
@@ -83,25 +80,12 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> BuildError {
-        let path = path.into();
-        move |source| BuildError::Io {
-            action,
-            path,
-            source,
-        }
-    }
-}
-
-impl BuildError {
     /// A short, stable name for what went wrong, for machines (`build --json` prints it).
     pub fn kind(&self) -> &'static str {
         match self {
             BuildError::Recipe(e) => match e {
-                RecipeError::Read { .. } => "recipe_unreadable",
+                RecipeError::File(f) if f.kind() == "io" => "recipe_unreadable",
+                RecipeError::File(f) => f.kind(),
                 RecipeError::Syntax { .. } => "recipe_syntax",
                 RecipeError::Invalid { .. } => "recipe_invalid",
                 RecipeError::Template { .. } => "cmdline_template",
@@ -120,15 +104,21 @@ impl BuildError {
                 InputError::OvmfBuild { .. } => "ovmf_build_failed",
                 InputError::ToolMissing { .. } => "tool_missing",
                 InputError::UnsafeBuildPath { .. } => "unsafe_build_path",
+                InputError::File(f) => f.kind(),
                 _ => "input",
             },
+            BuildError::Image(snpkit_image::ImageError::File(f)) => f.kind(),
+            BuildError::Image(snpkit_image::ImageError::SpecialFile { .. }) => "special_file",
+            BuildError::Image(snpkit_image::ImageError::SymlinkEscapes { .. }) => {
+                "symlink_escapes_image"
+            }
             BuildError::Image(_) => "image",
+            BuildError::File(f) => f.kind(),
             BuildError::Bundle(e) => match e {
                 BundleError::OutOfSpace { .. } => "out_of_space",
                 BundleError::KeptNotMoved { .. } => "runs_not_moved",
                 _ => "io",
             },
-            BuildError::Io { .. } => "io",
             BuildError::LockMismatch { .. } => "lock_mismatch",
             BuildError::Reserved { .. } => "reserved_path",
             BuildError::Verity(_) => "verity",

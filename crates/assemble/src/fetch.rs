@@ -132,7 +132,11 @@ fn fetch_firmware(
                     size: s.size,
                 });
             }
-            std::fs::read(&built.path).map_err(BuildError::io("read", &built.path))?
+            snpkit_fsguard::read(
+                &built.path,
+                "the built OVMF",
+                snpkit_bundle::Limit::FIRMWARE.max,
+            )?
         }
         FirmwareSource::Local { path, sha256 } => read_checked(path, sha256, "firmware.path")?,
     };

@@ -3,13 +3,13 @@
 use crate::BuildError;
 use crate::options::Reporter;
 use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
-use snpkit_image::import;
+use snpkit_image::import::{self, HostKind};
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
     DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchProblem, Lock, LockedBlob, LockedDeb,
     LockedFile, LockedFirmware, LockedKernel, Recipe,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Resolves the recipe's inputs (downloading and building what is needed, so a lock only names
 /// inputs that were really obtained) and returns the lock to write. `check_launch` is the
@@ -23,7 +23,14 @@ pub fn lock(
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
     recipe.check_sources()?;
+    crate::overlap::refuse_lock_over_inputs(recipe, &recipe.dir.join(snpkit_recipe::LOCK_FILE))?;
+    // Before anything is fetched; again once the kernel release is known.
+    snpkit_recipe::check_cmdline(recipe, None)?;
+    // The local sources too: a special file or an escaping link stops the lock before any
+    // download.
+    let files = local_files(recipe)?;
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
+    snpkit_recipe::check_cmdline(recipe, Some(&kernel.release))?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {
@@ -39,7 +46,7 @@ pub fn lock(
         firmware,
         modules,
         packages,
-        files: local_files(recipe)?,
+        files,
     })
 }
 
@@ -164,7 +171,12 @@ pub(crate) fn read_checked(
     expected: &Sha256Sum,
     key: &str,
 ) -> Result<Vec<u8>, BuildError> {
-    let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
+    let max = if key.starts_with("kernel") {
+        snpkit_bundle::Limit::KERNEL.max
+    } else {
+        snpkit_bundle::Limit::FIRMWARE.max
+    };
+    let bytes = snpkit_fsguard::read(path, key, max)?;
     let found = Sha256Sum::of(&bytes);
     if found != *expected {
         return Err(BuildError::Input(
@@ -191,10 +203,12 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
 
 /// Every local input the recipe reads, pinned by all of it that reaches the image: bytes, and
 /// for what `[[directories]]` copies also the normalised mode, symlink targets and folders (an
-/// execute bit or a link changes the image as surely as a byte does).
+/// execute bit or a link changes the image as surely as a byte does). The folders are walked by
+/// `import::host_entries`, the walk the build copies with, so lock and build agree on what a
+/// folder holds and refuse the same special files.
 pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
     let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
-        let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
+        let bytes = snpkit_fsguard::read(path, "a recipe source", import::MAX_MEMBER)?;
         Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
@@ -210,19 +224,30 @@ pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError
         out.push(file(&a.src, None)?);
     }
     for d in &recipe.directories {
-        for entry in walk(&d.src)? {
-            out.push(match entry {
-                Walked::Dir(path) => LockedFile::Dir {
-                    dir: relative(recipe, &path),
+        for entry in import::host_entries(&d.src)? {
+            out.push(match entry.kind {
+                HostKind::Dir => LockedFile::Dir {
+                    dir: relative(recipe, &entry.path),
                 },
-                Walked::File(path, host_mode) => {
+                HostKind::File { host_mode } => {
                     let mode = format!("{:04o}", import::normalised_mode(host_mode));
-                    file(&path, Some(mode))?
+                    file(&entry.path, Some(mode))?
                 }
-                Walked::Symlink(path, target) => LockedFile::Symlink {
-                    symlink: relative(recipe, &path),
-                    target,
-                },
+                HostKind::Symlink { target } => {
+                    // The rule the copy applies, so a lock never pins what the build refuses.
+                    let link = format!("{}/{}", d.dst.trim_end_matches('/'), entry.rel);
+                    if !import::symlink_stays_inside(&link, &target) {
+                        return Err(snpkit_image::ImageError::SymlinkEscapes {
+                            path: link,
+                            target,
+                        }
+                        .into());
+                    }
+                    LockedFile::Symlink {
+                        symlink: relative(recipe, &entry.path),
+                        target,
+                    }
+                }
             });
         }
     }
@@ -236,42 +261,6 @@ pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError
     };
     out.sort_by(|a, b| (a.path(), rank(a)).cmp(&(b.path(), rank(b))));
     out.dedup();
-    Ok(out)
-}
-
-/// What a walk of a `[[directories]]` source finds, as `import::add_host_dir` will copy it.
-enum Walked {
-    Dir(PathBuf),
-    /// With the host's permission bits.
-    File(PathBuf, u32),
-    Symlink(PathBuf, String),
-}
-
-/// Everything under `dir`, recursively, sorted; symlinks are recorded, not followed. Other kinds
-/// of file are left to the import, which refuses them with a message.
-fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(BuildError::io("list", &d))? {
-            let entry = entry.map_err(BuildError::io("list", &d))?;
-            let path = entry.path();
-            let meta =
-                std::fs::symlink_metadata(&path).map_err(BuildError::io("inspect", &path))?;
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                stack.push(path.clone());
-                out.push(Walked::Dir(path));
-            } else if ft.is_file() {
-                out.push(Walked::File(path, meta.permissions().mode()));
-            } else if ft.is_symlink() {
-                let target =
-                    std::fs::read_link(&path).map_err(BuildError::io("read the link", &path))?;
-                out.push(Walked::Symlink(path, target.to_string_lossy().into_owned()));
-            }
-        }
-    }
     Ok(out)
 }
 

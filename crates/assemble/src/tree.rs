@@ -29,14 +29,14 @@ pub(crate) fn appliance(
     base_dirs(&mut tree)?;
     let mut inputs = add_packages(recipe, lock, opts.cache, opts.reporter, &mut tree)?;
     for a in &recipe.archives {
-        let bytes = std::fs::read(&a.src).map_err(BuildError::io("read", &a.src))?;
+        let bytes = snpkit_fsguard::read(&a.src, "an archive", import::MAX_MEMBER)?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
     }
     for d in &recipe.directories {
         import::add_host_dir(&mut tree, &d.src, &d.dst)?;
     }
     for f in &recipe.files {
-        let bytes = std::fs::read(&f.src).map_err(BuildError::io("read", &f.src))?;
+        let bytes = snpkit_fsguard::read(&f.src, "a file", import::MAX_MEMBER)?;
         tree.add_file(&f.dst, bytes, f.mode)?;
     }
     for s in &recipe.symlinks {

@@ -28,13 +28,9 @@ pub enum GatherError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is {size} bytes; a {what} is at most {max}")]
-    TooBig {
-        path: PathBuf,
-        what: &'static str,
-        size: u64,
-        max: u64,
-    },
+    /// Not a regular file, larger than its limit, unreadable: named with the path and the limit.
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
     #[error("{dir} has both {a} and {b}: keep one")]
     Ambiguous { dir: PathBuf, a: String, b: String },
     #[error("{path}: {reason}")]
@@ -44,24 +40,6 @@ pub enum GatherError {
     Bundle(#[from] BundleError),
 }
 
-/// Read a file of outside bytes, refusing what is larger than `max`.
-pub fn read_limited(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>, GatherError> {
-    let err = |source| GatherError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(err)?.len();
-    if size > max {
-        return Err(GatherError::TooBig {
-            path: path.to_path_buf(),
-            what,
-            size,
-            max,
-        });
-    }
-    std::fs::read(path).map_err(err)
-}
-
 fn one_of(
     dir: &Path,
     name: CertName,
@@ -69,10 +47,12 @@ fn one_of(
     max: u64,
 ) -> Result<Option<Vec<u8>>, GatherError> {
     let stem = name.stem();
+    // Whatever is there under the name is read (and refused if it is not a regular file): a
+    // FIFO or a dangling link named vcek.pem is an error, not silently no certificate.
     let found: Vec<PathBuf> = exts
         .iter()
         .map(|e| dir.join(format!("{stem}.{e}")))
-        .filter(|p| p.is_file())
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .collect();
     match found.as_slice() {
         [] => Ok(None),
@@ -82,7 +62,7 @@ fn one_of(
             } else {
                 "certificate"
             };
-            read_limited(one, what, max).map(Some)
+            Ok(Some(snpkit_fsguard::read(one, what, max)?))
         }
         [a, b, ..] => Err(GatherError::Ambiguous {
             dir: dir.to_path_buf(),
@@ -241,7 +221,11 @@ pub fn complete_from_test_chain(e: &mut Endorsements, chain: &crate::emulated::T
 
 /// A CRL file (`--crl FILE`), PEM or DER.
 pub fn read_crl_file(path: &Path) -> Result<CrlInput, GatherError> {
-    read_limited(path, "CRL", MAX_CRL_FILE).map(CrlInput::Given)
+    Ok(CrlInput::Given(snpkit_fsguard::read(
+        path,
+        "CRL",
+        MAX_CRL_FILE,
+    )?))
 }
 
 /// The files of one boot run, checked against each other.

@@ -23,18 +23,10 @@ pub enum BundleError {
         source: std::io::Error,
     },
 
-    #[error(
-        "{} is {kind}, not a regular file: the files of an image folder are read only from regular files",
-        path.display()
-    )]
-    NotAFile { path: PathBuf, kind: &'static str },
-
-    #[error("{} is larger than a {what} can be (at most {max} bytes)", path.display())]
-    TooBig {
-        path: PathBuf,
-        what: &'static str,
-        max: u64,
-    },
+    /// A file of the folder that is missing, no regular file, too large, or could not be
+    /// written (`snpkit-fsguard` names the path, what it is and the limit).
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
 
     #[error("{} is not a valid {what}", path.display())]
     Json {
@@ -75,6 +67,12 @@ pub enum BundleError {
 
     #[error("{id:?} is not a run id: {why}")]
     BadRunId { id: String, why: &'static str },
+
+    #[error(
+        "{name:?} is not a recipe name: use 1-64 lowercase letters, digits, '-' or '_', not starting \
+         with '-' (it is a folder name under recipes/ and images/, never a path)"
+    )]
+    BadRecipeName { name: String },
 
     #[error("{} is not a file name of an image folder: {why}", name)]
     BadName { name: String, why: &'static str },
@@ -125,9 +123,10 @@ impl BundleError {
 
     /// True when the file (or folder) the error is about does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            BundleError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound
-        )
+        match self {
+            BundleError::Read { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            BundleError::File(e) => e.io_kind() == Some(std::io::ErrorKind::NotFound),
+            _ => false,
+        }
     }
 }

@@ -17,19 +17,21 @@
 //! [`RunId`]).
 //!
 //! Must not know how the files are made or judged: no measurement, no QEMU, no verification, no
-//! recipe format. It depends on serde and the file system only, so the verifier can read an image
+//! recipe format. It depends on serde, the file system and `snpkit-fsguard` only, so the verifier can read an image
 //! folder without the builder's stack, and every crate of the pipeline can depend on it.
 //!
 //! Every read of the folder is bounded by counting bytes and refuses what is not a regular file
-//! (a FIFO would block, `/dev/zero` never ends); every write is a temporary file, synced and renamed.
+//! (a FIFO would block, `/dev/zero` never ends); every write is a temporary file, synced and
+//! renamed: both through `snpkit-fsguard`, the one mechanism every crate reads and writes with
+//! ([`Limit`] holds the folder's bounds).
 #![forbid(unsafe_code)]
 
 mod error;
 mod expected;
-mod fsio;
 mod image_dir;
 mod json;
 mod launch;
+mod limits;
 mod manifest;
 mod run_dir;
 mod run_record;
@@ -40,9 +42,9 @@ pub use error::BundleError;
 pub use expected::{
     ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
 };
-pub use fsio::{Limit, read_counted, read_regular, write_atomic};
-pub use image_dir::ImageDir;
+pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{LaunchProblem, LaunchSpec, MAX_VCPUS};
+pub use limits::Limit;
 pub use manifest::{
     Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, VerityMetadata,
 };

@@ -5,9 +5,10 @@
 //! fails (or the process unwinds), the folder becomes `runs/<id>.failed/`, kept for its console
 //! log. Readers look only at folders with a `run.json`.
 
-use crate::fsio::{Limit, read_regular, sync_dir, write_atomic};
+use crate::limits::{Limit, write_file};
 use crate::run_files::{FAILED_SUFFIX as FAILED, PARTIAL_SUFFIX as PARTIAL};
 use crate::{BundleError, RunRecord, run_files};
+use snpkit_fsguard::sync_dir;
 use std::path::{Path, PathBuf};
 
 /// A run's name under `runs/`: `<unix seconds>-<pid>` for runs `boot` makes, so they sort by
@@ -161,38 +162,40 @@ impl RunDir {
 
     pub fn read_record(&self) -> Result<RunRecord, BundleError> {
         let path = self.record();
-        RunRecord::from_json(&path, &read_regular(&path, Limit::RUN_RECORD)?)
+        RunRecord::from_json(&path, &Limit::RUN_RECORD.read(&path)?)
     }
 
     pub fn read_report(&self) -> Result<Vec<u8>, BundleError> {
-        read_regular(&self.report(), Limit::REPORT)
+        Limit::REPORT.read(&self.report())
     }
 
     pub fn read_pubkey(&self) -> Result<Vec<u8>, BundleError> {
-        read_regular(&self.pubkey(), Limit::PUBKEY)
+        Limit::PUBKEY.read(&self.pubkey())
     }
 
     /// The nonce file's text (hex); the caller parses it.
     pub fn read_nonce(&self) -> Result<Vec<u8>, BundleError> {
-        read_regular(&self.nonce(), Limit::NONCE)
+        Limit::NONCE.read(&self.nonce())
     }
 
     pub fn write_report(&self, report: &[u8]) -> Result<(), BundleError> {
-        write_atomic(&self.report(), report)
+        write_file(&self.report(), "report", report)
     }
 
     /// The key twice: raw (`pubkey.bin`, what verify reads) and hex (`pubkey`, for people).
     pub fn write_pubkey(&self, key: &[u8]) -> Result<(), BundleError> {
-        write_atomic(&self.pubkey(), key)?;
-        write_atomic(
+        write_file(&self.pubkey(), "public key", key)?;
+        write_file(
             &self.pubkey_hex(),
+            "public key (hex)",
             format!("{}\n", hex::encode(key)).as_bytes(),
         )
     }
 
     pub fn write_nonce(&self, nonce: &[u8]) -> Result<(), BundleError> {
-        write_atomic(
+        write_file(
             &self.nonce(),
+            "nonce",
             format!("{}\n", hex::encode(nonce)).as_bytes(),
         )
     }
@@ -201,7 +204,7 @@ impl RunDir {
     pub fn write_cert(&self, name: CertName, pem: &[u8]) -> Result<(), BundleError> {
         let certs = self.certs();
         std::fs::create_dir_all(&certs).map_err(BundleError::change("create", &certs))?;
-        write_atomic(&self.cert(name), pem)
+        write_file(&self.cert(name), "certificate", pem)
     }
 }
 
@@ -240,13 +243,17 @@ impl PartialRun {
 
     /// Writes `run.json` last and gives the run its final name.
     pub fn finish(mut self, record: &RunRecord) -> Result<RunDir, BundleError> {
-        write_atomic(&self.dir.record(), record.to_json().as_bytes())?;
-        sync_dir(self.dir.path())?;
+        write_file(
+            &self.dir.record(),
+            "run record",
+            record.to_json().as_bytes(),
+        )?;
+        sync_dir(self.dir.path(), "the run folder")?;
         let done = self.runs.join(self.id.as_str());
         std::fs::rename(self.dir.path(), &done)
             .map_err(BundleError::change("give the finished run its name", &done))?;
         self.open = false;
-        sync_dir(&self.runs)?;
+        sync_dir(&self.runs, "the folder of runs")?;
         Ok(RunDir::at(done))
     }
 
@@ -413,6 +420,6 @@ mod tests {
         assert!(err.to_string().contains("character device"), "{err}");
         std::fs::write(dir.nonce(), vec![b'0'; 2000]).unwrap();
         let err = dir.read_nonce().unwrap_err();
-        assert!(err.to_string().contains("at most 1024 bytes"), "{err}");
+        assert!(err.to_string().contains("larger than 1 KiB"), "{err}");
     }
 }

@@ -9,8 +9,8 @@
 //! old image is swapped back in, whole. `expected.json` does not move: reference values of the old
 //! image must not vouch for the new (a build writes the new image's own).
 
-use crate::fsio::sync_dir;
 use crate::{BundleError, ImageDir, files};
+use snpkit_fsguard::sync_dir;
 use std::io::Write;
 use std::path::Path;
 
@@ -95,14 +95,14 @@ fn write_with(
     }
     // Image files are read by QEMU and people; make them 0644 whatever the umask.
     set_tree_mode(tmp.path())?;
-    sync_dir(tmp.path())?;
+    sync_dir(tmp.path(), "the new image")?;
 
     if std::fs::symlink_metadata(target).is_err() {
         (renames.rename)(tmp.path(), target)
             .map_err(BundleError::change("move the new image to", target))?;
         // The folder now has its final name; nothing is left for `tmp` to remove.
         let _ = tmp.keep();
-        sync_dir(images_dir)?;
+        sync_dir(images_dir, "the images folder")?;
         return Ok(image);
     }
 
@@ -127,8 +127,8 @@ fn write_with(
         }
         moved.push(entry);
     }
-    sync_dir(target)?;
-    sync_dir(images_dir)?;
+    sync_dir(target, "the image")?;
+    sync_dir(images_dir, "the images folder")?;
     // Dropping `tmp` removes the old image, which no longer holds anything kept.
     drop(tmp);
     Ok(image)

@@ -208,7 +208,7 @@ fn hostile_files_in_the_folder_are_refused() {
         ("FIFO", fifo, "a FIFO"),
         ("/dev/zero", zero, "a character device"),
         ("folder", folder, "a folder"),
-        ("sparse 16 MiB + 1", huge, "at most 16777216 bytes"),
+        ("sparse 16 MiB + 1", huge, "larger than 16 MiB"),
         ("not JSON", not_json, "is not a valid"),
         ("schema 2", schema_2, "schema 2"),
     ];
@@ -248,4 +248,30 @@ fn a_config_is_chosen_by_name_or_by_being_the_only_one() {
     assert_eq!(e.config(None).unwrap().launch.name, "qemu-1");
     e.configs.clear();
     assert_eq!(e.config(None).unwrap_err(), ConfigChoice::Empty);
+}
+
+#[test]
+fn a_recipe_name_is_a_folder_name_never_a_path() {
+    for good in ["hello", "verity-hello", "a_1", "x".repeat(64).as_str()] {
+        crate::check_recipe_name(good).unwrap();
+    }
+    let images = std::path::Path::new("/nonexistent/images");
+    for bad in [
+        "",
+        "..",
+        "../etc",
+        "a/b",
+        ".hidden",
+        "Hello",
+        "-x",
+        "a b",
+        "é",
+        &"x".repeat(65),
+    ] {
+        let err = ImageDir::named(images, bad).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a recipe name"),
+            "{bad:?}: {err}"
+        );
+    }
 }

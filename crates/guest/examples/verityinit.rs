@@ -4,6 +4,10 @@
 //! kernel with two virtio disks and no host channel.
 #![deny(unsafe_code)]
 
+// Only its bounded read of /proc/cmdline is used here (by root.rs).
+#[allow(dead_code)]
+#[path = "../src/cmdline.rs"]
+mod cmdline;
 #[path = "../src/config.rs"]
 mod config;
 #[path = "../src/console.rs"]

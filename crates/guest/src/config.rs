@@ -4,8 +4,11 @@ use anyhow::{Context, Result, bail};
 use snpkit_wire::init::{INIT_SCHEMA, InitConfig};
 use std::path::Path;
 
+/// The init config is a few hundred bytes; this bound only keeps a broken image from filling RAM.
+const MAX_CONFIG: u64 = 1 << 20;
+
 pub fn load(path: &Path) -> Result<InitConfig> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = snpkit_fsguard::read(path, "the init config", MAX_CONFIG)?;
     parse(&bytes).with_context(|| format!("in {}", path.display()))
 }
 

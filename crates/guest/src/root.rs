@@ -44,8 +44,7 @@ pub fn prepare(root: &Root) -> Result<Mounted> {
             data_device,
             hash_device,
         } => {
-            let cmdline =
-                std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
+            let cmdline = crate::cmdline::read()?;
             let params = VerityParams::parse(&cmdline)
                 .context("dm-verity: the kernel command line has no valid parameters")?;
             let data = wait_for_disk(Path::new(data_device))?;

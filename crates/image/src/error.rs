@@ -19,6 +19,22 @@ pub enum ImageError {
     #[error("{what}: {problem}")]
     Archive { what: String, problem: String },
 
+    #[error(
+        "{path} is {kind}: copied folders and archives may hold regular files, folders, symlinks and \
+         hard links only; devices, FIFOs and sockets are refused (see docs/recipes.md)"
+    )]
+    SpecialFile { path: String, kind: String },
+
+    #[error(
+        "symlink {path:?} points to {target:?}, which climbs above the image's root: a symlink must \
+         point inside the image (an absolute target, or a relative one that stays below /)"
+    )]
+    SymlinkEscapes { path: String, target: String },
+
+    /// A host file that could not be read as one (not a regular file, too large).
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
+
     #[error("{what} does not fit the cpio newc format: {problem}")]
     TooLarge { what: String, problem: String },
 

@@ -213,7 +213,8 @@ pub fn fetch(
             command: describe(&cmd),
             detail: "no .deb was written".into(),
         })?;
-    let bytes = std::fs::read(&file).map_err(InputError::io("read", &file))?;
+    // The lock pins the size: a download larger than that is the wrong file, however large.
+    let bytes = snpkit_fsguard::read(&file, "the downloaded package", deb.size)?;
     progress.set_position(bytes.len() as u64);
     cache.put(
         &bytes,

@@ -10,6 +10,10 @@ use snpkit_bundle::Sha256Sum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The largest blob read back from the cache: a download (a package, a tarball) of at most what
+/// an initrd may be, the largest thing an image holds.
+const MAX_BLOB: u64 = snpkit_bundle::Limit::INITRD.max;
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
@@ -46,17 +50,23 @@ impl Cache {
     /// name is removed, so the caller fetches it again.
     pub fn get(&self, sum: &Sha256Sum) -> Result<Option<Vec<u8>>, InputError> {
         let path = self.blob_path(sum);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(InputError::io("read", path)(e)),
+        // Bounded, and a regular file only: a FIFO or device planted in the cache must not hang
+        // or fill the build; it is no blob, so it goes like a corrupted one.
+        let bytes = match snpkit_fsguard::read(&path, "a cache blob", MAX_BLOB) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => return Ok(None),
+            Err(e @ snpkit_fsguard::FsError::Io { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
         };
-        if Sha256Sum::of(&bytes) != *sum {
+        if bytes.as_ref().is_none_or(|b| Sha256Sum::of(b) != *sum) {
             tracing::warn!("cache blob {} is corrupted; removing it", path.display());
             std::fs::remove_file(&path).map_err(InputError::io("remove", &path))?;
             return Ok(None);
         }
-        Ok(Some(bytes))
+        Ok(bytes)
     }
 
     /// Stores `bytes` after checking them against `expected`; `what` names them in errors.

@@ -59,7 +59,8 @@ pub fn data_entries(
         // A short member is a truncated package: decoders and tar may otherwise stop quietly at
         // a boundary and return fewer files than the package has.
         let declared = member.header().size();
-        let mut compressed = Vec::with_capacity(declared as usize);
+        // A header's size only sizes the allocation within what the package can hold.
+        let mut compressed = Vec::with_capacity(declared.min(deb.len() as u64) as usize);
         member
             .read_to_end(&mut compressed)
             .map_err(|e| bad(format!("{name}: {e}")))?;
@@ -115,7 +116,7 @@ fn read_tar(
             tar::EntryType::Directory => DebEntryKind::Dir,
             _ if !want(&path) => continue,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let mut data = Vec::with_capacity(entry.size() as usize);
+                let mut data = Vec::with_capacity(entry.size().min(64 << 20) as usize);
                 entry
                     .read_to_end(&mut data)
                     .map_err(|e| format!("{member}: {path}: {e}"))?;

@@ -11,6 +11,11 @@ pub enum InputError {
         source: std::io::Error,
     },
 
+    /// A host file that could not be read as one (not a regular file, too large, outside its
+    /// folder).
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
+
     #[error(
         "no cache directory: neither SNPKIT_CACHE, XDG_CACHE_HOME nor HOME is set; set one of them"
     )]

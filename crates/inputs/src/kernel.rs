@@ -6,6 +6,10 @@ use crate::modules::ModuleDb;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The largest module file or module index read from a local modules folder (a module is at most
+/// a few MiB; modules.dep a few hundred KiB).
+const MAX_MODULE_FILE: u64 = 256 << 20;
+
 /// A kernel image plus the module files the recipe asked for (with dependencies).
 #[derive(Debug, Clone)]
 pub struct KernelFiles {
@@ -95,9 +99,18 @@ pub fn from_disk(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let read = |rel: &str| {
-        let p = dir.join(rel);
-        std::fs::read(&p).map_err(InputError::io("read", p))
+    // modules.dep names the files to read: each must lead inside the modules folder (which the
+    // recipe check already held inside the recipe folder), symlinks followed, and is read with a
+    // bound.
+    let read = |rel: &str| -> Result<Vec<u8>, InputError> {
+        let what = format!("kernel.modules_dir {rel}");
+        let real = snpkit_fsguard::confine(
+            dir,
+            &dir.join(rel),
+            &what,
+            "modules.dep and the module files must stay inside kernel.modules_dir",
+        )?;
+        Ok(snpkit_fsguard::read(&real, &what, MAX_MODULE_FILE)?)
     };
     let dep = String::from_utf8_lossy(&read("modules.dep")?).into_owned();
     let builtin = read("modules.builtin")
@@ -142,4 +155,33 @@ fn select(
         load_order,
         modules,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A local modules folder is recipe content: what modules.dep names, and symlinks in it, must
+    /// not reach the builder's other files.
+    #[test]
+    fn a_local_modules_folder_cannot_read_outside_itself() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("6.1.0-test");
+        std::fs::create_dir_all(dir.join("kernel")).unwrap();
+        std::fs::write(top.path().join("secret.ko"), b"builder's file").unwrap();
+        std::fs::write(dir.join("modules.builtin"), b"").unwrap();
+        for (dep, name) in [("../secret.ko:\n", "secret"), ("kernel/evil.ko:\n", "evil")] {
+            let names = vec![name.to_owned()];
+            std::fs::write(dir.join("modules.dep"), dep).unwrap();
+            let _ = std::fs::remove_file(dir.join("kernel/evil.ko"));
+            std::os::unix::fs::symlink("../../secret.ko", dir.join("kernel/evil.ko")).unwrap();
+            let err = from_disk(vec![0; 16], Some(&dir), &names).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("leads to") && text.contains("secret.ko") && text.contains("outside"),
+                "{dep}: {text}"
+            );
+        }
+    }
 }

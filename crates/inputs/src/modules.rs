@@ -181,19 +181,34 @@ fn builtin_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A module file's ELF bytes, decompressed according to its extension.
+/// The largest decompressed module (the biggest in Debian's kernels are a few tens of MiB).
+const MAX_MODULE_ELF: u64 = 256 << 20;
+
+/// A module file's ELF bytes, decompressed according to its extension, at most
+/// [`MAX_MODULE_ELF`] bytes (a few KiB of xz can claim gigabytes).
 pub fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let result = if path.ends_with(".ko.xz") {
-        liblzma::read::XzDecoder::new(bytes).read_to_end(&mut out)
+    let decoder: Box<dyn Read + '_> = if path.ends_with(".ko.xz") {
+        Box::new(liblzma::read::XzDecoder::new(bytes))
     } else if path.ends_with(".ko.zst") {
-        zstd::stream::read::Decoder::new(bytes).and_then(|mut d| d.read_to_end(&mut out))
+        Box::new(
+            zstd::stream::read::Decoder::new(bytes)
+                .map_err(|e| format!("cannot decompress: {e}"))?,
+        )
     } else if path.ends_with(".ko.gz") {
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)
+        Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
         return Ok(bytes.to_vec());
     };
-    result.map_err(|e| format!("cannot decompress: {e}"))?;
+    let mut out = Vec::new();
+    let mut bounded = snpkit_fsguard::Bounded::new(
+        decoder,
+        std::path::Path::new(path),
+        "a decompressed kernel module",
+        MAX_MODULE_ELF,
+    );
+    bounded
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot decompress: {}", bounded.error(e, "decompress")))?;
     Ok(out)
 }
 

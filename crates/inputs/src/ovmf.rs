@@ -125,7 +125,7 @@ fn cache_key(src: &Edk2Source) -> String {
 pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, InputError> {
     let key = cache_key(src);
     let path = cache.root().join("ovmf").join(&key).join("OVMF.fd");
-    match std::fs::read(&path) {
+    match snpkit_fsguard::read(&path, "the cached OVMF", snpkit_bundle::Limit::FIRMWARE.max) {
         Ok(bytes) => Ok(Some(BuiltOvmf {
             sha256: Sha256Sum::of(&bytes),
             size: bytes.len() as u64,
@@ -133,8 +133,8 @@ pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, Inpu
             key,
             built: false,
         })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(InputError::io("read", path)(e)),
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

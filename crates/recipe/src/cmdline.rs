@@ -30,21 +30,6 @@ pub struct VerityContext {
     pub salt: String,
 }
 
-// Options that replace or bypass our `/init` or open a shell are never allowed; the one check
-// is shared with `/init`, which applies it again to `/proc/cmdline`.
-use snpkit_wire::cmdline::find_bypass;
-
-/// Options a hardened image must not carry: they print secrets to or take input from the host.
-const HARDENED_REFUSED: &[&str] = &[
-    "console",
-    "earlycon",
-    "earlyprintk",
-    "debug",
-    "ignore_loglevel",
-    "kgdboc",
-    "kgdbwait",
-];
-
 pub(crate) fn check_template(template: &str, file: &Path) -> Result<(), RecipeError> {
     env()
         .template_from_str(template)
@@ -88,12 +73,6 @@ pub fn render_cmdline(recipe: &Recipe, ctx: &CmdlineContext) -> Result<String, R
 fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(), RecipeError> {
     let bad =
         |problem: String, fix: &str| RecipeError::invalid(&recipe.file, "cmdline", problem, fix);
-    if line.contains(['\n', '\r', '\0']) {
-        return Err(bad(
-            "the rendered command line contains a newline or NUL".into(),
-            "keep it on one line",
-        ));
-    }
     // The kernel's COMMAND_LINE_SIZE on x86 is 2048 including the NUL.
     if line.len() > 2047 {
         return Err(bad(
@@ -101,23 +80,20 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
             "keep it under 2048 bytes",
         ));
     }
-    if let Some(word) = find_bypass(line) {
-        return Err(bad(
-            format!("`{word}` would bypass snpkit's /init (and so attestation)"),
-            "remove it; the appliance's entry point is [entry].argv",
-        ));
-    }
-    for word in line.split_ascii_whitespace() {
-        let key = word.split('=').next().unwrap_or(word);
-        if recipe.hardened && HARDENED_REFUSED.contains(&key) {
-            return Err(bad(
-                format!(
-                    "`{word}` is not allowed in a hardened image: consoles and debug switches leak to the host"
-                ),
-                "remove it, or set hardened = false for a development image",
-            ));
-        }
-        if key == "snpkit.verity" && ctx.verity.as_ref().is_none_or(|v| v.arg != word) {
+    // Bytes the kernel's readers disagree on, options that bypass /init, and (hardened) consoles
+    // and debuggers: one judgement, shared with /init's check of /proc/cmdline.
+    snpkit_wire::cmdline::check(line.as_bytes(), recipe.hardened)
+        .map_err(|p| bad(format!("the rendered command line {line:?}: {p}"), p.fix()))?;
+    // The root hash must come from the image being built: any snpkit.verity option, as the
+    // kernel reads it, must be exactly the builder's.
+    let words = snpkit_wire::cmdline::params(line.as_bytes());
+    let verity_key = snpkit_wire::cmdline::Key::Name("snpkit.verity");
+    for p in words.iter().filter(|p| verity_key.matches(p.name)) {
+        if ctx
+            .verity
+            .as_ref()
+            .is_none_or(|v| v.arg.as_bytes() != p.raw)
+        {
             return Err(bad(
                 "a hand-written snpkit.verity= option".into(),
                 "use {{ verity.arg }} so the root hash comes from the image being built",
@@ -125,7 +101,7 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
         }
     }
     if let Some(v) = &ctx.verity
-        && !line.split_ascii_whitespace().any(|w| w == v.arg)
+        && !words.iter().any(|p| p.raw == v.arg.as_bytes())
     {
         return Err(bad(
             "a verity recipe whose command line does not carry the root hash".into(),
@@ -133,4 +109,32 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// What [`check_cmdline`] renders for `kernel_release` when the kernel is not resolved yet.
+pub const UNRESOLVED_RELEASE: &str = "0.0.0-unresolved";
+
+/// Renders the command line before anything is fetched or built, and judges it as the build will:
+/// a refused option stops `lock` and `build` in their first second, not after the kernel, the
+/// firmware and the file tree. The verity root hash and salt exist only once the image is built,
+/// so they are placeholders here (of the same shape); `kernel_release` is the lock's when there is
+/// one, else [`UNRESOLVED_RELEASE`]. The build renders and judges the real line again.
+pub fn check_cmdline(recipe: &Recipe, kernel_release: Option<&str>) -> Result<(), RecipeError> {
+    let verity = matches!(recipe.layout, crate::Layout::Verity(_)).then(|| VerityContext {
+        arg: "snpkit.verity=placeholder-until-the-image-is-built".into(),
+        root_hash: "0".repeat(64),
+        salt: "0".repeat(64),
+    });
+    let ctx = CmdlineContext {
+        name: recipe.name.clone(),
+        layout: if verity.is_some() {
+            "verity"
+        } else {
+            "initramfs"
+        },
+        kernel_release: kernel_release.unwrap_or(UNRESOLVED_RELEASE).to_owned(),
+        vars: recipe.vars.clone(),
+        verity,
+    };
+    render_cmdline(recipe, &ctx).map(drop)
 }

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 /// key and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// A recipe, lock or source file that could not be read as one (missing, not a regular file,
+    /// too large, outside the recipe folder).
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
+
+    /// A recipe name that is no name (a path, upper case, empty): the image folder's rule.
+    #[error(transparent)]
+    Name(Box<snpkit_bundle::BundleError>),
 
     #[error("cannot write {path}")]
     Write {

@@ -7,7 +7,8 @@
 //!
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
 //! (`snpkit-image`) or how digests are computed (`snpkit-measure`): a recipe is data. The only I/O
-//! here is reading and writing the two TOML files.
+//! here is reading and writing the two TOML files, and looking at (never reading) the local
+//! sources to hold them inside the recipe folder ([`sources`]).
 //!
 //! The format is documented for users in `docs/recipes.md`.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ mod load;
 mod lock;
 mod model;
 mod raw;
+pub mod sources;
 mod validate;
 mod verity;
 
@@ -26,7 +28,9 @@ mod verity;
 // into no file but recipe.lock, and the pipeline reads them from manifest.json without the recipe.
 use snpkit_bundle::{LaunchSpec, Sha256Sum};
 
-pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
+pub use cmdline::{
+    CmdlineContext, UNRESOLVED_RELEASE, VerityContext, check_cmdline, render_cmdline,
+};
 pub use error::RecipeError;
 pub use launch::LaunchProblem;
 pub use lock::{

@@ -8,8 +8,12 @@ use std::path::Path;
 impl Recipe {
     /// Loads `recipes/<name>/recipe.toml` under `recipes_dir`.
     pub fn load_named(recipes_dir: &Path, name: &str) -> Result<Recipe, RecipeError> {
+        // A name, never a path: `../x` must not load a recipe from outside the recipes folder.
+        snpkit_bundle::check_recipe_name(name).map_err(|e| RecipeError::Name(Box::new(e)))?;
         let file = recipes_dir.join(name).join(RECIPE_FILE);
-        if !file.is_file() {
+        // Anything there is read (and refused by kind if it is no regular file); only nothing at
+        // all is "no recipe".
+        if std::fs::symlink_metadata(&file).is_err() {
             return Err(RecipeError::NotFound {
                 name: name.to_owned(),
                 path: file,
@@ -19,10 +23,8 @@ impl Recipe {
     }
 
     pub fn load(file: &Path) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(file).map_err(|source| RecipeError::Read {
-            path: file.to_owned(),
-            source,
-        })?;
+        let text =
+            snpkit_fsguard::read_string(file, "recipe.toml", crate::sources::MAX_RECIPE_FILE)?;
         Recipe::parse(&text, file)
     }
 

@@ -109,21 +109,17 @@ pub struct LockedFirmware {
 
 impl Lock {
     pub fn read(path: &Path, recipe: &str) -> Result<Lock, RecipeError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RecipeError::LockMissing {
-                    recipe: recipe.to_owned(),
-                    path: path.to_owned(),
-                });
-            }
-            Err(source) => {
-                return Err(RecipeError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        let text =
+            match snpkit_fsguard::read_string(path, "recipe.lock", crate::sources::MAX_LOCK_FILE) {
+                Ok(text) => text,
+                Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                    return Err(RecipeError::LockMissing {
+                        recipe: recipe.to_owned(),
+                        path: path.to_owned(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
         let syntax = |e: toml::de::Error| RecipeError::LockSyntax {
             recipe: recipe.to_owned(),
             path: path.to_owned(),

@@ -5,7 +5,7 @@
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// File name of a recipe inside its folder.
 pub const RECIPE_FILE: &str = "recipe.toml";
@@ -134,47 +134,35 @@ pub struct EntrySpec {
 }
 
 impl Recipe {
-    /// Checks that every local file and folder the recipe names exists, naming the key of the
-    /// first one that does not (before anything else complains about a stale lock).
+    /// Checks that every local file and folder the recipe names exists, is of the kind wanted and
+    /// lies inside the recipe folder (every symlink followed), naming the key of the first one that
+    /// does not (before anything else complains about a stale lock). See [`crate::sources`].
     pub fn check_sources(&self) -> Result<(), RecipeError> {
-        let mut wanted: Vec<(String, &Path, bool)> = Vec::new();
+        use crate::sources::Source;
+        let mut wanted = Vec::new();
+        let mut add = |key: String, path, folder| wanted.push(Source { key, path, folder });
         for (i, f) in self.files.iter().enumerate() {
-            wanted.push((format!("files[{i}].src"), &f.src, false));
+            add(format!("files[{i}].src"), &f.src, false);
         }
         for (i, a) in self.archives.iter().enumerate() {
-            wanted.push((format!("archives[{i}].src"), &a.src, false));
+            add(format!("archives[{i}].src"), &a.src, false);
         }
         for (i, d) in self.directories.iter().enumerate() {
-            wanted.push((format!("directories[{i}].src"), &d.src, true));
+            add(format!("directories[{i}].src"), &d.src, true);
         }
         if let KernelSource::Local {
             path, modules_dir, ..
         } = &self.kernel
         {
-            wanted.push(("kernel.path".into(), path, false));
+            add("kernel.path".into(), path, false);
             if let Some(m) = modules_dir {
-                wanted.push(("kernel.modules_dir".into(), m, true));
+                add("kernel.modules_dir".into(), m, true);
             }
         }
         if let FirmwareSource::Local { path, .. } = &self.firmware {
-            wanted.push(("firmware.path".into(), path, false));
+            add("firmware.path".into(), path, false);
         }
-        for (key, path, dir) in wanted {
-            let ok = if dir { path.is_dir() } else { path.is_file() };
-            if !ok {
-                return Err(RecipeError::invalid(
-                    &self.file,
-                    key,
-                    format!(
-                        "{} is not a {}",
-                        path.display(),
-                        if dir { "folder" } else { "file" }
-                    ),
-                    "create it or fix the path (relative to the recipe folder)",
-                ));
-            }
-        }
-        Ok(())
+        crate::sources::check(&self.dir, &self.file, &wanted)
     }
 
     /// Runs a check that needs knowledge this crate does not have (the CPU models, VMMs and

@@ -214,13 +214,8 @@ impl Validator<'_> {
     }
 
     fn name(&self, name: &str) -> Result<String, RecipeError> {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            && !name.starts_with('-');
-        if !ok {
+        // The image folder's rule, so every command that takes a name agrees with this one.
+        if snpkit_bundle::check_recipe_name(name).is_err() {
             return Err(self.err(
                 "name",
                 format!("{name:?} is not a valid recipe name"),

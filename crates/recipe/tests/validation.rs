@@ -3,7 +3,7 @@
 
 use snpkit_recipe::{
     BootCheck, CmdlineContext, Corruption, FirmwareSource, HashAlgorithm, KernelSource,
-    LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, render_cmdline,
+    LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, check_cmdline, render_cmdline,
 };
 use snpkit_testkit::recipe::LAUNCH;
 use std::path::Path;
@@ -346,4 +346,147 @@ fn cmdline_renders_exactly_and_refuses_back_doors() {
         err.contains("console=ttyS0") && err.contains("hardened"),
         "{err}"
     );
+}
+
+/// The forms a whitespace-splitting check missed: each is judged as the kernel reads it, already
+/// when the recipe is checked before lock and build fetch anything.
+#[test]
+fn cmdline_is_judged_as_the_kernel_reads_it_before_anything_is_fetched() {
+    // (vars.extra as TOML writes it, words of the error)
+    let rows: &[(&str, &[&str])] = &[
+        (
+            r#"\"init=/bin/sh\""#,
+            &["bypass snpkit's /init", "[entry].argv"],
+        ),
+        (r#"quiet\u000Binit=/bin/sh"#, &["vertical tab", "0x0b"]),
+        (r#"quiet\tinit=/bin/sh"#, &["a tab"]),
+        (r"quiet\u00E0init=/bin/sh", &["not ASCII", "0xA0"]),
+        (r"quiet\u00A0init=/bin/sh", &["not ASCII"]),
+        ("quiet -- init=/bin/sh", &["bypass", "init (after --)"]),
+        (r#"quiet \"--\" rdinit=/bin/sh"#, &["bypass"]),
+        ("systemd.debug-shell", &["bypass"]),
+        ("rd.cmdline=ask", &["bypass", "dracut"]),
+        (r#"x=\"a init=/bin/sh\""#, &["bypass", "x86's early parser"]),
+        (r#"\"a=b"#, &["double quotes"]),
+        ("'rd.shell'", &["single quote"]),
+        ("init=", &["bypass"]),
+    ];
+    for (extra, words) in rows {
+        let text = GOOD.replace(r#"extra = "quiet""#, &format!("extra = \"{extra}\""));
+        let r = parse(&text).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let err = check_cmdline(&r, None)
+            .expect_err(&format!("{extra} must be refused"))
+            .to_string();
+        for w in *words {
+            assert!(err.contains(w), "{extra}: {err:?} lacks {w:?}");
+        }
+    }
+    // Dashes and underscores are one in the kernel's names; hardened refuses either spelling.
+    let hardened = GOOD
+        .replace("hardened = false", "hardened = true")
+        .replace("console=ttyS0 ", "");
+    for extra in [
+        "ignore-loglevel",
+        "ignore_loglevel",
+        "earlycon",
+        "quiet \\\"console=hvc0\\\"",
+    ] {
+        let text = hardened.replace(r#"extra = "quiet""#, &format!("extra = \"{extra}\""));
+        let r = parse(&text).unwrap();
+        let err = check_cmdline(&r, None).expect_err(extra).to_string();
+        assert!(err.contains("hardened image"), "{extra}: {err}");
+    }
+    let ok = parse(&hardened).unwrap();
+    check_cmdline(&ok, Some("6.12.95+deb12-cloud-amd64")).unwrap();
+}
+
+/// A recipe folder on disk whose `files/app` is what `make` puts there.
+fn on_disk(make: impl FnOnce(&Path, &Path)) -> (tempfile::TempDir, Result<(), RecipeError>) {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe_dir = dir.path().join("recipes/app");
+    std::fs::create_dir_all(recipe_dir.join("files")).unwrap();
+    std::fs::write(recipe_dir.join("recipe.toml"), GOOD.as_str()).unwrap();
+    make(dir.path(), &recipe_dir);
+    let r = Recipe::load(&recipe_dir.join("recipe.toml")).unwrap();
+    let result = r.check_sources();
+    (dir, result)
+}
+
+#[test]
+fn sources_that_lead_outside_the_recipe_folder_are_refused_with_where_they_lead() {
+    use std::os::unix::fs::symlink;
+    let (_d, ok) = on_disk(|_, r| std::fs::write(r.join("files/app"), b"x").unwrap());
+    ok.unwrap();
+    // A symlink inside the folder to a file inside it is fine.
+    let (_d, ok) = on_disk(|_, r| {
+        std::fs::write(r.join("real"), b"x").unwrap();
+        symlink("../real", r.join("files/app")).unwrap();
+    });
+    ok.unwrap();
+    type Make = fn(&Path, &Path);
+    let rows: &[(&str, Make, &[&str])] = &[
+        (
+            "absolute symlink",
+            |_, r| symlink("/etc/hostname", r.join("files/app")).unwrap(),
+            &["leads to /etc/hostname", "outside the recipe folder"],
+        ),
+        (
+            "relative climb",
+            |top, r| {
+                std::fs::write(top.join("secret"), b"s").unwrap();
+                symlink("../../../secret", r.join("files/app")).unwrap();
+            },
+            &[
+                "files[0].src",
+                "secret",
+                "outside the recipe folder",
+                "may only put its own files",
+            ],
+        ),
+        (
+            "linked folder",
+            |top, r| {
+                std::fs::create_dir(top.join("outside")).unwrap();
+                std::fs::write(top.join("outside/app"), b"builder's").unwrap();
+                std::fs::remove_dir(r.join("files")).unwrap();
+                symlink(top.join("outside"), r.join("files")).unwrap();
+            },
+            &["outside/app", "outside the recipe folder"],
+        ),
+        (
+            "fifo",
+            |_, r| {
+                assert!(
+                    std::process::Command::new("mkfifo")
+                        .arg(r.join("files/app"))
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            },
+            &["FIFO", "not a file", "regular file"],
+        ),
+        (
+            "device",
+            |_, r| symlink("/dev/zero", r.join("files/app")).unwrap(),
+            &["character device"],
+        ),
+        (
+            "folder",
+            |_, r| std::fs::create_dir(r.join("files/app")).unwrap(),
+            &["is a folder, not a file"],
+        ),
+        (
+            "missing",
+            |_, _| {},
+            &["files/app", "create it or fix the path"],
+        ),
+    ];
+    for (name, make, words) in rows {
+        let (_d, result) = on_disk(make);
+        let err = result.expect_err(name).to_string();
+        for w in *words {
+            assert!(err.contains(w), "{name}: {err:?} lacks {w:?}");
+        }
+    }
 }

@@ -318,17 +318,20 @@ impl VerityParams {
     }
 
     /// Finds the one `snpkit.verity=` token in a kernel command line and parses it strictly.
+    /// Words are the kernel's ([`crate::cmdline::params`]), so what is found here is what the
+    /// kernel saw, quotes and unusual spaces included.
     pub fn parse(cmdline: &str) -> Result<Self, VerityParamError> {
         let mut found = None;
-        for token in cmdline.split_ascii_whitespace() {
-            let Some(value) = verity_token(token)? else {
+        for param in crate::cmdline::params(cmdline.as_bytes()) {
+            let token = String::from_utf8_lossy(param.raw);
+            let Some(value) = verity_token(&token)? else {
                 continue;
             };
-            if found.replace(value).is_some() {
+            if found.replace(value.to_owned()).is_some() {
                 return Err(VerityParamError::Duplicate);
             }
         }
-        parse_value(found.ok_or(VerityParamError::Missing)?)
+        parse_value(&found.ok_or(VerityParamError::Missing)?)
     }
 }
 
@@ -909,7 +912,12 @@ mod tests {
             if let Ok(params) = VerityParams::parse(&text) {
                 // Whatever is accepted is canonical.
                 let again = params.to_cmdline_arg();
-                assert!(text.split_ascii_whitespace().any(|t| t == again), "{text}");
+                assert!(
+                    crate::cmdline::params(text.as_bytes())
+                        .iter()
+                        .any(|p| p.raw == again.as_bytes()),
+                    "{text}"
+                );
             }
         }
     }

@@ -7,24 +7,33 @@
 //! - `{base}/{vcek|vlek}/v1/{Product}/cert_chain` — PEM, ASK (or ASVK) then ARK.
 //! - `{base}/{vcek|vlek}/v1/{Product}/crl` — DER CRL signed by the ARK.
 //!
-//! The cache lives in `kds/` of snpkit's cache folder ([`snpkit_cache::root`]), keyed by the URL path. Only answers that
-//! decode as what was asked for are cached, so garbage from a broken server never sticks. VCEKs never
-//! change for one chip and TCB; CRLs are re-fetched once past their nextUpdate.
+//! The cache lives under `kds/` of snpkit's cache folder ([`snpkit_cache::root`]), keyed by the URL path. Only answers that
+//! are what was asked for *in their role* are cached ([`role`]): a VCEK of that chip and TCB signed
+//! by the product's pinned ASK, the pinned ASK/ASVK and ARK as the chain, a CRL signed by the
+//! pinned ARK. So neither garbage nor a well-formed lie (a certificate of the wrong kind, a CRL
+//! signed by someone else) ever sticks. A cache file that fails the same checks when read is
+//! removed with a note and fetched again: a bad entry costs one fetch, never later runs. VCEKs
+//! never change for one chip and TCB; CRLs are re-fetched once past their nextUpdate.
 //!
-//! Everything the KDS (or a cache file) says is outside input: bodies are capped
-//! ([`MAX_CERT_BODY`], [`MAX_CRL_BODY`]) before they are read into memory, a request that gets no
-//! answer ends after the timeout with "did not answer", connection and body-read errors, 5xx and 429
-//! are retried with a doubling pause, and a `Retry-After` is honoured up to
-//! [`KdsConfig::max_retry_after`] (a server asking for longer is not waited for).
+//! Everything the KDS (or a cache file) says is outside input:
+//! - every request has one total deadline ([`KdsConfig::timeout`]) covering the connection, the
+//!   headers and the whole body, so a server that trickles a byte a second cannot hold a verdict
+//!   past it; a deadline that passes ends the request with "did not answer within N s" and is not
+//!   retried (a retry would only double the wait);
+//! - bodies are capped ([`MAX_CERT_BODY`], [`MAX_CRL_BODY`]) by counting what is read;
+//! - redirects are not followed (AMD's KDS sends none; a redirect is an error naming its target);
+//! - connection and body-read errors, 5xx and 429 are retried with a doubling pause, and a
+//!   `Retry-After` is honoured up to [`KdsConfig::max_retry_after`] (a server asking for longer is
+//!   not waited for).
 
 pub mod cache;
+mod role;
 
-use crate::certs::Cert;
 use crate::certs::crl::Crl;
 use crate::product::Product;
 use crate::report::Tcb;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// AMD's public KDS.
@@ -43,6 +52,7 @@ pub struct KdsConfig {
     pub cache_dir: PathBuf,
     /// Use only the cache; name what is missing.
     pub offline: bool,
+    /// The deadline of one request: connecting, the headers and the whole body.
     pub timeout: Duration,
     /// Extra attempts after the first, for connection errors, 5xx and 429.
     pub retries: u32,
@@ -103,8 +113,21 @@ pub enum KdsError {
     },
     #[error("KDS {url}: {reason}")]
     Http { url: String, reason: String },
-    #[error("KDS {url} did not answer within {} s", secs(*.after))]
+    #[error(
+        "KDS {url} did not answer within {} s (the deadline covers connecting, the headers and the \
+         whole body); try again later, or verify offline from the cache",
+        secs(*.after)
+    )]
     Timeout { url: String, after: Duration },
+    #[error(
+        "KDS {url} answered HTTP {status}, a redirect to {location}: snpkit does not follow \
+         redirects (AMD's KDS sends none); check --kds-url"
+    )]
+    Redirect {
+        url: String,
+        status: u16,
+        location: String,
+    },
     #[error("KDS {url} answered more than {max} bytes, too much for {what}")]
     TooBig { url: String, what: String, max: u64 },
     #[error(
@@ -190,6 +213,7 @@ impl Kds {
                 reqwest::blocking::Client::builder()
                     .timeout(cfg.timeout)
                     .connect_timeout(cfg.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("snpkit/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| KdsError::Client(e.to_string()))?,
@@ -211,9 +235,7 @@ impl Kds {
             hex::encode(&chip_id[..chip_id.len().min(8)])
         );
         self.get(&path, &what, MAX_CERT_BODY, None, |bytes| {
-            Cert::decode("VCEK", bytes)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            role::vcek(bytes, product, chip_id, tcb)
         })
     }
 
@@ -221,17 +243,9 @@ impl Kds {
     pub fn cert_chain(&self, product: Product, kind: KeyKind) -> Result<Vec<u8>, KdsError> {
         let path = format!("/{}/v1/{}/cert_chain", kind.path(), product.kds_name());
         let what = format!("the {product} {} cert_chain", kind.path());
-        self.get(
-            &path,
-            &what,
-            MAX_CERT_BODY,
-            None,
-            |bytes| match Cert::decode_bundle("cert_chain", bytes) {
-                Ok(v) if v.len() == 2 => Ok(()),
-                Ok(v) => Err(format!("{} certificates, expected 2", v.len())),
-                Err(e) => Err(e.to_string()),
-            },
-        )
+        self.get(&path, &what, MAX_CERT_BODY, None, |bytes| {
+            role::cert_chain(bytes, product, kind)
+        })
     }
 
     /// The ARK-signed CRL, DER. A cached CRL past its nextUpdate (at `now`) is fetched again.
@@ -247,7 +261,7 @@ impl Kds {
             Crl::decode(bytes).is_ok_and(|c| c.next_update().is_none_or(|n| now <= n))
         };
         self.get(&path, &what, MAX_CRL_BODY, Some(&fresh), |bytes| {
-            Crl::decode(bytes).map(|_| ()).map_err(|e| e.to_string())
+            role::crl(bytes, product)
         })
     }
 
@@ -261,16 +275,16 @@ impl Kds {
     ) -> Result<Vec<u8>, KdsError> {
         let cache_file = cache::file_for(&self.cfg.cache_dir, path);
         // Why the cached copy, if any, was not used: said when offline leaves nothing else.
-        let unusable = match cache::read(&cache_file, max)? {
+        let unusable = match cache::read(&cache_file, max) {
             cache::Cached::Missing => None,
-            cache::Cached::TooBig(size) => Some(format!("{size} bytes, more than {max}")),
+            cache::Cached::Unusable(reason) => Some(cache::discard(&cache_file, what, reason)),
             cache::Cached::Bytes(bytes) => match validate(&bytes) {
                 // Offline, a stale CRL is still returned: the verifier then fails it as stale, by name.
                 Ok(()) if self.cfg.offline || still_good.is_none_or(|f| f(&bytes)) => {
                     return Ok(bytes);
                 }
                 Ok(()) => None,
-                Err(reason) => Some(reason),
+                Err(reason) => Some(cache::discard(&cache_file, what, reason)),
             },
         };
         let Some(client) = &self.client else {
@@ -307,15 +321,34 @@ impl Kds {
         let mut delay = self.cfg.backoff;
         let mut attempt = 0;
         loop {
+            // One deadline for the whole request: reqwest's per-request timeout covers the body
+            // too (a client-wide one only bounds each read), and the body loop checks it as well.
+            let deadline = Instant::now() + self.cfg.timeout;
             // (the error, the pause the server asked for)
-            let (failure, asked) = match client.get(url).send() {
+            let (failure, asked) = match client.get(url).timeout(self.cfg.timeout).send() {
                 Ok(resp) if resp.status().is_success() => {
-                    match self.read_body(resp, url, what, max) {
+                    match self.read_body(resp, url, what, max, deadline) {
                         Ok(bytes) => return Ok(bytes),
-                        // Asking again brings the same oversized answer.
-                        Err(err @ KdsError::TooBig { .. }) => return Err(err),
+                        // Asking again brings the same oversized answer, or waits as long again.
+                        Err(err @ (KdsError::TooBig { .. } | KdsError::Timeout { .. })) => {
+                            return Err(err);
+                        }
                         Err(err) => (err, None),
                     }
+                }
+                Ok(resp) if resp.status().is_redirection() => {
+                    return Err(KdsError::Redirect {
+                        url: url.into(),
+                        status: resp.status().as_u16(),
+                        location: resp
+                            .headers()
+                            .get(reqwest::header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("(no Location)")
+                            .chars()
+                            .take(200)
+                            .collect(),
+                    });
                 }
                 Ok(resp) => {
                     let status = resp.status();
@@ -341,7 +374,10 @@ impl Kds {
                     }
                     (err, asked)
                 }
-                Err(e) => (self.transport_error(url, e), None),
+                Err(e) => match self.transport_error(url, e) {
+                    err @ KdsError::Timeout { .. } => return Err(err),
+                    err => (err, None),
+                },
             };
             if attempt >= self.cfg.retries {
                 return Err(failure);
@@ -354,13 +390,15 @@ impl Kds {
         }
     }
 
-    /// The body, refused once it passes `max` bytes (a lying or absent Content-Length included).
+    /// The body, refused once it passes `max` bytes (a lying or absent Content-Length included)
+    /// or the request's `deadline`.
     fn read_body(
         &self,
-        resp: reqwest::blocking::Response,
+        mut resp: reqwest::blocking::Response,
         url: &str,
         what: &str,
         max: u64,
+        deadline: Instant,
     ) -> Result<Vec<u8>, KdsError> {
         use std::io::Read;
         let too_big = || KdsError::TooBig {
@@ -372,13 +410,26 @@ impl Kds {
             return Err(too_big());
         }
         let mut body = Vec::new();
-        resp.take(max + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| self.body_error(url, e))?;
-        if body.len() as u64 > max {
-            return Err(too_big());
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if Instant::now() >= deadline {
+                return Err(KdsError::Timeout {
+                    url: url.into(),
+                    after: self.cfg.timeout,
+                });
+            }
+            match resp.read(&mut chunk) {
+                Ok(0) => return Ok(body),
+                Ok(n) => {
+                    body.extend_from_slice(&chunk[..n]);
+                    if body.len() as u64 > max {
+                        return Err(too_big());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.body_error(url, e)),
+            }
         }
-        Ok(body)
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> KdsError {
