@@ -4,8 +4,9 @@
 //! the image builder, read by `/init`), the versioned, length-prefixed channel frames, the
 //! dm-verity parameters on the kernel command line ([`verity`]), the command-line options that
 //! would bypass `/init` ([`cmdline`]) and the byte layout of the attestation report ([`report`]);
-//! also the read loop that fills a buffer from a stream ([`stream`]), which the frame reader and
-//! the host's streaming hashers (image's dm-verity tree, measure's kernel and initrd) share.
+//! also reading a stream into whole buffers ([`stream`]): the loop the frame reader uses, and the
+//! read-ahead thread of the host's streaming hashers (image's dm-verity tree, measure's kernel and
+//! initrd).
 //! Depends on nothing heavy, because the static guest binary links it.
 #![forbid(unsafe_code)]
 
