@@ -167,12 +167,11 @@ fn images_changed_after_the_build_are_refused_by_the_firmware() {
 #[test]
 fn a_hanging_guest_is_stopped_at_the_deadline_with_its_console() {
     let sb = Sandbox::with_recipe("hello");
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    sb.edit_recipe(
+        "hello",
         "argv = [\"/usr/bin/hello\"]",
         "argv = [\"/bin/sh\", \"-c\", \"echo about to hang; while :; do :; done\"]",
     );
-    std::fs::write(&file, text).unwrap();
     ok(&mut sb.xtask(&["lock", "hello"]));
     ok(&mut sb.xtask(&["build", "hello"]));
     let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,12 +186,11 @@ fn a_hanging_guest_is_stopped_at_the_deadline_with_its_console() {
 #[test]
 fn an_appliance_that_exits_non_zero_fails_the_run() {
     let sb = Sandbox::with_recipe("hello");
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    sb.edit_recipe(
+        "hello",
         "argv = [\"/usr/bin/hello\"]",
         "argv = [\"/bin/sh\", \"-c\", \"echo giving up; exit 3\"]",
     );
-    std::fs::write(&file, text).unwrap();
     ok(&mut sb.xtask(&["lock", "hello"]));
     ok(&mut sb.xtask(&["build", "hello"]));
     let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());

@@ -206,10 +206,7 @@ fn bad_recipes_get_clear_errors_and_write_nothing() {
         for n in *needles {
             assert!(err.contains(n), "{from} -> {to}: {err:?} lacks {n:?}");
         }
-        assert!(
-            std::fs::read_dir(sb.images()).unwrap().next().is_none(),
-            "{from} -> {to} wrote into images/"
-        );
+        assert!(sb.images_empty(), "{from} -> {to} wrote into images/");
     }
     std::fs::remove_dir_all(sb.recipes().join("hello")).unwrap();
     let err = fails(&mut sb.xtask(&["build", "hello"]));
@@ -305,22 +302,18 @@ fn a_firmware_without_kernel_hashes_is_refused() {
         .join("tests/vectors/virtee-sev-snp-measure/tests/fixtures/ovmf_OvmfX64_suffix.bin");
     std::fs::copy(&fixture, sb.recipes().join("hello/OvmfX64.fd")).unwrap();
     let sum = Sha256Sum::of(&std::fs::read(&fixture).unwrap());
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    sb.edit_recipe(
+        "hello",
         "source = \"amdsev\"",
         &format!("path = \"OvmfX64.fd\"\nsha256 = \"{sum}\""),
     );
-    std::fs::write(&file, text).unwrap();
     ok(&mut sb.xtask(&["lock", "hello"]));
     let err = fails(&mut sb.xtask(&["build", "hello"]));
     assert!(
         err.contains("SNP_KERNEL_HASHES") && err.contains("cargo xtask ovmf"),
         "{err}"
     );
-    assert!(
-        std::fs::read_dir(sb.images()).unwrap().next().is_none(),
-        "nothing written"
-    );
+    assert!(sb.images_empty(), "nothing written");
 }
 
 /// Without apt (another distribution, or a broken PATH) the error says what snpkit needs it for.
@@ -411,10 +404,7 @@ fn a_locked_version_gone_from_the_archive_is_named_at_build_time() {
             .contains("cargo xtask lock hello"),
         "{json}"
     );
-    assert!(
-        std::fs::read_dir(sb.images()).unwrap().next().is_none(),
-        "nothing written"
-    );
+    assert!(sb.images_empty(), "nothing written");
 }
 
 /// `lock --json`: what was pinned on success, `{"error": …}` on failure.
@@ -428,12 +418,11 @@ fn lock_speaks_json() {
     assert_eq!(v["pins"]["kernel"]["release"], "6.12.95+deb12-cloud-amd64");
     assert_eq!(v["pins"]["packages"][0]["name"], "busybox-static");
 
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    sb.edit_recipe(
+        "hello",
         "name = \"busybox-static\"",
         "name = \"snpkit-no-such-package\"",
     );
-    std::fs::write(&file, text).unwrap();
     let out = crate::support::run(&mut sb.xtask(&["lock", "hello", "--json"]));
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on failure");
@@ -444,11 +433,11 @@ fn lock_speaks_json() {
 #[test]
 fn an_entry_point_missing_from_the_image_is_refused() {
     let sb = Sandbox::with_recipe("hello");
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("argv = [\"/usr/bin/hello\"]", "argv = [\"/usr/bin/helo\"]");
-    std::fs::write(&file, text).unwrap();
+    sb.edit_recipe(
+        "hello",
+        "argv = [\"/usr/bin/hello\"]",
+        "argv = [\"/usr/bin/helo\"]",
+    );
     ok(&mut sb.xtask(&["lock", "hello"]));
     let out = crate::support::run(&mut sb.xtask(&["build", "hello", "--json"]));
     assert!(!out.status.success());
@@ -459,7 +448,7 @@ fn an_entry_point_missing_from_the_image_is_refused() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "entry_missing");
-    assert!(std::fs::read_dir(sb.images()).unwrap().next().is_none());
+    assert!(sb.images_empty());
 }
 
 /// What `[[directories]]` copies is pinned beyond its bytes: a new execute bit or a new symlink
@@ -472,12 +461,11 @@ fn modes_and_symlinks_under_directories_are_pinned_by_the_lock() {
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("tool"), "#!/bin/sh\n").unwrap();
     std::fs::set_permissions(tree.join("tool"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let file = sb.recipe_file("hello");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    sb.edit_recipe(
+        "hello",
         "[entry]",
         "[[directories]]\nsrc = \"files/tree\"\ndst = \"/opt/tree\"\n\n[entry]",
     );
-    std::fs::write(&file, text).unwrap();
     ok(&mut sb.xtask(&["lock", "hello"]));
     let lock = std::fs::read_to_string(sb.recipes().join("hello/recipe.lock")).unwrap();
     assert!(

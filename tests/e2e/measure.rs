@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use snpkit_bundle::{Expected, files};
 
+use crate::support::strs;
+
 use snpkit_testkit::vectors::dir as vectors;
 
 fn fixture(name: &str) -> PathBuf {
@@ -165,24 +167,18 @@ fn measure_recipe_writes_expected_json() {
     for c in &expected.configs {
         let vmm = c.launch.vmm.as_str();
         let vcpus = c.launch.vcpus.to_string();
-        let flags = xtask(&[
-            "measure",
-            "--vcpus",
-            &vcpus,
-            "--vcpu-type",
-            "EPYC-Milan",
-            "--vmm-type",
-            vmm,
-            "--ovmf",
-            path(&dir.join(files::FIRMWARE)),
-            "--kernel",
-            path(&dir.join(files::KERNEL)),
-            "--initrd",
-            path(&dir.join(files::INITRD)),
-            "--append",
-            "console=hvc0 ro ",
-        ]);
-        assert_eq!(c.measurement, last_line(&flags), "{}", c.launch.name);
+        let flags = measure_booted(
+            &dir,
+            &[
+                "--vcpus",
+                &vcpus,
+                "--vcpu-type",
+                "EPYC-Milan",
+                "--vmm-type",
+                vmm,
+            ],
+        );
+        assert_eq!(c.measurement, flags, "{}", c.launch.name);
     }
     let digests: std::collections::BTreeSet<&str> = expected
         .configs
@@ -221,38 +217,16 @@ fn measure_recipe_errors_name_the_problem() {
 
 #[test]
 fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = image_dir(root.path(), b"initrd bytes");
-    let ovmf = dir.join(files::FIRMWARE);
-    let launched = xtask(&[
-        "measure",
+    let (root, dir, digest) = planted(&[
         "--vcpus",
         "3",
         "--vcpu-type",
         "EPYC-Genoa",
         "--guest-features",
         "0x21",
-        "--ovmf",
-        path(&ovmf),
-        "--kernel",
-        path(&dir.join(files::KERNEL)),
-        "--initrd",
-        path(&dir.join(files::INITRD)),
-        "--append",
-        "console=hvc0 ro ",
     ]);
-    let digest = last_line(&launched);
 
-    let o = xtask(&[
-        "explain",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--digest",
-        &digest,
-        "--max-vcpus",
-        "16",
-    ]);
+    let o = xtask(&[&["explain"][..], &search_recipe(root.path(), &digest, "16")].concat());
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -280,16 +254,7 @@ fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
 
     // One byte of the initrd changed: nothing reproduces it, and the hashes tried are listed.
     std::fs::write(dir.join(files::INITRD), b"initrd bytez").unwrap();
-    let o = xtask(&[
-        "explain",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--digest",
-        &digest,
-        "--max-vcpus",
-        "16",
-    ]);
+    let o = xtask(&[&["explain"][..], &search_recipe(root.path(), &digest, "16")].concat());
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
@@ -550,6 +515,52 @@ fn explain_json(args: &[&str]) -> (Output, serde_json::Value) {
     (o, json)
 }
 
+/// `explain`'s arguments that search the recipe `demo` under `root` for `digest`, trying launch
+/// configs of up to `max_vcpus`.
+fn search_recipe<'a>(root: &'a Path, digest: &'a str, max_vcpus: &'a str) -> [&'a str; 7] {
+    [
+        "demo",
+        "--images",
+        path(root),
+        "--digest",
+        digest,
+        "--max-vcpus",
+        max_vcpus,
+    ]
+}
+
+/// The image dir's files (OVMF, kernel, initrd, cmdline) as flags, for `explain` without the
+/// recipe.
+fn file_flags(dir: &Path) -> Vec<String> {
+    let file = |name: &str| path(&dir.join(name)).to_owned();
+    vec![
+        "--ovmf".into(),
+        file(files::FIRMWARE),
+        "--kernel".into(),
+        file(files::KERNEL),
+        "--initrd".into(),
+        file(files::INITRD),
+        "--append".into(),
+        "console=hvc0 ro ".into(),
+    ]
+}
+
+/// A demo image dir in a new temp root, and the digest of its files (with its initrd and
+/// cmdline) launched as `launch` says.
+fn planted(launch: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = image_dir(root.path(), b"initrd bytes");
+    let digest = measure_booted(&dir, launch);
+    (root, dir, digest)
+}
+
+/// [`measure_image`] with the image's initrd and cmdline too.
+fn measure_booted(dir: &Path, launch: &[&str]) -> String {
+    let initrd = dir.join(files::INITRD);
+    let boot = ["--initrd", path(&initrd), "--append", "console=hvc0 ro "];
+    measure_image(dir, &[launch, &boot].concat())
+}
+
 #[test]
 fn explain_hits_reproduce_through_measure() {
     let root = tempfile::tempdir().unwrap();
@@ -558,7 +569,7 @@ fn explain_hits_reproduce_through_measure() {
     // Three launches the recipe does not describe: a Genoa host CPU (`-cpu host`), the
     // sev-snp-measure 0.0.13 EC2 form with the cmdline trimmed and no initrd, and GCE.
     let planted = [
-        measure_image(
+        measure_booted(
             &dir,
             &[
                 "--vcpus",
@@ -571,10 +582,6 @@ fn explain_hits_reproduce_through_measure() {
                 "1",
                 "--guest-features",
                 "0x21",
-                "--initrd",
-                path(&initrd),
-                "--append",
-                "console=hvc0 ro ",
             ],
         ),
         measure_image(
@@ -602,15 +609,7 @@ fn explain_hits_reproduce_through_measure() {
         ),
     ];
     for digest in &planted {
-        let (o, json) = explain_json(&[
-            "demo",
-            "--images",
-            path(root.path()),
-            "--digest",
-            digest,
-            "--max-vcpus",
-            "8",
-        ]);
+        let (o, json) = explain_json(&search_recipe(root.path(), digest, "8"));
         assert!(o.status.success(), "{json}\n{}", stderr(&o));
         let matches = json["matches"].as_array().unwrap();
         assert_eq!(matches.len(), 1, "{json}");
@@ -628,16 +627,7 @@ fn explain_hits_reproduce_through_measure() {
         assert_eq!(&last_line(&o), digest, "{args:?}");
 
         // So does the text output's `reproduce:` line, pasted into a shell.
-        let o = xtask(&[
-            "explain",
-            "demo",
-            "--images",
-            path(root.path()),
-            "--digest",
-            digest,
-            "--max-vcpus",
-            "8",
-        ]);
+        let o = xtask(&[&["explain"][..], &search_recipe(root.path(), digest, "8")].concat());
         let text = stdout(&o);
         let line = text
             .lines()
@@ -652,35 +642,25 @@ fn explain_hits_reproduce_through_measure() {
         assert_eq!(&last_line(&o), digest, "{line}");
     }
     // The names explain printed are the ones it was given.
-    let (_, json) = explain_json(&[
-        "demo",
-        "--images",
-        path(root.path()),
-        "--digest",
-        &planted[1],
-        "--max-vcpus",
-        "8",
-    ]);
+    let (_, json) = explain_json(&search_recipe(root.path(), &planted[1], "8"));
     let hit = &json["matches"][0];
     assert_eq!(hit["vmm"], "ec2-rdx-0x600");
     assert_eq!(hit["vcpu_type"], serde_json::Value::Null);
     assert!(hit["boot"].as_str().unwrap().contains("no initrd"), "{hit}");
-    let (_, json) = explain_json(&[
-        "demo",
-        "--images",
-        path(root.path()),
-        "--digest",
-        &planted[0],
-        "--max-vcpus",
-        "8",
-    ]);
+    let (_, json) = explain_json(&search_recipe(root.path(), &planted[0], "8"));
     assert_eq!(json["matches"][0]["cpuid_signature"], "0xa10f11");
 }
 
 #[test]
 fn explain_searches_the_recipes_configs_and_given_features() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = image_dir(root.path(), b"initrd bytes");
+    let (root, dir, digest) = planted(&[
+        "--vcpus",
+        "40",
+        "--vcpu-type",
+        "EPYC-Milan",
+        "--guest-features",
+        "0x40001",
+    ]);
     // A launch config with guest features outside the usual sets and more vCPUs than asked for.
     let manifest = serde_json::json!({
         "launch": [
@@ -689,55 +669,31 @@ fn explain_searches_the_recipes_configs_and_given_features() {
         ]
     });
     std::fs::write(dir.join(files::MANIFEST), manifest.to_string()).unwrap();
-    let initrd = dir.join(files::INITRD);
-    let digest = measure_image(
-        &dir,
+    let (o, json) = explain_json(
         &[
-            "--vcpus",
-            "40",
-            "--vcpu-type",
-            "EPYC-Milan",
-            "--guest-features",
-            "0x40001",
-            "--initrd",
-            path(&initrd),
-            "--append",
-            "console=hvc0 ro ",
-        ],
+            &search_recipe(root.path(), &digest, "4")[..],
+            &["--vcpu-type", "EPYC-Milan"],
+        ]
+        .concat(),
     );
-    let (o, json) = explain_json(&[
-        "demo",
-        "--images",
-        path(root.path()),
-        "--digest",
-        &digest,
-        "--max-vcpus",
-        "4",
-        "--vcpu-type",
-        "EPYC-Milan",
-    ]);
     assert!(o.status.success(), "{json}\n{}", stderr(&o));
     assert_eq!(json["matches"][0]["vcpus"], 40, "{json}");
     assert_eq!(json["matches"][0]["guest_features"], "0x40001", "{json}");
 
     // The same files without the recipe: the usual feature sets miss it...
-    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
+    let flags = file_flags(&dir);
     let files = [
-        "--ovmf",
-        path(&ovmf),
-        "--kernel",
-        path(&kernel),
-        "--initrd",
-        path(&initrd),
-        "--append",
-        "console=hvc0 ro ",
-        "--digest",
-        &digest,
-        "--max-vcpus",
-        "40",
-        "--vcpu-type",
-        "EPYC-Milan",
-    ];
+        &strs(&flags)[..],
+        &[
+            "--digest",
+            &digest,
+            "--max-vcpus",
+            "40",
+            "--vcpu-type",
+            "EPYC-Milan",
+        ],
+    ]
+    .concat();
     let (o, json) = explain_json(&files);
     assert_eq!(o.status.code(), Some(1), "{json}");
     assert!(json["matches"].as_array().unwrap().is_empty());
@@ -749,39 +705,15 @@ fn explain_searches_the_recipes_configs_and_given_features() {
 
 #[test]
 fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join(files::INITRD);
     // A signature no QEMU model or listed host has (Milan stepping 2).
-    let digest = measure_image(
-        &dir,
-        &[
-            "--vcpus",
-            "2",
-            "--vcpu-sig",
-            "0xa00f12",
-            "--initrd",
-            path(&initrd),
-            "--append",
-            "console=hvc0 ro ",
-        ],
-    );
-    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
+    let (_root, dir, digest) = planted(&["--vcpus", "2", "--vcpu-sig", "0xa00f12"]);
+    let flags = file_flags(&dir);
     let base = [
-        "explain",
-        "--ovmf",
-        path(&ovmf),
-        "--kernel",
-        path(&kernel),
-        "--initrd",
-        path(&initrd),
-        "--append",
-        "console=hvc0 ro ",
-        "--digest",
-        &digest,
-        "--max-vcpus",
-        "4",
-    ];
+        &["explain"][..],
+        &strs(&flags),
+        &["--digest", &digest, "--max-vcpus", "4"],
+    ]
+    .concat();
     let wide = xtask(&base);
     assert_eq!(wide.status.code(), Some(1), "{}", stdout(&wide));
     assert!(
@@ -850,22 +782,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
 
 #[test]
 fn explain_reads_a_report_inside_an_ioctl_response() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join(files::INITRD);
-    let digest = measure_image(
-        &dir,
-        &[
-            "--vcpus",
-            "2",
-            "--vcpu-type",
-            "EPYC-Milan",
-            "--initrd",
-            path(&initrd),
-            "--append",
-            "console=hvc0 ro ",
-        ],
-    );
+    let (root, _dir, digest) = planted(&["--vcpus", "2", "--vcpu-type", "EPYC-Milan"]);
     // Linux's snp_report_resp: status 0, report size 1184, the report at 0x20, 4000 bytes.
     let mut rsp = vec![0u8; 4000];
     rsp[4..8].copy_from_slice(&1184u32.to_le_bytes());
@@ -983,36 +900,18 @@ fn measure_refuses_flags_it_would_ignore() {
     assert!(help.contains("ec2-rdx-0x600"), "{help}");
 }
 
+use snpkit_testkit::env::{amdsev_ovmf, sev_snp_measure};
 use snpkit_testkit::rng::SplitMix64 as Rng;
 
 fn diff_seed() -> u64 {
     snpkit_testkit::rng::seed("SNPKIT_DIFF_SEED", 0x5eed_2026_00e2)
 }
 
-fn oracle() -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("SNPKIT_SEV_SNP_MEASURE").unwrap_or_default());
-    assert!(
-        p.is_file(),
-        "sev-snp-measure 0.0.13 not found (SNPKIT_SEV_SNP_MEASURE={p:?}): run `cargo xtask oracles` and set it to \
-         the path it prints (`cargo xtask test` does both)"
-    );
-    p
-}
-
-fn amdsev_ovmf() -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("SNPKIT_OVMF").unwrap_or_default());
-    assert!(
-        p.is_file(),
-        "the AmdSev OVMF is missing (SNPKIT_OVMF={p:?}): run `cargo xtask ovmf` (`cargo xtask test` sets it)"
-    );
-    p
-}
-
 /// `cargo xtask measure` itself (not the library) against sev-snp-measure 0.0.13, EC2 above all:
 /// our `--ec2-vmsa-rdx 0x600` must give its digests, and our default (RDX 0) must not.
 #[test]
 fn measure_cli_agrees_with_sev_snp_measure() {
-    let oracle = oracle();
+    let oracle = sev_snp_measure();
     let seed = diff_seed();
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();

@@ -74,6 +74,19 @@ impl Sandbox {
         self.recipes().join(name).join("recipe.toml")
     }
 
+    /// Rewrites `recipes/<name>/recipe.toml` with every `from` replaced by `to`; `from` must occur.
+    pub fn edit_recipe(&self, name: &str, from: &str, to: &str) {
+        let file = self.recipe_file(name);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(from), "{} has no {from:?}", file.display());
+        std::fs::write(&file, text.replace(from, to)).unwrap();
+    }
+
+    /// Whether the images folder is still empty: a refused build wrote nothing.
+    pub fn images_empty(&self) -> bool {
+        std::fs::read_dir(self.images()).unwrap().next().is_none()
+    }
+
     /// `cargo xtask <args> --recipes-dir … --images …`.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = xtask();
@@ -85,6 +98,11 @@ impl Sandbox {
         cmd.arg("--images").arg(self.images());
         cmd
     }
+}
+
+/// Borrows each string, for argument lists built from owned paths.
+pub fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

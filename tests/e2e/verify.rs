@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::strs;
 use snpkit_testkit::vectors::read as vector;
 
 /// Run `xtask verify` with `cache` as its whole cache: SNPKIT_CACHE wins over XDG_CACHE_HOME, so
@@ -93,10 +94,6 @@ fn check<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name} in {json}"))
-}
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }
 
 #[test]

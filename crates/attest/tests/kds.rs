@@ -129,6 +129,13 @@ fn kds_at(base: &str, cache: &Path) -> Kds {
     Kds::new(config(base, cache, false)).unwrap()
 }
 
+/// An online client of `kds` with a cache of its own, empty.
+fn fresh_client(kds: &FakeKds) -> (tempfile::TempDir, Kds) {
+    let cache = tempfile::tempdir().unwrap();
+    let online = kds_at(&kds.base, cache.path());
+    (cache, online)
+}
+
 /// An offline client: only the cache under `cache` answers.
 fn cache_only(cache: &Path) -> Kds {
     Kds::new(config("http://127.0.0.1:9", cache, true)).unwrap()
@@ -161,8 +168,7 @@ fn asked(kds: &FakeKds, path: &str) -> usize {
 fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
     let g = genuine("oak turin v5");
     let kds = serve_at(TURIN_URL, ok(200, read(g.vek)));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (cache, online) = fresh_client(&kds);
     let e = gathered(g, None, &online);
     assert_eq!(
         e.vcek.as_deref(),
@@ -202,8 +208,7 @@ fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
 fn milan_vcek_url_uses_the_full_chip_id() {
     let g = genuine("go-sev-guest milan v2");
     let kds = serve_at(MILAN_URL, ok(200, read(g.vek)));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let e = gathered(g, Some(Product::Milan), &online);
     assert!(e.vcek.is_some(), "{:?}", e.vek_problem);
     assert_eq!(kds.seen.lock().unwrap()[0], MILAN_URL);
@@ -262,8 +267,7 @@ fn garbage_is_an_error_and_never_cached() {
             ok(200, vec![0x30, 0x03, 0x02, 0x01, 0x00]),
         ),
     ]));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (cache, online) = fresh_client(&kds);
     let err = online.vcek(
         Product::Milan,
         &[0; 1],
@@ -304,15 +308,13 @@ fn retries_server_errors_and_rate_limits_but_not_404() {
             Answer::Full(200, read(g.vek)),
         ],
     );
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let der = milan_vcek(&online).expect("third attempt succeeds");
     assert_eq!(der, read(g.vek));
     assert_eq!(asked(&kds, MILAN_URL), 3);
 
     let kds = serve_at(MILAN_URL, ok(500, vec![]));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let err = milan_vcek(&online).expect_err("always 500");
     assert!(matches!(err, KdsError::Status { status: 500, .. }), "{err}");
     assert_eq!(
@@ -340,8 +342,7 @@ fn crl_and_cert_chain_from_the_kds() {
             ok(200, vlek_chain.clone()),
         ),
     ]));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let inside = datetime!(2026-07-01 00:00 UTC);
     assert_eq!(
         online.crl(Product::Milan, KeyKind::Vcek, inside).unwrap(),
@@ -407,8 +408,7 @@ fn the_emulated_chain_never_asks_the_kds() {
     let l = snpkit_attest::emulated::ReportFields::new([1; 48], [2; 64], 0x30000);
     let report = snpkit_attest::emulated::emulated_report(chain, &l);
     let kds = serve(HashMap::new());
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let mut e = Endorsements {
         ark: Some(chain.roots.ark.der().to_vec()),
         ask: Some(chain.roots.ask.der().to_vec()),
@@ -478,8 +478,7 @@ fn oversized_answers_are_refused_before_they_are_read_and_not_retried() {
     let big = vec![0x30; 100 * 1024];
     for answer in [Answer::Full(200, big.clone()), Answer::Unsized(big.clone())] {
         let kds = serve_at(MILAN_URL, vec![answer]);
-        let cache = tempfile::tempdir().unwrap();
-        let online = kds_at(&kds.base, cache.path());
+        let (cache, online) = fresh_client(&kds);
         let err = milan_vcek(&online).expect_err("100 KiB is no certificate");
         assert!(matches!(err, KdsError::TooBig { max: 65536, .. }), "{err}");
         assert!(err.to_string().contains("more than 65536 bytes"), "{err}");
@@ -496,8 +495,7 @@ fn oversized_answers_are_refused_before_they_are_read_and_not_retried() {
     // A CRL may be bigger than a certificate, up to 1 MiB.
     let crl_url = "/vcek/v1/Milan/crl";
     let kds = serve_at(crl_url, ok(200, vec![0x30; 2 * 1024 * 1024]));
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     let err = online
         .crl(Product::Milan, KeyKind::Vcek, g.now)
         .expect_err("2 MiB");
@@ -521,8 +519,7 @@ fn a_broken_body_is_retried() {
             Answer::Full(200, vcek.clone()),
         ],
     );
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (_cache, online) = fresh_client(&kds);
     assert_eq!(milan_vcek(&online).expect("second attempt"), vcek);
     assert_eq!(asked(&kds, MILAN_URL), 2);
 }
@@ -538,8 +535,7 @@ fn retry_after_is_honoured_within_a_bound() {
             Answer::Full(200, vcek.clone()),
         ],
     );
-    let cache = tempfile::tempdir().unwrap();
-    let online = kds_at(&kds.base, cache.path());
+    let (cache, online) = fresh_client(&kds);
     let started = std::time::Instant::now();
     assert_eq!(milan_vcek(&online).expect("after the pause"), vcek);
     assert!(

@@ -5,9 +5,9 @@
 //! MSG_KEY_REQ/MSG_KEY_RSP layouts ([`keyreq`]), the sealed volume header, keys and device-mapper
 //! tables ([`volume`]), the dm-verity parameters on the kernel command line ([`verity`]), the
 //! command-line options that would bypass `/init` ([`cmdline`]) and the byte layout of the
-//! attestation report ([`report`]); also the read loop that fills a buffer from a stream
-//! ([`stream`]), which the frame reader and the host's streaming hashers (image's dm-verity tree,
-//! measure's kernel and initrd) share. Depends on nothing heavy, because the static guest binary
+//! attestation report ([`report`]); also reading a stream into whole buffers ([`stream`]): the
+//! frame reader's loop and the read-ahead thread of the host's streaming hashers (image's dm-verity
+//! tree, measure's kernel and initrd). Depends on nothing heavy, because the static guest binary
 //! links it.
 #![forbid(unsafe_code)]
 

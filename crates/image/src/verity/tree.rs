@@ -10,9 +10,8 @@ use super::VerityError;
 use super::params::{HashAlgorithm, HashFormat, SUPERBLOCK_LEN, TreeParams};
 use rayon::prelude::*;
 use sha2::Digest;
-use snpkit_wire::stream::read_full;
+use snpkit_wire::stream::read_ahead;
 use std::io::Read;
-use std::sync::mpsc::sync_channel;
 
 /// Bytes of data hashed per step; large enough that the threads rarely wait on each other.
 const CHUNK: usize = 8 << 20;
@@ -168,42 +167,12 @@ pub(crate) fn hash_stream<R: Read + Send>(
 /// buffer while `f` (hashing on the rayon pool) works on the other.
 pub(crate) fn for_each_chunk<R: Read + Send, F: FnMut(&[u8])>(
     tree: &TreeParams,
-    mut data: R,
-    mut f: F,
+    data: R,
+    f: F,
 ) -> Result<u64, VerityError> {
     let group = tree.per_block() * tree.data_block_size.bytes();
     let chunk = (CHUNK / group).max(1) * group;
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(1);
-        let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(3);
-        for _ in 0..2 {
-            // Cannot fail: the receiver is alive and the channel has room.
-            let _ = empty_tx.send(vec![0u8; chunk]);
-        }
-        let reader = scope.spawn(move || -> std::io::Result<u64> {
-            let mut total = 0u64;
-            while let Ok(mut buf) = empty_rx.recv() {
-                let filled = read_full(&mut data, &mut buf)?;
-                total += filled as u64;
-                let end = filled < buf.len();
-                if filled > 0 && full_tx.send((buf, filled)).is_err() {
-                    break;
-                }
-                if end {
-                    break;
-                }
-            }
-            Ok(total)
-        });
-        for (buf, filled) in full_rx {
-            f(&buf[..filled]);
-            let _ = empty_tx.send(buf);
-        }
-        match reader.join() {
-            Ok(result) => result.map_err(VerityError::Read),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    })
+    read_ahead(data, chunk, 2, f).map_err(VerityError::Read)
 }
 
 /// The hash area (from the hash offset on): the superblock if any, zeros up to the tree's first
