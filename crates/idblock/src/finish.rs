@@ -110,7 +110,9 @@ impl LaunchFinishError {
 /// report will carry.
 ///
 /// Without AUTHOR_KEY_EN the author fields are ignored, as the ABI says: an author signature
-/// present in the structure is neither checked nor reported.
+/// present in the structure is neither verified nor reported. They must still be well-formed
+/// (zero, or a key on the curve and a signature in range), which is stricter than the PSP: no tool
+/// writes anything else there, and a malformed part is a sign of tampering worth refusing.
 pub fn launch_finish(
     inputs: &IdInputs<'_>,
     launch_digest: &[u8; 48],

@@ -33,6 +33,8 @@ pub enum KeyFileError {
     },
     #[error("{path} already exists; choose another path (a key is never overwritten)")]
     Exists { path: PathBuf },
+    #[error("cannot write {path}: the folder {dir} does not exist")]
+    NoFolder { path: PathBuf, dir: PathBuf },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -110,6 +112,12 @@ pub fn write_new_signing_key(path: &Path, key: &SigningKey) -> Result<(), KeyFil
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        return Err(KeyFileError::NoFolder {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+        });
+    }
     // tempfile creates its files 0600 whatever the umask; set it anyway so the mode is ours.
     let mut tmp = tempfile::Builder::new()
         .prefix(".snpkit-key-")
@@ -149,6 +157,9 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         let err = write_new_signing_key(&path, &SigningKey::generate()).unwrap_err();
         assert!(matches!(err, KeyFileError::Exists { .. }), "{err}");
+        let missing = dir.path().join("no/such/folder/id.pem");
+        let err = write_new_signing_key(&missing, &key).unwrap_err();
+        assert!(matches!(err, KeyFileError::NoFolder { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
         // Nothing left behind but the key.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
