@@ -15,6 +15,7 @@ mod explain;
 mod firmware;
 mod fuzz;
 mod guest;
+mod keygen;
 mod measure;
 mod oracles;
 mod ovmf;
@@ -70,6 +71,8 @@ enum Command {
     Verity(verity::Args),
     /// Fuzz every parser of outside bytes (coverage-guided, stable toolchain), seeded from vectors.
     Fuzz(fuzz::Args),
+    /// Make a P-384 key to sign ID blocks with (PKCS#8 PEM, mode 0600, never overwrites).
+    Keygen(keygen::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +93,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => verify::run(*args),
         Command::Verity(args) => verity::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     match result {
         Ok(code) => code,
