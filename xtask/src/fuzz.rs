@@ -180,6 +180,10 @@ fn target(name: &str) -> anyhow::Result<Target> {
             max_len: 8192,
             seeds: wire_seeds()?,
         },
+        "idblock" => Target {
+            max_len: 8192,
+            seeds: idblock_seeds()?,
+        },
         other => bail!(
             "fuzz target {other:?} has no seeds in xtask/src/fuzz.rs: add them there (every target is fuzzed)"
         ),
@@ -222,6 +226,55 @@ fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             Ok((name.to_string(), bytes))
         })
         .collect()
+}
+
+/// `flags ‖ ID block ‖ ID auth` (fuzz_targets/idblock.rs): virtee/sev's signed pair (OpenSSL
+/// signatures, tests/id-block.rs), and snpkit's own pairs with and without an author key.
+fn idblock_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    use snpkit_idblock::{IdAuth, IdBlock, SigningKey};
+    const DIR: &str = "virtee-sev/tests/measurement/";
+    let key = |name: &str| -> anyhow::Result<SigningKey> {
+        SigningKey::from_key_bytes(&read(&format!("{DIR}{name}"))?)
+            .map_err(|e| anyhow::anyhow!("{DIR}{name}: {e}"))
+    };
+    let (id, author) = (key("test_id_key.pem")?, key("test_auth_key.pem")?);
+    // The launch digest virtee's test signs; FAMILY_ID, IMAGE_ID, GUEST_SVN zero, policy 0x30000.
+    let mut launch_digest = [0u8; 48];
+    hex::decode_to_slice(
+        "a14d638341e5674628fe1e02fbedebe5e5ab4faf1dd72d8966068e615bb99efd13d214b35c231715b38e263dc6059745",
+        &mut launch_digest,
+    )?;
+    let virtee = IdBlock {
+        launch_digest,
+        family_id: [0; 16],
+        image_id: [0; 16],
+        guest_svn: 0,
+        policy: 0x30000,
+    };
+    let ours = IdBlock {
+        family_id: *b"snpkit-family-01",
+        image_id: *b"snpkit-image-002",
+        guest_svn: 3,
+        ..virtee
+    };
+    let seed = |flags: u8, block: &IdBlock, auth: &[u8]| {
+        let mut v = vec![flags];
+        v.extend(block.encode());
+        v.extend(auth);
+        v
+    };
+    let plain = IdAuth::sign(&ours, &id);
+    Ok(vec![
+        (
+            "virtee-author".into(),
+            seed(1, &virtee, &read(&format!("{DIR}test_auth_block.bin"))?),
+        ),
+        (
+            "snpkit-author".into(),
+            seed(1, &ours, &plain.certify(&author).encode()[..]),
+        ),
+        ("snpkit-plain".into(), seed(0, &ours, &plain.encode()[..])),
+    ])
 }
 
 fn host_triple() -> anyhow::Result<String> {
