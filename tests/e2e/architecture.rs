@@ -82,6 +82,17 @@ fn forbidden_dependency_edges_are_absent() {
                 "tokio",
             ],
         ),
+        (
+            "snpkit-idblock",
+            &[
+                "snpkit-recipe",
+                "snpkit-image",
+                "snpkit-measure",
+                "snpkit-qemu",
+                "snpkit-attest",
+                "reqwest",
+            ],
+        ),
     ];
     for (package, forbidden) in rules {
         let names = crate_names(&deps_of(package));
