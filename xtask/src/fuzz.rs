@@ -482,6 +482,7 @@ mod tests {
             "ovmf_metadata",
             "verity_superblock",
             "wire_frame",
+            "idblock",
         ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }
