@@ -53,11 +53,6 @@ impl Signature {
             .map(Signature)
             .map_err(|_| range("S"))
     }
-
-    /// The same signature as ASN.1 DER (what OpenSSL and most tools exchange).
-    pub fn to_der(&self) -> Vec<u8> {
-        self.0.to_der().as_bytes().to_vec()
-    }
 }
 
 /// A P-384 public key: a point on the curve (never the identity).
