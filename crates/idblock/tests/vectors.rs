@@ -16,10 +16,11 @@ use sha2::{Digest, Sha256};
 use snpkit_idblock::layout::{auth, signature};
 use snpkit_idblock::{IdAuth, IdBlock, IdInputs, launch_finish};
 
-// virtee/sev `tests/id-block.rs` (commit 29a43b64fb0e88e7beabf4c8b148bd7faef0ee06),
-// `test_id_block_and_key_digests`: the launch digest of `common::virtee_ld()` and the key files
-// `tests/measurement/test_{id,auth}_key.pem`, every other input left at its default (FAMILY_ID and
-// IMAGE_ID zero, GUEST_SVN 0, POLICY 0x30000).
+// virtee/sev `tests/id-block.rs` (read at commit 29a43b64fb0e88e7beabf4c8b148bd7faef0ee06; the
+// key and signature files are vendored from 9cf2adbffa209cc5becf7ff89ffdf624e7278ced, see
+// tests/vectors/virtee-sev/SOURCE.md), `test_id_block_and_key_digests`: the launch digest of
+// `common::virtee_ld()` and the key files `tests/measurement/test_{id,auth}_key.pem`, every other
+// input left at its default (FAMILY_ID and IMAGE_ID zero, GUEST_SVN 0, POLICY 0x30000).
 const VIRTEE_ID_BLOCK: &str = "oU1jg0HlZ0Yo/h4C++3r5eWrT68d1y2JZgaOYVu5nv0T0hSzXCMXFbOOJj3GBZdFAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAwAAAAAA";
 const VIRTEE_ID_KEY_DIGEST: &str =
     "WfssaG36T+9J84M5qndckAUcKNVzg93DuvO160sUlt87DbvcuuX+J2d6ZEggdz/i";
@@ -30,8 +31,9 @@ const VIRTEE_AUTH_KEY_DIGEST: &str =
 const VIRTEE_AUTH_BLOCK_SHA256: &str =
     "357559109700077566355a0fefd0fbdcfdf7f5b82de7e3ede55f8054d4bea447";
 
-// sev-snp-measure `tests/test_id_block.py` (commit 76ddfeee315520b1ea3a0ca14e6cb1f14b16f217) with
-// `tests/keyfile/{id_key_test,author_key_test}.pem` (SEC1 `EC PRIVATE KEY` files).
+// sev-snp-measure `tests/test_id_block.py` (read at commit 76ddfeee315520b1ea3a0ca14e6cb1f14b16f217)
+// with `tests/keyfile/{id_key_test,author_key_test}.pem` (SEC1 `EC PRIVATE KEY` files, vendored from
+// 8f2b337e, see tests/vectors/virtee-sev-snp-measure/SOURCE.md).
 const MEASURE_LD: &str = "B28FLQi9p6cAqipgjFyqawDrrSl7bWioWkWx5mmlWLZ+G5HShKMB/mPE+gdQRn7t";
 const MEASURE_ID_BLOCK: &str = "B28FLQi9p6cAqipgjFyqawDrrSl7bWioWkWx5mmlWLZ+G5HShKMB/mPE+gdQRn7tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAwAAAAAA";
 const MEASURE_ID_KEY_HASH: &str =
