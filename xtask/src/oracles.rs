@@ -1,7 +1,8 @@
-//! Reference tools we test against, installed into the XDG cache on demand.
+//! Reference tools we test against, installed into snpkit's cache folder on demand.
 //!
 //! sev-snp-measure comes from PyPI into its own venv, keyed by version:
-//! `$XDG_CACHE_HOME/snpkit/oracles/sev-snp-measure-<version>/`. Tests find it through
+//! `<cache>/oracles/sev-snp-measure-<version>/` (`<cache>` as `snpkit_cache::root` finds it:
+//! `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else `~/.cache/snpkit`). Tests find it through
 //! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]), and
 //! the venv's other tools beside it: `snp-create-id-block` and `python3` with the pinned
 //! `cryptography` (the ID block tests' second oracle).
@@ -38,21 +39,10 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cache_root() -> anyhow::Result<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home =
-                std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
-            PathBuf::from(home).join(".cache")
-        }
-    };
-    Ok(base.join("snpkit"))
-}
-
 /// Ensures sev-snp-measure 0.0.13 is installed (idempotent) and returns its executable.
 pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
-    let venv = cache_root()?
+    let venv = snpkit_cache::root()
+        .context("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")?
         .join("oracles")
         .join(format!("sev-snp-measure-{SEV_SNP_MEASURE_VERSION}"));
     let exe = venv.join("bin").join("sev-snp-measure");

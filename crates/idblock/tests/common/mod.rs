@@ -1,25 +1,10 @@
 //! Shared by the integration tests: the vendored vectors and a signed pair to mutate.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use snpkit_idblock::{IdAuth, IdBlock, SigningKey};
-use std::path::PathBuf;
 
-pub fn vectors_dir() -> PathBuf {
-    match std::env::var_os("SNPKIT_VECTORS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"),
-    }
-}
-
-pub fn read(rel: &str) -> Vec<u8> {
-    let p = vectors_dir().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "test vector {} missing ({e}); set SNPKIT_VECTORS or restore tests/vectors",
-            p.display()
-        )
-    })
-}
+pub use snpkit_testkit::vectors::dir as vectors_dir;
+pub use snpkit_testkit::vectors::read;
 
 pub const VIRTEE_ID_KEY: &str = "virtee-sev/tests/measurement/test_id_key.pem";
 pub const VIRTEE_AUTH_KEY: &str = "virtee-sev/tests/measurement/test_auth_key.pem";
