@@ -327,6 +327,8 @@ fn boot_in(
         vcpus: Some(launch.vcpus),
         vcpu_type: Some(launch.cpu_model.clone()),
         boot_seconds: Some(boot_seconds),
+        host_data: None,
+        signed: None,
     })
 }
 

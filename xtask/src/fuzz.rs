@@ -211,9 +211,9 @@ fn target(name: &str) -> anyhow::Result<Target> {
 /// One of each JSON file of an image folder, as build, measure and boot write them.
 fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
     use snpkit_bundle::{
-        Artifact, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, ImageLayout, Input,
-        InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, RUN_SCHEMA, RunLaunch, RunRecord,
-        Sha256Sum, VerityMetadata, files,
+        Artifact, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, HostData, ImageLayout,
+        Input, InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, RUN_SCHEMA, RunLaunch, RunRecord,
+        RunSigned, Sha256Sum, VerityMetadata, files,
     };
     let launch = LaunchSpec {
         name: "qemu-1vcpu".into(),
@@ -223,6 +223,8 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         guest_features: 1,
         policy: 0x30000,
         memory_mib: 512,
+        // Set, so the seeds reach HOST_DATA's hex parser.
+        host_data: Some(HostData([0x5a; 32])),
     };
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
@@ -278,6 +280,11 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         vcpus: Some(1),
         vcpu_type: Some("EPYC-v4".into()),
         boot_seconds: Some(9.5),
+        host_data: Some("5a".repeat(32)),
+        signed: Some(RunSigned {
+            id_key_digest: "66".repeat(48),
+            author_key_digest: Some("77".repeat(48)),
+        }),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),

@@ -14,7 +14,9 @@
 //! IdBlock { LD, FAMILY_ID, IMAGE_ID, GUEST_SVN, POLICY } ──┼─▶ IdAuth::sign(&block, &id_key)[.certify(&author_key)]
 //!                                                          │        │
 //!                  block.encode() (96 B), auth.encode() (4096 B) ◀──┘──▶ QemuIdArgs::new(&block, &auth)
-//!                                   │
+//!                                   │                   files written ──▶ QemuIdArgs::from_bytes(block, auth)
+//!                                   │                                      ├─▶ .properties() (QEMU's argv)
+//!                                   │                                      └─▶ .inputs() (the same bytes)
 //!   launch_finish(&IdInputs { id_block, id_auth, author_key_enabled }, &launch_digest, policy)
 //!                                   └─▶ LaunchIdentity (what the report carries) | LaunchFinishError (which check)
 //! ```
@@ -50,7 +52,7 @@ pub use finish::{
     IdInputs, KEY_INFO_AUTHOR_KEY_EN, LaunchFinishError, LaunchIdentity, launch_finish,
 };
 pub use keys::{KeyError, MAX_KEY_LEN, SigningKey};
-pub use qemu::QemuIdArgs;
+pub use qemu::{IdFileError, QemuIdArgs};
 
 /// Size of the ID block.
 pub const ID_BLOCK_LEN: usize = layout::block::LEN;
