@@ -238,3 +238,28 @@ fn a_config_is_chosen_by_name_or_by_being_the_only_one() {
     e.configs.clear();
     assert_eq!(e.config(None).unwrap_err(), ConfigChoice::Empty);
 }
+
+#[test]
+fn a_stale_prediction_says_how_it_differs() {
+    let fresh = expected();
+    assert_eq!(expected().differs_from(&fresh), None);
+    let mut e = expected();
+    e.inputs[2] = ExpectedInput::of("initrd", b"other initrd");
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("the initrd changed"), "{why}");
+    let mut e = expected();
+    e.configs[1].measurement = "00".repeat(48);
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("\"qemu-4\" predicts 0000"), "{why}");
+    let mut e = expected();
+    e.configs.pop();
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("[qemu-1], the image has [qemu-1, qemu-4]"), "{why}");
+    let mut e = expected();
+    e.configs[0].launch.policy = 0x70000;
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("\"qemu-1\" differs"), "{why}");
+    let mut e = expected();
+    e.recipe = "other".into();
+    assert!(e.differs_from(&fresh).unwrap().contains("recipe \"other\""));
+}
