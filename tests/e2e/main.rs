@@ -11,6 +11,7 @@ mod demo;
 mod errors;
 mod measure;
 mod reproducible;
+mod sign;
 mod support;
 mod verify;
 mod verity;

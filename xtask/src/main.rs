@@ -20,6 +20,7 @@ mod measure;
 mod oracles;
 mod ovmf;
 mod setup;
+mod sign;
 mod test;
 mod ui;
 mod verify;
@@ -73,6 +74,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Make a P-384 key to sign ID blocks with (PKCS#8 PEM, mode 0600, never overwrites).
     Keygen(keygen::Args),
+    /// Sign a built image: an ID block and ID auth per launch config, into images/<recipe>/id/.
+    Sign(sign::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -94,6 +97,7 @@ fn main() -> std::process::ExitCode {
         Command::Verity(args) => verity::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,130 @@
+//! `cargo xtask sign`: the hello image signed with keys made by `keygen`; each config's ID block
+//! vouches for its own predicted digest and policy and passes the PSP's LAUNCH_FINISH checks with
+//! that digest only; signing again gives the same bytes; a stale prediction is never signed.
+
+use crate::support::{Sandbox, fails, ok, xtask};
+use snpkit_bundle::{Expected, ImageDir};
+use snpkit_idblock::{IdBlock, IdInputs, LaunchFinishError, QemuIdArgs, keyfile, launch_finish};
+use std::path::{Path, PathBuf};
+
+pub const IDENTITY: &str = "\n[identity]\nfamily_id = \"5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11\"\nimage_id = \"00000000000000000000000000000007\"\nguest_svn = 3\n";
+
+/// Adds `[identity]` to the sandbox's hello recipe (after its build: the lock pins the recipe's
+/// text, and signing reads the table without building).
+pub fn add_identity(sb: &Sandbox) {
+    let file = sb.recipe_file("hello");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(IDENTITY);
+    std::fs::write(&file, text).unwrap();
+}
+
+/// A new key from `cargo xtask keygen` in the sandbox.
+pub fn keygen(sb: &Sandbox, name: &str) -> PathBuf {
+    let path = sb.dir.path().join(format!("{name}.pem"));
+    ok(xtask().args(["keygen", "--out", path.to_str().unwrap()]));
+    path
+}
+
+fn digest_of(key: &Path) -> [u8; 48] {
+    keyfile::read_signing_key(key)
+        .unwrap()
+        .public_key()
+        .digest()
+}
+
+#[test]
+fn sign_vouches_for_each_predicted_digest_and_refuses_stale_predictions() {
+    let sb = Sandbox::with_recipe("hello");
+    ok(&mut sb.xtask(&["build", "hello"]));
+    let (id_key, author_key) = (keygen(&sb, "id"), keygen(&sb, "author"));
+    let sign = |sb: &Sandbox| {
+        sb.xtask(&[
+            "sign",
+            "hello",
+            "--id-key",
+            id_key.to_str().unwrap(),
+            "--author-key",
+            author_key.to_str().unwrap(),
+        ])
+    };
+
+    let err = fails(&mut sign(&sb));
+    assert!(err.contains("no [identity] table"), "{err}");
+    add_identity(&sb);
+    let out = String::from_utf8(ok(&mut sign(&sb)).stdout).unwrap();
+    assert!(out.contains(&hex::encode(digest_of(&author_key))), "{out}");
+
+    let image = ImageDir::new(&sb.images(), "hello");
+    let expected = image.read_expected().unwrap();
+    assert_eq!(expected.configs.len(), 2);
+    let read_all = || {
+        expected
+            .configs
+            .iter()
+            .map(|c| {
+                image
+                    .read_id(&c.launch.name)
+                    .unwrap()
+                    .expect("a signed pair")
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = read_all();
+    for (config, files) in expected.configs.iter().zip(&first) {
+        let block = IdBlock::decode(&files.block).unwrap();
+        assert_eq!(hex::encode(block.launch_digest), config.measurement);
+        assert_eq!(block.policy, config.launch.policy);
+        assert_eq!(block.guest_svn, 3);
+        assert_eq!(block.family_id[..4], [0x5e, 0x0d, 0x3a, 0xb4]);
+        assert_eq!(block.image_id[15], 7);
+        let args = QemuIdArgs::from_bytes(&files.block, &files.auth).unwrap();
+        assert!(args.author_key_enabled());
+        let identity =
+            launch_finish(&args.inputs(), &block.launch_digest, config.launch.policy).unwrap();
+        assert_eq!(identity.id_key_digest, digest_of(&id_key));
+        assert_eq!(identity.author_key_digest, digest_of(&author_key));
+        // Every other config's digest is refused: a block vouches for one launch only.
+        for other in expected
+            .configs
+            .iter()
+            .filter(|o| o.measurement != config.measurement)
+        {
+            let mut ld = [0u8; 48];
+            hex::decode_to_slice(&other.measurement, &mut ld).unwrap();
+            let inputs = IdInputs {
+                id_block: &files.block,
+                id_auth: &files.auth,
+                author_key_enabled: true,
+            };
+            let err = launch_finish(&inputs, &ld, config.launch.policy).unwrap_err();
+            assert!(
+                matches!(err, LaunchFinishError::LaunchDigest { .. }),
+                "{err}"
+            );
+        }
+    }
+
+    // RFC 6979: the same image signed again is the same bytes.
+    ok(&mut sign(&sb));
+    assert_eq!(read_all(), first);
+
+    // A prediction that no longer matches the folder's files is not signed, and the old
+    // signatures stay as they were.
+    let mut stale: Expected = expected.clone();
+    stale.configs[0].measurement = "00".repeat(48);
+    std::fs::write(image.expected(), stale.to_json()).unwrap();
+    let err = fails(&mut sign(&sb));
+    assert!(err.contains("is stale"), "{err}");
+    assert!(err.contains("qemu-1vcpu"), "{err}");
+    assert!(err.contains("cargo xtask measure hello"), "{err}");
+    assert_eq!(read_all(), first);
+    ok(&mut sb.xtask(&["measure", "hello"]));
+    ok(&mut sign(&sb));
+    assert_eq!(read_all(), first);
+
+    // A private key others can read is refused before anything is signed.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&id_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = fails(&mut sign(&sb));
+    assert!(err.contains("chmod 600"), "{err}");
+}
