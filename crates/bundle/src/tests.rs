@@ -254,7 +254,10 @@ fn a_stale_prediction_says_how_it_differs() {
     let mut e = expected();
     e.configs.pop();
     let why = e.differs_from(&fresh).unwrap();
-    assert!(why.contains("[qemu-1], the image has [qemu-1, qemu-4]"), "{why}");
+    assert!(
+        why.contains("[qemu-1], the image has [qemu-1, qemu-4]"),
+        "{why}"
+    );
     let mut e = expected();
     e.configs[0].launch.policy = 0x70000;
     let why = e.differs_from(&fresh).unwrap();
