@@ -128,3 +128,94 @@ fn sign_vouches_for_each_predicted_digest_and_refuses_stale_predictions() {
     let err = fails(&mut sign(&sb));
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+/// Boots hello's `config` under the emulated launch with `extra` flags; its run.json and report.
+fn boot(sb: &Sandbox, config: &str, extra: &[&str]) -> (String, serde_json::Value, Vec<u8>) {
+    let _one = crate::boot::BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut args = vec![
+        "boot", "hello", "--launch", "emulated", "--config", config, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = ok(&mut sb.xtask(&args));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = ImageDir::new(&sb.images(), "hello").runs();
+    let newest = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains('.'))
+        .max()
+        .expect("a run folder");
+    let report = std::fs::read(snpkit_bundle::RunDir::at(&newest).report()).unwrap();
+    let id = newest.file_name().unwrap().to_string_lossy().into_owned();
+    (id, record, report)
+}
+
+/// `boot` must refuse the launch before the guest runs, naming the LAUNCH_FINISH check.
+fn refused_at_launch(sb: &Sandbox, config: &str, check: &str) {
+    let err = fails(&mut sb.xtask(&["boot", "hello", "--launch", "emulated", "--config", config]));
+    assert!(
+        err.contains("EMULATED LAUNCH_FINISH refused the launch") && err.contains(check),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_signed_hello_boots_with_its_identity_and_bad_blocks_are_refused_at_launch() {
+    let sb = Sandbox::with_recipe("hello");
+    ok(&mut sb.xtask(&["build", "hello"]));
+    add_identity(&sb);
+    let (id_key, author_key) = (keygen(&sb, "id"), keygen(&sb, "author"));
+    ok(&mut sb.xtask(&[
+        "sign",
+        "hello",
+        "--id-key",
+        id_key.to_str().unwrap(),
+        "--author-key",
+        author_key.to_str().unwrap(),
+    ]));
+    let image = ImageDir::new(&sb.images(), "hello");
+
+    // A signed launch: the report carries what the block and the launcher said.
+    let host_data = "ab".repeat(32);
+    let (_run, record, report) = boot(&sb, "qemu-1vcpu", &["--host-data", &host_data]);
+    let r = snpkit_attest::report::parse(&report).unwrap();
+    assert_eq!(r.id_key_digest, digest_of(&id_key));
+    assert_eq!(r.author_key_digest, digest_of(&author_key));
+    assert_eq!(r.key_info & 1, 1, "KEY_INFO's AUTHOR_KEY_EN");
+    assert_eq!(r.guest_svn, 3);
+    assert_eq!(r.family_id[..4], [0x5e, 0x0d, 0x3a, 0xb4]);
+    assert_eq!(r.image_id[15], 7);
+    assert_eq!(hex::encode(r.host_data), host_data);
+    assert_eq!(record["host_data"], host_data);
+    assert_eq!(
+        record["signed"]["id_key_digest"],
+        hex::encode(digest_of(&id_key))
+    );
+    assert_eq!(
+        record["signed"]["author_key_digest"],
+        hex::encode(digest_of(&author_key))
+    );
+
+    let one = image.read_id("qemu-1vcpu").unwrap().unwrap();
+    let four = image.read_id("qemu-4vcpu").unwrap().unwrap();
+    let put = |block: &[u8], auth: &[u8]| {
+        std::fs::write(image.id_block("qemu-1vcpu"), block).unwrap();
+        std::fs::write(image.id_auth("qemu-1vcpu"), auth).unwrap();
+    };
+    // Signed for another config: another launch digest.
+    put(&four.block, &four.auth);
+    refused_at_launch(&sb, "qemu-1vcpu", "id_block.launch_digest");
+    // One flipped byte of the ID block's signature (R's lowest byte: still a number below the
+    // curve's order, so it is the signature check, not the decoder, that refuses it).
+    let mut auth = one.auth.clone();
+    auth[snpkit_idblock::layout::auth::ID_BLOCK_SIG.start] ^= 1;
+    put(&one.block, &auth);
+    refused_at_launch(&sb, "qemu-1vcpu", "id_block.signature");
+    // Properly signed for this digest, but with a policy other than the launch's.
+    let mut block = IdBlock::decode(&one.block).unwrap();
+    block.policy = 0x20000;
+    let signed = snpkit_idblock::IdAuth::sign(&block, &keyfile::read_signing_key(&id_key).unwrap());
+    put(&block.encode(), &signed.encode()[..]);
+    refused_at_launch(&sb, "qemu-1vcpu", "id_block.policy");
+    put(&one.block, &one.auth);
+}

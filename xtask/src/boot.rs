@@ -21,12 +21,12 @@
 //! sets the VMSAs' SEV_FEATURES on an SNP host, see `snpkit_qemu::launch`); it is part of the
 //! prediction, and the emulated PSP signs the config's value.
 
-use crate::cli;
+use crate::{boot_id, cli};
 use anyhow::{Context, bail};
 use snpkit_attest::emulated::{ReportFields, TestChain};
 use snpkit_attest::report::layout::MEASUREMENT;
 use snpkit_bundle::{
-    CertName, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
+    CertName, HostData, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
     RunRecord, files,
 };
 use snpkit_measure::{
@@ -74,6 +74,10 @@ pub struct Args {
     /// The QEMU binary.
     #[arg(long, default_value = QEMU)]
     pub qemu: PathBuf,
+    /// HOST_DATA for this launch (64 hex digits), reported as-is [default: the config's
+    /// `host_data`, else none].
+    #[arg(long, value_name = "HEX")]
+    pub host_data: Option<HostData>,
     /// Print run.json on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -91,6 +95,7 @@ impl Args {
             timeout: TIMEOUT_SECS,
             kernel_timeout: KERNEL_TIMEOUT_SECS,
             qemu: QEMU.into(),
+            host_data: None,
             json: false,
             dirs,
         }
@@ -160,6 +165,12 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
+    // Read before the run starts: a half-signed or malformed identity is refused up front.
+    let given = boot_id::given(&image, config, args.host_data)?;
+    if let Some(line) = given.describe() {
+        eprintln!("{line}");
+    }
+
     let run = image.start_run()?;
     let result = boot_in(
         args,
@@ -167,6 +178,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         &manifest,
         config,
         &measure_config,
+        &given,
         snp_host,
         run.dir(),
     );
@@ -220,6 +232,7 @@ fn boot_in(
     manifest: &Manifest,
     config: &LaunchSpec,
     measure_config: &snpkit_measure::LaunchConfig,
+    given: &boot_id::Given,
     snp_host: Option<SnpHostCaps>,
     work: &RunDir,
 ) -> anyhow::Result<RunRecord> {
@@ -242,8 +255,8 @@ fn boot_in(
             firmware: firmware_path.clone(),
             policy: config.policy,
             host,
-            host_data: None,
-            id_block: None,
+            host_data: given.host_data.map(|h| h.0),
+            id_block: given.snp_id_block()?,
         }),
     };
     let emulated = snp_host.is_none();
@@ -261,12 +274,15 @@ fn boot_in(
     };
 
     // The emulated PSP measures what QEMU was given: the firmware and page files, and the
-    // vCPUs of the launch description the argv is made from.
+    // vCPUs of the launch description the argv is made from; then LAUNCH_FINISH checks the ID
+    // block against that digest, before the guest starts.
     let psp = match &launch.kind {
         LaunchKind::Emulated(emu) => {
             let chain = TestChain::cached()?;
             let measurement = emulated_measurement(&launch, emu, measure_config)?;
-            Some((chain, measurement))
+            let mut fields = ReportFields::new(*measurement.as_bytes(), [0; 64], config.policy);
+            given.emulated_finish(&mut fields)?;
+            Some((chain, fields))
         }
         _ => None,
     };
@@ -278,10 +294,10 @@ fn boot_in(
     let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
     vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
-        Some((chain, measurement)) => {
+        Some((chain, fields)) => {
             let channel = vm.emulated_psp_channel();
             let chain = *chain;
-            let fields = ReportFields::new(*measurement.as_bytes(), [0; 64], config.policy);
+            let fields = fields.clone();
             Some(channel.map(|c| {
                 snpkit_qemu::serve_emulated_psp(c, move |req: ReportRequest| {
                     Ok(snpkit_attest::emulated::answer(chain, &fields, &req))
@@ -306,6 +322,7 @@ fn boot_in(
     work.write_report(&evidence.report[..])?;
     work.write_pubkey(&evidence.public_key)?;
     work.write_nonce(&nonce.0)?;
+    let (host_data, signed) = given.record();
     write_certs(work, &evidence.certs)?;
     Ok(RunRecord {
         schema: RUN_SCHEMA,
@@ -327,8 +344,8 @@ fn boot_in(
         vcpus: Some(launch.vcpus),
         vcpu_type: Some(launch.cpu_model.clone()),
         boot_seconds: Some(boot_seconds),
-        host_data: None,
-        signed: None,
+        host_data,
+        signed,
     })
 }
 

@@ -9,6 +9,7 @@ mod bench_timing;
 mod bench_verify;
 mod bench_verity;
 mod boot;
+mod boot_id;
 mod build;
 mod cli;
 mod demo;
