@@ -18,11 +18,21 @@ pub fn add_identity(sb: &Sandbox) {
     std::fs::write(&file, text).unwrap();
 }
 
-/// A new key from `cargo xtask keygen` in the sandbox.
+/// A new key from `cargo xtask keygen` in the sandbox; its public key, as keygen printed it for
+/// verifiers, beside it as `<name>.pub.pem`.
 pub fn keygen(sb: &Sandbox, name: &str) -> PathBuf {
     let path = sb.dir.path().join(format!("{name}.pem"));
-    ok(xtask().args(["keygen", "--out", path.to_str().unwrap()]));
+    let out = ok(xtask().args(["keygen", "--out", path.to_str().unwrap()]));
+    let out = String::from_utf8(out.stdout).unwrap();
+    let begin = out
+        .find("-----BEGIN PUBLIC KEY-----")
+        .expect("keygen prints the public key");
+    std::fs::write(public(&path), &out[begin..]).unwrap();
     path
+}
+
+fn public(key: &Path) -> PathBuf {
+    key.with_extension("pub.pem")
 }
 
 fn digest_of(key: &Path) -> [u8; 48] {
@@ -160,7 +170,7 @@ fn refused_at_launch(sb: &Sandbox, config: &str, check: &str) {
 }
 
 #[test]
-fn a_signed_hello_boots_with_its_identity_and_bad_blocks_are_refused_at_launch() {
+fn a_signed_hello_boots_verifies_by_key_and_bad_blocks_are_refused_at_launch() {
     let sb = Sandbox::with_recipe("hello");
     ok(&mut sb.xtask(&["build", "hello"]));
     add_identity(&sb);
@@ -177,7 +187,7 @@ fn a_signed_hello_boots_with_its_identity_and_bad_blocks_are_refused_at_launch()
 
     // A signed launch: the report carries what the block and the launcher said.
     let host_data = "ab".repeat(32);
-    let (_run, record, report) = boot(&sb, "qemu-1vcpu", &["--host-data", &host_data]);
+    let (run, record, report) = boot(&sb, "qemu-1vcpu", &["--host-data", &host_data]);
     let r = snpkit_attest::report::parse(&report).unwrap();
     assert_eq!(r.id_key_digest, digest_of(&id_key));
     assert_eq!(r.author_key_digest, digest_of(&author_key));
@@ -195,6 +205,89 @@ fn a_signed_hello_boots_with_its_identity_and_bad_blocks_are_refused_at_launch()
         record["signed"]["author_key_digest"],
         hex::encode(digest_of(&author_key))
     );
+
+    // Verified by key, with no measurement given: the files of the run, not the image's
+    // expected.json.
+    let dir = image.runs().join(&run);
+    let run_dir = snpkit_bundle::RunDir::at(&dir);
+    let nonce = std::fs::read_to_string(run_dir.nonce()).unwrap();
+    let verify = |extra: &[&str]| {
+        let mut cmd = xtask();
+        cmd.args(["verify", "--allow-emulated", "--json", "--report"])
+            .arg(run_dir.report())
+            .arg("--certs")
+            .arg(run_dir.certs())
+            .args(["--nonce", nonce.trim(), "--pubkey"])
+            .arg(run_dir.pubkey())
+            .args(extra);
+        let out = crate::support::run(&mut cmd);
+        let verdict: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), verdict)
+    };
+    let check = |v: &serde_json::Value, name: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let (author_pub, id_pub) = (public(&author_key), public(&id_key));
+    let by_author = [
+        "--author-key",
+        author_pub.to_str().unwrap(),
+        "--family-id",
+        "5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11",
+        "--min-guest-svn",
+        "3",
+    ];
+    let (passed, v) = verify(&by_author);
+    assert!(passed, "{v}");
+    let m = check(&v, "measurement");
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains("passes by signature"),
+        "{m}"
+    );
+    assert_eq!(check(&v, "author_key_digest")["passed"], true);
+    let (passed, _) = verify(&["--id-key", id_pub.to_str().unwrap()]);
+    assert!(passed);
+    // Another author's key, a higher minimum SVN, or no key and no measurement: each fails, on
+    // its own line.
+    let stranger = keygen(&sb, "stranger");
+    let stranger_pub = public(&stranger);
+    for (extra, failing) in [
+        (
+            vec!["--author-key", stranger_pub.to_str().unwrap()],
+            "author_key_digest",
+        ),
+        (
+            vec!["--id-key", stranger_pub.to_str().unwrap()],
+            "id_key_digest",
+        ),
+        (
+            vec![
+                "--author-key",
+                author_pub.to_str().unwrap(),
+                "--min-guest-svn",
+                "4",
+            ],
+            "guest_svn",
+        ),
+        (vec![], "measurement"),
+    ] {
+        let (passed, v) = verify(&extra);
+        assert!(!passed, "{extra:?} passed");
+        assert_eq!(check(&v, failing)["passed"], false, "{extra:?}: {v}");
+    }
+    // A private key is not what a verifier is given.
+    let (passed, v) = verify(&["--author-key", author_key.to_str().unwrap()]);
+    assert!(!passed);
+    assert!(v.to_string().contains("--author-key"), "{v}");
 
     let one = image.read_id("qemu-1vcpu").unwrap().unwrap();
     let four = image.read_id("qemu-4vcpu").unwrap().unwrap();
