@@ -11,8 +11,9 @@
 //!
 //! Every key is required: each is a decision (which product line, which image, which security
 //! version) a signer makes, with no value right for everyone. The signing keys are never here nor
-//! in the image: they are given to `cargo xtask sign` on its command line. The table is not part
-//! of the build: changing it needs a new signature (`sign`), not a new image.
+//! in the image: they are given to `cargo xtask sign` on its command line. The table changes no
+//! image byte: changing it needs a new signature (`sign`), not a new image (though `recipe.lock`,
+//! which pins the whole file, must be written again before the next build).
 //!
 //! A UUID is written into the 16 bytes in the order its hex digits are written (RFC 9562's byte
 //! order, as the `uuid` crate's `as_bytes` gives it), not in Microsoft's mixed-endian GUID layout:
