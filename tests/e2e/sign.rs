@@ -18,16 +18,35 @@ pub fn add_identity(sb: &Sandbox) {
     std::fs::write(&file, text).unwrap();
 }
 
-/// A new key from `cargo xtask keygen` in the sandbox; its public key, as keygen printed it for
-/// verifiers, beside it as `<name>.pub.pem`.
+/// A new key from `cargo xtask keygen` in the sandbox; keygen writes its public key beside it as
+/// `<name>.pub.pem`, the same it prints, and never writes over either file.
 pub fn keygen(sb: &Sandbox, name: &str) -> PathBuf {
     let path = sb.dir.path().join(format!("{name}.pem"));
-    let out = ok(xtask().args(["keygen", "--out", path.to_str().unwrap()]));
+    let keygen = || {
+        xtask()
+            .args(["keygen", "--out", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = keygen();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = String::from_utf8(out.stdout).unwrap();
     let begin = out
         .find("-----BEGIN PUBLIC KEY-----")
         .expect("keygen prints the public key");
-    std::fs::write(public(&path), &out[begin..]).unwrap();
+    let public_pem = std::fs::read_to_string(public(&path)).unwrap();
+    assert_eq!(public_pem, out[begin..]);
+    let again = keygen();
+    assert!(
+        !again.status.success(),
+        "keygen wrote over {}",
+        path.display()
+    );
+    assert_eq!(std::fs::read_to_string(public(&path)).unwrap(), public_pem);
     path
 }
 
