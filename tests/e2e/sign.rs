@@ -261,6 +261,8 @@ fn a_signed_hello_boots_verifies_by_key_and_bad_blocks_are_refused_at_launch() {
         "5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11",
         "--min-guest-svn",
         "3",
+        "--host-data",
+        &host_data,
     ];
     let (passed, v) = verify(&by_author);
     assert!(passed, "{v}");
@@ -277,6 +279,7 @@ fn a_signed_hello_boots_verifies_by_key_and_bad_blocks_are_refused_at_launch() {
     assert!(passed);
     // Another author's key, a higher minimum SVN, or no key and no measurement: each fails, on
     // its own line.
+    let other_host_data = "cd".repeat(32);
     let stranger = keygen(&sb, "stranger");
     let stranger_pub = public(&stranger);
     for (extra, failing) in [
@@ -298,6 +301,15 @@ fn a_signed_hello_boots_verifies_by_key_and_bad_blocks_are_refused_at_launch() {
             "guest_svn",
         ),
         (vec![], "measurement"),
+        (
+            vec![
+                "--author-key",
+                author_pub.to_str().unwrap(),
+                "--host-data",
+                &other_host_data,
+            ],
+            "host_data",
+        ),
     ] {
         let (passed, v) = verify(&extra);
         assert!(!passed, "{extra:?} passed");

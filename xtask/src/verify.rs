@@ -85,6 +85,9 @@ pub struct Args {
     /// Require IMAGE_ID (32 hex digits or a UUID).
     #[arg(long, value_name = "ID")]
     pub image_id: Option<String>,
+    /// Require HOST_DATA (64 hex digits), what the launcher bound into the report.
+    #[arg(long, value_name = "HEX")]
+    pub host_data: Option<snpkit_bundle::HostData>,
     /// Require GUEST_SVN of at least N (the policy's min_guest_svn).
     #[arg(long, value_name = "N")]
     pub min_guest_svn: Option<u32>,
@@ -131,6 +134,7 @@ impl Args {
             author_key: None,
             family_id: None,
             image_id: None,
+            host_data: None,
             min_guest_svn: None,
             now: None,
             offline: false,
@@ -415,6 +419,14 @@ fn signer_flags(args: &Args, policy: &mut Policy) -> Result<(), InputError> {
             })?;
             set(field, flag, key, hex::encode(id))?;
         }
+    }
+    if let Some(h) = &args.host_data {
+        set(
+            &mut policy.host_data,
+            "--host-data",
+            "host_data",
+            h.to_hex(),
+        )?;
     }
     if let Some(n) = args.min_guest_svn {
         policy.min_guest_svn = policy.min_guest_svn.max(n);
