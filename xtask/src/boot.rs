@@ -251,13 +251,32 @@ fn boot_in(
                 hashes_page_gpa: page.gpa(),
             })
         }
-        Some(host) => LaunchKind::Snp(snpkit_qemu::SnpLaunch {
-            firmware: firmware_path.clone(),
-            policy: config.policy,
-            host,
-            host_data: given.host_data.map(|h| h.0),
-            id_block: given.snp_id_block()?,
-        }),
+        Some(host) => {
+            if given.signed.is_some() {
+                let predicted = image
+                    .read_expected()?
+                    .config(Some(&config.name))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", image.expected().display()))?
+                    .measurement
+                    .clone();
+                let mut ld = [0u8; 48];
+                hex::decode_to_slice(&predicted, &mut ld).with_context(|| {
+                    format!(
+                        "{}: the prediction of {:?}",
+                        image.expected().display(),
+                        config.name
+                    )
+                })?;
+                given.check_before_snp(&ld, config.policy)?;
+            }
+            LaunchKind::Snp(snpkit_qemu::SnpLaunch {
+                firmware: firmware_path.clone(),
+                policy: config.policy,
+                host,
+                host_data: given.host_data.map(|h| h.0),
+                id_block: given.snp_id_block()?,
+            })
+        }
     };
     let emulated = snp_host.is_none();
     let launch = Launch {

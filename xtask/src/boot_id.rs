@@ -97,17 +97,14 @@ impl Given {
         if let Some(h) = &self.host_data {
             fields.host_data = h.0;
         }
-        let Some(s) = &self.signed else {
+        let Some(identity) = self.finish(
+            &fields.measurement,
+            fields.policy,
+            "EMULATED LAUNCH_FINISH refused the launch",
+        )?
+        else {
             return Ok(());
         };
-        let identity = launch_finish(&s.args.inputs(), &fields.measurement, fields.policy)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "EMULATED LAUNCH_FINISH refused the launch (check {}): {e}\n  the ID block: {}",
-                    e.check(),
-                    s.block_path.display()
-                )
-            })?;
         fields.family_id = identity.family_id;
         fields.image_id = identity.image_id;
         fields.guest_svn = identity.guest_svn;
@@ -115,6 +112,39 @@ impl Given {
         fields.author_key_digest = identity.author_key_digest;
         fields.author_key_en = identity.author_key_en;
         Ok(())
+    }
+
+    /// Before an SNP launch: the checks the PSP will make, on the config's predicted digest, so a
+    /// block signed for another config, another policy or with a broken signature is named here
+    /// rather than by QEMU's bare firmware error. (A prediction the PSP does not reproduce still
+    /// fails at the PSP: only it knows the digest.)
+    pub fn check_before_snp(&self, predicted: &[u8; 48], policy: u64) -> anyhow::Result<()> {
+        self.finish(
+            predicted,
+            policy,
+            "the PSP would refuse this launch at LAUNCH_FINISH, so it is not started",
+        )
+        .map(|_| ())
+    }
+
+    fn finish(
+        &self,
+        digest: &[u8; 48],
+        policy: u64,
+        refused: &str,
+    ) -> anyhow::Result<Option<snpkit_idblock::LaunchIdentity>> {
+        let Some(s) = &self.signed else {
+            return Ok(None);
+        };
+        launch_finish(&s.args.inputs(), digest, policy)
+            .map(Some)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{refused} (check {}): {e}\n  the ID block: {}",
+                    e.check(),
+                    s.block_path.display()
+                )
+            })
     }
 
     /// `run.json`'s `host_data` and `signed`.
@@ -126,5 +156,78 @@ impl Given {
                 author_key_digest: s.args.author_key_digest().map(hex::encode),
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use snpkit_idblock::{IdAuth, IdBlock, SigningKey};
+
+    fn signed_for(ld: [u8; 48], policy: u64) -> Given {
+        let block = IdBlock {
+            launch_digest: ld,
+            family_id: [1; 16],
+            image_id: [2; 16],
+            guest_svn: 5,
+            policy,
+        };
+        let auth = IdAuth::sign(&block, &SigningKey::generate()).certify(&SigningKey::generate());
+        Given {
+            signed: Some(Signed {
+                block_path: "id/a.id-block".into(),
+                args: QemuIdArgs::new(&block, &auth),
+            }),
+            host_data: Some(HostData([9; 32])),
+        }
+    }
+
+    #[test]
+    fn launch_finish_fills_the_report_or_names_the_check() {
+        let given = signed_for([7; 48], 0x30000);
+        let mut fields = ReportFields::new([7; 48], [0; 64], 0x30000);
+        given.emulated_finish(&mut fields).unwrap();
+        let signed = given.signed.as_ref().unwrap();
+        assert_eq!(
+            (fields.family_id, fields.image_id, fields.guest_svn),
+            ([1; 16], [2; 16], 5)
+        );
+        assert_eq!(fields.id_key_digest, signed.args.id_key_digest());
+        assert_eq!(
+            Some(fields.author_key_digest),
+            signed.args.author_key_digest()
+        );
+        assert!(fields.author_key_en);
+        assert_eq!(fields.host_data, [9; 32]);
+        given.check_before_snp(&[7; 48], 0x30000).unwrap();
+
+        let mut other = ReportFields::new([8; 48], [0; 64], 0x30000);
+        let err = given.emulated_finish(&mut other).unwrap_err().to_string();
+        assert!(
+            err.contains("EMULATED") && err.contains("id_block.launch_digest"),
+            "{err}"
+        );
+        let err = given
+            .check_before_snp(&[7; 48], 0x20000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PSP would refuse") && err.contains("id_block.policy"),
+            "{err}"
+        );
+
+        // Unsigned: only HOST_DATA, and nothing to refuse.
+        let plain = Given {
+            signed: None,
+            host_data: None,
+        };
+        let mut fields = ReportFields::new([7; 48], [0; 64], 0x30000);
+        plain.emulated_finish(&mut fields).unwrap();
+        assert_eq!(
+            (fields.id_key_digest, fields.author_key_en),
+            ([0; 48], false)
+        );
+        plain.check_before_snp(&[8; 48], 0).unwrap();
     }
 }
