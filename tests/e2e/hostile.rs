@@ -1201,6 +1201,8 @@ fn finished_run(image: &snpkit_bundle::ImageDir, id: &str, booted: Option<String
         vcpus: None,
         vcpu_type: None,
         boot_seconds: None,
+        host_data: None,
+        signed: None,
     };
     std::fs::write(dir.record(), record.to_json()).unwrap();
     an_hour_ago(&dir.record());

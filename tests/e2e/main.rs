@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod measure;
 mod reproducible;
+mod sign;
 mod support;
 mod verify;
 mod verity;

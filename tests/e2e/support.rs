@@ -91,8 +91,8 @@ impl Sandbox {
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = xtask();
         cmd.args(args);
-        // Only build and lock read recipes.
-        if matches!(args.first(), Some(&"build" | &"lock")) {
+        // Only build, lock and sign read recipes.
+        if matches!(args.first(), Some(&"build" | &"lock" | &"sign")) {
             cmd.arg("--recipes-dir").arg(self.recipes());
         }
         cmd.arg("--images").arg(self.images());

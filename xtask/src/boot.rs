@@ -21,12 +21,12 @@
 //! sets the VMSAs' SEV_FEATURES on an SNP host, see `snpkit_qemu::launch`); it is part of the
 //! prediction, and the emulated PSP signs the config's value.
 
-use crate::cli;
+use crate::{boot_id, cli};
 use anyhow::{Context, bail};
 use snpkit_attest::emulated::{ChipSecret, GuestContext, ReportFields, TestChain};
 use snpkit_attest::report::layout::MEASUREMENT;
 use snpkit_bundle::{
-    CertName, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
+    CertName, HostData, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
     RunRecord, files,
 };
 use snpkit_measure::{
@@ -73,6 +73,10 @@ pub struct Args {
     /// The QEMU binary.
     #[arg(long, default_value = QEMU)]
     pub qemu: PathBuf,
+    /// HOST_DATA for this launch (64 hex digits), reported as-is [default: the config's
+    /// `host_data`, else none].
+    #[arg(long, value_name = "HEX")]
+    pub host_data: Option<HostData>,
     /// Print run.json on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -90,6 +94,7 @@ impl Args {
             timeout: TIMEOUT_SECS,
             kernel_timeout: KERNEL_TIMEOUT_SECS,
             qemu: QEMU.into(),
+            host_data: None,
             json: false,
             dirs,
         }
@@ -173,6 +178,12 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
+    // Read before the run starts: a half-signed or malformed identity is refused up front.
+    let given = boot_id::given(&image, config, args.host_data)?;
+    if let Some(line) = given.describe() {
+        eprintln!("{line}");
+    }
+
     let run = image.start_run()?;
     let result = boot_in(
         args,
@@ -180,6 +191,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         &manifest,
         config,
         &measure_config,
+        &given,
         snp_host,
         run.dir(),
     );
@@ -233,6 +245,7 @@ fn boot_in(
     manifest: &Manifest,
     config: &LaunchSpec,
     measure_config: &snpkit_measure::LaunchConfig,
+    given: &boot_id::Given,
     snp_host: Option<SnpHostCaps>,
     work: &RunDir,
 ) -> anyhow::Result<RunRecord> {
@@ -251,13 +264,32 @@ fn boot_in(
                 hashes_page_gpa: page.gpa(),
             })
         }
-        Some(host) => LaunchKind::Snp(snpkit_qemu::SnpLaunch {
-            firmware: firmware_path.clone(),
-            policy: config.policy,
-            host,
-            host_data: None,
-            id_block: None,
-        }),
+        Some(host) => {
+            if given.signed.is_some() {
+                let predicted = image
+                    .read_expected()?
+                    .config(Some(&config.name))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", image.expected().display()))?
+                    .measurement
+                    .clone();
+                let mut ld = [0u8; 48];
+                hex::decode_to_slice(&predicted, &mut ld).with_context(|| {
+                    format!(
+                        "{}: the prediction of {:?}",
+                        image.expected().display(),
+                        config.name
+                    )
+                })?;
+                given.check_before_snp(&ld, config.policy)?;
+            }
+            LaunchKind::Snp(snpkit_qemu::SnpLaunch {
+                firmware: firmware_path.clone(),
+                policy: config.policy,
+                host,
+                host_data: given.host_data.map(|h| h.0),
+                id_block: given.snp_id_block()?,
+            })
+        }
     };
     let emulated = snp_host.is_none();
     let launch = Launch {
@@ -274,13 +306,16 @@ fn boot_in(
     };
 
     // The emulated PSP measures what QEMU was given: the firmware and page files, and the
-    // vCPUs of the launch description the argv is made from.
+    // vCPUs of the launch description the argv is made from; then LAUNCH_FINISH checks the ID
+    // block against that digest, before the guest starts.
     let psp = match &launch.kind {
         LaunchKind::Emulated(emu) => {
             let chain = TestChain::cached()?;
             let secret = ChipSecret::cached()?;
             let measurement = emulated_measurement(&launch, emu, measure_config)?;
-            Some((chain, secret, measurement))
+            let mut fields = ReportFields::new(*measurement.as_bytes(), [0; 64], config.policy);
+            given.emulated_finish(&mut fields)?;
+            Some((chain, secret, fields))
         }
         _ => None,
     };
@@ -292,10 +327,10 @@ fn boot_in(
     let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
     vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
-        Some((chain, secret, measurement)) => {
+        Some((chain, secret, fields)) => {
             let channel = vm.emulated_psp_channel();
             let (chain, secret) = (*chain, *secret);
-            let fields = ReportFields::new(*measurement.as_bytes(), [0; 64], config.policy);
+            let fields = fields.clone();
             // The key requests see the launch the reports describe.
             let guest = GuestContext::of_launch(&fields, chain.tcb.raw);
             Some(channel.map(|c| {
@@ -327,6 +362,7 @@ fn boot_in(
     work.write_report(&evidence.report[..])?;
     work.write_pubkey(&evidence.public_key)?;
     work.write_nonce(&nonce.0)?;
+    let (host_data, signed) = given.record();
     write_certs(work, &evidence.certs)?;
     Ok(RunRecord {
         schema: RUN_SCHEMA,
@@ -348,6 +384,8 @@ fn boot_in(
         vcpus: Some(launch.vcpus),
         vcpu_type: Some(launch.cpu_model.clone()),
         boot_seconds: Some(boot_seconds),
+        host_data,
+        signed,
     })
 }
 

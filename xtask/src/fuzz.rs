@@ -217,6 +217,10 @@ fn target(name: &str) -> anyhow::Result<Target> {
             .map(|(i, s)| (format!("seed-{i}"), s.as_bytes().to_vec()))
             .collect(),
         },
+        "idblock" => Target {
+            max_len: 8192,
+            seeds: idblock_seeds()?,
+        },
         "bundle_json" => Target {
             max_len: 16384,
             seeds: bundle_seeds(),
@@ -231,9 +235,9 @@ fn target(name: &str) -> anyhow::Result<Target> {
 /// One of each JSON file of an image folder, as build, measure and boot write them.
 fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
     use snpkit_bundle::{
-        Artifact, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, ImageLayout, Input,
-        InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, RUN_SCHEMA, RunLaunch, RunRecord,
-        Sha256Sum, VerityMetadata, files,
+        Artifact, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, HostData, ImageLayout,
+        Input, InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, RUN_SCHEMA, RunLaunch, RunRecord,
+        RunSigned, Sha256Sum, VerityMetadata, files,
     };
     let launch = LaunchSpec {
         name: "qemu-1vcpu".into(),
@@ -243,6 +247,8 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         guest_features: 1,
         policy: 0x30000,
         memory_mib: 512,
+        // Set, so the seeds reach HOST_DATA's hex parser.
+        host_data: Some(HostData([0x5a; 32])),
     };
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
@@ -298,6 +304,11 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         vcpus: Some(1),
         vcpu_type: Some("EPYC-v4".into()),
         boot_seconds: Some(9.5),
+        host_data: Some("5a".repeat(32)),
+        signed: Some(RunSigned {
+            id_key_digest: "66".repeat(48),
+            author_key_digest: Some("77".repeat(48)),
+        }),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),
@@ -385,6 +396,55 @@ fn volume_header_seeds() -> Vec<(String, Vec<u8>)> {
         ("header".into(), header.encode(&keys)),
         ("integrity".into(), integrity),
     ]
+}
+
+/// `flags ‖ ID block ‖ ID auth` (fuzz_targets/idblock.rs): virtee/sev's signed pair (OpenSSL
+/// signatures, tests/id-block.rs), and snpkit's own pairs with and without an author key.
+fn idblock_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    use snpkit_idblock::{IdAuth, IdBlock, SigningKey};
+    const DIR: &str = "virtee-sev/tests/measurement/";
+    let key = |name: &str| -> anyhow::Result<SigningKey> {
+        SigningKey::from_key_bytes(&read(&format!("{DIR}{name}"))?)
+            .map_err(|e| anyhow::anyhow!("{DIR}{name}: {e}"))
+    };
+    let (id, author) = (key("test_id_key.pem")?, key("test_auth_key.pem")?);
+    // The launch digest virtee's test signs; FAMILY_ID, IMAGE_ID, GUEST_SVN zero, policy 0x30000.
+    let mut launch_digest = [0u8; 48];
+    hex::decode_to_slice(
+        "a14d638341e5674628fe1e02fbedebe5e5ab4faf1dd72d8966068e615bb99efd13d214b35c231715b38e263dc6059745",
+        &mut launch_digest,
+    )?;
+    let virtee = IdBlock {
+        launch_digest,
+        family_id: [0; 16],
+        image_id: [0; 16],
+        guest_svn: 0,
+        policy: 0x30000,
+    };
+    let ours = IdBlock {
+        family_id: *b"snpkit-family-01",
+        image_id: *b"snpkit-image-002",
+        guest_svn: 3,
+        ..virtee
+    };
+    let seed = |flags: u8, block: &IdBlock, auth: &[u8]| {
+        let mut v = vec![flags];
+        v.extend(block.encode());
+        v.extend(auth);
+        v
+    };
+    let plain = IdAuth::sign(&ours, &id);
+    Ok(vec![
+        (
+            "virtee-author".into(),
+            seed(1, &virtee, &read(&format!("{DIR}test_auth_block.bin"))?),
+        ),
+        (
+            "snpkit-author".into(),
+            seed(1, &ours, &plain.certify(&author).encode()[..]),
+        ),
+        ("snpkit-plain".into(), seed(0, &ours, &plain.encode()[..])),
+    ])
 }
 
 fn host_triple() -> anyhow::Result<String> {
@@ -594,6 +654,7 @@ mod tests {
             "wire_frame",
             "msg_key",
             "volume_header",
+            "idblock",
         ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }

@@ -9,16 +9,19 @@ mod bench_timing;
 mod bench_verify;
 mod bench_verity;
 mod boot;
+mod boot_id;
 mod build;
 mod cli;
 mod demo;
 mod explain;
 mod fuzz;
 mod guest;
+mod keygen;
 mod measure;
 mod oracles;
 mod ovmf;
 mod setup;
+mod sign;
 mod test;
 mod ui;
 mod verify;
@@ -70,6 +73,10 @@ enum Command {
     Verity(verity::Args),
     /// Fuzz every parser of outside bytes (coverage-guided, stable toolchain), seeded from vectors.
     Fuzz(fuzz::Args),
+    /// Make a P-384 key to sign ID blocks with (PKCS#8 PEM, mode 0600, never overwrites).
+    Keygen(keygen::Args),
+    /// Sign a built image: an ID block and ID auth per launch config, into images/<recipe>/id/.
+    Sign(sign::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +98,8 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => verify::run(*args),
         Command::Verity(args) => verity::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
     };
     match result {
         Ok(code) => code,

@@ -452,7 +452,11 @@ pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageI
     })
 }
 
-pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
+/// The prediction of every launch config of `images/<recipe>/`, from the files in the folder now.
+pub(crate) fn predict_image(
+    images: &Path,
+    recipe: &str,
+) -> anyhow::Result<(ImageInputs, snpkit_bundle::Expected)> {
     let inputs = image_inputs(images, recipe)?;
     let firmware = read(&inputs.ovmf, "the image's firmware", Limit::FIRMWARE.max)?;
     let kernel = read(&inputs.kernel, "the image's kernel", Limit::KERNEL.max)?;
@@ -465,6 +469,11 @@ pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<Exit
     };
     let expected = snpkit_measure::predict(recipe, &files, &inputs.launch)
         .with_context(|| format!("measuring {}", inputs.image.path().display()))?;
+    Ok((inputs, expected))
+}
+
+pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
+    let (inputs, expected) = predict_image(images, recipe)?;
     for c in &expected.configs {
         // Read again only to print it as the measurement did (predict has checked it).
         let config = snpkit_measure::launch_config_from(&c.launch)?;

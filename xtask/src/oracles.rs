@@ -3,7 +3,9 @@
 //! sev-snp-measure comes from PyPI into its own venv, keyed by version:
 //! `<cache>/oracles/sev-snp-measure-<version>/` (`<cache>` as `snpkit_cache::root` finds it:
 //! `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else `~/.cache/snpkit`). Tests find it through
-//! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]).
+//! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]), and
+//! the venv's other tools beside it: `snp-create-id-block` and `python3` with the pinned
+//! `cryptography` (the ID block tests' second oracle).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -12,6 +14,18 @@ use anyhow::{Context, bail};
 
 /// The sev-snp-measure release our differential tests and benchmarks compare with.
 pub const SEV_SNP_MEASURE_VERSION: &str = "0.0.13";
+
+/// sev-snp-measure's one dependency, pinned too: the ID block tests verify and re-sign with it
+/// (its RFC 6979 deterministic signing needs OpenSSL 3.2 or later, which its wheels bundle).
+pub const CRYPTOGRAPHY_VERSION: &str = "51.0.1";
+
+/// What the venv holds. Recorded in the marker: a venv installed with other pins is redone.
+fn requirements() -> [String; 2] {
+    [
+        format!("sev-snp-measure=={SEV_SNP_MEASURE_VERSION}"),
+        format!("cryptography=={CRYPTOGRAPHY_VERSION}"),
+    ]
+}
 
 /// Written last, so a venv without it is a half-finished install to redo.
 const DONE_MARKER: &str = ".snpkit-installed";
@@ -32,7 +46,9 @@ pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
         .join("oracles")
         .join(format!("sev-snp-measure-{SEV_SNP_MEASURE_VERSION}"));
     let exe = venv.join("bin").join("sev-snp-measure");
-    if venv.join(DONE_MARKER).is_file() && exe.is_file() {
+    let pins = requirements().join(" ");
+    let marker = std::fs::read_to_string(venv.join(DONE_MARKER)).unwrap_or_default();
+    if marker == pins && exe.is_file() {
         return Ok(exe);
     }
     install(&venv)?;
@@ -49,13 +65,14 @@ pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
             version.trim()
         );
     }
-    std::fs::write(venv.join(DONE_MARKER), SEV_SNP_MEASURE_VERSION)?;
+    std::fs::write(venv.join(DONE_MARKER), pins)?;
     Ok(exe)
 }
 
 fn install(venv: &Path) -> anyhow::Result<()> {
     eprintln!(
-        "installing sev-snp-measure {SEV_SNP_MEASURE_VERSION} into {}",
+        "installing {} into {}",
+        requirements().join(" "),
         venv.display()
     );
     // A venv's scripts name their interpreter by absolute path, so it cannot be built elsewhere and
@@ -81,12 +98,13 @@ fn install(venv: &Path) -> anyhow::Result<()> {
     let pip = venv.join("bin").join("pip");
     let status = Command::new(&pip)
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("sev-snp-measure=={SEV_SNP_MEASURE_VERSION}"))
+        .args(requirements())
         .status()
         .with_context(|| format!("running {}", pip.display()))?;
     if !status.success() {
         bail!(
-            "`pip install sev-snp-measure=={SEV_SNP_MEASURE_VERSION}` failed ({status}); is PyPI reachable?"
+            "`pip install {}` failed ({status}); is PyPI reachable?",
+            requirements().join(" ")
         );
     }
     Ok(())

@@ -70,6 +70,28 @@ pub struct Args {
     /// Verification policy (TOML; see crates/attest/examples/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Require the launch's ID block signed by this ID key (P-384 public key, PEM or DER):
+    /// ID_KEY_DIGEST must be its digest. With no expected measurement, the measurement then
+    /// passes by signature.
+    #[arg(long, value_name = "FILE")]
+    pub id_key: Option<PathBuf>,
+    /// Require the launch's ID key certified by this author key (P-384 public key, PEM or DER):
+    /// AUTHOR_KEY_DIGEST must be its digest. With no expected measurement, the measurement then
+    /// passes by signature.
+    #[arg(long, value_name = "FILE")]
+    pub author_key: Option<PathBuf>,
+    /// Require FAMILY_ID (32 hex digits or a UUID, as in the recipe's [identity]).
+    #[arg(long, value_name = "ID")]
+    pub family_id: Option<String>,
+    /// Require IMAGE_ID (32 hex digits or a UUID).
+    #[arg(long, value_name = "ID")]
+    pub image_id: Option<String>,
+    /// Require HOST_DATA (64 hex digits), what the launcher bound into the report.
+    #[arg(long, value_name = "HEX")]
+    pub host_data: Option<snpkit_bundle::HostData>,
+    /// Require GUEST_SVN of at least N (the policy's min_guest_svn).
+    #[arg(long, value_name = "N")]
+    pub min_guest_svn: Option<u32>,
     /// Judge certificate validity at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -109,6 +131,12 @@ impl Args {
             pubkey: None,
             report_data: None,
             policy: None,
+            id_key: None,
+            author_key: None,
+            family_id: None,
+            image_id: None,
+            host_data: None,
+            min_guest_svn: None,
             now: None,
             offline: false,
             json: false,
@@ -309,6 +337,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     if args.no_crl {
         policy.require_crl = false;
     }
+    signer_flags(args, &mut policy)?;
     let now = match &args.now {
         Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map_err(|_| {
@@ -381,6 +410,83 @@ fn refuse_other_image(
             image.recipe()
         ),
     ))
+}
+
+/// `--id-key`, `--author-key`, `--family-id`, `--image-id`, `--min-guest-svn` into the policy. A
+/// flag that contradicts the policy file is an input error, never a silent override.
+fn signer_flags(args: &Args, policy: &mut Policy) -> Result<(), InputError> {
+    let set = |field: &mut Option<String>, flag: &str, key: &str, value: String| match field {
+        Some(old) if !old.trim().eq_ignore_ascii_case(&value) => Err(input_err(
+            flag.to_owned(),
+            format!(
+                "the policy file sets {key} = {old:?}, the flag says {value}: give one of them"
+            ),
+        )),
+        _ => {
+            *field = Some(value);
+            Ok(())
+        }
+    };
+    for (path, flag, key, field) in [
+        (
+            &args.id_key,
+            "--id-key",
+            "id_key_digest",
+            &mut policy.id_key_digest,
+        ),
+        (
+            &args.author_key,
+            "--author-key",
+            "author_key_digest",
+            &mut policy.author_key_digest,
+        ),
+    ] {
+        if let Some(path) = path {
+            let key_digest = snpkit_idblock::keyfile::read_public_key(path)
+                .map_err(|e| input_err(flag, error_chain(e)))?
+                .digest();
+            set(field, flag, key, hex::encode(key_digest))?;
+        }
+    }
+    for (text, flag, key, field) in [
+        (
+            &args.family_id,
+            "--family-id",
+            "family_id",
+            &mut policy.family_id,
+        ),
+        (
+            &args.image_id,
+            "--image-id",
+            "image_id",
+            &mut policy.image_id,
+        ),
+    ] {
+        if let Some(text) = text {
+            let id = snpkit_recipe::parse_id(text).ok_or_else(|| {
+                input_err(
+                    flag,
+                    format!(
+                        "{:?} is not 16 bytes: write 32 hex digits or a UUID",
+                        text.chars().take(80).collect::<String>()
+                    ),
+                )
+            })?;
+            set(field, flag, key, hex::encode(id))?;
+        }
+    }
+    if let Some(h) = &args.host_data {
+        set(
+            &mut policy.host_data,
+            "--host-data",
+            "host_data",
+            h.to_hex(),
+        )?;
+    }
+    if let Some(n) = args.min_guest_svn {
+        policy.min_guest_svn = policy.min_guest_svn.max(n);
+    }
+    Ok(())
 }
 
 /// An error and its causes on one line (`policy: key min_abi: …`), as anyhow prints a chain.

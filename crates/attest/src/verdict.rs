@@ -28,7 +28,7 @@
 //! | `tcb.minimum` | REPORTED_TCB meets `[min_tcb]` per component |
 //! | `vmpl` | VMPL equals the policy's |
 //! | `report_data` | REPORT_DATA equals the binding of nonce and key, or `--report-data` |
-//! | `measurement` | MEASUREMENT equals expected.json's or `--measurement` |
+//! | `measurement` | MEASUREMENT equals expected.json's or `--measurement`; with neither, passes "by signature" only when the policy requires a non-zero `author_key_digest` or `id_key_digest` (the PSP launched the guest only because an ID block signed by that key named this MEASUREMENT; that key's own line must pass too) |
 //! | `host_data`, `id_key_digest`, `author_key_digest`, `family_id`, `image_id` | equal the policy's value (when it sets one) |
 
 use serde::Serialize;

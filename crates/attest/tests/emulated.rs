@@ -332,3 +332,64 @@ fn a_vek_naming_another_issuer_is_refused_even_if_the_ask_signed_it() {
         v.to_table(false)
     );
 }
+
+/// A signed launch's report verifies by key without an expected measurement, and says so; a key
+/// digest of zero (what an unsigned launch reports) never stands in for a measurement; the guest
+/// SVN is held to `min_guest_svn`.
+#[test]
+fn a_signed_launch_verifies_by_key_without_a_measurement() {
+    let c = chain();
+    let mut l = launch();
+    l.id_key_digest = [0x1d; 48];
+    l.author_key_digest = [0xa7; 48];
+    l.author_key_en = true;
+    l.guest_svn = 3;
+    let report = emulated_report(c, &l);
+    let trust = Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+    };
+    let by_key = Reference {
+        measurement: None,
+        launch_policy: None,
+        ..reference(&l)
+    };
+    let judge_with =
+        |policy: &Policy| verify(&report, &endorsements(c), &by_key, policy, &trust, now());
+
+    let author = Policy {
+        author_key_digest: Some(hex::encode([0xa7; 48])),
+        min_guest_svn: 3,
+        ..Policy::default()
+    };
+    let v = judge_with(&author);
+    assert!(v.passed, "{}", v.to_table(false));
+    let m = v.check("measurement").unwrap();
+    assert!(m.detail.contains("passes by signature"), "{m:?}");
+    assert_eq!(m.found, hex::encode([0xAB; 48]));
+    let id = Policy {
+        id_key_digest: Some(hex::encode([0x1d; 48])),
+        ..Policy::default()
+    };
+    assert!(judge_with(&id).passed);
+
+    // Another author key: its own line fails (the measurement line passes only as "by signature").
+    let other = Policy {
+        author_key_digest: Some(hex::encode([0xa8; 48])),
+        ..author.clone()
+    };
+    assert_fails_on(&judge_with(&other), "author_key_digest", "another author");
+    // A zero digest is no key: the measurement must then be given.
+    let zero = Policy {
+        id_key_digest: Some("00".repeat(48)),
+        ..Policy::default()
+    };
+    assert_fails_on(&judge_with(&zero), "measurement", "zero key digest");
+    assert_fails_on(&judge_with(&Policy::default()), "measurement", "no key");
+    // An SVN below the minimum.
+    let newer = Policy {
+        min_guest_svn: 4,
+        ..author.clone()
+    };
+    assert_fails_on(&judge_with(&newer), "guest_svn", "svn 3 < 4");
+}

@@ -88,6 +88,58 @@ pub enum ConfigChoice {
 }
 
 impl Expected {
+    /// How this prediction (as read from a folder) differs from `fresh` (predicted again now
+    /// from the folder's files and launch configs), in words; `None` when it is the same. A
+    /// signer refuses to sign a stale prediction: it would vouch for digests no launch computes.
+    pub fn differs_from(&self, fresh: &Expected) -> Option<String> {
+        if self.recipe != fresh.recipe {
+            return Some(format!(
+                "it is for recipe {:?}, the image is {:?}",
+                self.recipe, fresh.recipe
+            ));
+        }
+        for now in &fresh.inputs {
+            match self.inputs.iter().find(|i| i.name == now.name) {
+                None => return Some(format!("it lists no {} input", now.name)),
+                Some(then) if then != now => {
+                    return Some(format!(
+                        "the {} changed since it was written (sha256 {} then, {} now)",
+                        now.name, then.sha256, now.sha256
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let names = |e: &Expected| {
+            e.configs
+                .iter()
+                .map(|c| c.launch.name.clone())
+                .collect::<Vec<_>>()
+        };
+        if names(self) != names(fresh) {
+            return Some(format!(
+                "it has launch configs [{}], the image has [{}]",
+                names(self).join(", "),
+                names(fresh).join(", ")
+            ));
+        }
+        for (then, now) in self.configs.iter().zip(&fresh.configs) {
+            if then.launch != now.launch {
+                return Some(format!(
+                    "launch config {:?} differs from the image's",
+                    now.launch.name
+                ));
+            }
+            if then.measurement != now.measurement {
+                return Some(format!(
+                    "launch config {:?} predicts {}, the image's files give {}",
+                    now.launch.name, then.measurement, now.measurement
+                ));
+            }
+        }
+        (self != fresh).then(|| "it differs from the image's prediction".to_owned())
+    }
+
     /// The names of the image's inputs, in the order `expected.json` lists them.
     pub const INPUT_NAMES: [&'static str; 4] = ["ovmf", "kernel", "initrd", "cmdline"];
 

@@ -1,7 +1,9 @@
 //! [`LaunchSpec`]: one way to launch an image, as recipes, `manifest.json` and `expected.json`
 //! write it.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
 
 /// The most vCPUs a launch configuration may have, wherever it is given (a recipe's `[[launch]]`,
 /// `measure --vcpus`): QEMU's limit for the q35 machine snpkit launches (4096 since QEMU 9.0,
@@ -44,6 +46,78 @@ pub struct LaunchSpec {
     pub policy: u64,
     /// Guest memory in MiB.
     pub memory_mib: u32,
+    /// HOST_DATA for this launch: 32 bytes of the launcher's own (a configuration digest, say)
+    /// that the PSP reports as-is. Not measured: it changes no launch digest, so it belongs to
+    /// the launch (as `memory_mib` does) and not to the prediction; here so that `boot` launches
+    /// with it and a verifier reading `expected.json` knows what this config's reports carry.
+    /// Absent from the JSON when unset, so configs without it read and hash as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_data: Option<HostData>,
+}
+
+/// HOST_DATA: the 32 bytes a launcher gives SNP_LAUNCH_START (QEMU's `host-data`) and every
+/// report carries at 0xC0, unmeasured and unchecked by the PSP: a verifier that cares compares
+/// it. Written as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostData(pub [u8; 32]);
+
+impl HostData {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for HostData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for HostData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostData({self})")
+    }
+}
+
+/// Why a string is not HOST_DATA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "host_data is 32 bytes written as 64 hex digits, found {found:?} ({why}); e.g. the SHA-256 of your configuration: `sha256sum FILE`"
+)]
+pub struct BadHostData {
+    pub found: String,
+    pub why: &'static str,
+}
+
+impl FromStr for HostData {
+    type Err = BadHostData;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why| BadHostData {
+            // A hostile value may be long: quote enough to recognise it.
+            found: s.chars().take(80).collect(),
+            why,
+        };
+        if s.len() != 64 {
+            return Err(bad("not 64 characters"));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| bad("not hex"))?;
+        Ok(HostData(out))
+    }
+}
+
+impl Serialize for HostData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for HostData {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// What a check found wrong with one field of a [`LaunchSpec`]: the measurement's reading of
@@ -55,4 +129,34 @@ pub struct LaunchProblem {
     pub field: &'static str,
     pub problem: String,
     pub fix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn host_data_is_64_hex_digits_and_absent_when_unset() {
+        let h: HostData = "Ab".repeat(32).parse().unwrap();
+        assert_eq!(h.0, [0xab; 32]);
+        assert_eq!(h.to_string(), "ab".repeat(32));
+        for bad in [
+            "",
+            "ab",
+            &"ab".repeat(33),
+            &"zz".repeat(32),
+            &"é".repeat(32),
+        ] {
+            let err = bad.parse::<HostData>().unwrap_err();
+            assert!(err.to_string().contains("64 hex digits"), "{err}");
+        }
+        let mut spec = crate::launch_spec_example("c");
+        let plain = serde_json::to_string(&spec).unwrap();
+        assert!(!plain.contains("host_data"), "{plain}");
+        spec.host_data = Some(h);
+        let with = serde_json::to_string(&spec).unwrap();
+        assert!(with.contains(&format!("\"host_data\":\"{}\"", "ab".repeat(32))));
+        assert_eq!(serde_json::from_str::<LaunchSpec>(&with).unwrap(), spec);
+    }
 }

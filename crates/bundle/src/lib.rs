@@ -7,13 +7,15 @@
 //!   expected.json   the predicted launch digests                       Expected      build, measure
 //!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
 //!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
+//!   id/<config>.id-block  <config>.id-auth   the signed identities     IdFiles       sign
 //! ```
 //!
 //! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
 //! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
 //! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
-//! atomic writes, the swap that replaces an image while keeping its boot runs
-//! ([`write_image`], [`KEPT`]), and the life cycle of a run folder (`.partial`, `.failed`,
+//! atomic writes, the swap that replaces an image while keeping its boot runs and signatures
+//! ([`write_image`], [`KEPT`]), the signed identities' folder ([`ImageDir::read_id`],
+//! [`ImageDir::write_id`]), and the life cycle of a run folder (`.partial`, `.failed`,
 //! [`RunId`]).
 //!
 //! Must not know how the files are made or judged: no measurement, no QEMU, no verification, no
@@ -28,6 +30,7 @@
 
 mod error;
 mod expected;
+mod id_dir;
 mod image_dir;
 mod json;
 mod launch;
@@ -42,14 +45,15 @@ pub use error::BundleError;
 pub use expected::{
     ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
 };
+pub use id_dir::{IdFiles, IdPair};
 pub use image_dir::{ImageDir, check_recipe_name};
-pub use launch::{LaunchProblem, LaunchSpec, MAX_VCPUS};
+pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
     Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
-pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord};
+pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};
 pub use sha256::{BadSha256, Sha256Sum};
 pub use swap::{KEPT, write_image};
 
@@ -70,6 +74,16 @@ pub mod files {
     pub const EXPECTED: &str = "expected.json";
     /// The folder of boot runs.
     pub const RUNS: &str = "runs";
+    /// The folder of signed identities (`cargo xtask sign`), see [`crate::id_files`].
+    pub const ID: &str = "id";
+}
+
+/// File names inside `images/<recipe>/id/`: `<config>.<BLOCK_EXT>` and `<config>.<AUTH_EXT>`.
+pub mod id_files {
+    /// The 96-byte ID block of a launch config.
+    pub const BLOCK_EXT: &str = "id-block";
+    /// The 4096-byte ID authentication information of a launch config.
+    pub const AUTH_EXT: &str = "id-auth";
 }
 
 /// File names inside `images/<recipe>/runs/<id>/`.
@@ -105,6 +119,7 @@ pub(crate) fn launch_spec_example(name: &str) -> LaunchSpec {
         guest_features: 1,
         policy: 0x30000,
         memory_mib: 512,
+        host_data: None,
     }
 }
 

@@ -42,6 +42,16 @@ impl Limit {
         what: "nonce",
         max: 1024,
     };
+    /// An ID block is exactly 96 bytes; its decoder names any other size.
+    pub const ID_BLOCK: Limit = Limit {
+        what: "signed ID block file",
+        max: 96,
+    };
+    /// An ID authentication structure is exactly 4096 bytes.
+    pub const ID_AUTH: Limit = Limit {
+        what: "signed ID auth file",
+        max: 4096,
+    };
     /// The kernel takes a few KiB at most; generous, so that the measurement names the problem.
     pub const CMDLINE: Limit = Limit {
         what: "kernel command line",

@@ -42,6 +42,22 @@ pub struct RunRecord {
     pub vcpu_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_seconds: Option<f64>,
+    /// HOST_DATA the launch was given (hex), when it was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_data: Option<String>,
+    /// The signed identity the launch was given (`id/<config>.*`), when it was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<RunSigned>,
+}
+
+/// What a run's ID block said of itself, for people: the key digests the PSP then reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSigned {
+    /// SHA-384 of the ID key (hex).
+    pub id_key_digest: String,
+    /// SHA-384 of the author key (hex), when one certified the ID key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_key_digest: Option<String>,
 }
 
 /// Who measured and signed: the real PSP, or snpkit's emulated one (never hardware-backed).
@@ -116,6 +132,8 @@ pub(crate) mod tests {
             vcpus: Some(1),
             vcpu_type: Some("EPYC-v4".into()),
             boot_seconds: Some(12.5),
+            host_data: None,
+            signed: None,
         }
     }
 
@@ -150,6 +168,25 @@ pub(crate) mod tests {
         assert!(json.contains("\"boot_seconds\": 12.5\n}\n"));
         let back = RunRecord::from_json(Path::new("run.json"), json.as_bytes()).unwrap();
         assert_eq!(back, record());
+        // A signed launch with host data adds two keys at the end, and reads back.
+        let signed = RunRecord {
+            host_data: Some("55".repeat(32)),
+            signed: Some(RunSigned {
+                id_key_digest: "66".repeat(48),
+                author_key_digest: None,
+            }),
+            ..record()
+        };
+        let json = signed.to_json();
+        assert!(json.ends_with(&format!(
+            "\"host_data\": \"{}\",\n  \"signed\": {{\n    \"id_key_digest\": \"{}\"\n  }}\n}}\n",
+            "55".repeat(32),
+            "66".repeat(48)
+        )), "{json}");
+        assert_eq!(
+            RunRecord::from_json(Path::new("run.json"), json.as_bytes()).unwrap(),
+            signed
+        );
     }
 
     /// A record with only what verification needs, as the verifier's tests have always written.

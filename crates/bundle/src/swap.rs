@@ -2,8 +2,8 @@
 //!
 //! All files are written and synced into a temporary folder beside the target; then the new folder
 //! and the old one trade places in one `renameat2(RENAME_EXCHANGE)`, and the old one is removed.
-//! What the old image holds that is not ours to delete — the entries of [`KEPT`]: boot runs today,
-//! sealed volumes and ID blocks later — moves over to the new folder. They move only after the
+//! What the old image holds that is not ours to delete — the entries of [`KEPT`]: boot runs and
+//! signed identities today, sealed volumes later — moves over to the new folder. They move only after the
 //! swap, out of the old folder that has just been swapped out: moved before, a failed swap would
 //! delete them with the temporary folder. If one cannot move, those already moved go back and the
 //! old image is swapped back in, whole. `expected.json` does not move: reference values of the old
@@ -15,8 +15,18 @@ use std::io::Write;
 use std::path::Path;
 
 /// Entries of an image folder that outlive a rebuild: evidence and state that belong to the
-/// machine, not to the image. Adding a folder here is all it takes to keep it across builds.
-pub const KEPT: &[&str] = &[files::RUNS];
+/// machine, not to the image, and what the build cannot make again. Adding a folder here is all
+/// it takes to keep it across builds.
+///
+/// `id/` is kept although an ID block signs one image's digest: a reproducible rebuild predicts
+/// the same digests, so its signatures stay valid, and signing keys (often offline) need not come
+/// out for every rebuild. After a rebuild that changes a digest the old blocks are stale, and
+/// that is safe and said plainly: LAUNCH_FINISH refuses an ID block whose LD is not the launch
+/// digest (the PSP's check, which the emulated PSP makes too), `boot` names the check and tells
+/// whether the block was signed for another config of this image or for no config of it, and
+/// `cargo xtask sign` replaces the folder. Dropping them instead would lose valid signatures on
+/// every rebuild and turn "signed" into "unsigned" without a word.
+pub const KEPT: &[&str] = &[files::RUNS, files::ID];
 
 /// Writes `files` (name, bytes) as the image folder `images_dir/recipe`, replacing the old image
 /// in one step and carrying over its [`KEPT`] entries.

@@ -275,3 +275,31 @@ fn a_recipe_name_is_a_folder_name_never_a_path() {
         );
     }
 }
+
+#[test]
+fn a_stale_prediction_says_how_it_differs() {
+    let fresh = expected();
+    assert_eq!(expected().differs_from(&fresh), None);
+    let mut e = expected();
+    e.inputs[2] = ExpectedInput::of("initrd", b"other initrd");
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("the initrd changed"), "{why}");
+    let mut e = expected();
+    e.configs[1].measurement = "00".repeat(48);
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("\"qemu-4\" predicts 0000"), "{why}");
+    let mut e = expected();
+    e.configs.pop();
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(
+        why.contains("[qemu-1], the image has [qemu-1, qemu-4]"),
+        "{why}"
+    );
+    let mut e = expected();
+    e.configs[0].launch.policy = 0x70000;
+    let why = e.differs_from(&fresh).unwrap();
+    assert!(why.contains("\"qemu-1\" differs"), "{why}");
+    let mut e = expected();
+    e.recipe = "other".into();
+    assert!(e.differs_from(&fresh).unwrap().contains("recipe \"other\""));
+}

@@ -192,6 +192,7 @@ mod tests {
             guest_features: 0x21,
             policy: 0x30000,
             memory_mib: 2048,
+            host_data: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn spec(name: &str, vcpus: u32, vcpu_type: &str) -> LaunchSpec {
         guest_features: 0x21,
         policy: 0x30000,
         memory_mib: 512,
+        host_data: None,
     }
 }
 
@@ -49,6 +50,24 @@ fn predicts_every_config_in_order_with_the_inputs_it_was_given() {
     assert_eq!(expected.configs[0].measurement, SNP_DEFAULT);
     assert_ne!(expected.configs[1].measurement, SNP_DEFAULT);
     assert_eq!(expected.configs[1].launch.name, "four");
+}
+
+/// HOST_DATA is part of the launch, not of the digest: a config with it predicts the same
+/// measurement, and expected.json carries it for the verifier.
+#[test]
+fn host_data_is_carried_and_changes_no_digest() {
+    let ovmf = fixture("ovmf_AmdSev_suffix.bin");
+    let files = MeasuredFiles {
+        firmware: &ovmf,
+        kernel: b"",
+        initrd: b"",
+        cmdline: b"console=ttyS0 loglevel=7",
+    };
+    let mut with = spec("one", 1, "EPYC-v4");
+    with.host_data = Some(snpkit_bundle::HostData([0xab; 32]));
+    let expected = predict("demo", &files, std::slice::from_ref(&with)).unwrap();
+    assert_eq!(expected.configs[0].measurement, SNP_DEFAULT);
+    assert_eq!(expected.configs[0].launch.host_data, with.host_data);
 }
 
 #[test]

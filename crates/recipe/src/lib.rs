@@ -2,8 +2,9 @@
 //!
 //! Owns the `recipes/<name>/recipe.toml` format ([`Recipe`]), its validation (every error names the
 //! file, the key and the fix), the minijinja rendering of the kernel command line
-//! ([`render_cmdline`]), the launch configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`) and the `recipe.lock` file
-//! ([`Lock`]) that pins every resolved input.
+//! ([`render_cmdline`]), the launch configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`),
+//! the identity an owner signs into the image's ID blocks (`[identity]`, [`Identity`]) and the
+//! `recipe.lock` file ([`Lock`]) that pins every resolved input.
 //!
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
 //! (`snpkit-image`) or how digests are computed (`snpkit-measure`): a recipe is data. The only I/O
@@ -15,6 +16,7 @@
 
 mod cmdline;
 mod error;
+mod identity;
 mod launch;
 mod load;
 mod lock;
@@ -32,6 +34,7 @@ pub use cmdline::{
     CmdlineContext, UNRESOLVED_RELEASE, VerityContext, check_cmdline, render_cmdline,
 };
 pub use error::RecipeError;
+pub use identity::{Identity, parse_id};
 pub use launch::LaunchProblem;
 pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,

@@ -2,6 +2,7 @@
 //! normalised, pins are well-formed, the entry point and launch configurations make sense, and the
 //! cmdline template compiles. Later stages rely on that instead of checking again.
 
+use crate::identity::Identity;
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
@@ -38,6 +39,9 @@ pub struct Recipe {
     /// Values for the cmdline template, under `vars.`.
     pub vars: BTreeMap<String, toml::Value>,
     pub launch: Vec<LaunchSpec>,
+    /// What `cargo xtask sign` puts into the ID blocks besides digest and policy (`[identity]`);
+    /// `None` when the recipe has no such table (then the image cannot be signed).
+    pub identity: Option<Identity>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.

@@ -2,6 +2,7 @@
 //! lets serde report syntax and unknown keys while our code reports meaning.
 
 use crate::LaunchSpec;
+use crate::identity::RawIdentity;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -35,6 +36,8 @@ pub(crate) struct RawRecipe {
     pub verity: Option<RawVerity>,
     #[serde(default)]
     pub launch: Vec<LaunchSpec>,
+    #[serde(default)]
+    pub identity: Option<RawIdentity>,
 }
 
 #[derive(Deserialize)]

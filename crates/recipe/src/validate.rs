@@ -40,6 +40,11 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
     let symlinks = v.symlinks(&raw.symlinks)?;
     let entry = v.entry(&raw.entry)?;
     v.launch(&raw.launch)?;
+    let identity = raw
+        .identity
+        .as_ref()
+        .map(|i| crate::identity::identity(i, file))
+        .transpose()?;
 
     Ok(Recipe {
         dir,
@@ -61,6 +66,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         entry,
         vars: raw.vars,
         launch: raw.launch,
+        identity,
     })
 }
 

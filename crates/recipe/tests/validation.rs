@@ -490,3 +490,125 @@ fn sources_that_lead_outside_the_recipe_folder_are_refused_with_where_they_lead(
         }
     }
 }
+
+const IDENTITY: &str = r#"
+[identity]
+family_id = "5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11"
+image_id = "00000000000000000000000000000001"
+guest_svn = 3
+"#;
+
+#[test]
+fn identity_is_checked_and_optional() {
+    assert_eq!(parse(&GOOD).unwrap().identity, None);
+    let id = parse(&format!("{}{IDENTITY}", *GOOD))
+        .unwrap()
+        .identity
+        .unwrap();
+    assert_eq!(id.family_id[..4], [0x5e, 0x0d, 0x3a, 0xb4]);
+    assert_eq!(id.image_id, {
+        let mut one = [0u8; 16];
+        one[15] = 1;
+        one
+    });
+    assert_eq!(id.guest_svn, 3);
+}
+
+/// Hostile and mistaken `[identity]` tables: each refused, naming `identity.<key>` and the fix.
+#[test]
+fn hostile_identity_values_are_refused_by_key() {
+    let rows: &[(&str, &str, &[&str])] = &[
+        (
+            "guest_svn = 3",
+            "guest_svn = -1",
+            &["identity.guest_svn", "-1 is out of range"],
+        ),
+        (
+            "guest_svn = 3",
+            "guest_svn = 4294967296",
+            &["identity.guest_svn", "out of range"],
+        ),
+        ("guest_svn = 3", "guest_svn = \"3\"", &["invalid type"]),
+        ("guest_svn = 3\n", "", &["identity.guest_svn", "missing"]),
+        (
+            "family_id = \"5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11\"",
+            "family_id = \"5e0d3ab4\"",
+            &["identity.family_id", "not 16 bytes", "UUID"],
+        ),
+        (
+            "family_id = \"5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11\"",
+            "family_id = 7",
+            &["invalid type"],
+        ),
+        (
+            "image_id = \"00000000000000000000000000000001\"",
+            "image_id = \"000000000000000000000000000000010\"",
+            &["identity.image_id", "not 16 bytes"],
+        ),
+        (
+            "image_id = \"00000000000000000000000000000001\"",
+            "image_id = \"0000000000000000000000000000000g\"",
+            &["identity.image_id", "not 16 bytes"],
+        ),
+        (
+            "image_id = \"00000000000000000000000000000001\"",
+            &format!("image_id = \"{}\"", "a".repeat(100_000)),
+            &["identity.image_id", "not 16 bytes"],
+        ),
+        (
+            "image_id = \"00000000000000000000000000000001\"\n",
+            "",
+            &["identity.image_id", "missing"],
+        ),
+        (
+            "guest_svn = 3",
+            "guest_svn = 3\nid_key = \"keys/id.pem\"",
+            &["identity.id_key", "never go into a recipe", "--id-key"],
+        ),
+        (
+            "guest_svn = 3",
+            "guest_svn = 3\nauthor_key = \"-----BEGIN PRIVATE KEY-----\"",
+            &["identity.author_key", "never go into a recipe"],
+        ),
+        (
+            "guest_svn = 3",
+            "guest_svn = 3\nsvn = 4",
+            &["unknown field `svn`"],
+        ),
+    ];
+    let good = format!("{}{IDENTITY}", *GOOD);
+    for (from, to, needles) in rows {
+        assert!(good.contains(from), "test bug: {from:?}");
+        let err = parse(&good.replacen(from, to, 1))
+            .expect_err(&format!("{to:?} should fail"))
+            .to_string();
+        assert!(err.contains("recipes/app/recipe.toml"), "{err}");
+        for n in *needles {
+            assert!(err.contains(n), "{to:?}: {err:?} lacks {n:?}");
+        }
+        // A hostile value is quoted, not echoed whole.
+        assert!(err.len() < 2000, "{} bytes of error", err.len());
+    }
+}
+
+#[test]
+fn launch_host_data_is_64_hex_digits() {
+    let with = GOOD.replacen(
+        "memory_mib = 512",
+        &format!("memory_mib = 512\nhost_data = \"{}\"", "0f".repeat(32)),
+        1,
+    );
+    let r = parse(&with).unwrap();
+    assert_eq!(r.launch[0].host_data.unwrap().0, [0x0f; 32]);
+    for bad in [
+        "\"0f\"".to_owned(),
+        format!("\"{}\"", "zz".repeat(32)),
+        "32".to_owned(),
+    ] {
+        fails(
+            "memory_mib = 512",
+            &format!("memory_mib = 512\nhost_data = {bad}"),
+            &["host_data"],
+        );
+    }
+}

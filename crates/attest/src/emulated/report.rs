@@ -25,6 +25,8 @@ pub struct ReportFields {
     pub image_id: [u8; 16],
     pub id_key_digest: [u8; 48],
     pub author_key_digest: [u8; 48],
+    /// KEY_INFO's AUTHOR_KEY_EN (bit 0): an author key certified the launch's ID key.
+    pub author_key_en: bool,
     pub guest_svn: u32,
 }
 
@@ -58,6 +60,7 @@ impl ReportFields {
             image_id: [0; 16],
             id_key_digest: [0; 48],
             author_key_digest: [0; 48],
+            author_key_en: false,
             guest_svn: 0,
         }
     }
@@ -85,7 +88,12 @@ pub fn emulated_report(chain: &TestChain, fields: &ReportFields) -> [u8; REPORT_
     put(&mut b, SIGNATURE_ALGO, &1u32.to_le_bytes());
     put(&mut b, CURRENT_TCB, &tcb);
     put(&mut b, PLATFORM_INFO, &PLATFORM_INFO_VALUE.to_le_bytes());
-    put(&mut b, KEY_INFO, &0u32.to_le_bytes()); // signed by the VCEK, chip key not masked
+    // Signed by the VCEK (bits 4:2 zero), chip key not masked; bit 0 says an author key signed.
+    put(
+        &mut b,
+        KEY_INFO,
+        &u32::from(fields.author_key_en).to_le_bytes(),
+    );
     put(&mut b, REPORT_DATA.start, &fields.report_data);
     put(&mut b, MEASUREMENT.start, &fields.measurement);
     put(&mut b, HOST_DATA.start, &fields.host_data);

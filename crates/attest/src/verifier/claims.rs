@@ -34,15 +34,43 @@ pub(super) fn judge(
         &reference.report_data_source,
         "pass --nonce and --pubkey (or --report-data): without a fresh nonce a replayed report would pass",
     );
-    expected_value(
-        v,
-        "measurement",
-        reference.measurement.as_ref().map(|d| &d[..]),
-        &r.measurement,
-        &reference.measurement_source,
-        "pass --expected or --measurement",
-    );
+    match (&reference.measurement, signed_by(policy)) {
+        (None, Some(key)) => v.pass(
+            "measurement",
+            hex::encode(r.measurement),
+            format!(
+                "no expected measurement given: passes by signature, as the policy requires the {key} \
+                 (the PSP launches a signed guest only when its ID block's LD equals this \
+                 MEASUREMENT; see the {key} line)"
+            ),
+        ),
+        _ => expected_value(
+            v,
+            "measurement",
+            reference.measurement.as_ref().map(|d| &d[..]),
+            &r.measurement,
+            &reference.measurement_source,
+            "pass --expected or --measurement, or require a signing key (id_key_digest or author_key_digest)",
+        ),
+    }
     optional_values(v, r, policy);
+}
+
+/// The policy field naming a key that must have signed the launch's ID block, when it names
+/// one. A digest of zero is no key: it is what a report of an unsigned launch carries.
+fn signed_by(policy: &Policy) -> Option<&'static str> {
+    let names_a_key = |d: &Option<String>| {
+        d.as_deref()
+            .and_then(|text| decode_hex("key digest", text, 48).ok())
+            .is_some_and(|bytes| bytes.iter().any(|&b| b != 0))
+    };
+    if names_a_key(&policy.author_key_digest) {
+        Some("author_key_digest")
+    } else if names_a_key(&policy.id_key_digest) {
+        Some("id_key_digest")
+    } else {
+        None
+    }
 }
 
 fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Reference) {

@@ -259,3 +259,24 @@ fn a_full_disk_is_named_with_what_to_do() {
         BundleError::Write { .. }
     ));
 }
+
+#[test]
+fn signed_identities_survive_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = ImageDir::new(dir.path(), "app");
+    write_image(dir.path(), "app", &[("a", b"1")]).unwrap();
+    let (block, auth) = ([7u8; 96], [8u8; 4096]);
+    image
+        .write_id(&[crate::IdPair {
+            config: "c",
+            block: &block,
+            auth: &auth,
+        }])
+        .unwrap();
+    write_image(dir.path(), "app", &[("a", b"2")]).unwrap();
+    let kept = image.read_id("c").unwrap().expect("id/ kept");
+    assert_eq!((kept.block, kept.auth), (block.to_vec(), auth.to_vec()));
+    // A build never writes into id/ itself.
+    let err = write_image(dir.path(), "app", &[(files::ID, b"x")]).unwrap_err();
+    assert!(matches!(err, BundleError::BadName { .. }), "{err}");
+}
