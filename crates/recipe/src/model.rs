@@ -3,6 +3,7 @@
 //! cmdline template compiles. Later stages rely on that instead of checking again.
 
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
+use crate::volumes::VolumeSpec;
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct Recipe {
     /// Values for the cmdline template, under `vars.`.
     pub vars: BTreeMap<String, toml::Value>,
     pub launch: Vec<LaunchSpec>,
+    /// Sealed volumes `/init` opens and mounts before the entry point (`[[volumes]]`).
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.

@@ -35,6 +35,8 @@ pub(crate) struct RawRecipe {
     pub verity: Option<RawVerity>,
     #[serde(default)]
     pub launch: Vec<LaunchSpec>,
+    #[serde(default)]
+    pub volumes: Vec<RawVolume>,
 }
 
 #[derive(Deserialize)]
@@ -112,4 +114,13 @@ pub(crate) struct RawVerity {
     pub on_corruption: Option<String>,
     pub check: Option<String>,
     pub seed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVolume {
+    pub name: String,
+    pub size_mib: u64,
+    pub mount: String,
+    pub key: String,
 }
