@@ -7,12 +7,13 @@
 //!   expected.json   the predicted launch digests                       Expected      build, measure
 //!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
 //!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
+//!   volumes/<name>.img  a sealed volume, sparse, made on first boot       prepare_volume boot
 //! ```
 //!
 //! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
 //! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
 //! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
-//! atomic writes, the swap that replaces an image while keeping its boot runs
+//! atomic writes, the volume files (created once, never replaced), the swap that replaces an image while keeping its boot runs and volumes
 //! ([`write_image`], [`KEPT`]), and the life cycle of a run folder (`.partial`, `.failed`,
 //! [`RunId`]).
 //!
@@ -34,6 +35,7 @@ mod run_dir;
 mod run_record;
 mod sha256;
 mod swap;
+mod volume_file;
 
 pub use error::BundleError;
 pub use expected::{
@@ -49,6 +51,7 @@ pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord};
 pub use sha256::{BadSha256, Sha256Sum};
 pub use swap::{KEPT, write_image};
+pub use volume_file::{VolumeFile, prepare_volume};
 
 /// The default folder of images, beside `recipes/` in a workspace.
 pub const IMAGES_DIR: &str = "images";
@@ -67,6 +70,10 @@ pub mod files {
     pub const EXPECTED: &str = "expected.json";
     /// The folder of boot runs.
     pub const RUNS: &str = "runs";
+    /// The folder of sealed volume files, `volumes/<name>.img`.
+    pub const VOLUMES: &str = "volumes";
+    /// What follows a volume's name in its file name.
+    pub const VOLUME_SUFFIX: &str = ".img";
 }
 
 /// File names inside `images/<recipe>/runs/<id>/`.

@@ -2,8 +2,8 @@
 //!
 //! All files are written and synced into a temporary folder beside the target; then the new folder
 //! and the old one trade places in one `renameat2(RENAME_EXCHANGE)`, and the old one is removed.
-//! What the old image holds that is not ours to delete — the entries of [`KEPT`]: boot runs today,
-//! sealed volumes and ID blocks later — moves over to the new folder. They move only after the
+//! What the old image holds that is not ours to delete — the entries of [`KEPT`]: boot runs and
+//! sealed volumes today, ID blocks later — moves over to the new folder. They move only after the
 //! swap, out of the old folder that has just been swapped out: moved before, a failed swap would
 //! delete them with the temporary folder. If one cannot move, those already moved go back and the
 //! old image is swapped back in, whole. `expected.json` does not move: reference values of the old
@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// Entries of an image folder that outlive a rebuild: evidence and state that belong to the
 /// machine, not to the image. Adding a folder here is all it takes to keep it across builds.
-pub const KEPT: &[&str] = &[files::RUNS];
+pub const KEPT: &[&str] = &[files::RUNS, files::VOLUMES];
 
 /// Writes `files` (name, bytes) as the image folder `images_dir/recipe`, replacing the old image
 /// in one step and carrying over its [`KEPT`] entries.
