@@ -257,6 +257,7 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             root_hash: vec![0xab; 32],
             salt: vec![0x5a; 32],
         }),
+        volumes: Vec::new(),
     };
     let expected = Expected {
         schema: EXPECTED_SCHEMA,

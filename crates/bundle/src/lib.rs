@@ -45,7 +45,8 @@ pub use fsio::{Limit, read_counted, read_regular, write_atomic};
 pub use image_dir::ImageDir;
 pub use launch::{LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use manifest::{
-    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, VerityMetadata,
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestVolume,
+    VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord};
