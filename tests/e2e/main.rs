@@ -11,6 +11,7 @@ mod demo;
 mod errors;
 mod measure;
 mod reproducible;
+mod sealed;
 mod support;
 mod verify;
 mod verity;

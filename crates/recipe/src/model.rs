@@ -205,6 +205,23 @@ impl Recipe {
         Ok(())
     }
 
+    /// The volume called `name`, or an error listing the ones there are.
+    pub fn volume(&self, name: &str) -> Result<&VolumeSpec, RecipeError> {
+        self.volumes.iter().find(|v| v.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.volumes.iter().map(|v| v.name.as_str()).collect();
+            RecipeError::invalid(
+                &self.file,
+                "volumes",
+                format!("no volume named {name:?}"),
+                if names.is_empty() {
+                    "the recipe has no [[volumes]]".to_owned()
+                } else {
+                    format!("choose one of: {}", names.join(", "))
+                },
+            )
+        })
+    }
+
     /// The launch configuration called `name`, or an error listing the ones there are.
     pub fn launch_config(&self, name: &str) -> Result<&LaunchSpec, RecipeError> {
         self.launch.iter().find(|c| c.name == name).ok_or_else(|| {

@@ -18,8 +18,8 @@
 //! Every check runs when the recipe is read, so `cargo xtask lock` and `cargo xtask build` refuse
 //! the same tables.
 
+use crate::RecipeError;
 use crate::raw::RawVolume;
-use crate::{RecipeError, model::Recipe};
 use std::path::Path;
 
 pub use snpkit_wire::init::VolumeKey;
@@ -53,25 +53,6 @@ impl VolumeSpec {
     /// The size of the volume file in bytes.
     pub fn size_bytes(&self) -> u64 {
         self.size_mib << 20
-    }
-}
-
-impl Recipe {
-    /// The volume called `name`, or an error listing the ones there are.
-    pub fn volume(&self, name: &str) -> Result<&VolumeSpec, RecipeError> {
-        self.volumes.iter().find(|v| v.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.volumes.iter().map(|v| v.name.as_str()).collect();
-            RecipeError::invalid(
-                &self.file,
-                "volumes",
-                format!("no volume named {name:?}"),
-                if names.is_empty() {
-                    "the recipe has no [[volumes]]".to_owned()
-                } else {
-                    format!("choose one of: {}", names.join(", "))
-                },
-            )
-        })
     }
 }
 
