@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod measure;
 mod reproducible;
+mod sealed;
 mod sign;
 mod support;
 mod verify;

@@ -15,6 +15,10 @@
 //! attested and then said that the appliance's entry point exited 0); the emulated PSP's digest
 //! is `snpkit_measure::given_launch_digest`'s, its answer `snpkit_attest::emulated::answer`.
 //!
+//! Sealed volumes (the manifest's `volumes`) are attached read-write, each as the virtio disk with
+//! serial `snpkit-vol-<name>`: `images/<recipe>/volumes/<name>.img`, or the file `--volume
+//! NAME=PATH` names, created sparse at the volume's size when there is none and never truncated.
+//!
 //! Only QEMU launch configurations are booted: a config with `vmm = "ec2"` or `"gce"` predicts a
 //! launch in that cloud, which QEMU does not perform, so the emulated PSP would sign a digest for a
 //! launch that never happened. `guest_features` cannot be chosen on QEMU's command line (KVM
@@ -27,12 +31,14 @@ use snpkit_attest::emulated::{ChipSecret, GuestContext, ReportFields, TestChain}
 use snpkit_attest::report::layout::MEASUREMENT;
 use snpkit_bundle::{
     CertName, HostData, ImageDir, ImageLayout, LaunchSpec, Manifest, RUN_SCHEMA, RunDir, RunLaunch,
-    RunRecord, files,
+    RunRecord, files, prepare_volume,
 };
 use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
-use snpkit_qemu::{Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps};
+use snpkit_qemu::{
+    Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps, VolumeDisk,
+};
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
 use std::path::PathBuf;
@@ -80,6 +86,10 @@ pub struct Args {
     /// Print run.json on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Attach another file as sealed volume NAME instead of images/<recipe>/volumes/NAME.img
+    /// (created sparse at the volume's size if it does not exist; never truncated). Repeatable.
+    #[arg(long = "volume", value_name = "NAME=PATH", value_parser = parse_volume_override)]
+    pub volumes: Vec<VolumeOverride>,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -96,9 +106,31 @@ impl Args {
             qemu: QEMU.into(),
             host_data: None,
             json: false,
+            volumes: Vec::new(),
             dirs,
         }
     }
+}
+
+/// `--volume NAME=PATH`: the file to attach as volume NAME.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeOverride {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+fn parse_volume_override(s: &str) -> Result<VolumeOverride, String> {
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=PATH (e.g. --volume data=/srv/data.img)"))?;
+    snpkit_wire::volume::check_name(name).map_err(|e| e.to_string())?;
+    if path.is_empty() {
+        return Err(format!("--volume {name}= names no file"));
+    }
+    Ok(VolumeOverride {
+        name: name.to_owned(),
+        path: path.into(),
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -184,15 +216,19 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         eprintln!("{line}");
     }
 
+    let volumes = volumes(&image, &manifest, &args.volumes)?;
     let run = image.start_run()?;
     let result = boot_in(
         args,
         &image,
         &manifest,
-        config,
-        &measure_config,
-        &given,
-        snp_host,
+        Chosen {
+            config,
+            measure_config: &measure_config,
+            given: &given,
+            snp_host,
+            volumes,
+        },
         run.dir(),
     );
     match result {
@@ -238,17 +274,84 @@ fn built_hashes(manifest: &Manifest) -> anyhow::Result<KernelHashes> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Each of the image's volumes as a disk to attach: its file in the image folder, or the one
+/// `--volume` names; created sparse at its size when there is none, never truncated.
+fn volumes(
+    image: &ImageDir,
+    manifest: &Manifest,
+    overrides: &[VolumeOverride],
+) -> anyhow::Result<Vec<VolumeDisk>> {
+    for (i, o) in overrides.iter().enumerate() {
+        if manifest.volume(&o.name).is_none() {
+            let names: Vec<&str> = manifest.volumes.iter().map(|v| v.name.as_str()).collect();
+            bail!(
+                "--volume {}=…: the image has no volume {:?} ({})",
+                o.name,
+                o.name,
+                if names.is_empty() {
+                    "its recipe has no [[volumes]]".to_owned()
+                } else {
+                    format!("it has: {}", names.join(", "))
+                }
+            );
+        }
+        if overrides[..i].iter().any(|p| p.name == o.name) {
+            bail!("--volume {}= is given twice", o.name);
+        }
+    }
+    manifest
+        .volumes
+        .iter()
+        .map(|v| {
+            let path = match overrides.iter().find(|o| o.name == v.name) {
+                Some(o) => o.path.clone(),
+                None => image.volume(&v.name)?,
+            };
+            let bytes = v
+                .size_mib
+                .checked_mul(1 << 20)
+                .with_context(|| format!("volume {}: {} MiB", v.name, v.size_mib))?;
+            let file = prepare_volume(&path, bytes)
+                .with_context(|| format!("preparing volume {}", v.name))?;
+            if file.created {
+                eprintln!(
+                    "volume {}: created {} ({} MiB, sparse); the guest formats it on this boot",
+                    v.name,
+                    path.display(),
+                    v.size_mib
+                );
+            }
+            Ok(VolumeDisk {
+                name: v.name.clone(),
+                path,
+            })
+        })
+        .collect()
+}
+
+/// What `boot` chose before the run started.
+struct Chosen<'a> {
+    config: &'a LaunchSpec,
+    measure_config: &'a snpkit_measure::LaunchConfig,
+    given: &'a boot_id::Given,
+    snp_host: Option<SnpHostCaps>,
+    volumes: Vec<VolumeDisk>,
+}
+
 fn boot_in(
     args: &Args,
     image: &ImageDir,
     manifest: &Manifest,
-    config: &LaunchSpec,
-    measure_config: &snpkit_measure::LaunchConfig,
-    given: &boot_id::Given,
-    snp_host: Option<SnpHostCaps>,
+    chosen: Chosen<'_>,
     work: &RunDir,
 ) -> anyhow::Result<RunRecord> {
+    let Chosen {
+        config,
+        measure_config,
+        given,
+        snp_host,
+        volumes,
+    } = chosen;
     let firmware_path = image.firmware();
     let cmdline = String::from_utf8(image.read_cmdline()?)
         .with_context(|| format!("{} is not UTF-8", image.cmdline().display()))?;
@@ -302,6 +405,7 @@ fn boot_in(
         memory_mib: config.memory_mib,
         console_log: work.console_log(),
         disks: disks(image, manifest),
+        volumes,
         kind,
     };
 

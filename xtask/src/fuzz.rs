@@ -279,6 +279,11 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             root_hash: vec![0xab; 32],
             salt: vec![0x5a; 32],
         }),
+        volumes: vec![snpkit_bundle::ManifestVolume {
+            name: "data".into(),
+            size_mib: 16,
+            mount: "/var/lib/app".into(),
+        }],
     };
     let expected = Expected {
         schema: EXPECTED_SCHEMA,

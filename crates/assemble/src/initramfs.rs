@@ -7,7 +7,7 @@ use snpkit_image::{Tree, cpio, gzip};
 use snpkit_inputs::Progress;
 use snpkit_inputs::kernel::KernelFiles;
 use snpkit_recipe::Recipe;
-use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root};
+use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root, Volume};
 
 /// The compressed initramfs (`initrd.cpio.gz`) and the inputs added to it (modules, then `/init`).
 pub(crate) struct Initrd {
@@ -70,7 +70,15 @@ pub(crate) fn initrd(
         },
         modules: module_paths,
         root,
-        volumes: Vec::new(),
+        volumes: recipe
+            .volumes
+            .iter()
+            .map(|v| Volume {
+                name: v.name.clone(),
+                mount: v.mount.clone(),
+                key: v.key,
+            })
+            .collect(),
     };
     let mut init_json = serde_json::to_vec_pretty(&init_config).map_err(BuildError::InitConfig)?;
     init_json.push(b'\n');

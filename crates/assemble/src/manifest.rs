@@ -1,7 +1,9 @@
 //! Filling `manifest.json`: the one place the build's typed results become the manifest's fields.
 
 use crate::layout::VerityRoot;
-use snpkit_bundle::{Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, VerityMetadata};
+use snpkit_bundle::{
+    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestVolume, VerityMetadata,
+};
 use snpkit_image::gzip;
 use snpkit_recipe::{Layout, Lock, Recipe};
 use std::collections::BTreeMap;
@@ -43,6 +45,15 @@ pub(crate) fn manifest(
         tools: tool_versions(lock, tools, made.verity.is_some()),
         launch: recipe.launch.clone(),
         verity: made.verity.map(verity_entry),
+        volumes: recipe
+            .volumes
+            .iter()
+            .map(|v| ManifestVolume {
+                name: v.name.clone(),
+                size_mib: v.size_mib,
+                mount: v.mount.clone(),
+            })
+            .collect(),
     }
 }
 

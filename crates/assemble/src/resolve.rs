@@ -70,11 +70,24 @@ fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
 /// filesystem and the virtio disks (all modules in Debian's cloud kernel).
 const VERITY_MODULES: &[&str] = &["dm-verity", "squashfs", "virtio_blk"];
 
-/// The kernel modules to ship: the recipe's, plus what its layout needs.
+/// Modules sealed volumes need on top of the recipe's (dependencies are added): dm-integrity
+/// under dm-crypt, AEGIS-128 (the AES-NI version where the CPU has it) and the virtio disk.
+const VOLUME_MODULES: &[&str] = &[
+    "dm-integrity",
+    "dm-crypt",
+    "aegis128",
+    "aegis128-aesni",
+    "virtio_blk",
+];
+
+/// The kernel modules to ship: the recipe's, plus what its layout and volumes need.
 pub(crate) fn module_names(recipe: &Recipe) -> Vec<String> {
     let mut names = recipe.modules.clone();
     if matches!(recipe.layout, snpkit_recipe::Layout::Verity(_)) {
         names.extend(VERITY_MODULES.iter().map(|m| (*m).to_owned()));
+    }
+    if !recipe.volumes.is_empty() {
+        names.extend(VOLUME_MODULES.iter().map(|m| (*m).to_owned()));
     }
     names
 }

@@ -42,6 +42,12 @@ pub(crate) fn appliance(
     for s in &recipe.symlinks {
         tree.add_symlink(&s.path, &s.target)?;
     }
+    // A volume's mount point must exist in a read-only (verity) root; /init mounts over it.
+    for v in &recipe.volumes {
+        if tree.get(&v.mount).is_none() {
+            tree.add_dir(&v.mount, 0o755)?;
+        }
+    }
     for (path, _) in tree.iter() {
         if let Some(r) = RESERVED
             .iter()

@@ -4,6 +4,13 @@ use std::path::PathBuf;
 /// `#[source]` in its message (the chain is printed once, by whoever prints the error).
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    #[error(
+        "{} is {kind}, and a sealed volume is a regular file or a block device: move it away, or \
+         name the volume's file with `boot --volume NAME=PATH`",
+        path.display()
+    )]
+    NotAVolume { path: PathBuf, kind: &'static str },
+
     /// Only the path: the cause (`No such file or directory`) follows as the source, as in
     /// `cat: PATH: CAUSE`.
     #[error("{}", path.display())]

@@ -8,14 +8,16 @@
 //!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
 //!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
 //!   id/<config>.id-block  <config>.id-auth   the signed identities     IdFiles       sign
+//!   volumes/<name>.img  a sealed volume, sparse, made on first boot       prepare_volume boot
 //! ```
 //!
 //! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
 //! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
 //! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
-//! atomic writes, the swap that replaces an image while keeping its boot runs and signatures
-//! ([`write_image`], [`KEPT`]), the signed identities' folder ([`ImageDir::read_id`],
-//! [`ImageDir::write_id`]), and the life cycle of a run folder (`.partial`, `.failed`,
+//! atomic writes, the volume files (created once, never replaced), the swap that replaces an image
+//! while keeping its boot runs, signatures and volumes ([`write_image`], [`KEPT`]), the signed
+//! identities' folder ([`ImageDir::read_id`], [`ImageDir::write_id`]), and the life cycle of a run
+//! folder (`.partial`, `.failed`,
 //! [`RunId`]).
 //!
 //! Must not know how the files are made or judged: no measurement, no QEMU, no verification, no
@@ -40,6 +42,7 @@ mod run_dir;
 mod run_record;
 mod sha256;
 mod swap;
+mod volume_file;
 
 pub use error::BundleError;
 pub use expected::{
@@ -50,12 +53,14 @@ pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
-    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, VerityMetadata,
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestVolume,
+    VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};
 pub use sha256::{BadSha256, Sha256Sum};
 pub use swap::{KEPT, write_image};
+pub use volume_file::{VolumeFile, prepare_volume};
 
 /// The default folder of images, beside `recipes/` in a workspace.
 pub const IMAGES_DIR: &str = "images";
@@ -74,6 +79,11 @@ pub mod files {
     pub const EXPECTED: &str = "expected.json";
     /// The folder of boot runs.
     pub const RUNS: &str = "runs";
+    /// The folder of sealed volume files, `volumes/<name>.img`.
+    pub const VOLUMES: &str = "volumes";
+    /// What follows a volume's name in its file name.
+    pub const VOLUME_SUFFIX: &str = ".img";
+
     /// The folder of signed identities (`cargo xtask sign`), see [`crate::id_files`].
     pub const ID: &str = "id";
 }

@@ -34,6 +34,21 @@ pub struct Manifest {
     /// dm-verity parameters, for verity layouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verity: Option<VerityMetadata>,
+    /// The sealed volumes `/init` opens (from the recipe's `[[volumes]]`): what `boot` attaches.
+    /// Absent when there are none, so images without volumes keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<ManifestVolume>,
+}
+
+/// A sealed volume of the image: its file is `volumes/<name>.img`, made `size_mib` large on the
+/// first boot, attached as the virtio disk with serial `snpkit-vol-<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestVolume {
+    pub name: String,
+    pub size_mib: u64,
+    /// Where the appliance sees it (for people; `/init` reads its own copy in init.json).
+    pub mount: String,
 }
 
 /// Where the appliance lives: in the initramfs, or in a dm-verity root filesystem beside it.
@@ -156,6 +171,11 @@ impl Manifest {
         }
     }
 
+    /// The volume called `name`.
+    pub fn volume(&self, name: &str) -> Option<&ManifestVolume> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+
     /// The names of the launch configurations, for messages (`qemu-1, qemu-4`).
     pub fn launch_names(&self) -> String {
         names(&self.launch)
@@ -251,6 +271,7 @@ pub(crate) mod tests {
                 root_hash: vec![0xab; 32],
                 salt: vec![0x01, 0x02],
             }),
+            volumes: Vec::new(),
         }
     }
 
@@ -321,6 +342,26 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(layout).unwrap(), name);
             assert_eq!(layout.name(), name);
         }
+    }
+
+    #[test]
+    fn volumes_are_written_only_when_there_are_some() {
+        let plain = verity_manifest().to_json();
+        assert!(!plain.contains("volumes"), "{plain}");
+        let mut m = verity_manifest();
+        m.volumes.push(ManifestVolume {
+            name: "data".into(),
+            size_mib: 64,
+            mount: "/var/lib/app".into(),
+        });
+        let json = m.to_json();
+        let back = Manifest::from_json(&json).unwrap();
+        assert_eq!(back.volume("data").unwrap().size_mib, 64);
+        assert!(back.volume("other").is_none());
+        let bad = json.replacen("\"size_mib\": 64", "\"size_mib\": -64", 1);
+        assert!(Manifest::from_json(&bad).is_err());
+        let extra = json.replacen("\"size_mib\": 64", "\"size_mib\": 64, \"key\": \"x\"", 1);
+        assert!(Manifest::from_json(&extra).is_err());
     }
 
     /// What a string map would have let through and the typed struct refuses.

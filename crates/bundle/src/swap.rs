@@ -3,7 +3,7 @@
 //! All files are written and synced into a temporary folder beside the target; then the new folder
 //! and the old one trade places in one `renameat2(RENAME_EXCHANGE)`, and the old one is removed.
 //! What the old image holds that is not ours to delete — the entries of [`KEPT`]: boot runs and
-//! signed identities today, sealed volumes later — moves over to the new folder. They move only after the
+//! signed identities and sealed volumes — moves over to the new folder. They move only after the
 //! swap, out of the old folder that has just been swapped out: moved before, a failed swap would
 //! delete them with the temporary folder. If one cannot move, those already moved go back and the
 //! old image is swapped back in, whole. `expected.json` does not move: reference values of the old
@@ -26,7 +26,7 @@ use std::path::Path;
 /// whether the block was signed for another config of this image or for no config of it, and
 /// `cargo xtask sign` replaces the folder. Dropping them instead would lose valid signatures on
 /// every rebuild and turn "signed" into "unsigned" without a word.
-pub const KEPT: &[&str] = &[files::RUNS, files::ID];
+pub const KEPT: &[&str] = &[files::RUNS, files::ID, files::VOLUMES];
 
 /// Writes `files` (name, bytes) as the image folder `images_dir/recipe`, replacing the old image
 /// in one step and carrying over its [`KEPT`] entries.

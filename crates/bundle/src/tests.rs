@@ -122,6 +122,8 @@ fn every_path_is_inside_the_folder_under_its_one_name() {
         (image.rootfs(), "/i/r/rootfs.img"),
         (image.verity(), "/i/r/rootfs.verity"),
         (image.runs(), "/i/r/runs"),
+        (image.volumes(), "/i/r/volumes"),
+        (image.volume("data").unwrap(), "/i/r/volumes/data.img"),
     ];
     for (path, want) in paths {
         assert_eq!(path, Path::new(want));

@@ -39,7 +39,19 @@ pub struct Launch {
     /// filesystem and hash tree. Not measured: the root hash on the measured command line is what
     /// binds them.
     pub disks: Vec<PathBuf>,
+    /// Sealed volumes: read-write virtio disks after the read-only ones, each with the serial
+    /// `snpkit-vol-<name>` by which `/init` finds it (the host names disks; the guest checks the
+    /// volume's header, not the serial, before it trusts one).
+    pub volumes: Vec<VolumeDisk>,
     pub kind: LaunchKind,
+}
+
+/// A sealed volume's file, attached read-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeDisk {
+    /// The volume's name (1 to 9 of `a-z0-9-`, `snpkit_wire::volume::check_name`).
+    pub name: String,
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +121,14 @@ pub enum ArgvError {
     NulInCmdline,
     #[error("{what} launches need the emulated PSP's socket")]
     MissingPspSocket { what: &'static str },
+    #[error("volume {name:?} cannot be attached")]
+    BadVolumeName {
+        name: String,
+        #[source]
+        source: snpkit_wire::volume::NameError,
+    },
+    #[error("volume {name:?} is attached twice")]
+    VolumeTwice { name: String },
     #[error(
         "an SNP launch must not offer the emulated PSP's port: the guest would have no reason to use it"
     )]
@@ -170,6 +190,17 @@ pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvErr
     }
     if launch.cmdline.contains('\0') {
         return Err(ArgvError::NulInCmdline);
+    }
+    for (i, v) in launch.volumes.iter().enumerate() {
+        snpkit_wire::volume::check_name(&v.name).map_err(|source| ArgvError::BadVolumeName {
+            name: v.name.clone(),
+            source,
+        })?;
+        if launch.volumes[..i].iter().any(|w| w.name == v.name) {
+            return Err(ArgvError::VolumeTwice {
+                name: v.name.clone(),
+            });
+        }
     }
     match (&launch.kind, &sockets.emulated_psp) {
         (LaunchKind::Snp(_), Some(_)) => return Err(ArgvError::PspSocketOnSnp),
@@ -273,6 +304,19 @@ pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvErr
         a.push(os("-device"));
         a.push(os(format!("virtio-blk-pci,drive=disk{i}{device_suffix}")));
     }
+    for (i, v) in launch.volumes.iter().enumerate() {
+        a.push(os("-drive"));
+        a.push(opt(
+            &format!("if=none,id=vol{i},format=raw,file="),
+            &v.path,
+            "",
+        ));
+        a.push(os("-device"));
+        a.push(os(format!(
+            "virtio-blk-pci,drive=vol{i},serial={}{device_suffix}",
+            snpkit_wire::volume::serial_for(&v.name)
+        )));
+    }
     virtio_serial(&mut a, sockets, device_suffix);
     Ok(a)
 }
@@ -293,6 +337,7 @@ mod tests {
             memory_mib: 2048,
             console_log: "/run/x/console.log".into(),
             disks: Vec::new(),
+            volumes: Vec::new(),
             kind,
         }
     }
@@ -506,5 +551,110 @@ mod tests {
             .position(|s| s == "virtio-blk-pci,drive=disk1")
             .unwrap();
         assert!(d0 < d1, "the data disk comes first, so it is /dev/vda");
+    }
+}
+
+#[cfg(test)]
+mod volume_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn launch(volumes: Vec<VolumeDisk>, disks: Vec<PathBuf>) -> Launch {
+        Launch {
+            qemu: "qemu-system-x86_64".into(),
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            cmdline: String::new(),
+            vcpus: 1,
+            cpu_model: "EPYC-v4".into(),
+            memory_mib: 512,
+            console_log: "/c".into(),
+            disks,
+            volumes,
+            kind: LaunchKind::TcgUnmeasured,
+        }
+    }
+
+    fn vol(name: &str, path: &str) -> VolumeDisk {
+        VolumeDisk {
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+
+    fn sockets() -> Sockets {
+        Sockets {
+            console: "/s/c".into(),
+            attest: "/s/a".into(),
+            emulated_psp: Some("/s/p".into()),
+        }
+    }
+
+    #[test]
+    fn volumes_are_writable_disks_with_their_serial_after_the_read_only_ones() {
+        let l = launch(
+            vec![
+                vol("data", "/img/volumes/data.img"),
+                vol("log", "/v/a,b.img"),
+            ],
+            vec!["/img/rootfs.img".into()],
+        );
+        let a: Vec<String> = argv(&l, &sockets())
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let drives: Vec<&String> = a.iter().filter(|s| s.starts_with("if=none")).collect();
+        assert_eq!(
+            drives,
+            [
+                "if=none,id=disk0,format=raw,readonly=on,file=/img/rootfs.img",
+                "if=none,id=vol0,format=raw,file=/img/volumes/data.img",
+                "if=none,id=vol1,format=raw,file=/v/a,,b.img",
+            ]
+        );
+        let devices: Vec<&String> = a.iter().filter(|s| s.starts_with("virtio-blk")).collect();
+        assert_eq!(
+            devices,
+            [
+                "virtio-blk-pci,drive=disk0",
+                "virtio-blk-pci,drive=vol0,serial=snpkit-vol-data",
+                "virtio-blk-pci,drive=vol1,serial=snpkit-vol-log",
+            ]
+        );
+    }
+
+    #[test]
+    fn snp_volumes_go_through_the_iommu_like_every_device() {
+        let mut l = launch(vec![vol("data", "/d.img")], Vec::new());
+        l.kind = LaunchKind::Snp(SnpLaunch {
+            firmware: "/f".into(),
+            policy: 0x30000,
+            host: SnpHostCaps::assume(51, 1),
+            host_data: None,
+            id_block: None,
+        });
+        let s = Sockets {
+            emulated_psp: None,
+            ..sockets()
+        };
+        let a = argv(&l, &s).unwrap();
+        assert!(a.iter().any(|x| x
+            == "virtio-blk-pci,drive=vol0,serial=snpkit-vol-data,disable-legacy=on,iommu_platform=on"));
+    }
+
+    #[test]
+    fn names_that_cannot_be_a_serial_or_repeat_are_refused() {
+        for bad in ["", "data,x", "toolongname", "Data"] {
+            let err = argv(&launch(vec![vol(bad, "/d")], Vec::new()), &sockets()).unwrap_err();
+            assert!(matches!(err, ArgvError::BadVolumeName { .. }), "{bad:?}");
+        }
+        let twice = launch(vec![vol("data", "/a"), vol("data", "/b")], Vec::new());
+        assert_eq!(
+            argv(&twice, &sockets()),
+            Err(ArgvError::VolumeTwice {
+                name: "data".into()
+            })
+        );
     }
 }

@@ -280,6 +280,9 @@ pub fn spawn(launch: &Launch, deadline: Duration) -> Result<Vm, SpawnError> {
     for disk in &launch.disks {
         must_exist("disk", disk)?;
     }
+    for volume in &launch.volumes {
+        must_exist("volume", &volume.path)?;
+    }
     let with_psp = match &launch.kind {
         LaunchKind::Snp(snp) => {
             must_exist("firmware", &snp.firmware)?;

@@ -4,7 +4,9 @@
 
 mod support;
 
-use snpkit_qemu::launch::{EmulatedLaunch, Launch, LaunchKind, SnpLaunch, Sockets, argv};
+use snpkit_qemu::launch::{
+    EmulatedLaunch, Launch, LaunchKind, SnpLaunch, Sockets, VolumeDisk, argv,
+};
 use snpkit_qemu::supervise::SpawnError;
 use snpkit_qemu::{Outcome, SnpHostCaps, spawn};
 use std::os::unix::net::UnixListener;
@@ -38,6 +40,11 @@ fn snp_launch(dir: &Path) -> Launch {
         memory_mib: 512,
         console_log: dir.join("console.log"),
         disks: Vec::new(),
+        // A sealed volume's read-write disk with its serial: QEMU must parse that too.
+        volumes: vec![VolumeDisk {
+            name: "data".into(),
+            path: file(dir, "data,vol.img", 1 << 20),
+        }],
         kind: LaunchKind::Snp(SnpLaunch {
             firmware: file(dir, "OVMF.fd", 2 << 20),
             policy: 0x30000,
@@ -120,6 +127,10 @@ fn emulated_argv_starts_qemu() {
         memory_mib: 512,
         console_log: dir.path().join("console.log"),
         disks: Vec::new(),
+        volumes: vec![VolumeDisk {
+            name: "data".into(),
+            path: file(dir.path(), "data,vol.img", 1 << 20),
+        }],
         kind: LaunchKind::Emulated(EmulatedLaunch {
             // Never executed: QEMU is started paused (-S).
             firmware: file(dir.path(), "OVMF.fd", 2 << 20),

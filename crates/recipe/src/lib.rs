@@ -2,9 +2,10 @@
 //!
 //! Owns the `recipes/<name>/recipe.toml` format ([`Recipe`]), its validation (every error names the
 //! file, the key and the fix), the minijinja rendering of the kernel command line
-//! ([`render_cmdline`]), the launch configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`),
-//! the identity an owner signs into the image's ID blocks (`[identity]`, [`Identity`]) and the
-//! `recipe.lock` file ([`Lock`]) that pins every resolved input.
+//! ([`render_cmdline`]), the sealed volumes (`[[volumes]]`, [`VolumeSpec`]), the launch
+//! configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`), the identity an owner signs into
+//! the image's ID blocks (`[identity]`, [`Identity`]) and the `recipe.lock` file ([`Lock`]) that
+//! pins every resolved input.
 //!
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
 //! (`snpkit-image`) or how digests are computed (`snpkit-measure`): a recipe is data. The only I/O
@@ -25,6 +26,7 @@ mod raw;
 pub mod sources;
 mod validate;
 mod verity;
+mod volumes;
 
 // The lock's checksums and the launch tables are the image folder's types: this crate writes them
 // into no file but recipe.lock, and the pipeline reads them from manifest.json without the recipe.
@@ -44,3 +46,4 @@ pub use model::{
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
+pub use volumes::{MAX_VOLUME_MIB, MIN_VOLUME_MIB, VolumeKey, VolumeSpec};

@@ -4,6 +4,7 @@
 
 use crate::identity::Identity;
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
+use crate::volumes::VolumeSpec;
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub struct Recipe {
     /// What `cargo xtask sign` puts into the ID blocks besides digest and policy (`[identity]`);
     /// `None` when the recipe has no such table (then the image cannot be signed).
     pub identity: Option<Identity>,
+    /// Sealed volumes `/init` opens and mounts before the entry point (`[[volumes]]`).
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.
@@ -192,6 +195,23 @@ impl Recipe {
             })?;
         }
         Ok(())
+    }
+
+    /// The volume called `name`, or an error listing the ones there are.
+    pub fn volume(&self, name: &str) -> Result<&VolumeSpec, RecipeError> {
+        self.volumes.iter().find(|v| v.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.volumes.iter().map(|v| v.name.as_str()).collect();
+            RecipeError::invalid(
+                &self.file,
+                "volumes",
+                format!("no volume named {name:?}"),
+                if names.is_empty() {
+                    "the recipe has no [[volumes]]".to_owned()
+                } else {
+                    format!("choose one of: {}", names.join(", "))
+                },
+            )
+        })
     }
 
     /// The launch configuration called `name`, or an error listing the ones there are.

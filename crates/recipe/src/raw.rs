@@ -38,6 +38,8 @@ pub(crate) struct RawRecipe {
     pub launch: Vec<LaunchSpec>,
     #[serde(default)]
     pub identity: Option<RawIdentity>,
+    #[serde(default)]
+    pub volumes: Vec<RawVolume>,
 }
 
 #[derive(Deserialize)]
@@ -115,4 +117,13 @@ pub(crate) struct RawVerity {
     pub on_corruption: Option<String>,
     pub check: Option<String>,
     pub seed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVolume {
+    pub name: String,
+    pub size_mib: u64,
+    pub mount: String,
+    pub key: String,
 }

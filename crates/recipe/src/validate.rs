@@ -2,7 +2,6 @@
 //! been checked, or an error naming the file, the key and the fix. The checks run in the order
 //! of the file's keys, so the first problem reported is the first one a reader meets.
 
-use crate::cmdline;
 use crate::model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     Recipe, SymlinkSpec, VeritySpec,
@@ -13,6 +12,7 @@ use crate::raw::{
 };
 use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchSpec, RecipeError, Sha256Sum};
+use crate::{cmdline, volumes};
 use snpkit_bundle::MAX_VCPUS;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         .as_ref()
         .map(|i| crate::identity::identity(i, file))
         .transpose()?;
+    let volumes = volumes::check(file, &raw.volumes, &|key, s| v.abs_path(key, s))?;
 
     Ok(Recipe {
         dir,
@@ -67,6 +68,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         vars: raw.vars,
         launch: raw.launch,
         identity,
+        volumes,
     })
 }
 

@@ -75,6 +75,36 @@ fn replaces_atomically_and_keeps_runs() {
 }
 
 #[test]
+fn a_rebuild_keeps_sealed_volumes_beside_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = old_image(dir.path());
+    let image = ImageDir::new(dir.path(), "app");
+    let volume = image.volume("data").unwrap();
+    assert!(volume.starts_with(&out));
+    crate::prepare_volume(&volume, 16 << 20).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&volume)
+        .and_then(|f| std::os::unix::fs::FileExt::write_all_at(&f, b"state", 4096))
+        .unwrap();
+    let before = std::fs::read(&volume).unwrap();
+    write_image(dir.path(), "app", &[("a", b"2")]).unwrap();
+    assert_eq!(std::fs::read(out.join("a")).unwrap(), b"2");
+    assert_eq!(
+        std::fs::read(&volume).unwrap(),
+        before,
+        "a rebuild must keep the volume byte for byte"
+    );
+    assert_eq!(
+        std::fs::read(evidence(&out, files::RUNS)).unwrap(),
+        b"evidence"
+    );
+    assert!(!crate::prepare_volume(&volume, 16 << 20).unwrap().created);
+    assert_eq!(listing(&out), ["a", "runs", "volumes"]);
+    assert_eq!(listing(dir.path()), ["app"]);
+}
+
+#[test]
 fn a_failed_swap_keeps_the_old_image_and_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = old_image(dir.path());
@@ -143,12 +173,12 @@ fn runs_are_never_deleted_even_when_nothing_can_be_undone() {
     );
 }
 
-/// Later issues keep more than runs/ (sealed volumes, ID blocks): every kept entry moves.
-const TWO_KEPT: &[&str] = &[files::RUNS, "volumes"];
+/// runs/ and volumes/ are kept; an ID block folder joins later. Every kept entry moves.
+const TWO_KEPT: &[&str] = KEPT;
 
 fn old_image_with_volumes(dir: &Path) -> PathBuf {
     let out = old_image(dir);
-    let volume = evidence(&out, "volumes");
+    let volume = evidence(&out, files::VOLUMES);
     std::fs::create_dir_all(volume.parent().unwrap()).unwrap();
     std::fs::write(volume, b"sealed").unwrap();
     out
@@ -160,7 +190,10 @@ fn every_kept_entry_moves_to_the_new_image() {
     let out = old_image_with_volumes(dir.path());
     write_with(dir.path(), "app", &[("a", b"2")], TWO_KEPT, &Renames::REAL).unwrap();
     assert_eq!(std::fs::read(out.join("a")).unwrap(), b"2");
-    assert_eq!(std::fs::read(evidence(&out, "volumes")).unwrap(), b"sealed");
+    assert_eq!(
+        std::fs::read(evidence(&out, files::VOLUMES)).unwrap(),
+        b"sealed"
+    );
     assert_eq!(
         std::fs::read(evidence(&out, files::RUNS)).unwrap(),
         b"evidence"
@@ -194,7 +227,10 @@ fn a_kept_entry_that_cannot_move_brings_the_others_back() {
         "{err}"
     );
     assert_old_image_intact(dir.path(), &out);
-    assert_eq!(std::fs::read(evidence(&out, "volumes")).unwrap(), b"sealed");
+    assert_eq!(
+        std::fs::read(evidence(&out, files::VOLUMES)).unwrap(),
+        b"sealed"
+    );
 }
 
 #[test]
@@ -218,7 +254,7 @@ fn kept_entries_that_cannot_go_back_are_left_where_they_are_and_named() {
         b"evidence"
     );
     assert_eq!(
-        std::fs::read(evidence(&dir.path().join(&kept), "volumes")).unwrap(),
+        std::fs::read(evidence(&dir.path().join(&kept), files::VOLUMES)).unwrap(),
         b"sealed"
     );
 }

@@ -294,6 +294,7 @@ pub fn tcg_launch(initrd: &Path, cmdline: &str, console_log: &Path, vcpus: u32) 
         memory_mib: 512,
         console_log: console_log.to_owned(),
         disks: Vec::new(),
+        volumes: Vec::new(),
         kind: LaunchKind::TcgUnmeasured,
     }
 }
