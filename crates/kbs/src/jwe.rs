@@ -261,7 +261,7 @@ pub fn open(key: &TeeKey, jwe: &[u8], max_plaintext: usize) -> Result<Secret, Jw
         .decrypt_in_place_detached(
             &iv.into(),
             f.protected.as_bytes(),
-            &mut *buffer,
+            &mut buffer,
             &tag.into(),
         )
         .map_err(|_| JweError::Decrypt)?;
