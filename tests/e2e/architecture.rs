@@ -73,6 +73,32 @@ fn forbidden_dependency_edges_are_absent() {
             ],
         ),
         (
+            // The KBS protocol core is linked by the static guest /init: no verifier, no async
+            // runtime, no HTTP stack, no OpenSSL.
+            "snpkit-kbs",
+            &[
+                "snpkit-attest",
+                "snpkit-measure",
+                "snpkit-recipe",
+                "snpkit-qemu",
+                "tokio",
+                "reqwest",
+                "hyper",
+                "axum",
+                "openssl",
+            ],
+        ),
+        (
+            "snpkit-broker",
+            &[
+                "snpkit-qemu",
+                "snpkit-image",
+                "snpkit-inputs",
+                "snpkit-assemble",
+                "snpkit-guest",
+            ],
+        ),
+        (
             "snpkit-wire",
             &[
                 "snpkit-recipe",

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_build;
+mod bench_kbs;
 mod bench_verify;
 mod bench_verity;
 mod boot;
@@ -14,7 +15,9 @@ mod demo;
 mod explain;
 mod firmware;
 mod fuzz;
+mod fuzz_kbs;
 mod guest;
+mod kbs;
 mod measure;
 mod oracles;
 mod ovmf;
@@ -70,6 +73,8 @@ enum Command {
     Verity(verity::Args),
     /// Fuzz every parser of outside bytes (coverage-guided, stable toolchain), seeded from vectors.
     Fuzz(fuzz::Args),
+    /// The key broker: release secrets only to attested guests (Trustee's KBS protocol).
+    Kbs(kbs::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => verify::run(*args),
         Command::Verity(args) => verity::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Kbs(args) => kbs::run(args),
     };
     match result {
         Ok(code) => code,

@@ -45,7 +45,10 @@ pub fn jose_python() -> anyhow::Result<PathBuf> {
         .status()
         .with_context(|| format!("running {}", python.display()))?;
     if !status.success() {
-        bail!("{} cannot import jwcrypto and rfc8785 after installing them", python.display());
+        bail!(
+            "{} cannot import jwcrypto and rfc8785 after installing them",
+            python.display()
+        );
     }
     std::fs::write(venv.join(DONE_MARKER), tag)?;
     Ok(python)
@@ -91,7 +94,10 @@ pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
 }
 
 fn install(venv: &Path) -> anyhow::Result<()> {
-    make_venv(venv, &[&format!("sev-snp-measure=={SEV_SNP_MEASURE_VERSION}")])
+    make_venv(
+        venv,
+        &[&format!("sev-snp-measure=={SEV_SNP_MEASURE_VERSION}")],
+    )
 }
 
 /// A fresh venv at `venv` with `packages` (pinned `name==version`) installed from PyPI.

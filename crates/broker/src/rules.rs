@@ -422,3 +422,27 @@ author_keys = ["{key}"]
         assert!(parse("").expect("an empty file grants nothing").is_empty());
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+    use crate::reference::ReferenceConfig;
+
+    /// The documented example (`crates/broker/examples/rules.toml`) parses against a reference
+    /// that has its config and measurement.
+    #[test]
+    fn the_example_rules_file_is_valid() {
+        let reference = ReferenceSet {
+            source: "expected.json".into(),
+            recipe: "secret-hello".into(),
+            configs: vec![ReferenceConfig {
+                name: "hello-1".into(),
+                measurement: [0x11; 48],
+                policy: 0x30000,
+            }],
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
+        let rules = Rules::read(&path, &reference).expect("the example parses");
+        assert_eq!(rules.len(), 3);
+    }
+}

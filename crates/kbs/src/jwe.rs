@@ -258,12 +258,7 @@ pub fn open(key: &TeeKey, jwe: &[u8], max_plaintext: usize) -> Result<Secret, Jw
         .unwrap(&wrapped, cek.as_mut())
         .map_err(|_| JweError::Unwrap)?;
     aes_gcm::Aes256Gcm::new(cek.as_ref().into())
-        .decrypt_in_place_detached(
-            &iv.into(),
-            f.protected.as_bytes(),
-            &mut buffer,
-            &tag.into(),
-        )
+        .decrypt_in_place_detached(&iv.into(), f.protected.as_bytes(), &mut buffer, &tag.into())
         .map_err(|_| JweError::Decrypt)?;
     Ok(Secret::new(std::mem::take(&mut *buffer)))
 }
