@@ -8,6 +8,7 @@ mod architecture;
 mod boot;
 mod build;
 mod demo;
+mod kbs;
 mod measure;
 mod reproducible;
 mod support;
