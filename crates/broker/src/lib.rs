@@ -1,7 +1,8 @@
 //! The key broker: a KBS speaking Trustee's protocol 0.4.0 that releases a secret only to a guest
 //! whose SEV-SNP evidence passes snpkit-attest's verdict against one image's reference values.
 //!
-//! Owns the HTTP server ([`server`]: axum on hyper and tokio, optional TLS with rustls), sessions
+//! Owns the HTTP server ([`server`]: axum on hyper and tokio; [`listener`]: the bounded accept
+//! loop, optional TLS with rustls), sessions
 //! and their single-use nonces ([`session`]), the appraisal of evidence ([`appraise`]), the
 //! resources folder ([`store`]), the release rules ([`rules`], TOML), the reference values read
 //! from `expected.json` ([`reference`]), the audit log ([`audit`]) and the attestation token
@@ -27,10 +28,12 @@
 pub mod appraise;
 pub mod audit;
 pub mod client;
+pub mod listener;
 pub mod reference;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod token;
 
@@ -38,7 +41,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use server::{Server, Stats, StatsSnapshot};
+pub use listener::Server;
+pub use stats::{Stats, StatsSnapshot};
 
 /// Operational limits. The defaults suit one appliance fleet on one broker; every one is a
 /// command-line option of `cargo xtask kbs serve`.
@@ -242,7 +246,7 @@ impl Broker {
             AuditTo::Writer(w) => audit::Audit::to(w),
         };
         let tls = match &config.tls {
-            Some(files) => Some(server::tls_config(files)?),
+            Some(files) => Some(listener::tls_config(files)?),
             None => None,
         };
         let appraiser = appraise::Appraiser {
@@ -266,7 +270,7 @@ impl Broker {
 
     /// Listen on `addr` (port 0 for any free port) and serve until the [`Server`] is shut down.
     pub async fn serve(&self, addr: std::net::SocketAddr) -> Result<Server, BrokerError> {
-        server::serve(self.inner.clone(), addr).await
+        listener::serve(self.inner.clone(), addr).await
     }
 
     pub fn reference(&self) -> &reference::ReferenceSet {
