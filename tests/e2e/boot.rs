@@ -3,7 +3,7 @@
 //! measurement; tampered images are refused by the firmware itself; a hanging guest is stopped.
 
 use crate::support::{self, Sandbox, fails, ok};
-use snpkit_measure::expected::Expected;
+use snpkit_bundle::{CertName, Expected, ImageDir, RunDir, files};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,7 +24,7 @@ fn boot_json(sb: &Sandbox, config: &str) -> (PathBuf, serde_json::Value) {
     ]));
     let record: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("boot --json prints run.json");
-    let runs = sb.images().join("hello/runs");
+    let runs = ImageDir::new(&sb.images(), "hello").runs();
     let newest = std::fs::read_dir(&runs)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -36,7 +36,7 @@ fn boot_json(sb: &Sandbox, config: &str) -> (PathBuf, serde_json::Value) {
 }
 
 fn expected_measurement(sb: &Sandbox, config: &str) -> String {
-    let text = std::fs::read_to_string(sb.images().join("hello/expected.json")).unwrap();
+    let text = std::fs::read_to_string(ImageDir::new(&sb.images(), "hello").expected()).unwrap();
     let expected: Expected = serde_json::from_str(&text).unwrap();
     expected
         .configs
@@ -47,19 +47,20 @@ fn expected_measurement(sb: &Sandbox, config: &str) -> String {
         .clone()
 }
 
-fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str, vcpus: u64) {
+fn check_run(sb: &Sandbox, path: &Path, record: &serde_json::Value, config: &str, vcpus: u64) {
+    let run = RunDir::at(path);
     for f in [
-        "console.log",
-        "report.bin",
-        "nonce",
-        "pubkey.bin",
-        "pubkey",
-        "run.json",
-        "certs/ark.pem",
-        "certs/ask.pem",
-        "certs/vcek.pem",
+        run.console_log(),
+        run.report(),
+        run.nonce(),
+        run.pubkey(),
+        run.pubkey_hex(),
+        run.record(),
+        run.cert(CertName::Ark),
+        run.cert(CertName::Ask),
+        run.cert(CertName::Vcek),
     ] {
-        assert!(run.join(f).is_file(), "run folder lacks {f}");
+        assert!(f.is_file(), "run folder lacks {}", f.display());
     }
     assert_eq!(record["emulated"], true);
     assert_eq!(record["vcpus"], vcpus);
@@ -67,13 +68,13 @@ fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str,
         record["entry"], "exited with status 0",
         "the guest reported its entry point's end"
     );
-    let report = std::fs::read(run.join("report.bin")).unwrap();
+    let report = std::fs::read(run.report()).unwrap();
     assert_eq!(report.len(), 1184);
-    let nonce_hex = std::fs::read_to_string(run.join("nonce")).unwrap();
+    let nonce_hex = std::fs::read_to_string(run.nonce()).unwrap();
     let nonce: [u8; 32] = hex::decode(nonce_hex.trim()).unwrap().try_into().unwrap();
-    let pubkey = std::fs::read(run.join("pubkey.bin")).unwrap();
+    let pubkey = std::fs::read(run.pubkey()).unwrap();
     assert_eq!(
-        std::fs::read_to_string(run.join("pubkey")).unwrap(),
+        std::fs::read_to_string(run.pubkey_hex()).unwrap(),
         format!("{}\n", hex::encode(&pubkey))
     );
     let binding = snpkit_wire::binding::report_data(&nonce, &pubkey);
@@ -87,7 +88,7 @@ fn check_run(sb: &Sandbox, run: &Path, record: &serde_json::Value, config: &str,
         expected_measurement(sb, config),
         "MEASUREMENT = cargo xtask measure"
     );
-    let console = std::fs::read_to_string(run.join("console.log")).unwrap();
+    let console = std::fs::read_to_string(run.console_log()).unwrap();
     assert!(
         console.contains("hello from Linux 6.12"),
         "the entry point ran:\n{console}"
@@ -120,16 +121,19 @@ fn hello_boots_attests_and_verifies_with_one_and_four_vcpus() {
 
 /// Each way of changing the image after the build, as (file, how).
 const TAMPERING: &[(&str, &str)] = &[
-    ("initrd.cpio.gz", "one byte flipped in the middle"),
-    ("cmdline", "an option appended"),
-    ("vmlinuz", "a different kernel image (last byte changed)"),
+    (files::INITRD, "one byte flipped in the middle"),
+    (files::CMDLINE, "an option appended"),
+    (
+        files::KERNEL,
+        "a different kernel image (last byte changed)",
+    ),
 ];
 
 fn tamper(path: &Path, file: &str) {
     let mut bytes = std::fs::read(path).unwrap();
     match file {
-        "cmdline" => bytes.extend_from_slice(b" quiet"),
-        "initrd.cpio.gz" => {
+        files::CMDLINE => bytes.extend_from_slice(b" quiet"),
+        files::INITRD => {
             let mid = bytes.len() / 2;
             bytes[mid] ^= 0x01;
         }
@@ -247,7 +251,7 @@ fn launches_this_host_cannot_do_are_refused_with_advice() {
 #[test]
 fn a_launch_config_for_a_cloud_is_not_booted_under_qemu() {
     let sb = built_hello();
-    let path = sb.images().join("hello/manifest.json");
+    let path = ImageDir::new(&sb.images(), "hello").manifest();
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let configs = manifest["launch"].as_array_mut().unwrap();
@@ -261,7 +265,7 @@ fn a_launch_config_for_a_cloud_is_not_booted_under_qemu() {
     );
     assert!(err.contains("qemu-1vcpu, qemu-4vcpu"), "{err}");
     assert!(
-        !sb.images().join("hello/runs").exists(),
+        !ImageDir::new(&sb.images(), "hello").runs().exists(),
         "refused before any run was started"
     );
 }

@@ -2,9 +2,8 @@
 //! manifest checked, and bad input refused without touching the previous image.
 
 use crate::support::{Sandbox, fails, gunzip, ok, read_tree};
+use snpkit_bundle::{Expected, InputKind, Manifest, Sha256Sum, files};
 use snpkit_image::cpio::read_newc;
-use snpkit_image::manifest::Manifest;
-use snpkit_recipe::Sha256Sum;
 use snpkit_wire::init::{InitConfig, Root};
 use std::process::{Command, Stdio};
 
@@ -17,34 +16,61 @@ fn hello_builds_and_reads_back() {
     assert_eq!(summary["recipe"], "hello");
     let dir = sb.images().join("hello");
 
-    // The manifest vouches for every file of the image folder.
+    // The manifest vouches for every file of the image folder but itself and the prediction.
     let manifest =
-        Manifest::from_json(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let files = read_tree(&dir);
+        Manifest::from_json(&std::fs::read_to_string(dir.join(files::MANIFEST)).unwrap()).unwrap();
+    let tree = read_tree(&dir);
     assert_eq!(
-        manifest.artifacts.len() + 1,
-        files.len(),
+        manifest.artifacts.len() + 2,
+        tree.len(),
         "image files: {:?}",
-        files.keys()
+        tree.keys()
     );
+    // The build wrote the prediction, byte for byte what `measure` writes from the folder.
+    let predicted = tree[files::EXPECTED].clone();
+    ok(&mut sb.xtask(&["measure", "hello"]));
+    assert_eq!(
+        std::fs::read(dir.join(files::EXPECTED)).unwrap(),
+        predicted,
+        "build and measure predict the same"
+    );
+    let expected = Expected::from_json(&dir, &predicted).unwrap();
+    assert_eq!(expected.configs.len(), manifest.launch.len());
+    for (input, file) in expected.inputs.iter().zip([
+        files::FIRMWARE,
+        files::KERNEL,
+        files::INITRD,
+        files::CMDLINE,
+    ]) {
+        assert_eq!(
+            input.sha256,
+            manifest.artifact(file).unwrap().sha256,
+            "{file}"
+        );
+    }
     for a in &manifest.artifacts {
-        let bytes = &files[&a.name];
+        let bytes = &tree[&a.name];
         assert_eq!(Sha256Sum::of(bytes), a.sha256, "{}", a.name);
         assert_eq!(bytes.len() as u64, a.size, "{}", a.name);
     }
-    assert_eq!(files["cmdline"], manifest.cmdline.as_bytes());
+    assert_eq!(tree[files::CMDLINE], manifest.cmdline.as_bytes());
     assert_eq!(manifest.launch.len(), 2);
     assert!(
         manifest
             .inputs
             .iter()
-            .any(|i| i.kind == "deb" && i.name == "busybox-static")
+            .any(|i| i.kind == InputKind::Deb && i.name == "busybox-static")
     );
-    assert!(manifest.inputs.iter().any(|i| i.kind == "guest-init"));
+    assert!(
+        manifest
+            .inputs
+            .iter()
+            .any(|i| i.kind == InputKind::GuestInit)
+    );
     assert!(manifest.tools.contains_key("rustc"));
 
     // Our reader: owners, times and the pieces /init needs.
-    let cpio = gunzip(&files["initrd.cpio.gz"]);
+    let cpio = gunzip(&tree[files::INITRD]);
     let entries = read_newc(&cpio).unwrap();
     assert!(
         entries

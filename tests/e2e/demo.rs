@@ -3,6 +3,7 @@
 
 use crate::boot::BOOTS;
 use crate::support::{Sandbox, ok};
+use snpkit_bundle::{ImageDir, files};
 
 #[test]
 fn the_demo_builds_measures_boots_and_verifies_hello() {
@@ -28,18 +29,21 @@ fn the_demo_builds_measures_boots_and_verifies_hello() {
     );
     assert!(stdout.contains("VERDICT: PASS"), "{stdout}");
     // Everything landed in the sandbox's images folder.
-    let image = sb.images().join("hello");
-    for file in ["manifest.json", "expected.json"] {
+    let image = ImageDir::new(&sb.images(), "hello");
+    for file in [files::MANIFEST, files::EXPECTED] {
         assert!(
-            image.join(file).is_file(),
+            image.path().join(file).is_file(),
             "no {file} in {}",
-            image.display()
+            image.path().display()
         );
     }
-    let runs: Vec<_> = std::fs::read_dir(image.join("runs"))
+    let runs: Vec<_> = std::fs::read_dir(image.runs())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    assert!(runs[0].join("run.json").is_file());
+    assert!(
+        snpkit_bundle::RunDir::at(&runs[0]).record().is_file(),
+        "{runs:?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! against it over loopback.
 
 use crate::support::{fails, xtask};
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
 use snpkit_kbs::ResourcePath;
 use snpkit_kbs::evidence::CertKind;
 use std::io::BufRead;
@@ -109,7 +109,7 @@ fn kbs_serve_releases_a_secret_only_to_the_attested_guest() {
         move |s: &snpkit_kbs::attester::Session| {
             let report = emulated_report(
                 chain,
-                &EmulatedLaunch::new(measurement, s.report_data(), POLICY),
+                &ReportFields::new(measurement, s.report_data(), POLICY),
             );
             let certs: [(CertKind, &[u8]); 3] = [
                 (CertKind::Ark, chain.roots.ark.der()),
@@ -198,7 +198,8 @@ fn kbs_serve_refuses_to_start_on_bad_inputs() {
     );
     let err = fails(&mut serve(&["--reference", "/nonexistent/expected.json"]));
     assert!(
-        err.contains("cannot read the reference values /nonexistent/expected.json"),
+        err.contains("cannot use the reference values")
+            && err.contains("/nonexistent/expected.json: No such file"),
         "{err}"
     );
     let err = fails(&mut serve(&[

@@ -8,6 +8,7 @@ mod architecture;
 mod boot;
 mod build;
 mod demo;
+mod errors;
 mod kbs;
 mod measure;
 mod reproducible;

@@ -4,13 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use snpkit_measure::expected::Expected;
+use snpkit_bundle::{Expected, files};
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
-}
+use snpkit_testkit::vectors::dir as vectors;
 
 fn fixture(name: &str) -> PathBuf {
     vectors()
@@ -31,6 +27,15 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs xtask with `args`, which must fail saying `want`; returns all it said on stderr.
+fn refused(args: &[&str], want: &str) -> String {
+    let o = xtask(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    let e = stderr(&o);
+    assert!(e.contains(want), "{args:?}: {e}");
+    e
 }
 
 fn last_line(o: &Output) -> String {
@@ -122,10 +127,10 @@ fn measure_writes_the_hashes_page() {
 fn image_dir(root: &Path, initrd: &[u8]) -> PathBuf {
     let dir = root.join("demo");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(fixture("ovmf_AmdSev_suffix.bin"), dir.join("OVMF.fd")).unwrap();
-    std::fs::write(dir.join("vmlinuz"), b"kernel bytes").unwrap();
-    std::fs::write(dir.join("initrd.cpio.gz"), initrd).unwrap();
-    std::fs::write(dir.join("cmdline"), b"console=hvc0 ro ").unwrap();
+    std::fs::copy(fixture("ovmf_AmdSev_suffix.bin"), dir.join(files::FIRMWARE)).unwrap();
+    std::fs::write(dir.join(files::KERNEL), b"kernel bytes").unwrap();
+    std::fs::write(dir.join(files::INITRD), initrd).unwrap();
+    std::fs::write(dir.join(files::CMDLINE), b"console=hvc0 ro ").unwrap();
     let manifest = serde_json::json!({
         "recipe": "demo",
         "launch": [
@@ -138,7 +143,7 @@ fn image_dir(root: &Path, initrd: &[u8]) -> PathBuf {
         ],
         "other": "fields the lead's manifest has are ignored"
     });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::write(dir.join(files::MANIFEST), manifest.to_string()).unwrap();
     dir
 }
 
@@ -149,7 +154,7 @@ fn measure_recipe_writes_expected_json() {
     let o = xtask(&["measure", "demo", "--images", path(root.path())]);
     assert!(o.status.success(), "{}", stderr(&o));
     let expected: Expected =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(files::EXPECTED)).unwrap()).unwrap();
     assert_eq!(expected.recipe, "demo");
     assert_eq!(expected.configs.len(), 3);
     let names: Vec<&str> = expected.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -169,11 +174,11 @@ fn measure_recipe_writes_expected_json() {
             "--vmm-type",
             vmm,
             "--ovmf",
-            path(&dir.join("OVMF.fd")),
+            path(&dir.join(files::FIRMWARE)),
             "--kernel",
-            path(&dir.join("vmlinuz")),
+            path(&dir.join(files::KERNEL)),
             "--initrd",
-            path(&dir.join("initrd.cpio.gz")),
+            path(&dir.join(files::INITRD)),
             "--append",
             "console=hvc0 ro ",
         ]);
@@ -197,33 +202,28 @@ fn measure_recipe_writes_expected_json() {
 #[test]
 fn measure_recipe_errors_name_the_problem() {
     let root = tempfile::tempdir().unwrap();
-    let o = xtask(&["measure", "nothere", "--images", path(root.path())]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("cargo xtask build nothere"),
-        "{}",
-        stderr(&o)
+    refused(
+        &["measure", "nothere", "--images", path(root.path())],
+        "cargo xtask build nothere",
     );
 
     let dir = image_dir(root.path(), b"x");
-    let manifest = std::fs::read_to_string(dir.join("manifest.json"))
+    let manifest = std::fs::read_to_string(dir.join(files::MANIFEST))
         .unwrap()
         .replace("EPYC-Milan", "EPYC-Nope");
-    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
-    let o = xtask(&["measure", "demo", "--images", path(root.path())]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert!(
-        e.contains("vcpu_type") && e.contains("milan-2") && e.contains("EPYC-Nope"),
-        "{e}"
+    std::fs::write(dir.join(files::MANIFEST), manifest).unwrap();
+    let e = refused(
+        &["measure", "demo", "--images", path(root.path())],
+        "vcpu_type",
     );
+    assert!(e.contains("milan-2") && e.contains("EPYC-Nope"), "{e}");
 }
 
 #[test]
 fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let ovmf = dir.join("OVMF.fd");
+    let ovmf = dir.join(files::FIRMWARE);
     let launched = xtask(&[
         "measure",
         "--vcpus",
@@ -235,9 +235,9 @@ fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
         "--ovmf",
         path(&ovmf),
         "--kernel",
-        path(&dir.join("vmlinuz")),
+        path(&dir.join(files::KERNEL)),
         "--initrd",
-        path(&dir.join("initrd.cpio.gz")),
+        path(&dir.join(files::INITRD)),
         "--append",
         "console=hvc0 ro ",
     ]);
@@ -279,7 +279,7 @@ fn explain_finds_the_launch_and_refuses_a_changed_initrd() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // One byte of the initrd changed: nothing reproduces it, and the hashes tried are listed.
-    std::fs::write(dir.join("initrd.cpio.gz"), b"initrd bytez").unwrap();
+    std::fs::write(dir.join(files::INITRD), b"initrd bytez").unwrap();
     let o = xtask(&[
         "explain",
         "demo",
@@ -426,23 +426,20 @@ fn bad_inputs_give_clear_errors() {
         ),
     ];
     for (args, want) in cases {
-        let o = xtask(&[&["measure"], &args[..]].concat());
-        assert!(!o.status.success(), "{args:?} succeeded");
-        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
-        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        let e = refused(&[&["measure"], &args[..]].concat(), want);
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
     }
-    let o = xtask(&["explain", "--ovmf", path(&amdsev), "--digest", "abcd"]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("96 hex digits"), "{}", stderr(&o));
+    refused(
+        &["explain", "--ovmf", path(&amdsev), "--digest", "abcd"],
+        "96 hex digits",
+    );
     let short = dir.path().join("short.bin");
     std::fs::write(&short, [0u8; 100]).unwrap();
-    let o = xtask(&["explain", "--ovmf", path(&amdsev), "--report", path(&short)]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert!(
-        e.contains("100 bytes") && e.contains("1184-byte") && e.contains("4000-byte"),
-        "{e}"
+    let e = refused(
+        &["explain", "--ovmf", path(&amdsev), "--report", path(&short)],
+        "100 bytes",
     );
+    assert!(e.contains("1184-byte") && e.contains("4000-byte"), "{e}");
 }
 
 #[test]
@@ -539,7 +536,7 @@ fn measure_other_modes() {
 fn measure_image(dir: &Path, launch: &[&str]) -> String {
     let mut args = vec!["measure"];
     args.extend_from_slice(launch);
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     args.extend(["--ovmf", path(&ovmf), "--kernel", path(&kernel)]);
     let o = xtask(&args);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -557,7 +554,7 @@ fn explain_json(args: &[&str]) -> (Output, serde_json::Value) {
 fn explain_hits_reproduce_through_measure() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     // Three launches the recipe does not describe: a Genoa host CPU (`-cpu host`), the
     // sev-snp-measure 0.0.13 EC2 form with the cmdline trimmed and no initrd, and GCE.
     let planted = [
@@ -691,8 +688,8 @@ fn explain_searches_the_recipes_configs_and_given_features() {
              "policy": 196608, "memory_mib": 1024}
         ]
     });
-    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
-    let initrd = dir.join("initrd.cpio.gz");
+    std::fs::write(dir.join(files::MANIFEST), manifest.to_string()).unwrap();
+    let initrd = dir.join(files::INITRD);
     let digest = measure_image(
         &dir,
         &[
@@ -724,7 +721,7 @@ fn explain_searches_the_recipes_configs_and_given_features() {
     assert_eq!(json["matches"][0]["guest_features"], "0x40001", "{json}");
 
     // The same files without the recipe: the usual feature sets miss it...
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     let files = [
         "--ovmf",
         path(&ovmf),
@@ -754,7 +751,7 @@ fn explain_searches_the_recipes_configs_and_given_features() {
 fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     // A signature no QEMU model or listed host has (Milan stepping 2).
     let digest = measure_image(
         &dir,
@@ -769,7 +766,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
             "console=hvc0 ro ",
         ],
     );
-    let (ovmf, kernel) = (dir.join("OVMF.fd"), dir.join("vmlinuz"));
+    let (ovmf, kernel) = (dir.join(files::FIRMWARE), dir.join(files::KERNEL));
     let base = [
         "explain",
         "--ovmf",
@@ -847,9 +844,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
 
     // A model or stepping without a family is a usage error, not ignored.
     for flag in ["--vcpu-model", "--vcpu-stepping"] {
-        let o = xtask(&[&base[..], &[flag, "1"]].concat());
-        assert!(!o.status.success());
-        assert!(stderr(&o).contains("--vcpu-family"), "{}", stderr(&o));
+        refused(&[&base[..], &[flag, "1"]].concat(), "--vcpu-family");
     }
 }
 
@@ -857,7 +852,7 @@ fn explain_vcpu_flags_narrow_the_search_or_add_signatures() {
 fn explain_reads_a_report_inside_an_ioctl_response() {
     let root = tempfile::tempdir().unwrap();
     let dir = image_dir(root.path(), b"initrd bytes");
-    let initrd = dir.join("initrd.cpio.gz");
+    let initrd = dir.join(files::INITRD);
     let digest = measure_image(
         &dir,
         &[
@@ -898,9 +893,7 @@ fn explain_reads_a_report_inside_an_ioctl_response() {
     // A failed response (status set) is named as such.
     rsp[0] = 0x16;
     std::fs::write(&file, &rsp).unwrap();
-    let o = xtask(&args);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("status 0x16"), "{}", stderr(&o));
+    refused(&args, "status 0x16");
 }
 
 #[test]
@@ -952,39 +945,18 @@ fn measure_refuses_flags_it_would_ignore() {
         ),
     ];
     for (extra, want) in cases {
-        let o = xtask(&[&base[..], &extra[..]].concat());
-        assert!(!o.status.success(), "{extra:?} succeeded");
-        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+        refused(&[&base[..], &extra[..]].concat(), want);
     }
-    let o = xtask(&[
-        "measure",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--vcpus",
-        "2",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--vcpus cannot be used with measuring a recipe"),
-        "{}",
-        stderr(&o)
+    let recipe = ["measure", "demo", "--images", path(root.path())];
+    refused(
+        &[&recipe[..], &["--vcpus", "2"]].concat(),
+        "--vcpus cannot be used with measuring a recipe",
     );
-    let o = xtask(&[
-        "measure",
-        "demo",
-        "--images",
-        path(root.path()),
-        "--output-format",
-        "base64",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("--output-format cannot be used"),
-        "{}",
-        stderr(&o)
+    refused(
+        &[&recipe[..], &["--output-format", "base64"]].concat(),
+        "--output-format cannot be used",
     );
-    assert!(!dir.join("expected.json").exists());
+    assert!(!dir.join(files::EXPECTED).exists());
 
     // Every EC2 spelling lands on the form it names.
     let ec2 = |extra: &[&str]| {
@@ -1011,33 +983,10 @@ fn measure_refuses_flags_it_would_ignore() {
     assert!(help.contains("ec2-rdx-0x600"), "{help}");
 }
 
-/// splitmix64, for the CLI differential below.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use snpkit_testkit::rng::SplitMix64 as Rng;
 
 fn diff_seed() -> u64 {
-    let seed = std::env::var("SNPKIT_DIFF_SEED").map_or(0x5eed_2026_00e2, |t| {
-        let t = t.trim();
-        match t.strip_prefix("0x") {
-            Some(h) => u64::from_str_radix(h, 16),
-            None => t.parse(),
-        }
-        .unwrap_or_else(|_| panic!("SNPKIT_DIFF_SEED={t:?} is not a number"))
-    });
-    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
-    seed
+    snpkit_testkit::rng::seed("SNPKIT_DIFF_SEED", 0x5eed_2026_00e2)
 }
 
 fn oracle() -> PathBuf {
@@ -1065,7 +1014,7 @@ fn amdsev_ovmf() -> PathBuf {
 fn measure_cli_agrees_with_sev_snp_measure() {
     let oracle = oracle();
     let seed = diff_seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let ovmfs = [fixture("ovmf_AmdSev_suffix.bin"), amdsev_ovmf()];
     let mut failures = Vec::new();
@@ -1085,9 +1034,8 @@ fn measure_cli_agrees_with_sev_snp_measure() {
             1 => (1_000, 400_000),
             _ => (rng.below(200_000) as usize, rng.below(500_000) as usize),
         };
-        let bytes = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.next() as u8).collect::<Vec<_>>();
-        std::fs::write(&kernel, bytes(&mut rng, klen)).unwrap();
-        std::fs::write(&initrd, bytes(&mut rng, ilen)).unwrap();
+        std::fs::write(&kernel, rng.bytes(klen)).unwrap();
+        std::fs::write(&initrd, rng.bytes(ilen)).unwrap();
         let vcpus = [1u32, 2, 4, 9, 32][rng.below(5) as usize].to_string();
         let features = ["0x1", "0x21", "0x201"][rng.below(3) as usize];
         let append = format!(

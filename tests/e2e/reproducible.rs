@@ -123,9 +123,11 @@ fn hello_is_byte_identical_across_checkouts_umasks_zones_locales_and_clocks() {
     );
 
     for recipe in RECIPES {
-        let image_a = read_tree(&a.join("images").join(recipe));
-        let image_b = read_tree(&b.join("images").join(recipe));
-        for file in ["initrd.cpio.gz", "manifest.json", "expected.json"] {
+        let images = snpkit_bundle::IMAGES_DIR;
+        let image_a = read_tree(&a.join(images).join(recipe));
+        let image_b = read_tree(&b.join(images).join(recipe));
+        use snpkit_bundle::files;
+        for file in [files::INITRD, files::MANIFEST, files::EXPECTED] {
             assert!(
                 image_a.contains_key(file),
                 "no {file} in the first {recipe} image"

@@ -58,7 +58,7 @@ impl Sandbox {
             &root().join("recipes").join(name),
             &dir.path().join("recipes").join(name),
         );
-        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        std::fs::create_dir_all(dir.path().join(snpkit_bundle::IMAGES_DIR)).unwrap();
         Sandbox { dir }
     }
 
@@ -67,7 +67,7 @@ impl Sandbox {
     }
 
     pub fn images(&self) -> PathBuf {
-        self.dir.path().join("images")
+        self.dir.path().join(snpkit_bundle::IMAGES_DIR)
     }
 
     pub fn recipe_file(&self, name: &str) -> PathBuf {

@@ -4,16 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
-}
-
-fn vector(rel: &str) -> Vec<u8> {
-    std::fs::read(vectors().join(rel))
-        .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
-}
+use snpkit_testkit::vectors::read as vector;
 
 /// Run `xtask verify` with `cache` as its whole cache: SNPKIT_CACHE wins over XDG_CACHE_HOME, so
 /// both point there, and a developer's warm cache can never answer for an offline or KDS-down case.
@@ -50,11 +41,14 @@ impl Files {
         self.dir.path().join(rel)
     }
     fn put(&self, rel: &str, bytes: &[u8]) -> String {
-        let p = self.path(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, bytes).unwrap();
-        p.to_string_lossy().into_owned()
+        put_at(&self.path(rel), bytes)
     }
+}
+
+fn put_at(p: &Path, bytes: &[u8]) -> String {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
 }
 
 const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
@@ -415,8 +409,8 @@ fn a_vlek_report_with_its_vlek_and_a_policy_file() {
 }
 
 /// An images folder with one recipe, its expected.json, and boot runs made by the emulated PSP.
-fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::EmulatedLaunch) {
-    use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields) {
+    use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
     let chain = TestChain::cached().expect("test chain");
     // The child process looks for the chain under its own XDG cache: share this machine's.
     let src = snpkit_attest::emulated::default_dir().unwrap().join("v1");
@@ -436,41 +430,37 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::EmulatedLaunc
              "measurement": hex::encode([0x4B; 48])}
         ]
     });
-    f.put(
-        "images/hello/expected.json",
-        expected.to_string().as_bytes(),
-    );
+    use snpkit_bundle::{CertName, IMAGES_DIR, ImageDir, RunId};
+    let image = ImageDir::new(&f.path(IMAGES_DIR), "hello");
+    put_at(&image.expected(), expected.to_string().as_bytes());
     let write_run = |id: &str, nonce: [u8; 32], pubkey: &[u8], report: &[u8]| {
-        let run = format!("images/hello/runs/{id}");
-        f.put(&format!("{run}/report.bin"), report);
-        f.put(&format!("{run}/certs/ark.pem"), chain.roots.ark.der());
-        f.put(&format!("{run}/certs/ask.pem"), chain.roots.ask.der());
-        f.put(&format!("{run}/certs/vcek.pem"), chain.vcek.der());
-        f.put(
-            &format!("{run}/nonce"),
-            format!("{}\n", hex::encode(nonce)).as_bytes(),
-        );
-        f.put(&format!("{run}/pubkey.bin"), pubkey);
+        let run = image.run(&RunId::parse(id).unwrap());
+        put_at(&run.report(), report);
+        put_at(&run.cert(CertName::Ark), chain.roots.ark.der());
+        put_at(&run.cert(CertName::Ask), chain.roots.ask.der());
+        put_at(&run.cert(CertName::Vcek), chain.vcek.der());
+        put_at(&run.nonce(), format!("{}\n", hex::encode(nonce)).as_bytes());
+        put_at(&run.pubkey(), pubkey);
         let json = serde_json::json!({"schema": 1, "recipe": "hello", "config": "qemu-1", "launch": "emulated",
             "nonce": hex::encode(nonce), "pubkey": hex::encode(pubkey), "provider": "emulated-psp"});
-        f.put(&format!("{run}/run.json"), json.to_string().as_bytes());
+        put_at(&run.record(), json.to_string().as_bytes());
     };
     // An older run whose report binds another nonce, then the newest, good one.
     let pubkey = b"ephemeral public key".to_vec();
-    let stale = EmulatedLaunch::new(
+    let stale = ReportFields::new(
         measurement,
         snpkit_wire::binding::report_data(&[1; 32], &pubkey),
         0x30000,
     );
     write_run("run-a", [2; 32], &pubkey, &emulated_report(chain, &stale));
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let good = EmulatedLaunch::new(
+    let good = ReportFields::new(
         measurement,
         snpkit_wire::binding::report_data(&[3; 32], &pubkey),
         0x30000,
     );
     write_run("run-b", [3; 32], &pubkey, &emulated_report(chain, &good));
-    (f.path("images").to_string_lossy().into_owned(), good)
+    (f.path(IMAGES_DIR).to_string_lossy().into_owned(), good)
 }
 
 #[test]
@@ -533,4 +523,24 @@ fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
     let o = xtask_verify(&["nope", "--images", &images], &cache);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cargo xtask boot"), "{}", text(&o));
+}
+
+/// An image without its prediction (deleted, or built by an older snpkit): the error says which
+/// command writes it.
+#[test]
+fn a_missing_prediction_names_the_command_that_writes_it() {
+    let f = Files::new();
+    let (images, _) = emulated_images(&f);
+    let image = snpkit_bundle::ImageDir::new(Path::new(&images), "hello");
+    std::fs::remove_file(image.expected()).unwrap();
+    let o = xtask_verify(
+        &["hello", "--images", &images, "--allow-emulated"],
+        &f.path("cache"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is missing") && text(&o).contains("cargo xtask measure hello"),
+        "{}",
+        text(&o)
+    );
 }

@@ -8,6 +8,7 @@
 
 use crate::boot::BOOTS;
 use crate::support::{Sandbox, fails, ok};
+use snpkit_bundle::{ImageDir, RunDir, files};
 use std::path::Path;
 use std::process::Command;
 
@@ -33,11 +34,11 @@ fn flip(path: &std::path::Path, at: usize) -> Vec<u8> {
 fn verity_hello_is_checked_by_the_standard_tools() {
     let sb = Sandbox::with_recipe("verity-hello");
     ok(&mut sb.xtask(&["build", "verity-hello"]));
-    let dir = sb.images().join("verity-hello");
+    let dir = ImageDir::new(&sb.images(), "verity-hello");
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.manifest()).unwrap()).unwrap();
     let v = &manifest["verity"];
-    let cmdline = std::fs::read_to_string(dir.join("cmdline")).unwrap();
+    let cmdline = std::fs::read_to_string(dir.cmdline()).unwrap();
     assert!(
         cmdline.contains(&format!("root={}", v["root_hash"].as_str().unwrap())),
         "{cmdline}"
@@ -45,8 +46,8 @@ fn verity_hello_is_checked_by_the_standard_tools() {
     // veritysetup, the reference, accepts our tree with our parameters.
     let out = ok(Command::new("veritysetup")
         .arg("verify")
-        .arg(dir.join("rootfs.img"))
-        .arg(dir.join("rootfs.verity"))
+        .arg(dir.rootfs())
+        .arg(dir.verity())
         .arg(v["root_hash"].as_str().unwrap())
         .args(["--no-superblock", "--hash", v["hash"].as_str().unwrap()])
         .args([
@@ -57,9 +58,7 @@ fn verity_hello_is_checked_by_the_standard_tools() {
         ]));
     assert!(out.status.success());
     // unsquashfs, the reference reader, sees the appliance with root owners and the epoch.
-    let listing = ok(Command::new("unsquashfs")
-        .arg("-lln")
-        .arg(dir.join("rootfs.img")));
+    let listing = ok(Command::new("unsquashfs").arg("-lln").arg(dir.rootfs()));
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(
         listing.contains("-rwxr-xr-x 0/0") && listing.contains("squashfs-root/usr/bin/hello"),
@@ -70,7 +69,7 @@ fn verity_hello_is_checked_by_the_standard_tools() {
         "{listing}"
     );
     // The initramfs holds /init and modules only.
-    let cpio = crate::support::gunzip(&std::fs::read(dir.join("initrd.cpio.gz")).unwrap());
+    let cpio = crate::support::gunzip(&std::fs::read(dir.initrd()).unwrap());
     let names: Vec<String> = snpkit_image::cpio::read_newc(&cpio)
         .unwrap()
         .into_iter()
@@ -94,20 +93,18 @@ fn verity_hello_boots_attests_and_runs_from_the_verified_root() {
     let out = ok(&mut sb.xtask(&["boot", "verity-hello", "--launch", "emulated", "--json"]));
     drop(one);
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(sb.images().join("verity-hello/expected.json")).unwrap(),
-    )
-    .unwrap();
+    let image = ImageDir::new(&sb.images(), "verity-hello");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(image.expected()).unwrap()).unwrap();
     assert_eq!(record["measurement"], expected["configs"][0]["measurement"]);
     let verdict = ok(&mut sb.xtask(&["verify", "verity-hello", "--allow-emulated"]));
     assert!(String::from_utf8_lossy(&verdict.stdout).contains("VERDICT: PASS"));
-    let runs = sb.images().join("verity-hello/runs");
-    let run = std::fs::read_dir(&runs)
+    let run = std::fs::read_dir(image.runs())
         .unwrap()
         .map(|e| e.unwrap().path())
         .max()
         .unwrap();
-    let console = std::fs::read_to_string(run.join("console.log")).unwrap();
+    let console = std::fs::read_to_string(RunDir::at(run).console_log()).unwrap();
     assert!(console.contains("from a dm-verity root"), "{console}");
     // The order that makes evidence mean something: the whole root is checked and mounted, then
     // the guest attests, then the entry point runs from the verified root.
@@ -129,7 +126,7 @@ fn verity_hello_boots_attests_and_runs_from_the_verified_root() {
 
 fn verity_param(sb: &Sandbox, recipe: &str, key: &str) -> usize {
     let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(sb.images().join(recipe).join("manifest.json")).unwrap(),
+        &std::fs::read_to_string(ImageDir::new(&sb.images(), recipe).manifest()).unwrap(),
     )
     .unwrap();
     manifest["verity"][key].as_str().unwrap().parse().unwrap()
@@ -146,19 +143,19 @@ fn a_flipped_byte_in_the_root_or_its_tree_stops_the_appliance() {
     let dir = sb.images().join("verity-hello");
     let block = verity_param(&sb, "verity-hello", "data_block_size");
     let blocks = verity_param(&sb, "verity-hello", "data_blocks");
-    let data_len = std::fs::metadata(dir.join("rootfs.img")).unwrap().len() as usize;
-    let hash_len = std::fs::metadata(dir.join("rootfs.verity")).unwrap().len() as usize;
+    let data_len = std::fs::metadata(dir.join(files::ROOTFS)).unwrap().len() as usize;
+    let hash_len = std::fs::metadata(dir.join(files::VERITY)).unwrap().len() as usize;
     assert!(blocks * block <= data_len);
     // The first and the last data block, one in the middle; the top hash block (the tree's first,
     // checked against the root hash) and the last hash block (a leaf). The full check reads every
     // data block, so each is found before the guest attests, and the data blocks by number.
     let middle = data_len / 2 + 17;
     let cases: [(&str, usize, Option<usize>); 5] = [
-        ("rootfs.img", 0, Some(0)),
-        ("rootfs.img", middle, Some(middle / block)),
-        ("rootfs.img", blocks * block - 1, Some(blocks - 1)),
-        ("rootfs.verity", 100, None),
-        ("rootfs.verity", hash_len - 1, None),
+        (files::ROOTFS, 0, Some(0)),
+        (files::ROOTFS, middle, Some(middle / block)),
+        (files::ROOTFS, blocks * block - 1, Some(blocks - 1)),
+        (files::VERITY, 100, None),
+        (files::VERITY, hash_len - 1, None),
     ];
     for (file, at, bad_block) in cases {
         let path = dir.join(file);
@@ -200,18 +197,6 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 fn offset_of(haystack: &Path, needle: &[u8]) -> usize {
     std::fs::read(haystack)
         .unwrap()
@@ -225,7 +210,7 @@ fn a_guest_rebooted_by_dm_verity_after_attesting_fails_the_run() {
     // restart_on_corruption, blocks checked when first read, and an entry point that reads a
     // file whose one byte is flipped: the guest attests, then the kernel restarts the machine
     // as the appliance reads it. QEMU exits 0 (-no-reboot); the run must still fail.
-    let blob = pseudo_random(256 << 10);
+    let blob = snpkit_testkit::rng::SplitMix64::new(0x5eed).bytes(256 << 10);
     let sb = variant(
         |text| {
             let text = replace_once(
@@ -243,7 +228,7 @@ fn a_guest_rebooted_by_dm_verity_after_attesting_fails_the_run() {
         },
         &[("blob", &blob)],
     );
-    let rootfs = sb.images().join("verity-hello/rootfs.img");
+    let rootfs = ImageDir::new(&sb.images(), "verity-hello").rootfs();
     let at = offset_of(&rootfs, &blob[128 << 10..(128 << 10) + 64]) + 7;
     flip(&rootfs, at);
     let err = boot_fails(&sb, "verity-hello");
@@ -255,13 +240,14 @@ fn a_guest_rebooted_by_dm_verity_after_attesting_fails_the_run() {
         err.contains(&format!("data block {} is corrupted", at / 4096)),
         "the kernel's reason is named: {err}"
     );
-    let runs = sb.images().join("verity-hello/runs");
+    let runs = ImageDir::new(&sb.images(), "verity-hello").runs();
     let kept: Vec<_> = std::fs::read_dir(&runs)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        kept.iter().all(|n| n.ends_with(".failed")),
+        kept.iter()
+            .all(|n| n.ends_with(snpkit_bundle::run_files::FAILED_SUFFIX)),
         "no run was recorded as passed: {kept:?}"
     );
 }
@@ -277,7 +263,8 @@ fn a_hardened_image_without_a_console_still_says_why_it_refused() {
         },
         &[],
     );
-    let rootfs = sb.images().join("verity-hello/rootfs.img");
+    let image = ImageDir::new(&sb.images(), "verity-hello");
+    let rootfs = image.rootfs();
     let len = std::fs::metadata(&rootfs).unwrap().len() as usize;
     let at = len / 3;
     flip(&rootfs, at);
@@ -287,14 +274,13 @@ fn a_hardened_image_without_a_console_still_says_why_it_refused() {
         err.contains(&format!("reading data block {}", at / 4096)),
         "{err}"
     );
-    let runs = sb.images().join("verity-hello/runs");
-    let run = std::fs::read_dir(&runs)
+    let run = std::fs::read_dir(image.runs())
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let console = std::fs::read_to_string(run.join("console.log")).unwrap();
+    let console = std::fs::read_to_string(RunDir::at(run).console_log()).unwrap();
     assert!(
         !console.contains("snpkit-init") && !console.contains("Linux version"),
         "a hardened image's console stays quiet:\n{console}"
@@ -304,7 +290,7 @@ fn a_hardened_image_without_a_console_still_says_why_it_refused() {
 #[test]
 fn a_changed_root_hash_on_the_command_line_is_refused_by_the_firmware() {
     let sb = built();
-    let path = sb.images().join("verity-hello/cmdline");
+    let path = ImageDir::new(&sb.images(), "verity-hello").cmdline();
     let cmdline = std::fs::read_to_string(&path).unwrap();
     let at = cmdline.find(",root=").unwrap() + ",root=".len();
     let mut changed = cmdline.clone().into_bytes();

@@ -2,12 +2,14 @@
 //!
 //! Speed is claimed by these, never by timed tests.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use snpkit_measure::{BootCandidate, Firmware, FirmwareCandidate, LaunchDigest, Ovmf, SearchSpace};
+
+use crate::bench_timing::{median, timed};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,19 +56,9 @@ fn bench_ovmf() -> anyhow::Result<PathBuf> {
     Ok(crate::ovmf::ensure(false, true)?.path)
 }
 
-/// Deterministic incompressible bytes (splitmix64).
+/// Deterministic incompressible bytes.
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    snpkit_testkit::rng::SplitMix64::new(seed).bytes(len)
 }
 
 struct TempDir(PathBuf);
@@ -85,28 +77,9 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs a command, checks it succeeded, returns its wall time and last stdout line.
-fn timed(program: &Path, args: &[String]) -> anyhow::Result<(Duration, String)> {
-    let start = Instant::now();
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", program.display()))?;
-    let took = start.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            program.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok((took, stdout.lines().last().unwrap_or("").trim().to_string()))
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// The last line of a command's output (where the measure tools print the digest).
+fn last_line(stdout: &str) -> String {
+    stdout.lines().last().unwrap_or("").trim().to_string()
 }
 
 fn measure(runs: usize) -> anyhow::Result<ExitCode> {
@@ -149,8 +122,8 @@ fn measure(runs: usize) -> anyhow::Result<ExitCode> {
     let floor_384 = vec!["dgst".into(), "-sha384".into(), ovmf.display().to_string()];
 
     // One untimed round warms the page cache for everyone.
-    let (_, ours_digest) = timed(&ours_exe, &ours_args)?;
-    let (_, their_digest) = timed(&oracle, &args)?;
+    let ours_digest = last_line(&timed(&ours_exe, &ours_args)?.1);
+    let their_digest = last_line(&timed(&oracle, &args)?.1);
     timed(&openssl, &floor_256)
         .context("openssl is needed for the hashing floor (apt-get install openssl)")?;
     let (mut ours, mut theirs, mut floor) = (Vec::new(), Vec::new(), Vec::new());

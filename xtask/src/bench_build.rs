@@ -1,11 +1,12 @@
 //! `cargo xtask bench build`: our initramfs writer against the classic shell pipeline
 //! `find | sort | cpio -o -H newc --reproducible | gzip -9`, on the same ≈200 MB tree, in one run.
 
+use crate::bench_timing::median;
 use anyhow::{Context, bail};
 use snpkit_image::{Tree, cpio, gzip, import};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A deterministic tree shaped like an appliance: compressible text and configuration, binaries
 /// that compress a little, already-compressed blobs, nested folders, symlinks.
@@ -86,11 +87,6 @@ fn theirs(dir: &Path, out: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 pub fn run(runs: usize) -> anyhow::Result<std::process::ExitCode> {

@@ -7,7 +7,7 @@
 //! and resource; throughput is attestations over the timed wall time.
 
 use anyhow::{Context, bail};
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
 use snpkit_kbs::ResourcePath;
 use snpkit_kbs::evidence::CertKind;
 use std::process::ExitCode;
@@ -107,7 +107,7 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
                 let c = c?;
                 let report = emulated_report(
                     chain,
-                    &EmulatedLaunch::new(MEASUREMENT, c.session.report_data(), POLICY),
+                    &ReportFields::new(MEASUREMENT, c.session.report_data(), POLICY),
                 );
                 let certs: Vec<(CertKind, &[u8])> =
                     certs.iter().map(|(k, b)| (*k, &b[..])).collect();

@@ -49,10 +49,9 @@ fn time_n(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result
         f()?;
         samples.push(t.elapsed());
     }
-    samples.sort();
     let total: Duration = samples.iter().sum();
     Ok(Stats {
-        median: samples[n / 2],
+        median: crate::bench_timing::median(samples),
         mean: total / n as u32,
         n,
     })
@@ -135,15 +134,16 @@ pub fn run() -> anyhow::Result<()> {
         Ok(())
     })?;
 
-    // Files for the processes: one certs folder both tools read.
-    let certs = work.path().join("certs");
-    std::fs::create_dir_all(&certs)?;
+    // Files for the processes: a run folder's report and certs/, which both tools read.
+    let run = snpkit_bundle::RunDir::at(work.path());
+    let certs = run.certs();
     let roots = snpkit_attest::roots::builtin(Product::Milan)?;
-    std::fs::write(certs.join("ark.pem"), pem(roots.ark.der())?)?;
-    std::fs::write(certs.join("ask.pem"), pem(roots.ask.der())?)?;
-    std::fs::write(certs.join("vcek.pem"), pem(&vcek)?)?;
-    std::fs::write(certs.join("crl.der"), &crl)?;
-    let report_path = work.path().join("report.bin");
+    use snpkit_bundle::CertName;
+    run.write_cert(CertName::Ark, pem(roots.ark.der())?.as_bytes())?;
+    run.write_cert(CertName::Ask, pem(roots.ask.der())?.as_bytes())?;
+    run.write_cert(CertName::Vcek, pem(&vcek)?.as_bytes())?;
+    std::fs::write(certs.join(format!("{}.der", CertName::Crl.stem())), &crl)?;
+    let report_path = run.report();
     std::fs::write(&report_path, &report)?;
     let exe = std::env::current_exe()?;
     let ours = time_n(30, || {

@@ -6,53 +6,29 @@
 //! 1.175 s, snpkit 0.419 s, 2.80×; openssl 0.830 s. With other builds keeping both cores busy
 //! (load 4) the same run gave 1.530 s, 1.211 s, 1.26×: the gain is the second core.
 
-use anyhow::{Context, bail};
+use crate::bench_timing::{median, timed};
+use anyhow::Context;
 use std::path::Path;
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
 const SIZE: usize = 1 << 30;
 const SALT: &str = "e48da609055204e89ae53b655ca2216dd983cf3cb829f34f63a297d106d53e2d";
 const UUID: &str = "a60c98d2-ae9b-4865-bfcb-b4e3ace11033";
 
-/// Incompressible, deterministic bytes (xorshift), written in pieces so memory stays small.
+/// Incompressible, deterministic bytes, written in pieces so memory stays small.
 fn write_data(path: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = snpkit_testkit::rng::SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let mut piece = vec![0u8; 1 << 20];
     for _ in 0..SIZE / piece.len() {
-        for word in piece.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
+        rng.fill(&mut piece);
         file.write_all(&piece)?;
     }
     file.flush()?;
     Ok(())
-}
-
-/// Runs `program args`, checks it succeeded, returns the wall time and stdout.
-fn timed(program: &Path, args: &[&str]) -> anyhow::Result<(Duration, String)> {
-    let start = Instant::now();
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", program.display()))?;
-    let took = start.elapsed();
-    if !out.status.success() {
-        bail!(
-            "{} {} failed: {}",
-            program.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 fn root_hash(summary: &str) -> String {
@@ -62,11 +38,6 @@ fn root_hash(summary: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 pub fn run(runs: usize) -> anyhow::Result<ExitCode> {

@@ -4,7 +4,8 @@ use crate::{cli, guest, ui};
 use anyhow::Context;
 use snpkit_assemble::{BuildError, BuildOptions, Reporter};
 use snpkit_inputs::Cache;
-use snpkit_recipe::{LOCK_FILE, LaunchConfig, LaunchProblem, Recipe};
+use snpkit_measure::check_launch;
+use snpkit_recipe::{LOCK_FILE, Recipe};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("  {:<16} {:>10} bytes  sha256 {}", a.name, a.size, a.sha256);
         }
         println!("  cmdline: {}", built.manifest.cmdline);
+        println!(
+            "  {}: the launch digest of each launch configuration",
+            snpkit_bundle::files::EXPECTED
+        );
+        for c in &built.expected.configs {
+            println!("    {:<16} {}", c.launch.name, c.measurement);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -81,31 +89,6 @@ fn json_failure(e: &anyhow::Error) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&v)?);
     eprintln!("error: {e:#}");
     Ok(ExitCode::FAILURE)
-}
-
-/// The measurement's reading of a launch configuration, so that a recipe it cannot measure is
-/// refused when it is built or locked, naming the key and the fix.
-fn check_launch(config: &LaunchConfig) -> Result<(), LaunchProblem> {
-    use snpkit_measure::{ConfigError, MAX_VCPUS, Vmm, launch_config_from};
-    let (field, problem) = match launch_config_from(config) {
-        Ok(_) => return Ok(()),
-        Err(ConfigError::Field { field, problem, .. }) => (field, problem),
-        Err(other) => ("", other.to_string()),
-    };
-    let fix = match field {
-        "vcpu_type" => {
-            "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"".into()
-        }
-        "vmm" => format!("use one of: {}", Vmm::ALL.map(|v| v.to_string()).join(", ")),
-        "guest_features" => "set bit 0 (SNPActive), e.g. guest_features = 0x1".into(),
-        "vcpus" => format!("use 1 to {MAX_VCPUS}"),
-        _ => "see docs/recipes.md, [[launch]]".into(),
-    };
-    Err(LaunchProblem {
-        field,
-        problem,
-        fix,
-    })
 }
 
 /// Builds a recipe into its image folder (shared by `build` and `demo`).
@@ -142,8 +125,9 @@ pub fn build(
         guest_init: &guest_init,
         source_date_epoch: epoch.as_deref(),
         tools,
-        check_firmware: &crate::firmware::check,
+        check_firmware: &|ovmf| Ok(snpkit_measure::check_direct_boot_firmware(ovmf)?),
         check_launch: &check_launch,
+        predict: &|recipe, files, launch| Ok(snpkit_measure::predict(recipe, files, launch)?),
         reporter: &Bars { quiet },
     };
     Ok(snpkit_assemble::build(&recipe, &recipe_text, &opts)?)

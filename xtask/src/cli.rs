@@ -23,12 +23,13 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-/// The vendored test vectors (`SNPKIT_VECTORS` overrides, as in the tests).
-pub fn vectors_dir() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("tests/vectors"))
+/// The workspace's images folder, `<workspace>/images`.
+pub fn default_images() -> PathBuf {
+    workspace_root().join(snpkit_bundle::IMAGES_DIR)
 }
+
+/// The vendored test vectors (`SNPKIT_VECTORS` overrides), found as the tests find them.
+pub use snpkit_testkit::vectors::dir as vectors_dir;
 
 /// Where recipes are read from and images written to (defaults: the workspace's own folders).
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -49,6 +50,8 @@ impl Dirs {
     }
 
     pub fn images(&self, root: &std::path::Path) -> PathBuf {
-        self.images.clone().unwrap_or_else(|| root.join("images"))
+        self.images
+            .clone()
+            .unwrap_or_else(|| root.join(snpkit_bundle::IMAGES_DIR))
     }
 }

@@ -2,8 +2,6 @@
 //! installing what it needs first and saying so.
 
 use crate::{boot, build, cli, measure, ovmf, setup, verify};
-use anyhow::Context;
-use clap::Parser;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -15,29 +13,10 @@ pub struct Args {
     pub dirs: cli::Dirs,
 }
 
-/// Parses a subcommand's arguments as a user would type them.
-fn parse<T: clap::Args>(argv: &[&str]) -> anyhow::Result<T> {
-    #[derive(clap::Parser)]
-    struct Wrap<T: clap::Args> {
-        #[command(flatten)]
-        args: T,
-    }
-    Ok(Wrap::<T>::try_parse_from(std::iter::once("xtask").chain(argv.iter().copied()))?.args)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let r = args.recipe.as_str();
+    // Every step runs as its command with default flags would, on the same images folder.
     let images = args.dirs.images(&cli::workspace_root());
-    let images = images
-        .to_str()
-        .with_context(|| format!("the images folder {} is not UTF-8", images.display()))?;
-    // Every step is the command a user would type, on the same images folder.
-    let on_images = |extra: &[&'static str]| -> Vec<&str> {
-        let mut argv = vec![r];
-        argv.extend_from_slice(extra);
-        argv.extend(["--images", images]);
-        argv
-    };
     println!("snpkit demo: {r} (build → measure → boot → verify)");
     println!("\n[1/6] system packages (installed with apt when run as root)");
     setup::ensure(false)?;
@@ -56,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "\n[4/6] measure: the launch digest the AMD PSP will compute, per launch configuration"
     );
-    measure::run(parse(&on_images(&[]))?)?;
+    measure::measure_recipe(&images, r)?;
     let snp = snpkit_qemu::detect_snp_host();
     match &snp {
         Ok(_) => println!(
@@ -67,12 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              enforcing the kernel/initrd/cmdline hashes, and a test-key PSP. NOT HARDWARE-BACKED."
         ),
     }
-    boot::run(parse(&on_images(&[]))?)?;
+    boot::run(boot::Args::new(r, args.dirs.clone()))?;
     println!("\n[6/6] verify the report: signature chain, policy, TCB, nonce binding, measurement");
-    let verdict = if snp.is_ok() {
-        verify::run(parse(&on_images(&[]))?)?
-    } else {
-        verify::run(parse(&on_images(&["--allow-emulated"]))?)?
-    };
-    Ok(verdict)
+    verify::run(verify::Args::newest_run(r, images, snp.is_err()))
 }

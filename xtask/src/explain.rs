@@ -114,7 +114,7 @@ struct Inputs {
     initrd: Option<PathBuf>,
     cmdline: Vec<u8>,
     /// The recipe's launch configs, when a recipe was given.
-    launch: Vec<snpkit_recipe::LaunchConfig>,
+    launch: Vec<snpkit_bundle::LaunchSpec>,
 }
 
 fn inputs(args: &Args) -> anyhow::Result<Inputs> {
@@ -129,7 +129,7 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+            .unwrap_or_else(crate::cli::default_images);
         let image = image_inputs(&images, recipe)?;
         inputs.ovmf_paths.push(image.ovmf);
         inputs.kernel = Some(image.kernel);

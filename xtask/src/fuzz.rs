@@ -35,12 +35,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(t) => vec![t.clone()],
         None => targets(&fuzz_dir())?,
     };
-    run_targets(&targets, Duration::from_secs(args.seconds))?;
+    let outcome = run_targets(&targets, Duration::from_secs(args.seconds))?;
+    if !outcome.failures.is_empty() {
+        bail!(
+            "fuzzing found a failure:\n{}",
+            outcome.failures.join("\n\n")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every target for `per_target` (what `cargo xtask test` calls).
-pub fn run_all(per_target: Duration) -> anyhow::Result<()> {
+/// How the targets fared: a target passes when it ran its time without a crash.
+pub struct Outcome {
+    pub passed: u64,
+    /// One entry per failed target: where its input is, and the end of libFuzzer's log.
+    pub failures: Vec<String>,
+}
+
+/// Every target for `per_target` (what `cargo xtask test` calls, counting each target as a result).
+pub fn run_all(per_target: Duration) -> anyhow::Result<Outcome> {
     run_targets(&targets(&fuzz_dir())?, per_target)
 }
 
@@ -180,6 +193,10 @@ fn target(name: &str) -> anyhow::Result<Target> {
             max_len: 8192,
             seeds: wire_seeds()?,
         },
+        "bundle_json" => Target {
+            max_len: 16384,
+            seeds: bundle_seeds(),
+        },
         other => {
             let report = read(&format!("{OAK}cb.report.bin"))?;
             let vcek = read(&format!("{OAK}cb.vcek.der"))?;
@@ -192,6 +209,84 @@ fn target(name: &str) -> anyhow::Result<Target> {
         }
     };
     Ok(t)
+}
+
+/// One of each JSON file of an image folder, as build, measure and boot write them.
+fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
+    use snpkit_bundle::{
+        Artifact, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, ImageLayout, Input,
+        InputKind, LaunchSpec, MANIFEST_SCHEMA, Manifest, RUN_SCHEMA, RunLaunch, RunRecord,
+        Sha256Sum, VerityMetadata, files,
+    };
+    let launch = LaunchSpec {
+        name: "qemu-1vcpu".into(),
+        vcpus: 1,
+        vcpu_type: "EPYC-v4".into(),
+        vmm: "qemu".into(),
+        guest_features: 1,
+        policy: 0x30000,
+        memory_mib: 512,
+    };
+    let manifest = Manifest {
+        schema: MANIFEST_SCHEMA,
+        recipe: "verity-hello".into(),
+        layout: ImageLayout::Verity,
+        source_date_epoch: 1_735_689_600,
+        kernel_release: "6.12.95+deb12-cloud-amd64".into(),
+        cmdline: "console=ttyS0 snpkit.verity=format=1".into(),
+        artifacts: vec![Artifact::of(files::KERNEL, b"kernel")],
+        inputs: vec![Input {
+            kind: InputKind::Deb,
+            name: "busybox-static".into(),
+            version: Some("1:1.35.0-4+deb12u1+b1".into()),
+            sha256: Sha256Sum::of(b"busybox"),
+            size: 7,
+        }],
+        tools: [("snpkit".to_owned(), "0.1.0".to_owned())].into(),
+        launch: vec![launch.clone()],
+        verity: Some(VerityMetadata {
+            check: "full".into(),
+            data_block_size: 4096,
+            data_blocks: 64,
+            filesystem: "squashfs".into(),
+            hash: "sha256".into(),
+            hash_block_size: 4096,
+            hash_start_block: 0,
+            on_corruption: "panic".into(),
+            root_hash: vec![0xab; 32],
+            salt: vec![0x5a; 32],
+        }),
+    };
+    let expected = Expected {
+        schema: EXPECTED_SCHEMA,
+        recipe: "hello".into(),
+        inputs: vec![ExpectedInput::of(Expected::INPUT_NAMES[3], b"console=hvc0")],
+        configs: vec![ExpectedConfig {
+            launch,
+            measurement: "5a".repeat(48),
+        }],
+    };
+    let run = RunRecord {
+        schema: RUN_SCHEMA,
+        recipe: "hello".into(),
+        config: "qemu-1vcpu".into(),
+        launch: RunLaunch::Emulated,
+        emulated: Some(true),
+        nonce: "11".repeat(32),
+        pubkey: "22".repeat(32),
+        entry: Some("exited with status 0".into()),
+        provider: "EmulatedPsp".into(),
+        measurement: Some("5a".repeat(48)),
+        manifest_sha256: Some("33".repeat(32)),
+        vcpus: Some(1),
+        vcpu_type: Some("EPYC-v4".into()),
+        boot_seconds: Some(9.5),
+    };
+    vec![
+        ("manifest".into(), manifest.to_json().into_bytes()),
+        ("expected".into(), expected.to_json().into_bytes()),
+        ("run".into(), run.to_json().into_bytes()),
+    ]
 }
 
 /// Frames of each kind the guest and host exchange, built around a genuine report and VCEK.
@@ -302,7 +397,7 @@ fn parse_stats(log: &str) -> Stats {
     s
 }
 
-fn run_targets(names: &[String], per_target: Duration) -> anyhow::Result<()> {
+fn run_targets(names: &[String], per_target: Duration) -> anyhow::Result<Outcome> {
     let fuzz = fuzz_dir();
     let known = targets(&fuzz)?;
     let mut plans = Vec::new();
@@ -362,10 +457,10 @@ fn run_targets(names: &[String], per_target: Duration) -> anyhow::Result<()> {
             s.corpus
         );
     }
-    if !failures.is_empty() {
-        bail!("fuzzing found a failure:\n{}", failures.join("\n\n"));
-    }
-    Ok(())
+    Ok(Outcome {
+        passed: (rows.len() - failures.len()) as u64,
+        failures,
+    })
 }
 
 /// Run one target; (passed, libFuzzer's log). A run that outlives its time by far is killed.

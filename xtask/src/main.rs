@@ -6,6 +6,7 @@
 mod bench;
 mod bench_build;
 mod bench_kbs;
+mod bench_timing;
 mod bench_verify;
 mod bench_verity;
 mod boot;
@@ -13,7 +14,6 @@ mod build;
 mod cli;
 mod demo;
 mod explain;
-mod firmware;
 mod fuzz;
 mod fuzz_kbs;
 mod guest;
@@ -45,7 +45,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a recipe into images/<recipe>/ (reproducible, atomic).
+    /// Build a recipe into images/<recipe>/ with its expected.json (reproducible, atomic).
     Build(build::Args),
     /// Resolve a recipe's inputs and (re)write its recipe.lock.
     Lock(build::LockArgs),
@@ -57,7 +57,7 @@ enum Command {
     Demo(demo::Args),
     /// Run the whole test suite, installing and building what it needs first.
     Test(test::Args),
-    /// Predict the SNP launch digest (sev-snp-measure's flags), or write images/<recipe>/expected.json.
+    /// Predict the SNP launch digest (sev-snp-measure's flags), or rewrite images/<recipe>/expected.json.
     Measure(measure::Args),
     /// Find the launch configurations that reproduce a measured digest.
     Explain(explain::Args),

@@ -3,17 +3,14 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
-use snpkit_image::manifest::{MANIFEST_FILE, files};
-use snpkit_measure::expected::{Expected, ExpectedConfig, ExpectedInput, SCHEMA};
+use snpkit_bundle::{ImageDir, LaunchSpec, MeasuredFiles};
 use snpkit_measure::{
-    Ec2VmsaRdx, Firmware, GuestFeatures, KernelHashes, LaunchConfig, LaunchDigest, Ovmf, Svsm,
+    Ec2VmsaRdx, GuestFeatures, KernelStreams, LaunchConfig, LaunchDigest, Ovmf, SizedStream, Svsm,
     SvsmConfig, VcpuType, Vmm,
 };
 
@@ -234,7 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
+            .unwrap_or_else(crate::cli::default_images);
         return measure_recipe(&images, recipe);
     }
     let digest = measure_flags(&args)?;
@@ -257,31 +254,14 @@ pub(crate) fn read_ovmf(path: &Path) -> anyhow::Result<Ovmf> {
         .with_context(|| format!("{} is not an OVMF we can measure", path.display()))
 }
 
-fn open(path: &Path) -> anyhow::Result<File> {
-    File::open(path).with_context(|| format!("opening {}", path.display()))
-}
-
-fn file_len(path: &Path) -> anyhow::Result<u64> {
-    Ok(open(path)?
+/// A file opened for hashing, with its length (which only orders the work).
+fn stream(path: &Path) -> anyhow::Result<SizedStream<File>> {
+    let reader = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = reader
         .metadata()
         .with_context(|| format!("reading {}", path.display()))?
-        .len())
-}
-
-/// SHA-256 of a file read in large blocks on the calling thread.
-fn sha256_file(path: &Path) -> anyhow::Result<[u8; 32]> {
-    use std::io::Read as _;
-    let mut f = open(path)?;
-    let mut buf = vec![0u8; 256 << 10];
-    let mut h = Sha256::new();
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(h.finalize().into()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
+        .len();
+    Ok(SizedStream { len, reader })
 }
 
 /// The VMM from `--vmm-type` (any spelling `explain` and expected.json print) and
@@ -388,59 +368,17 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         .transpose()
         .context("--snp-ovmf-hash")?;
     let cmdline = args.append.as_deref().map_or(&[][..], |a| a.as_bytes());
-    let cmdline_hash = snpkit_measure::cmdline_hash(cmdline).context("--append")?;
-    // Two cores' worth of work, scheduled so the longest part never waits: the larger of kernel
-    // and initrd streams through its own reader thread here (SHA-256 of one stream cannot be
-    // split, so it is the critical path); the smaller one and then the OVMF are hashed one after
-    // the other on a second thread. Running all four at once made the long stream wait for CPU.
-    let (big, small) = match (&args.kernel, &args.initrd) {
-        (Some(k), Some(i)) if file_len(i)? > file_len(k)? => (Some((i, true)), Some((k, false))),
-        (Some(k), Some(i)) => (Some((k, false)), Some((i, true))),
-        (Some(k), None) => (Some((k, false)), None),
-        (None, _) => (None, None),
+    let kernel = match &args.kernel {
+        Some(kernel) => Some(KernelStreams {
+            kernel: stream(kernel)?,
+            initrd: args.initrd.as_deref().map(stream).transpose()?,
+            cmdline,
+        }),
+        None => None,
     };
-    let (ovmf, firmware_hash, big_hash, small_hash) =
-        std::thread::scope(|s| -> anyhow::Result<_> {
-            let shadow = s.spawn(|| -> anyhow::Result<_> {
-                let small_hash = small
-                    .map(|(p, is_initrd)| sha256_file(p).map(|h| (h, is_initrd)))
-                    .transpose()?;
-                let ovmf = read_ovmf(ovmf_path)?;
-                let hash = match seed {
-                    Some(h) => h,
-                    None => snpkit_measure::ovmf_hash(&ovmf),
-                };
-                Ok((ovmf, hash, small_hash))
-            });
-            let big_hash = big
-                .map(|(p, is_initrd)| -> anyhow::Result<_> {
-                    let h = snpkit_measure::sha256_stream(open(p)?)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    Ok((h, is_initrd))
-                })
-                .transpose();
-            let (ovmf, hash, small_hash) = shadow
-                .join()
-                .map_err(|_| anyhow::anyhow!("the OVMF hashing thread panicked"))??;
-            Ok((ovmf, hash, big_hash?, small_hash))
-        })?;
-    let kernel = big_hash.map(|(first, first_is_initrd)| {
-        // Without --initrd QEMU hashes zero bytes for it.
-        let second = small_hash.unwrap_or((Sha256::digest(b"").into(), !first_is_initrd));
-        let (kernel, initrd) = if first_is_initrd {
-            (second.0, first)
-        } else {
-            (first, second.0)
-        };
-        KernelHashes {
-            kernel,
-            initrd,
-            cmdline: cmdline_hash,
-        }
-    });
-    let firmware = Firmware::with_ovmf_hash(&ovmf, firmware_hash);
-    if let (Some(path), Some(k)) = (&args.write_hashes_page, &kernel) {
-        let page = snpkit_measure::hashes_page(&ovmf, k)?;
+    let inputs = snpkit_measure::hash_launch_inputs(|| read_ovmf(ovmf_path), seed, kernel)?;
+    if let (Some(path), Some(k)) = (&args.write_hashes_page, &inputs.kernel) {
+        let page = snpkit_measure::hashes_page(&inputs.ovmf, k)?;
         page.write_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
@@ -450,139 +388,70 @@ fn measure_flags(args: &Args) -> anyhow::Result<LaunchDigest> {
         );
     }
     Ok(snpkit_measure::launch_digest(
-        &firmware,
-        kernel.as_ref(),
+        &inputs.firmware(),
+        inputs.kernel.as_ref(),
         &config,
     )?)
 }
 
-/// The few fields of `manifest.json` this command needs.
-#[derive(serde::Deserialize)]
-struct Manifest {
-    launch: Vec<snpkit_recipe::LaunchConfig>,
-}
-
 /// The inputs of a built image directory.
 pub(crate) struct ImageInputs {
-    pub dir: PathBuf,
+    pub image: ImageDir,
     pub ovmf: PathBuf,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub cmdline: Vec<u8>,
-    pub launch: Vec<snpkit_recipe::LaunchConfig>,
+    /// The manifest's launch configs (read alone: other fields of the manifest do not matter).
+    pub launch: Vec<LaunchSpec>,
 }
 
 pub(crate) fn image_inputs(images: &Path, recipe: &str) -> anyhow::Result<ImageInputs> {
-    let dir = images.join(recipe);
-    if !dir.is_dir() {
-        bail!(
-            "{} does not exist: build the recipe first (`cargo xtask build {recipe}`)",
-            dir.display()
-        );
-    }
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest: Manifest = serde_json::from_slice(&read(&manifest_path)?).with_context(|| {
-        format!(
-            "{} is not a manifest with a \"launch\" array",
-            manifest_path.display()
-        )
-    })?;
-    if manifest.launch.is_empty() {
+    let image = ImageDir::new(images, recipe);
+    image.require()?;
+    let launch = image.read_launch_specs()?;
+    if launch.is_empty() {
         bail!(
             "{} has no launch configs: nothing to measure",
-            manifest_path.display()
+            image.manifest().display()
         );
     }
     Ok(ImageInputs {
-        ovmf: dir.join(files::FIRMWARE),
-        kernel: dir.join(files::KERNEL),
-        initrd: dir.join(files::INITRD),
-        cmdline: read(&dir.join(files::CMDLINE))?,
-        launch: manifest.launch,
-        dir,
+        ovmf: image.firmware(),
+        kernel: image.kernel(),
+        initrd: image.initrd(),
+        cmdline: image.read_cmdline()?,
+        launch,
+        image,
     })
 }
 
-fn input(name: &str, bytes: &[u8]) -> ExpectedInput {
-    ExpectedInput {
-        name: name.into(),
-        sha256: hex::encode(Sha256::digest(bytes)),
-        size: bytes.len() as u64,
-    }
-}
-
-fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn measure_recipe(images: &Path, recipe: &str) -> anyhow::Result<ExitCode> {
     let inputs = image_inputs(images, recipe)?;
-    let ovmf = read_ovmf(&inputs.ovmf)?;
+    let firmware = read(&inputs.ovmf)?;
     let kernel = read(&inputs.kernel)?;
     let initrd = read(&inputs.initrd)?;
-    let hashes = KernelHashes::compute(&kernel, &initrd, &inputs.cmdline)
-        .with_context(|| format!("{}", inputs.dir.join(files::CMDLINE).display()))?;
-    let firmware = Firmware::measure(&ovmf);
-    let mut configs = Vec::new();
-    for launch in &inputs.launch {
-        let config = snpkit_measure::launch_config_from(launch)
-            .with_context(|| format!("{}", inputs.dir.join(MANIFEST_FILE).display()))?;
-        let digest = snpkit_measure::launch_digest(&firmware, Some(&hashes), &config)
-            .with_context(|| {
-                format!(
-                    "measuring launch config {:?} with {}",
-                    launch.name,
-                    inputs.ovmf.display()
-                )
-            })?;
+    let files = MeasuredFiles {
+        firmware: &firmware,
+        kernel: &kernel,
+        initrd: &initrd,
+        cmdline: &inputs.cmdline,
+    };
+    let expected = snpkit_measure::predict(recipe, &files, &inputs.launch)
+        .with_context(|| format!("measuring {}", inputs.image.path().display()))?;
+    for c in &expected.configs {
+        // Read again only to print it as the measurement did (predict has checked it).
+        let config = snpkit_measure::launch_config_from(&c.launch)?;
         println!(
             "{:<16} {:>4} vCPU  {:<14} {:<14} features {:<8} {}",
-            launch.name,
+            c.launch.name,
             config.vcpus,
             config.vcpu_type.to_string(),
             config.vmm.to_string(),
             config.guest_features.to_string(),
-            digest
+            c.measurement
         );
-        configs.push(ExpectedConfig {
-            launch: launch.clone(),
-            measurement: digest.to_hex(),
-        });
     }
-    let expected = Expected {
-        schema: SCHEMA,
-        recipe: recipe.into(),
-        inputs: vec![
-            input("ovmf", ovmf.bytes()),
-            input("kernel", &kernel),
-            input("initrd", &initrd),
-            input("cmdline", &inputs.cmdline),
-        ],
-        configs,
-    };
-    let path = inputs.dir.join("expected.json");
-    write_atomic(
-        &path,
-        &(serde_json::to_string_pretty(&expected)? + "\n").into_bytes(),
-    )?;
-    println!("wrote {}", path.display());
+    inputs.image.write_expected(&expected)?;
+    println!("wrote {}", inputs.image.expected().display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Temp file in the same directory, fsync, rename: readers see the old file or the new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .context("expected.json has no parent directory")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }

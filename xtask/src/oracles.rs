@@ -1,7 +1,8 @@
-//! Reference tools we test against, installed into the XDG cache on demand.
+//! Reference tools we test against, installed into snpkit's cache folder on demand.
 //!
 //! sev-snp-measure comes from PyPI into its own venv, keyed by version:
-//! `$XDG_CACHE_HOME/snpkit/oracles/sev-snp-measure-<version>/`. Tests find it through
+//! `<cache>/oracles/sev-snp-measure-<version>/` (`<cache>` as `snpkit_cache::root` finds it:
+//! `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else `~/.cache/snpkit`). Tests find it through
 //! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]).
 //!
 //! The JOSE oracles of the KBS tests (Python's `jwcrypto` and `rfc8785`, pinned) share one venv,
@@ -34,7 +35,10 @@ pub const JOSE_PACKAGES: [&str; 2] = ["jwcrypto==1.6.1", "rfc8785==0.1.4"];
 /// Ensures the JOSE oracles are installed (idempotent) and returns their venv's `python`.
 pub fn jose_python() -> anyhow::Result<PathBuf> {
     let tag = JOSE_PACKAGES.join("-").replace("==", "-");
-    let venv = cache_root()?.join("oracles").join(format!("jose-{tag}"));
+    let venv = snpkit_cache::root()
+        .context("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")?
+        .join("oracles")
+        .join(format!("jose-{tag}"));
     let python = venv.join("bin").join("python");
     if venv.join(DONE_MARKER).is_file() && python.is_file() {
         return Ok(python);
@@ -54,21 +58,10 @@ pub fn jose_python() -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
-fn cache_root() -> anyhow::Result<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home =
-                std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
-            PathBuf::from(home).join(".cache")
-        }
-    };
-    Ok(base.join("snpkit"))
-}
-
 /// Ensures sev-snp-measure 0.0.13 is installed (idempotent) and returns its executable.
 pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
-    let venv = cache_root()?
+    let venv = snpkit_cache::root()
+        .context("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")?
         .join("oracles")
         .join(format!("sev-snp-measure-{SEV_SNP_MEASURE_VERSION}"));
     let exe = venv.join("bin").join("sev-snp-measure");

@@ -36,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => ovmf::Edk2Source::pinned(),
     };
     let built = build(&src, args.rebuild, args.json)?;
-    let check = crate::firmware::check(&std::fs::read(&built.path)?);
+    let check = snpkit_measure::check_direct_boot_firmware(&std::fs::read(&built.path)?);
     let lock_check = pinned.as_ref().map(|(path, lock)| {
         (
             path,
@@ -76,10 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(why) = check {
-        anyhow::bail!(
-            "{} cannot be used for measured direct boot: {why}",
+        return Err(anyhow::Error::new(why).context(format!(
+            "{} cannot be used for measured direct boot",
             built.path.display()
-        );
+        )));
     }
     if let Some((path, sha, false)) = &lock_check {
         anyhow::bail!(

@@ -9,6 +9,7 @@ use snpkit_attest::emulated::{TestChain, default_dir};
 use snpkit_attest::gather::{self, MAX_CERT_FILE, MAX_REPORT_FILE, read_limited};
 use snpkit_attest::kds::{Kds, KdsConfig};
 use snpkit_attest::{Endorsements, Policy, Product, Reference, Trust, Verdict};
+use snpkit_bundle::{Expected, ImageDir, RunId};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ pub struct Args {
     /// milan, genoa or turin (detected from the report or certificates when not given).
     #[arg(long, value_parser = parse_product)]
     pub product: Option<Product>,
-    /// Reference values from `cargo xtask measure`.
+    /// Reference values: an expected.json (as `cargo xtask build` and `measure` write it).
     #[arg(long, value_name = "FILE", conflicts_with = "measurement")]
     pub expected: Option<PathBuf>,
     /// Launch config name in expected.json (default: the run's, or the only one).
@@ -88,30 +89,63 @@ pub struct Args {
     pub kds_url: String,
 }
 
+impl Args {
+    /// `verify <recipe> --images <images> [--allow-emulated]`: the newest boot run, every other
+    /// flag at its default (the KDS URL from `SNPKIT_KDS_URL`, as on the command line).
+    pub fn newest_run(recipe: &str, images: PathBuf, allow_emulated: bool) -> Args {
+        Args {
+            recipe: Some(recipe.to_owned()),
+            run: None,
+            report: None,
+            certs: None,
+            crl: None,
+            no_crl: false,
+            product: None,
+            expected: None,
+            config: None,
+            measurement: None,
+            nonce: None,
+            pubkey: None,
+            report_data: None,
+            policy: None,
+            now: None,
+            offline: false,
+            json: false,
+            allow_emulated,
+            images: Some(images),
+            kds_url: std::env::var("SNPKIT_KDS_URL")
+                .unwrap_or_else(|_| snpkit_attest::kds::AMD_KDS.to_owned()),
+        }
+    }
+}
+
 fn parse_product(s: &str) -> Result<Product, String> {
     Product::from_id(s).ok_or_else(|| format!("{s:?} is not milan, genoa or turin"))
 }
 
-/// An input that could not be had: which file or flag, and what was wrong.
+/// An input that could not be had: which file or flag, and what was wrong, in a sentence that
+/// stands on its own (it names the file or flag itself).
 struct InputError {
     what: String,
     problem: String,
 }
 
-/// `map_err` for a step that reads `what`.
-fn bad<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> InputError {
+/// `map_err` for a library step that reads `what`: the library's error names the file, and its
+/// chain of causes is the problem.
+fn bad<E: std::error::Error + Send + Sync + 'static>(
+    what: impl std::fmt::Display,
+) -> impl FnOnce(E) -> InputError {
     let what = what.to_string();
-    move |problem| input_err(what, problem)
+    move |e| InputError {
+        what,
+        problem: error_chain(e),
+    }
 }
 
+/// A problem found here, about a file or flag the message does not name yet.
 fn input_err(what: impl std::fmt::Display, problem: impl std::fmt::Display) -> InputError {
     let what = what.to_string();
-    let problem = problem.to_string();
-    // The library's errors already start with the path: say it once.
-    let problem = match problem.strip_prefix(&format!("{what}: ")) {
-        Some(rest) => rest.to_string(),
-        None => problem,
-    };
+    let problem = format!("{what}: {problem}");
     InputError { what, problem }
 }
 
@@ -134,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (v, code)
         }
         Err(err) => {
-            eprintln!("error: {}: {}", err.what, err.problem);
+            eprintln!("error: {}", err.problem);
             (
                 Verdict::input_error(err.what, err.problem),
                 ExitCode::from(2),
@@ -168,28 +202,34 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
             let images = args
                 .images
                 .clone()
-                .unwrap_or_else(|| crate::cli::workspace_root().join("images"));
-            let recipe_dir = images.join(recipe);
-            let runs = recipe_dir.join("runs");
+                .unwrap_or_else(crate::cli::default_images);
+            let image = ImageDir::new(&images, recipe);
             let dir = match &args.run {
-                Some(id) => runs.join(id),
-                None => gather::newest_run(&runs).map_err(bad(path_text(&runs)))?,
+                Some(id) => image.run(&RunId::parse(id).map_err(bad("run"))?),
+                None => image.newest_run().map_err(bad(path_text(&image.runs())))?,
             };
             let run = gather::read_run(&dir)
-                .map_err(|e| input_err(format!("boot run {}", dir.display()), e))?;
+                .map_err(bad(format!("boot run {}", dir.path().display())))?;
             reference.report_data =
                 Some(snpkit_wire::binding::report_data(&run.nonce, &run.pubkey));
-            reference.report_data_source = format!("nonce and public key of run {}", dir.display());
+            reference.report_data_source =
+                format!("nonce and public key of run {}", dir.path().display());
             if args.measurement.is_none() {
-                let expected = args
-                    .expected
-                    .clone()
-                    .unwrap_or_else(|| recipe_dir.join("expected.json"));
-                let bytes = read_limited(&expected, "expected.json", 16 * 1024 * 1024)
-                    .map_err(bad(path_text(&expected)))?;
+                let (path, expected) = match &args.expected {
+                    Some(path) => (
+                        path.clone(),
+                        Expected::read_given(path).map_err(bad(path_text(path)))?,
+                    ),
+                    None => (
+                        image.expected(),
+                        image
+                            .read_expected()
+                            .map_err(bad(path_text(&image.expected())))?,
+                    ),
+                };
                 let config = args.config.as_deref().unwrap_or(&run.run.config);
-                let r = gather::expected_config(&expected, &bytes, Some(config))
-                    .map_err(bad(path_text(&expected)))?;
+                let r = gather::expected_config(&path, &expected, Some(config))
+                    .map_err(bad(path_text(&path)))?;
                 reference.measurement = r.measurement;
                 reference.launch_policy = r.launch_policy;
                 reference.measurement_source = r.measurement_source;
@@ -210,9 +250,8 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         endorsements.crl = gather::read_crl_file(path).map_err(bad(path_text(path)))?;
     }
     if let (Some(path), None) = (&args.expected, &args.recipe) {
-        let bytes =
-            read_limited(path, "expected.json", 16 * 1024 * 1024).map_err(bad(path_text(path)))?;
-        let r = gather::expected_config(path, &bytes, args.config.as_deref())
+        let expected = Expected::read_given(path).map_err(bad(path_text(path)))?;
+        let r = gather::expected_config(path, &expected, args.config.as_deref())
             .map_err(bad(path_text(path)))?;
         reference.measurement = r.measurement;
         reference.launch_policy = r.launch_policy;
@@ -239,7 +278,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
             let bytes = read_limited(p, "policy", MAX_CERT_FILE).map_err(bad(path_text(p)))?;
             let text =
                 String::from_utf8(bytes).map_err(|_| input_err(path_text(p), "not UTF-8 text"))?;
-            Policy::from_toml(&text).map_err(|e| input_err(path_text(p), error_chain(&e)))?
+            Policy::from_toml(&text).map_err(|e| input_err(path_text(p), error_chain(e)))?
         }
         None => Policy::default(),
     };
@@ -257,7 +296,8 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         None => OffsetDateTime::now_utc(),
     };
 
-    let mut kds_cfg = KdsConfig::amd(args.offline).map_err(bad("KDS cache"))?;
+    let mut kds_cfg =
+        KdsConfig::amd(args.offline).map_err(|e| input_err("KDS cache", error_chain(e)))?;
     kds_cfg.base_url = args.kds_url.clone();
     let kds = Kds::new(kds_cfg).map_err(bad("KDS client"))?;
     gather::complete_vek_from_kds(&report, &mut endorsements, args.product, &kds);
@@ -288,14 +328,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     ))
 }
 
-/// An error and its sources on one line (`policy: key min_abi: …`).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
+/// An error and its causes on one line (`policy: key min_abi: …`), as anyhow prints a chain.
+fn error_chain<E: std::error::Error + Send + Sync + 'static>(e: E) -> String {
+    format!("{:#}", anyhow::Error::new(e))
 }

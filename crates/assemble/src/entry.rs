@@ -50,26 +50,7 @@ mod tests {
     use std::path::Path;
 
     fn recipe(argv0: &str) -> Recipe {
-        let text = format!(
-            r#"
-name = "app"
-cmdline = ""
-[kernel]
-package = "linux-image-amd64"
-[firmware]
-source = "amdsev"
-[entry]
-argv = ["{argv0}"]
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
-"#
-        );
+        let text = snpkit_testkit::recipe::app(argv0, "");
         Recipe::parse(&text, Path::new("recipes/app/recipe.toml")).unwrap()
     }
 

@@ -1,3 +1,4 @@
+use snpkit_bundle::BundleError;
 use snpkit_image::ImageError;
 use snpkit_inputs::InputError;
 use snpkit_recipe::RecipeError;
@@ -14,8 +15,14 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
-    #[error("{path}: {source}")]
+    /// Writing the image folder (out of space, runs/ that could not move, …).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+
+    #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: "read", "list", "sync".
+        action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -35,27 +42,6 @@ pub enum BuildError {
     Verity(String),
 
     #[error(
-        "{}/ is out of space writing {file} (about {needed_mb} MB needed); free space and rerun; the previous \
-         image is unchanged",
-        dir.display()
-    )]
-    OutOfSpace {
-        dir: PathBuf,
-        file: String,
-        needed_mb: u64,
-    },
-
-    #[error(
-        "moving the boot runs/ of {} into the new image failed ({source}); {outcome}",
-        target.display()
-    )]
-    RunsNotMoved {
-        target: PathBuf,
-        source: std::io::Error,
-        outcome: String,
-    },
-
-    #[error(
         "kernel {release}: module {module} is in the lock's load order but not in the kernel's files; the \
          kernel input is not what was locked: run `cargo xtask lock {recipe}` and review the diff"
     )]
@@ -65,7 +51,7 @@ pub enum BuildError {
         recipe: String,
     },
 
-    #[error("cannot write /etc/snpkit/init.json: {0}")]
+    #[error("cannot write /etc/snpkit/init.json")]
     InitConfig(#[source] serde_json::Error),
 
     #[error(
@@ -79,14 +65,34 @@ pub enum BuildError {
         fix: String,
     },
 
+    #[error("cannot predict the launch digests of {recipe}")]
+    Prediction {
+        recipe: String,
+        #[source]
+        source: crate::options::PredictionFailed,
+    },
+
     #[error("SOURCE_DATE_EPOCH={value:?} is not a timestamp snpkit can use: {why}")]
     BadEpoch { value: String, why: String },
+
+    #[error(
+        "the firmware cannot be used for measured direct boot: use firmware.source = \"amdsev\" (built by \
+         `cargo xtask ovmf`)"
+    )]
+    FirmwareUnfit(#[source] crate::options::UnfitReason),
 }
 
 impl BuildError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();
-        move |source| BuildError::Io { path, source }
+        move |source| BuildError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
@@ -117,16 +123,42 @@ impl BuildError {
                 _ => "input",
             },
             BuildError::Image(_) => "image",
+            BuildError::Bundle(e) => match e {
+                BundleError::OutOfSpace { .. } => "out_of_space",
+                BundleError::KeptNotMoved { .. } => "runs_not_moved",
+                _ => "io",
+            },
             BuildError::Io { .. } => "io",
             BuildError::LockMismatch { .. } => "lock_mismatch",
             BuildError::Reserved { .. } => "reserved_path",
             BuildError::Verity(_) => "verity",
-            BuildError::OutOfSpace { .. } => "out_of_space",
-            BuildError::RunsNotMoved { .. } => "runs_not_moved",
             BuildError::ModuleMissing { .. } => "module_missing",
             BuildError::InitConfig(_) => "init_config",
             BuildError::EntryMissing { .. } => "entry_missing",
             BuildError::BadEpoch { .. } => "bad_source_date_epoch",
+            BuildError::FirmwareUnfit(_) => "firmware_unfit",
+            BuildError::Prediction { .. } => "prediction",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfit_firmware_has_its_own_kind_and_says_its_reason_once() {
+        let e = BuildError::FirmwareUnfit("it has no SNP_KERNEL_HASHES section".into());
+        assert_eq!(e.kind(), "firmware_unfit");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("it has no SNP_KERNEL_HASHES section")
+        );
+        assert!(!e.to_string().contains("SNP_KERNEL_HASHES"), "{e}");
+        assert!(
+            e.to_string().contains("firmware.source = \"amdsev\""),
+            "{e}"
+        );
     }
 }

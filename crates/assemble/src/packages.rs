@@ -1,21 +1,24 @@
 //! Debian packages into the tree: the files a recipe wants from each, with the package's modes.
 
-use crate::assemble::stale;
-use crate::{BuildError, BuildOptions};
+use crate::BuildError;
+use crate::check::stale;
+use crate::options::Reporter;
+use snpkit_bundle::{Input, InputKind};
 use snpkit_image::Tree;
-use snpkit_image::manifest::Input;
-use snpkit_inputs::apt;
 use snpkit_inputs::deb::{DebEntry, DebEntryKind, data_entries};
+use snpkit_inputs::{Cache, apt};
 use snpkit_recipe::{Lock, Recipe};
 use std::collections::BTreeSet;
 
+/// Adds every locked package's wanted files to `tree`; returns the packages as inputs, in order.
 pub(crate) fn add_packages(
     recipe: &Recipe,
     lock: &Lock,
-    opts: &BuildOptions<'_>,
+    cache: &Cache,
+    reporter: &dyn Reporter,
     tree: &mut Tree,
-    inputs: &mut Vec<Input>,
-) -> Result<(), BuildError> {
+) -> Result<Vec<Input>, BuildError> {
+    let mut inputs = Vec::new();
     if recipe.packages.len() != lock.packages.len() {
         return Err(stale(recipe, "the package list changed".into()));
     }
@@ -29,10 +32,8 @@ pub(crate) fn add_packages(
                 ),
             ));
         }
-        let progress = opts
-            .reporter
-            .step(&format!("fetching {} {}", deb.name, deb.version));
-        let bytes = apt::fetch(deb, opts.cache, &*progress, &recipe.name)?;
+        let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
+        let bytes = apt::fetch(deb, cache, &*progress, &recipe.name)?;
         let include: Vec<String> = pin
             .include
             .iter()
@@ -47,14 +48,14 @@ pub(crate) fn add_packages(
         let entries = data_entries(&bytes, &deb.filename, &wanted)?;
         add_entries(tree, entries, &wanted)?;
         inputs.push(Input {
-            kind: "deb".into(),
+            kind: InputKind::Deb,
             name: deb.name.clone(),
             version: Some(deb.version.clone()),
             sha256: deb.sha256,
             size: deb.size,
         });
     }
-    Ok(())
+    Ok(inputs)
 }
 
 /// Adds one package's entries (`data_entries` has already dropped the unwanted files; it returns

@@ -1,11 +1,13 @@
 //! `cargo xtask lock`: resolving every input a recipe names and pinning it.
 
-use crate::{BuildError, Reporter};
+use crate::BuildError;
+use crate::options::Reporter;
+use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
 use snpkit_image::import;
 use snpkit_inputs::{Cache, apt, kernel, ovmf};
 use snpkit_recipe::{
-    FirmwareSource, KernelSource, LOCK_VERSION, LaunchConfig, LaunchProblem, Lock, LockedBlob,
-    LockedDeb, LockedFile, LockedFirmware, LockedKernel, Recipe, Sha256Sum,
+    DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchProblem, Lock, LockedBlob, LockedDeb,
+    LockedFile, LockedFirmware, LockedKernel, Recipe,
 };
 use std::path::{Path, PathBuf};
 
@@ -16,7 +18,7 @@ pub fn lock(
     recipe: &Recipe,
     recipe_text: &[u8],
     cache: &Cache,
-    check_launch: &dyn Fn(&LaunchConfig) -> Result<(), LaunchProblem>,
+    check_launch: &dyn Fn(&LaunchSpec) -> Result<(), LaunchProblem>,
     reporter: &dyn Reporter,
 ) -> Result<Lock, BuildError> {
     recipe.check_launch(check_launch)?;
@@ -25,12 +27,7 @@ pub fn lock(
     let firmware = lock_firmware(recipe, cache, reporter)?;
     let mut packages = Vec::new();
     for pin in &recipe.packages {
-        let deb = resolve_deb(
-            recipe,
-            &pin.name,
-            pin.version.as_deref(),
-            pin.sha256.as_ref(),
-        )?;
+        let deb = resolve_deb(recipe, pin)?;
         let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
         apt::fetch(&deb, cache, &*progress, &recipe.name)?;
         packages.push(deb);
@@ -46,14 +43,10 @@ pub fn lock(
     })
 }
 
-fn resolve_deb(
-    recipe: &Recipe,
-    name: &str,
-    version: Option<&str>,
-    sha256: Option<&Sha256Sum>,
-) -> Result<LockedDeb, BuildError> {
-    let deb = apt::resolve(name, version, &recipe.name)?;
-    if let Some(pinned) = sha256
+/// The archive's .deb for a recipe's pin, refused if it is not the one the recipe pins.
+fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
+    let deb = apt::resolve(&pin.name, pin.version.as_deref(), &recipe.name)?;
+    if let Some(pinned) = &pin.sha256
         && *pinned != deb.sha256
     {
         return Err(BuildError::LockMismatch {
@@ -86,12 +79,7 @@ fn lock_kernel(
 ) -> Result<(LockedKernel, Vec<String>), BuildError> {
     match &recipe.kernel {
         KernelSource::Debian(pin) => {
-            let deb = resolve_deb(
-                recipe,
-                &pin.name,
-                pin.version.as_deref(),
-                pin.sha256.as_ref(),
-            )?;
+            let deb = resolve_deb(recipe, pin)?;
             let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
             let bytes = apt::fetch(&deb, cache, &*progress, &recipe.name)?;
             progress.set_message(&format!("reading {}", deb.filename));
@@ -149,7 +137,7 @@ fn lock_firmware(
                 edk2_version: Some(src.version),
                 edk2_sources: vec![src.orig, src.debian],
                 ovmf: LockedBlob {
-                    path: "OVMF.fd".into(),
+                    path: files::FIRMWARE.into(),
                     sha256: built.sha256,
                     size: built.size,
                 },
@@ -176,7 +164,7 @@ pub(crate) fn read_checked(
     expected: &Sha256Sum,
     key: &str,
 ) -> Result<Vec<u8>, BuildError> {
-    let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+    let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
     let found = Sha256Sum::of(&bytes);
     if found != *expected {
         return Err(BuildError::Input(
@@ -206,7 +194,7 @@ pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
 /// execute bit or a link changes the image as surely as a byte does).
 pub(crate) fn local_files(recipe: &Recipe) -> Result<Vec<LockedFile>, BuildError> {
     let file = |path: &Path, mode: Option<String>| -> Result<LockedFile, BuildError> {
-        let bytes = std::fs::read(path).map_err(BuildError::io(path))?;
+        let bytes = std::fs::read(path).map_err(BuildError::io("read", path))?;
         Ok(LockedFile::File {
             path: relative(recipe, path),
             sha256: Sha256Sum::of(&bytes),
@@ -266,10 +254,11 @@ fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(BuildError::io(&d))? {
-            let entry = entry.map_err(BuildError::io(&d))?;
+        for entry in std::fs::read_dir(&d).map_err(BuildError::io("list", &d))? {
+            let entry = entry.map_err(BuildError::io("list", &d))?;
             let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).map_err(BuildError::io(&path))?;
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(BuildError::io("inspect", &path))?;
             let ft = meta.file_type();
             if ft.is_dir() {
                 stack.push(path.clone());
@@ -277,7 +266,8 @@ fn walk(dir: &Path) -> Result<Vec<Walked>, BuildError> {
             } else if ft.is_file() {
                 out.push(Walked::File(path, meta.permissions().mode()));
             } else if ft.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(BuildError::io(&path))?;
+                let target =
+                    std::fs::read_link(&path).map_err(BuildError::io("read the link", &path))?;
                 out.push(Walked::Symlink(path, target.to_string_lossy().into_owned()));
             }
         }
@@ -291,32 +281,14 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    const RECIPE: &str = r#"
-name = "app"
-cmdline = ""
-[kernel]
-package = "linux-image-amd64"
-[firmware]
-source = "amdsev"
-[[directories]]
-src = "tree"
-dst = "/opt/app"
-[entry]
-argv = ["/opt/app/bin/tool"]
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
-"#;
-
     fn recipe(dir: &Path) -> Recipe {
         let file = dir.join("app/recipe.toml");
         std::fs::create_dir_all(dir.join("app/tree/bin")).unwrap();
-        std::fs::write(&file, RECIPE).unwrap();
+        let text = snpkit_testkit::recipe::app(
+            "/opt/app/bin/tool",
+            "[[directories]]\nsrc = \"tree\"\ndst = \"/opt/app\"\n",
+        );
+        std::fs::write(&file, text).unwrap();
         Recipe::load(&file).unwrap()
     }
 

@@ -1,5 +1,6 @@
 //! The edge where evidence comes from files and the KDS: a `--certs` folder in snpguest's layout,
-//! a boot run folder, `expected.json`, and the KDS for what is missing.
+//! a boot run folder and `expected.json` (both read through `snpkit-bundle`, which owns their
+//! names and formats), and the KDS for what is missing.
 //!
 //! ARK, ASK and ASVK are never fetched for a verdict: the builtin, pinned ones are the trust anchor,
 //! and any the host supplies are only compared with them.
@@ -8,7 +9,7 @@ use crate::kds::{Kds, KdsError, KeyKind};
 use crate::product::Product;
 use crate::report;
 use crate::verifier::{CrlInput, Endorsements, Reference};
-use serde::Deserialize;
+use snpkit_bundle::{BundleError, CertName, Expected, RunDir, RunRecord, run_files};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -21,7 +22,7 @@ pub const MAX_REPORT_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatherError {
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -38,14 +39,9 @@ pub enum GatherError {
     Ambiguous { dir: PathBuf, a: String, b: String },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
-    #[error("{dir} holds no boot runs (runs/<id>/run.json); run `cargo xtask boot` first")]
-    NoRuns { dir: PathBuf },
-    #[error("expected.json {path} has no launch config named {name:?} (it has: {have})")]
-    NoConfig {
-        path: PathBuf,
-        name: String,
-        have: String,
-    },
+    /// A file of a run folder (missing, not a regular file, too large, malformed).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 /// Read a file of outside bytes, refusing what is larger than `max`.
@@ -66,7 +62,13 @@ pub fn read_limited(path: &Path, what: &'static str, max: u64) -> Result<Vec<u8>
     std::fs::read(path).map_err(err)
 }
 
-fn one_of(dir: &Path, stem: &str, exts: &[&str], max: u64) -> Result<Option<Vec<u8>>, GatherError> {
+fn one_of(
+    dir: &Path,
+    name: CertName,
+    exts: &[&str],
+    max: u64,
+) -> Result<Option<Vec<u8>>, GatherError> {
+    let stem = name.stem();
     let found: Vec<PathBuf> = exts
         .iter()
         .map(|e| dir.join(format!("{stem}.{e}")))
@@ -75,7 +77,12 @@ fn one_of(dir: &Path, stem: &str, exts: &[&str], max: u64) -> Result<Option<Vec<
     match found.as_slice() {
         [] => Ok(None),
         [one] => {
-            read_limited(one, if stem == "crl" { "CRL" } else { "certificate" }, max).map(Some)
+            let what = if name == CertName::Crl {
+                "CRL"
+            } else {
+                "certificate"
+            };
+            read_limited(one, what, max).map(Some)
         }
         [a, b, ..] => Err(GatherError::Ambiguous {
             dir: dir.to_path_buf(),
@@ -99,13 +106,13 @@ pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
         });
     }
     let exts = ["pem", "der", "crt", "cer"];
-    let crl = one_of(dir, "crl", &["der", "pem", "crl"], MAX_CRL_FILE)?;
+    let crl = one_of(dir, CertName::Crl, &["der", "pem", "crl"], MAX_CRL_FILE)?;
     Ok(Endorsements {
-        ark: one_of(dir, "ark", &exts, MAX_CERT_FILE)?,
-        ask: one_of(dir, "ask", &exts, MAX_CERT_FILE)?,
-        asvk: one_of(dir, "asvk", &exts, MAX_CERT_FILE)?,
-        vcek: one_of(dir, "vcek", &exts, MAX_CERT_FILE)?,
-        vlek: one_of(dir, "vlek", &exts, MAX_CERT_FILE)?,
+        ark: one_of(dir, CertName::Ark, &exts, MAX_CERT_FILE)?,
+        ask: one_of(dir, CertName::Ask, &exts, MAX_CERT_FILE)?,
+        asvk: one_of(dir, CertName::Asvk, &exts, MAX_CERT_FILE)?,
+        vcek: one_of(dir, CertName::Vcek, &exts, MAX_CERT_FILE)?,
+        vlek: one_of(dir, CertName::Vlek, &exts, MAX_CERT_FILE)?,
         vek_problem: None,
         crl: match crl {
             Some(b) => CrlInput::Given(b),
@@ -181,7 +188,7 @@ pub fn complete_vek_from_kds(
             } else {
                 match kds.vcek(product, chip, &r.tcb(r.reported_tcb, product)) {
                     Ok(der) => e.vcek = Some(der),
-                    Err(err) => e.vek_problem = Some(err.to_string()),
+                    Err(err) => e.vek_problem = Some(crate::error_text(&err)),
                 }
             }
         }
@@ -219,9 +226,9 @@ pub fn complete_crl_from_kds(
     e.crl = match kds.crl(product, kind, now) {
         Ok(der) => CrlInput::Given(der),
         Err(err @ (KdsError::NotCached { .. } | KdsError::CacheUnusable { .. })) => {
-            CrlInput::NotAtHand(err.to_string())
+            CrlInput::NotAtHand(crate::error_text(&err))
         }
-        Err(err) => CrlInput::Failed(err.to_string()),
+        Err(err) => CrlInput::Failed(crate::error_text(&err)),
     };
 }
 
@@ -237,20 +244,6 @@ pub fn read_crl_file(path: &Path) -> Result<CrlInput, GatherError> {
     read_limited(path, "CRL", MAX_CRL_FILE).map(CrlInput::Given)
 }
 
-/// `run.json` of a boot run (written by `cargo xtask boot`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct RunJson {
-    pub schema: u32,
-    pub recipe: String,
-    /// The launch config's name in expected.json.
-    pub config: String,
-    /// `emulated` or `snp`.
-    pub launch: String,
-    pub nonce: String,
-    pub pubkey: String,
-    pub provider: String,
-}
-
 /// The files of one boot run, checked against each other.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -259,30 +252,7 @@ pub struct Run {
     pub endorsements: Endorsements,
     pub nonce: [u8; snpkit_wire::binding::NONCE_LEN],
     pub pubkey: Vec<u8>,
-    pub run: RunJson,
-}
-
-/// The newest run of a recipe: the run folder whose run.json was written last.
-pub fn newest_run(runs_dir: &Path) -> Result<PathBuf, GatherError> {
-    let entries = std::fs::read_dir(runs_dir).map_err(|_| GatherError::NoRuns {
-        dir: runs_dir.to_path_buf(),
-    })?;
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    for entry in entries.flatten() {
-        let run_json = entry.path().join("run.json");
-        if let Ok(meta) = std::fs::metadata(&run_json) {
-            let t = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-            let newer = best
-                .as_ref()
-                .is_none_or(|(bt, bp)| (t, entry.path()) > (*bt, bp.clone()));
-            if newer {
-                best = Some((t, entry.path()));
-            }
-        }
-    }
-    best.map(|(_, p)| p).ok_or_else(|| GatherError::NoRuns {
-        dir: runs_dir.to_path_buf(),
-    })
+    pub run: RunRecord,
 }
 
 pub fn parse_nonce(
@@ -303,17 +273,14 @@ pub fn parse_nonce(
     })
 }
 
-/// Read `report.bin`, `certs/`, `nonce`, `pubkey.bin` and `run.json` of a run folder.
-pub fn read_run(dir: &Path) -> Result<Run, GatherError> {
+/// Reads a run folder (record, nonce, public key, report, `certs/`) and checks that the record
+/// names the nonce and key the files hold.
+pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
     let invalid = |path: PathBuf, reason: String| GatherError::Invalid { path, reason };
-    let run_path = dir.join("run.json");
-    let run: RunJson = serde_json::from_slice(&read_limited(&run_path, "run.json", MAX_CERT_FILE)?)
-        .map_err(|e| invalid(run_path.clone(), format!("not a run.json ({e})")))?;
-    if run.schema != 1 {
-        return Err(invalid(run_path, format!("schema {} is not 1", run.schema)));
-    }
-    let nonce_path = dir.join("nonce");
-    let nonce_text = String::from_utf8(read_limited(&nonce_path, "nonce", 1024)?)
+    let run = dir.read_record()?;
+    let run_path = dir.record();
+    let nonce_path = dir.nonce();
+    let nonce_text = String::from_utf8(dir.read_nonce()?)
         .map_err(|_| invalid(nonce_path.clone(), "not text".into()))?;
     let nonce = parse_nonce(&nonce_path, &nonce_text)?;
     if hex::encode(nonce) != run.nonce.to_ascii_lowercase() {
@@ -322,22 +289,22 @@ pub fn read_run(dir: &Path) -> Result<Run, GatherError> {
             "its nonce differs from the nonce file".into(),
         ));
     }
-    let pubkey = read_limited(&dir.join("pubkey.bin"), "public key", MAX_CERT_FILE)?;
+    let pubkey = dir.read_pubkey()?;
     if hex::encode(&pubkey) != run.pubkey.to_ascii_lowercase() {
         return Err(invalid(
             run_path,
-            "its pubkey differs from pubkey.bin".into(),
+            format!("its pubkey differs from {}", run_files::PUBKEY),
         ));
     }
-    let report = read_limited(&dir.join("report.bin"), "report", MAX_REPORT_FILE)?;
-    let certs = dir.join("certs");
+    let report = dir.read_report()?;
+    let certs = dir.certs();
     let endorsements = if certs.is_dir() {
         read_certs_dir(&certs)?
     } else {
         Endorsements::default()
     };
     Ok(Run {
-        dir: dir.to_path_buf(),
+        dir: dir.path().to_path_buf(),
         report,
         endorsements,
         nonce,
@@ -346,46 +313,20 @@ pub fn read_run(dir: &Path) -> Result<Run, GatherError> {
     })
 }
 
-/// The measurement and launch policy of one config of an `expected.json`. Without a name, the only
-/// config, or an error listing the names.
+/// The measurement and launch policy of one config of an `expected.json` read from `path`.
+/// Without a name, the only config, or an error listing the names.
 pub fn expected_config(
     path: &Path,
-    bytes: &[u8],
+    expected: &Expected,
     name: Option<&str>,
 ) -> Result<Reference, GatherError> {
     let invalid = |reason: String| GatherError::Invalid {
         path: path.to_path_buf(),
         reason,
     };
-    let exp: snpkit_measure::expected::Expected = serde_json::from_slice(bytes)
-        .map_err(|e| invalid(format!("not an expected.json ({e})")))?;
-    if exp.schema != snpkit_measure::expected::SCHEMA {
-        return Err(invalid(format!(
-            "schema {} is not {}",
-            exp.schema,
-            snpkit_measure::expected::SCHEMA
-        )));
-    }
-    let have = exp
-        .configs
-        .iter()
-        .map(|c| c.launch.name.clone())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let config = match name {
-        Some(n) => exp.configs.iter().find(|c| c.launch.name == n),
-        None if exp.configs.len() == 1 => exp.configs.first(),
-        None => {
-            return Err(invalid(format!(
-                "it has several launch configs ({have}): pass --config NAME"
-            )));
-        }
-    }
-    .ok_or_else(|| GatherError::NoConfig {
-        path: path.to_path_buf(),
-        name: name.unwrap_or_default().into(),
-        have: have.clone(),
-    })?;
+    let config = expected
+        .config(name)
+        .map_err(|choice| invalid(choice.to_string()))?;
     let m = hex::decode(config.measurement.trim())
         .map_err(|e| invalid(format!("measurement is not hex ({e})")))?;
     let measurement: [u8; 48] = m

@@ -9,8 +9,9 @@
 //! - [`report`]: the evidence format, parsed with every must-be-zero range enforced.
 //! - [`certs`], [`roots`]: the endorser's certificates and AMD's pinned roots.
 //! - `kds`: the endorser's service (AMD Key Distribution Service) with cache and offline mode.
-//! - `gather`: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder,
-//!   `expected.json`, and the KDS for what is missing.
+//! - `gather`: the I/O edge: a `--certs` folder (snpguest's names), a boot run folder and
+//!   `expected.json` (read through `snpkit-bundle`, which owns the image folder), and the KDS for
+//!   what is missing.
 //!   (These two need the default `kds` feature, which brings the HTTP stack; without it the crate
 //!   is the pure verifier and the emulated PSP.)
 //! - [`verifier`]: the judgement, one pure function; [`verdict`]: its result.
@@ -21,7 +22,8 @@
 //! `policy.debug`, `measurement`, …), listed in every verdict in one order whether it passed,
 //! failed or was not reached (the table of names is in [`verdict`]), and a test that makes it
 //! fail (`tests/mutations.rs`, `tests/emulated.rs`). Hand-written here because no crate does it: the report layout
-//! ([`report::layout`]), AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
+//! ([`report::layout`], whose table lives in `snpkit_wire::report` for the guest and measure too),
+//! AMD's VCEK extensions, the verdict table, the KDS URL forms and cache.
 //!
 //! ## What we take from the `sev` crate, and what we wrote instead
 //! Used: `sev::Generation::identify_cpu` (CPUID family/model → product) and the bit-field types
@@ -58,18 +60,16 @@ pub use product::Product;
 pub use verdict::{Check, EMULATED_BANNER, Verdict};
 pub use verifier::{CrlInput, Endorsements, Reference, Trust, verify};
 
-/// snpkit's cache folder, in the order `snpkit-inputs::Cache::from_env` uses, so the verifier and
-/// the builder share one cache: `$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else
-/// `~/.cache/snpkit`. (Repeated rather than shared: depending on the inputs crate would pull the
-/// build's archive and compression stack into every verifier.)
-pub fn cache_root() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let set = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    set("SNPKIT_CACHE")
-        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("snpkit")))
-        .or_else(|| set("HOME").map(|h| h.join(".cache").join("snpkit")))
+/// An error and its causes on one line (`a: b: c`), for a verdict's detail or a recorded problem,
+/// where only text travels on. Each error's message leaves its cause to `source()`, so nothing
+/// is said twice.
+pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
 }

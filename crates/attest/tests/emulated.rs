@@ -4,18 +4,20 @@
 
 mod common;
 use common::*;
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, VekSpec, emulated_report, sign_with};
-use snpkit_attest::{CrlInput, EMULATED_BANNER, Endorsements, Policy, Reference, Trust, verify};
+use snpkit_attest::emulated::{ReportFields, TestChain, VekSpec, emulated_report, sign_with};
+use snpkit_attest::{
+    CrlInput, EMULATED_BANNER, Endorsements, Policy, Reference, Trust, Verdict, verify,
+};
 use time::OffsetDateTime;
 
 fn chain() -> &'static TestChain {
     TestChain::cached().expect("test chain (generated once into the XDG cache)")
 }
 
-fn launch() -> EmulatedLaunch {
+fn launch() -> ReportFields {
     let nonce = [7u8; 32];
     let rd = snpkit_wire::binding::report_data(&nonce, b"guest public key");
-    EmulatedLaunch::new([0xAB; 48], rd, 0x30000)
+    ReportFields::new([0xAB; 48], rd, 0x30000)
 }
 
 /// What a boot run brings back, plus the chain's own CRL (which `cargo xtask verify
@@ -30,7 +32,7 @@ fn endorsements(c: &TestChain) -> Endorsements {
     }
 }
 
-fn reference(l: &EmulatedLaunch) -> Reference {
+fn reference(l: &ReportFields) -> Reference {
     Reference {
         measurement: Some(l.measurement),
         report_data: Some(l.report_data),
@@ -39,6 +41,11 @@ fn reference(l: &EmulatedLaunch) -> Reference {
         measurement_source: "emulated launch".into(),
         ..Reference::default()
     }
+}
+
+/// The verdict on `report` with the default policy, now, against `l`'s reference values.
+fn judge(report: &[u8], e: &Endorsements, l: &ReportFields, trust: &Trust) -> Verdict {
+    verify(report, e, &reference(l), &Policy::default(), trust, now())
 }
 
 fn now() -> OffsetDateTime {
@@ -54,14 +61,7 @@ fn emulated_report_verifies_only_with_allow_emulated() {
         allow_emulated: true,
         emulated_roots: Some(&c.roots),
     };
-    let v = verify(
-        &report,
-        &endorsements(c),
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &endorsements(c), &l, &allowed);
     assert!(v.passed, "{}", v.to_table(false));
     assert!(v.emulated);
     assert!(v.to_table(false).contains(EMULATED_BANNER));
@@ -78,26 +78,12 @@ fn emulated_report_verifies_only_with_allow_emulated() {
         allow_emulated: false,
         emulated_roots: Some(&c.roots),
     };
-    let v = verify(
-        &report,
-        &endorsements(c),
-        &reference(&l),
-        &Policy::default(),
-        &strict,
-        now(),
-    );
+    let v = judge(&report, &endorsements(c), &l, &strict);
     assert_fails_on(&v, "emulated", "without --allow-emulated");
     assert_fails_on(&v, "chain.ark", "test ARK is not AMD's");
     assert!(v.emulated, "the verdict still says what it saw");
 
-    let v = verify(
-        &report,
-        &endorsements(c),
-        &reference(&l),
-        &Policy::default(),
-        &Trust::default(),
-        now(),
-    );
+    let v = judge(&report, &endorsements(c), &l, &Trust::default());
     assert_fails_on(&v, "emulated", "no test chain known");
 }
 
@@ -159,14 +145,7 @@ fn lying_vek(spec: VekSpec) -> snpkit_attest::Verdict {
         allow_emulated: true,
         emulated_roots: Some(&c.roots),
     };
-    verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    )
+    judge(&report, &e, &l, &allowed)
 }
 
 fn honest_spec() -> VekSpec {
@@ -285,35 +264,14 @@ fn crl_revoking_the_ask_or_the_vcek_fails() {
     let t = SystemTime::now();
     let mut e = endorsements(c);
     e.crl = CrlInput::Given(c.crl(&[], t - day, t + day).expect("crl"));
-    let v = verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &e, &l, &allowed);
     assert!(v.passed, "{}", v.to_table(false));
     e.crl = CrlInput::Given(c.crl(&[&c.roots.ask], t - day, t + day).expect("crl"));
-    let v = verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &e, &l, &allowed);
     assert_fails_on(&v, "chain.crl", "revoked ASK");
     // The VCEK's own serial is looked up too.
     e.crl = CrlInput::Given(c.crl(&[&c.vcek], t - day, t + day).expect("crl"));
-    let v = verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &e, &l, &allowed);
     assert_fails_on(&v, "chain.crl", "revoked VCEK");
     assert!(
         v.check("chain.crl")
@@ -326,26 +284,12 @@ fn crl_revoking_the_ask_or_the_vcek_fails() {
     // A CRL signed by another ARK (a forger's, under the test ARK's very name) is refused.
     let forged = TestChain::forge(&snpkit_attest::emulated::ChainNames::emulated()).expect("forge");
     e.crl = CrlInput::Given(forged.crl.clone());
-    let v = verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &e, &l, &allowed);
     assert_fails_on(&v, "chain.crl", "CRL by another key");
     // Not yet current, and expired.
     for (from, to) in [(t + day, t + day * 2), (t - day * 2, t - day)] {
         e.crl = CrlInput::Given(c.crl(&[], from, to).expect("crl"));
-        let v = verify(
-            &report,
-            &e,
-            &reference(&l),
-            &Policy::default(),
-            &allowed,
-            now(),
-        );
+        let v = judge(&report, &e, &l, &allowed);
         assert_fails_on(&v, "chain.crl", "CRL outside its dates");
     }
     e.crl = CrlInput::NotAtHand("offline".into());
@@ -356,14 +300,7 @@ fn crl_revoking_the_ask_or_the_vcek_fails() {
     let v = verify(&report, &e, &reference(&l), &strict, &allowed, now());
     assert_fails_on(&v, "chain.crl", "require_crl without a CRL");
     e.crl = CrlInput::Failed("KDS answered 500".into());
-    let v = verify(
-        &report,
-        &e,
-        &reference(&l),
-        &Policy::default(),
-        &allowed,
-        now(),
-    );
+    let v = judge(&report, &e, &l, &allowed);
     assert_fails_on(&v, "chain.crl", "CRL fetch failed");
 }
 

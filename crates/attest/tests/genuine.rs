@@ -47,7 +47,7 @@ fn without_a_crl_the_default_policy_fails_closed() {
     let g = genuine("oak cb");
     let mut e = g.endorsements();
     e.crl = CrlInput::NotAtHand("offline, and the Milan vcek CRL is not in the cache".into());
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.crl", "no CRL at hand");
     assert_eq!(v.failed().count(), 1, "{}", v.to_table(false));
     let detail = &v.check("chain.crl").expect("crl").detail;
@@ -62,27 +62,28 @@ fn without_a_crl_the_default_policy_fails_closed() {
     }
     // A failed fetch fails the same way.
     e.crl = CrlInput::Failed("KDS answered HTTP 500".into());
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.crl", "fetch failed");
     // Opting out passes, and says so.
     let opt_out = Policy {
         require_crl: false,
         ..g.policy()
     };
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &opt_out, g.now);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.policy = opt_out.clone();
+    });
     assert!(v.passed, "{}", v.to_table(false));
     let crl = v.check("chain.crl").expect("crl");
     assert_eq!(crl.found, "skipped by policy");
     assert!(crl.detail.contains("NOT checked"), "{crl:?}");
     // But a CRL at hand is checked even then: a stale one still fails.
     e.crl = CrlInput::Given(read(MILAN_CRL));
-    let v = g.verify_with(
-        &g.report_bytes(),
-        &e,
-        &g.reference(),
-        &opt_out,
-        time::macros::datetime!(2026-09-01 00:00 UTC),
-    );
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.policy = opt_out.clone();
+        i.now = time::macros::datetime!(2026-09-01 00:00 UTC);
+    });
     assert_fails_on(&v, "chain.crl", "stale CRL with the opt-out");
 }
 
@@ -92,13 +93,7 @@ fn azure_hcl_report_holds_the_snp_report_at_offset_32() {
         read("confidential-containers-trustee/deps/verifier/test_data/az-snp-vtpm/hcl-report.bin");
     let g = genuine("azure hcl milan v2");
     assert_eq!(&hcl[32..32 + 1184], &g.report_bytes()[..]);
-    let v = g.verify_with(
-        &hcl[32..32 + 1184],
-        &g.endorsements(),
-        &g.reference(),
-        &g.policy(),
-        g.now,
-    );
+    let v = g.verify_changed(|i| i.report = hcl[32..32 + 1184].to_vec());
     assert!(v.passed, "{}", v.to_table(false));
 }
 
@@ -116,13 +111,7 @@ fn a_genuine_signature_over_other_bytes_fails_only_the_signature() {
     assert_eq!(read(a.vek), read(b.vek), "one VCEK signs both");
     let mut report = a.report_bytes();
     report[sig.clone()].copy_from_slice(&b.report_bytes()[sig.clone()]);
-    let v = a.verify_with(
-        &report,
-        &a.endorsements(),
-        &a.reference(),
-        &a.policy(),
-        a.now,
-    );
+    let v = a.verify_changed(|i| i.report = report.clone());
     let failed: Vec<&str> = v.failed().map(|c| c.name.as_str()).collect();
     assert_eq!(failed, ["report.signature"], "{}", v.to_table(false));
     assert!(v.check("chain.vek").expect("vek").passed);
@@ -132,13 +121,7 @@ fn a_genuine_signature_over_other_bytes_fails_only_the_signature() {
     let vlek = genuine("trustee AWS VLEK v3");
     let mut report = vlek.report_bytes();
     report[sig.clone()].copy_from_slice(&genuine("oak cb").report_bytes()[sig]);
-    let v = vlek.verify_with(
-        &report,
-        &vlek.endorsements(),
-        &vlek.reference(),
-        &vlek.policy(),
-        vlek.now,
-    );
+    let v = vlek.verify_changed(|i| i.report = report.clone());
     let failed: Vec<&str> = v.failed().map(|c| c.name.as_str()).collect();
     assert_eq!(failed, ["report.signature"], "{}", v.to_table(false));
     assert!(
@@ -182,13 +165,7 @@ fn gcp_report_binds_sha512_of_nonce_and_key() {
         report_data_source: "SHA-512(NONCE ‖ X25519_KEY)".into(),
         ..g.reference()
     };
-    let v = g.verify_with(
-        &g.report_bytes(),
-        &g.endorsements(),
-        &reference,
-        &g.policy(),
-        g.now,
-    );
+    let v = g.verify_changed(|i| i.reference = reference.clone());
     assert!(v.passed, "{}", v.to_table(false));
     // Another key, or snpkit's domain-separated binding of the same values, does not match.
     let mut other = key.clone();
@@ -205,13 +182,7 @@ fn gcp_report_binds_sha512_of_nonce_and_key() {
             report_data: Some(rd),
             ..g.reference()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_fails_on(&v, "report_data", what);
     }
 }
@@ -224,7 +195,10 @@ fn milan_crl_verifies_and_is_checked_when_at_hand() {
     let mut e = g.endorsements();
     e.crl = CrlInput::Given(crl.clone());
     let inside = datetime!(2026-07-01 00:00 UTC);
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), inside);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.now = inside;
+    });
     assert!(v.passed, "{}", v.to_table(false));
     assert!(
         v.check("chain.crl")
@@ -234,19 +208,19 @@ fn milan_crl_verifies_and_is_checked_when_at_hand() {
     );
     // Past nextUpdate the CRL is stale: fail closed.
     let after = datetime!(2026-09-01 00:00 UTC);
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), after);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.now = after;
+    });
     assert_fails_on(&v, "chain.crl", "stale CRL");
     // The Milan CRL is not the Genoa ARK's.
     let genoa = genuine("oak genoa v5");
     let mut e = genoa.endorsements();
     e.crl = CrlInput::Given(crl.clone());
-    let v = genoa.verify_with(
-        &genoa.report_bytes(),
-        &e,
-        &genoa.reference(),
-        &genoa.policy(),
-        inside,
-    );
+    let v = genoa.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.now = inside;
+    });
     assert_fails_on(&v, "chain.crl", "other product's CRL");
     // A flipped byte in the signed part breaks the ARK's signature.
     let mut bad = crl.clone();
@@ -254,6 +228,9 @@ fn milan_crl_verifies_and_is_checked_when_at_hand() {
     bad[n / 3] ^= 1;
     let mut e = g.endorsements();
     e.crl = CrlInput::Given(bad);
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), inside);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.now = inside;
+    });
     assert_fails_on(&v, "chain.crl", "tampered CRL");
 }

@@ -145,14 +145,17 @@ fn turin_vcek_is_fetched_by_8_byte_chip_id_with_fmc_then_served_from_cache() {
         require_crl: true,
         ..g.policy()
     };
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &strict, g.now);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.policy = strict.clone();
+    });
     assert_fails_on(
         &v,
         "chain.crl",
         "the fake KDS has no CRL: a failed fetch fails closed",
     );
     // No Turin CRL is vendored: this report's policy opts out, and then the VCEK alone passes.
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert!(v.passed, "{}", v.to_table(false));
     assert_eq!(v.check("chain.crl").unwrap().found, "skipped by policy");
 
@@ -199,7 +202,7 @@ fn offline_with_an_empty_cache_names_what_is_missing() {
         "{problem}"
     );
     assert!(matches!(e.crl, CrlInput::NotAtHand(_)), "{:?}", e.crl);
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", "offline, not cached");
     assert!(v.check("chain.vek").unwrap().detail.contains("--offline"));
 }
@@ -222,7 +225,7 @@ fn kds_down_fails_the_verdict_with_the_reason() {
     .unwrap();
     let mut e = no_certs();
     complete_from_kds(&g.report_bytes(), &mut e, None, &online, g.now);
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", "KDS down");
     assert!(
         v.check("chain.vek")
@@ -393,7 +396,10 @@ fn crl_and_cert_chain_from_the_kds() {
     let mut e = g.endorsements();
     complete_from_kds(&g.report_bytes(), &mut e, None, &online, inside);
     assert!(matches!(e.crl, CrlInput::Given(_)));
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), inside);
+    let v = g.verify_changed(|i| {
+        i.endorsements = e.clone();
+        i.now = inside;
+    });
     assert!(v.passed, "{}", v.to_table(false));
 }
 
@@ -414,7 +420,7 @@ fn vlek_and_masked_chip_ids_are_not_fetched() {
 #[test]
 fn the_emulated_chain_never_asks_the_kds() {
     let chain = snpkit_attest::emulated::TestChain::cached().expect("test chain");
-    let l = snpkit_attest::emulated::EmulatedLaunch::new([1; 48], [2; 64], 0x30000);
+    let l = snpkit_attest::emulated::ReportFields::new([1; 48], [2; 64], 0x30000);
     let report = snpkit_attest::emulated::emulated_report(chain, &l);
     let kds = serve(HashMap::new());
     let cache = tempfile::tempdir().unwrap();
@@ -483,7 +489,7 @@ fn a_kds_that_never_answers_ends_in_a_clear_failing_verdict() {
         "bounded by the timeout: {:?}",
         started.elapsed()
     );
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", "silent KDS");
     assert_fails_on(&v, "chain.crl", "silent KDS");
     let detail = &v.check("chain.vek").unwrap().detail;

@@ -17,7 +17,7 @@ fn each(f: impl Fn(&Genuine)) {
 fn with_report(g: &Genuine, mutate: impl Fn(&mut Vec<u8>)) -> snpkit_attest::Verdict {
     let mut r = g.report_bytes();
     mutate(&mut r);
-    g.verify_with(&r, &g.endorsements(), &g.reference(), &g.policy(), g.now)
+    g.verify_changed(|i| i.report = r.clone())
 }
 
 #[test]
@@ -50,13 +50,7 @@ fn debug_bit_set() {
     });
     // And refused on a report that really has it, when the policy does not allow debug.
     let g = genuine("go-sev-guest milan v2");
-    let v = g.verify_with(
-        &g.report_bytes(),
-        &g.endorsements(),
-        &g.reference(),
-        &Policy::default(),
-        g.now,
-    );
+    let v = g.verify_changed(|i| i.policy = Policy::default());
     assert_fails_on(&v, "policy.debug", g.name);
 }
 
@@ -74,13 +68,7 @@ fn wrong_products_roots() {
             product: Some(other),
             ..g.reference()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_eq!(v.product.as_deref(), Some(other.kds_name()), "{}", g.name);
         assert_fails_on(&v, "chain.vek", g.name);
         assert!(
@@ -104,7 +92,7 @@ fn wrong_products_roots() {
         let mut e = g.endorsements();
         e.ark = Some(theirs.ark.der().to_vec());
         e.ask = Some(theirs.ask.der().to_vec());
-        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        let v = g.verify_changed(|i| i.endorsements = e.clone());
         assert_fails_on(&v, "chain.ark", g.name);
         assert_fails_on(&v, "chain.ask", g.name);
     });
@@ -148,7 +136,11 @@ fn self_made_chain() {
             product: Some(g.product),
             ..g.reference()
         };
-        let v = g.verify_with(&report, &e, &reference, &g.policy(), g.now);
+        let v = g.verify_changed(|i| {
+            i.report = report.to_vec();
+            i.endorsements = e.clone();
+            i.reference = reference.clone();
+        });
         assert!(
             !v.emulated,
             "{}: a forged chain is not the emulated one",
@@ -167,7 +159,7 @@ fn self_made_chain() {
         // Just the forged ARK, with the genuine VEK: refused by fingerprint.
         let mut e = g.endorsements();
         e.ark = Some(forged.roots.ark.der().to_vec());
-        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        let v = g.verify_changed(|i| i.endorsements = e.clone());
         assert_fails_on(&v, "chain.ark", g.name);
     });
 }
@@ -237,13 +229,7 @@ fn vlek_report_checked_as_vcek_and_back() {
             signing_key: demand,
             ..g.policy()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &g.reference(),
-            &policy,
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.policy = policy.clone());
         assert_fails_on(&v, "report.signing_key", g.name);
     });
     // A VLEK report given only a VCEK (of another report): the certificate kind is wrong.
@@ -251,14 +237,14 @@ fn vlek_report_checked_as_vcek_and_back() {
     let mut e = g.endorsements();
     e.vlek = None;
     e.vcek = Some(read(genuine("oak cb").vek));
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek_kind", g.name);
     // And a VCEK report given only the VLEK.
     let c = genuine("oak cb");
     let mut e = c.endorsements();
     e.vcek = None;
     e.vlek = Some(read(g.vek));
-    let v = c.verify_with(&c.report_bytes(), &e, &c.reference(), &c.policy(), c.now);
+    let v = c.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek_kind", c.name);
 }
 
@@ -269,25 +255,13 @@ fn wrong_report_data() {
         if let Some(rd) = reference.report_data.as_mut() {
             rd[63] ^= 1;
         }
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_fails_on(&v, "report_data", g.name);
         let reference = Reference {
             report_data: None,
             ..g.reference()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_fails_on(&v, "report_data", "no nonce given");
     });
 }
@@ -295,21 +269,9 @@ fn wrong_report_data() {
 #[test]
 fn now_after_expiry_and_before_issue() {
     each(|g| {
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &g.reference(),
-            &g.policy(),
-            datetime!(2040-01-01 00:00 UTC),
-        );
+        let v = g.verify_changed(|i| i.now = datetime!(2040-01-01 00:00 UTC));
         assert_fails_on(&v, "chain.validity", g.name);
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &g.reference(),
-            &g.policy(),
-            datetime!(2019-01-01 00:00 UTC),
-        );
+        let v = g.verify_changed(|i| i.now = datetime!(2019-01-01 00:00 UTC));
         assert_fails_on(&v, "chain.validity", g.name);
     });
 }
@@ -321,25 +283,13 @@ fn missing_measurement_and_wrong_measurement() {
             measurement: None,
             ..g.reference()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_fails_on(&v, "measurement", g.name);
         let reference = Reference {
             measurement: Some([0; 48]),
             ..g.reference()
         };
-        let v = g.verify_with(
-            &g.report_bytes(),
-            &g.endorsements(),
-            &reference,
-            &g.policy(),
-            g.now,
-        );
+        let v = g.verify_changed(|i| i.reference = reference.clone());
         assert_fails_on(&v, "measurement", g.name);
     });
 }
@@ -350,19 +300,19 @@ fn another_chips_vcek() {
     let g = genuine("oak milan_oc_release");
     let mut e = g.endorsements();
     e.vcek = Some(read(genuine("oak milan_rk_release").vek));
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "vek.hwid", g.name);
     assert_fails_on(&v, "report.signature", g.name);
     // Another product's VCEK: not signed by this product's ASK.
     let mut e = g.endorsements();
     e.vcek = Some(read(genuine("oak genoa v5").vek));
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", g.name);
     // None at all, with the reason the KDS gave.
     let mut e = g.endorsements();
     e.vcek = None;
     e.vek_problem = Some("KDS unreachable: connection refused".into());
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek", g.name);
     assert!(
         v.check("chain.vek")
@@ -453,24 +403,12 @@ fn unknown_chip_product() {
     let mut e = v2.endorsements();
     e.vcek = None;
     e.vek_problem = Some("offline".into());
-    let v = v2.verify_with(
-        &v2.report_bytes(),
-        &e,
-        &v2.reference(),
-        &v2.policy(),
-        v2.now,
-    );
+    let v = v2.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "product", "v2 without certificates or --product");
 }
 
 fn with_policy(g: &Genuine, p: Policy) -> snpkit_attest::Verdict {
-    g.verify_with(
-        &g.report_bytes(),
-        &g.endorsements(),
-        &g.reference(),
-        &p,
-        g.now,
-    )
+    g.verify_changed(|i| i.policy = p.clone())
 }
 
 #[test]
@@ -591,13 +529,7 @@ fn every_policy_check_can_fail() {
         launch_policy: Some(0x30000),
         ..g.reference()
     };
-    let v = g.verify_with(
-        &g.report_bytes(),
-        &g.endorsements(),
-        &reference,
-        &g.policy(),
-        g.now,
-    );
+    let v = g.verify_changed(|i| i.reference = reference.clone());
     assert_fails_on(&v, "policy.launch", "launch policy");
     // Turin's FMC minimum is checked on Turin (its FMC is 0: a minimum of 0 passes, 1 fails).
     let t = genuine("oak turin v5");
@@ -649,11 +581,11 @@ fn garbage_certificates() {
     ] {
         let mut e = g.endorsements();
         e.vcek = Some(bytes.clone());
-        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        let v = g.verify_changed(|i| i.endorsements = e.clone());
         assert_fails_on(&v, "chain.vek", what);
         let mut e = g.endorsements();
         e.ark = Some(bytes);
-        let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+        let v = g.verify_changed(|i| i.endorsements = e.clone());
         assert_fails_on(&v, "chain.ark", what);
     }
     // The ARK given as the VCEK: a certificate of the wrong kind.
@@ -665,30 +597,17 @@ fn garbage_certificates() {
             .der()
             .to_vec(),
     );
-    let v = g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now);
+    let v = g.verify_changed(|i| i.endorsements = e.clone());
     assert_fails_on(&v, "chain.vek_kind", "ARK as VCEK");
     // PEM where DER is usual, and DER where PEM is usual: both accepted.
     let pem =
         der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &read(g.vek)).unwrap();
     let mut e = g.endorsements();
     e.vcek = Some(pem.into_bytes());
-    assert!(
-        g.verify_with(&g.report_bytes(), &e, &g.reference(), &g.policy(), g.now)
-            .passed
-    );
+    assert!(g.verify_changed(|i| i.endorsements = e.clone()).passed);
     let pem_vector = genuine("azure evidence v0");
     let der = snpkit_attest::certs::to_der("vcek", &read(pem_vector.vek)).unwrap();
     let mut e = pem_vector.endorsements();
     e.vcek = Some(der);
-    assert!(
-        pem_vector
-            .verify_with(
-                &pem_vector.report_bytes(),
-                &e,
-                &pem_vector.reference(),
-                &pem_vector.policy(),
-                pem_vector.now
-            )
-            .passed
-    );
+    assert!(pem_vector.verify_changed(|i| i.endorsements = e).passed);
 }

@@ -1,56 +1,17 @@
-//! Reference values: the launch digests of one built image, read from its `expected.json`.
-//!
-//! A minimal reading of the file `cargo xtask measure` writes (`snpkit_measure::expected`, schema
-//! 1): each config's name, launch policy and 48-byte measurement. Read here rather than through
-//! the measure crate so the broker does not link the recipe and template stack; a test checks that
-//! what the real writer writes is read back (the image-folder crate of issue 10 will own the type).
+//! Reference values: the launch digests of one built image, read from its `expected.json`
+//! through the image folder's owner (`snpkit_bundle::Expected`, a bounded read that refuses other
+//! schemas), then checked for what a broker needs: at least one config, 96 hex digits each, no
+//! name twice.
 
-use serde::Deserialize;
+use snpkit_bundle::{BundleError, Expected};
 use std::path::{Path, PathBuf};
-
-/// The schema of `expected.json` this reads.
-pub const EXPECTED_SCHEMA: u32 = 1;
-/// Largest `expected.json` read.
-pub const MAX_EXPECTED_LEN: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
-    #[error("cannot read the reference values {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the reference values {path} are more than {MAX_EXPECTED_LEN} bytes")]
-    TooLarge { path: PathBuf },
-    #[error("{path} is not an expected.json (written by `cargo xtask measure <recipe>`)")]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("cannot use the reference values (written by `cargo xtask build` or `measure`)")]
+    Read(#[source] BundleError),
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
-}
-
-#[derive(Deserialize)]
-struct ExpectedFile {
-    schema: u32,
-    recipe: String,
-    configs: Vec<ExpectedConfig>,
-}
-
-#[derive(Deserialize)]
-struct ExpectedConfig {
-    launch: LaunchFields,
-    measurement: String,
-}
-
-/// The parts of a launch config the broker uses; the rest is the builder's business.
-#[derive(Deserialize)]
-struct LaunchFields {
-    name: String,
-    policy: u64,
 }
 
 /// One launch configuration the broker accepts.
@@ -70,33 +31,23 @@ pub struct ReferenceSet {
 }
 
 impl ReferenceSet {
+    /// Reads `expected.json` at `path` (a file or a pipe, bounded by counting).
     pub fn read(path: &Path) -> Result<ReferenceSet, ReferenceError> {
-        let bytes = crate::store::read_bounded(path, MAX_EXPECTED_LEN).map_err(|e| match e {
-            crate::store::BoundedRead::TooLarge => ReferenceError::TooLarge { path: path.into() },
-            crate::store::BoundedRead::Io(source) => ReferenceError::Read {
-                path: path.into(),
-                source,
-            },
-        })?;
-        ReferenceSet::parse(path, &bytes)
+        let expected = Expected::read_given(path).map_err(ReferenceError::Read)?;
+        ReferenceSet::from_expected(path, expected)
     }
 
+    /// Parses the bytes of an `expected.json` read from `path`.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<ReferenceSet, ReferenceError> {
+        let expected = Expected::from_json(path, bytes).map_err(ReferenceError::Read)?;
+        ReferenceSet::from_expected(path, expected)
+    }
+
+    pub fn from_expected(path: &Path, file: Expected) -> Result<ReferenceSet, ReferenceError> {
         let invalid = |reason: String| ReferenceError::Invalid {
             path: path.into(),
             reason,
         };
-        let file: ExpectedFile =
-            serde_json::from_slice(bytes).map_err(|source| ReferenceError::Json {
-                path: path.into(),
-                source,
-            })?;
-        if file.schema != EXPECTED_SCHEMA {
-            return Err(invalid(format!(
-                "schema {} is not {EXPECTED_SCHEMA}; rebuild it with this snpkit's `cargo xtask measure`",
-                file.schema
-            )));
-        }
         if file.configs.is_empty() {
             return Err(invalid(
                 "it lists no launch configs: no guest could ever pass".into(),
@@ -189,10 +140,10 @@ mod tests {
                 text(&config("one", &m)).replace("\"schema\":1", "\"schema\":2"),
                 "schema 2",
             ),
-            ("{}".into(), "not an expected.json"),
+            ("{}".into(), "expected.json"),
         ] {
             let err = ReferenceSet::parse(Path::new("e.json"), t.as_bytes()).expect_err(&t);
-            let msg = format!("{err}");
+            let msg = snpkit_testkit::errors::chain_text(&err);
             assert!(msg.contains(needle), "{msg}");
         }
     }

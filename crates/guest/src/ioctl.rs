@@ -7,7 +7,9 @@
 //! kernel structs are `#[repr(C)]` copies whose sizes are tested, the ioctl wrappers come from
 //! nix, and the certificate buffer is parsed as bytes by `snpkit_wire::certs`.
 
-use snpkit_wire::frame::REPORT_LEN;
+use snpkit_wire::report::{
+    REPORT_LEN, RESPONSE_LEN, RESPONSE_REPORT, RESPONSE_REPORT_SIZE, RESPONSE_STATUS,
+};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
@@ -20,10 +22,11 @@ pub struct SnpReportReq {
 }
 
 /// `struct snp_report_resp`: the firmware's MSG_REPORT_RSP (SNP ABI spec, table "MSG_REPORT_RSP
-/// Message Structure"): `status: u32`, `report_size: u32`, 24 reserved bytes, then the report.
+/// Message Structure"): `status: u32`, `report_size: u32`, 24 reserved bytes, then the report
+/// (offsets in `snpkit_wire::report`).
 #[repr(C)]
 pub struct SnpReportResp {
-    pub data: [u8; 4000],
+    pub data: [u8; RESPONSE_LEN],
 }
 
 /// `struct snp_ext_report_req`.
@@ -86,17 +89,24 @@ fn split_exitinfo2(exitinfo2: u64) -> (u32, u32) {
 }
 
 /// Checks MSG_REPORT_RSP and returns the report.
-pub fn report_from_response(resp: &[u8; 4000]) -> Result<Box<[u8; REPORT_LEN]>, IoctlError> {
-    let status = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
+pub fn report_from_response(
+    resp: &[u8; RESPONSE_LEN],
+) -> Result<Box<[u8; REPORT_LEN]>, IoctlError> {
+    let word = |at: std::ops::Range<usize>| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&resp[at]);
+        u32::from_le_bytes(w)
+    };
+    let status = word(RESPONSE_STATUS);
     if status != 0 {
         return Err(IoctlError::Status { status });
     }
-    let size = u32::from_le_bytes([resp[4], resp[5], resp[6], resp[7]]);
+    let size = word(RESPONSE_REPORT_SIZE);
     if size as usize != REPORT_LEN {
         return Err(IoctlError::ReportSize { found: size });
     }
     let mut report = Box::new([0u8; REPORT_LEN]);
-    report.copy_from_slice(&resp[32..32 + REPORT_LEN]);
+    report.copy_from_slice(&resp[RESPONSE_REPORT]);
     Ok(report)
 }
 
@@ -115,7 +125,9 @@ pub fn get_report(
     vmpl: u32,
 ) -> Result<Box<[u8; REPORT_LEN]>, IoctlError> {
     let mut req = request(user_data, vmpl);
-    let mut resp = Box::new(SnpReportResp { data: [0; 4000] });
+    let mut resp = Box::new(SnpReportResp {
+        data: [0; RESPONSE_LEN],
+    });
     let mut guest_req = SnpGuestRequestIoctl {
         msg_version: 1,
         req_data: &raw mut req as u64,
@@ -151,7 +163,9 @@ pub fn get_ext_report(
         certs_address: certs.as_mut_ptr() as u64,
         certs_len: CERTS_BUF_LEN as u32,
     };
-    let mut resp = Box::new(SnpReportResp { data: [0; 4000] });
+    let mut resp = Box::new(SnpReportResp {
+        data: [0; RESPONSE_LEN],
+    });
     let mut guest_req = SnpGuestRequestIoctl {
         msg_version: 1,
         req_data: &raw mut req as u64,

@@ -53,7 +53,7 @@ pub fn prepare(root: &Root) -> Result<Mounted> {
             check_sizes(&params, &data, &hash)?;
             let control =
                 dm::open_control(Path::new("/dev"), Path::new("/sys")).context("dm-verity")?;
-            if params.spec().check == BootCheck::Full {
+            if params.fields().check == BootCheck::Full {
                 read_all_once(&control, &params, &data, &hash)?;
             }
             let target = dm_target(&params, &data.numbers, &hash.numbers, TableMode::Enforcing);
@@ -64,8 +64,8 @@ pub fn prepare(root: &Root) -> Result<Mounted> {
                 device.node.display(),
                 data_device,
                 hash_device,
-                hex(&params.spec().root_hash),
-                match params.spec().corruption {
+                hex(&params.fields().root_hash),
+                match params.fields().corruption {
                     snpkit_wire::verity::Corruption::Panic => "panic",
                     snpkit_wire::verity::Corruption::Restart => "restart",
                 }
@@ -134,7 +134,7 @@ fn check_sizes(params: &VerityParams, data: &Disk, hash: &Disk) -> Result<()> {
         bail!(
             "dm-verity: the data device {} holds {have} bytes; the command line's {} blocks need {need}",
             data.path.display(),
-            params.spec().data_blocks
+            params.fields().data_blocks
         );
     }
     let (have, need) = (disk_len(hash)?, params.hash_device_min_len());
@@ -166,7 +166,7 @@ fn read_all_once(
     removed.context("dm-verity: removing the check device")?;
     say!(
         "dm-verity: all {} blocks of {} verified in {:.1} s",
-        params.spec().data_blocks,
+        params.fields().data_blocks,
         data.path.display(),
         started.elapsed().as_secs_f64()
     );
@@ -176,7 +176,7 @@ fn read_all_once(
 fn read_through(node: &Path, params: &VerityParams) -> Result<()> {
     let mut file = std::fs::File::open(node)
         .with_context(|| format!("dm-verity: opening {}", node.display()))?;
-    let block = u64::from(params.spec().data_block_size);
+    let block = u64::from(params.fields().data_block_size);
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0u64;
     while offset < params.data_len() {

@@ -2,8 +2,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: "read", "list", "read the link".
+        action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -20,6 +22,6 @@ pub enum ImageError {
     #[error("{what} does not fit the cpio newc format: {problem}")]
     TooLarge { what: String, problem: String },
 
-    #[error("writing the image failed: {0}")]
+    #[error("writing the image failed")]
     Write(#[source] std::io::Error),
 }

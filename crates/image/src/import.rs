@@ -10,9 +10,11 @@ use crate::tree::{Tree, key};
 use std::io::Read;
 use std::path::Path;
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + use<> {
+    let path = path.to_owned();
     move |source| ImageError::Io {
-        path: path.to_owned(),
+        action,
+        path,
         source,
     }
 }
@@ -38,9 +40,9 @@ pub fn add_host_dir(tree: &mut Tree, src: &Path, dst: &str) -> Result<(), ImageE
 fn walk(tree: &mut Tree, dir: &Path, dst: &str) -> Result<(), ImageError> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
+        .map_err(io("list", dir))?
         .collect::<Result<_, _>>()
-        .map_err(io(dir))?;
+        .map_err(io("list", dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
@@ -52,16 +54,16 @@ fn walk(tree: &mut Tree, dir: &Path, dst: &str) -> Result<(), ImageError> {
             });
         };
         let target = join(dst, name);
-        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
         let ft = meta.file_type();
         if ft.is_dir() {
             tree.add_dir(&target, 0o755)?;
             walk(tree, &path, &target)?;
         } else if ft.is_file() {
-            let data = std::fs::read(&path).map_err(io(&path))?;
+            let data = std::fs::read(&path).map_err(io("read", &path))?;
             tree.add_file(&target, data, normalised_mode(meta.permissions().mode()))?;
         } else if ft.is_symlink() {
-            let link = std::fs::read_link(&path).map_err(io(&path))?;
+            let link = std::fs::read_link(&path).map_err(io("read the link", &path))?;
             tree.add_symlink(&target, &link.to_string_lossy())?;
         } else {
             return Err(ImageError::BadPath {

@@ -3,8 +3,8 @@
 //! Owns the in-memory file tree of an appliance ([`Tree`]), the initramfs writer ([`cpio`]: newc,
 //! through the `cpio` crate's header builder, with every header field chosen by us), its gzip
 //! compression ([`gzip`]: flate2, fixed level, parallel but deterministic), the read-only root
-//! filesystem, the dm-verity hash tree ([`verity`], byte-identical to `veritysetup format`) and the
-//! build manifest ([`manifest`]).
+//! filesystem, and the dm-verity hash tree ([`verity`], byte-identical to `veritysetup format`). The
+//! image folder these bytes land in, and its manifest, belong to `snpkit-bundle`.
 //!
 //! Everything here takes values and returns bytes or writes to a writer, except [`import`], the one
 //! module that reads host files and archives into a tree. No network, no processes, no recipe
@@ -18,7 +18,6 @@ pub mod cpio;
 mod error;
 pub mod gzip;
 pub mod import;
-pub mod manifest;
 pub mod rootfs;
 mod tree;
 pub mod verity;

@@ -11,23 +11,7 @@ use std::process::Command;
 
 const CASES: usize = 300;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+use snpkit_testkit::rng::SplitMix64 as Rng;
 
 fn veritysetup() -> &'static str {
     let ok = Command::new("veritysetup")
@@ -135,12 +119,9 @@ fn their_format(dir: &Path, data: &[u8], o: &VerityOptions) -> (Vec<u8>, String)
 
 #[test]
 fn random_cases_match_veritysetup() {
-    let seed = std::env::var("SNPKIT_VERITY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0006_u64);
+    let seed = snpkit_testkit::rng::seed("SNPKIT_VERITY_SEED", 0x5eed_0006);
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     for case in 0..CASES {
         let o = random_options(&mut rng);
         let dbs = o.tree.data_block_size.bytes();

@@ -6,13 +6,10 @@ use sha2::{Digest, Sha256};
 use snpkit_image::verity::{
     self, BlockSize, HashAlgorithm, HashFormat, Salt, Superblock, TreeParams, Uuid, VerityOptions,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"))
-        .join("dm-verity")
+    snpkit_testkit::vectors::path("dm-verity")
 }
 
 const UUID: &str = "a60c98d2-ae9b-4865-bfcb-b4e3ace11033";

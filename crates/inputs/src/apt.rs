@@ -4,7 +4,8 @@
 
 use crate::process::{describe, run};
 use crate::{Cache, InputError, Progress};
-use snpkit_recipe::{LockedDeb, Sha256Sum};
+use snpkit_bundle::Sha256Sum;
+use snpkit_recipe::LockedDeb;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -60,9 +61,10 @@ pub fn resolve(name: &str, version: Option<&str>, recipe: &str) -> Result<Locked
     })
 }
 
-fn candidate(name: &str) -> Result<String, InputError> {
-    let out = run(
-        Command::new("apt-cache").args(["policy", name]),
+/// `apt-cache <args>`; without apt, the error says how to get Debian packages another way.
+fn apt_cache(args: &[&str]) -> Result<std::process::Output, InputError> {
+    run(
+        Command::new("apt-cache").args(args),
         "apt",
         "resolve Debian packages",
     )
@@ -72,7 +74,11 @@ fn candidate(name: &str) -> Result<String, InputError> {
             detail: "not found".into(),
         },
         other => other,
-    })?;
+    })
+}
+
+fn candidate(name: &str) -> Result<String, InputError> {
+    let out = apt_cache(&["policy", name])?;
     let text = String::from_utf8_lossy(&out.stdout);
     let candidate = text
         .lines()
@@ -90,15 +96,7 @@ fn candidate(name: &str) -> Result<String, InputError> {
 fn show(name: &str) -> Result<Vec<String>, InputError> {
     // Every version, not just the candidate: pinned versions may be older, and when a pin has
     // gone the error lists what is available.
-    let mut cmd = Command::new("apt-cache");
-    cmd.args(["show", name]);
-    let out = run(&mut cmd, "apt", "resolve Debian packages").map_err(|e| match e {
-        InputError::ToolMissing { tool, .. } => InputError::AptUnavailable {
-            tool,
-            detail: "not found".into(),
-        },
-        other => other,
-    })?;
+    let out = apt_cache(&["show", name])?;
     let text = String::from_utf8_lossy(&out.stdout);
     let stanzas: Vec<String> = text
         .split("\n\n")
@@ -116,7 +114,7 @@ fn show(name: &str) -> Result<Vec<String>, InputError> {
             });
         }
         return Err(InputError::CommandFailed {
-            command: describe(&cmd),
+            command: format!("apt-cache show {name}"),
             detail: stderr.trim().to_owned(),
         });
     }
@@ -147,7 +145,8 @@ pub fn fetch(
     ));
     progress.set_total(deb.size);
     let tmp_root = cache.dir("tmp")?;
-    let tmp = tempfile::tempdir_in(&tmp_root).map_err(InputError::io(&tmp_root))?;
+    let tmp = tempfile::tempdir_in(&tmp_root)
+        .map_err(InputError::io("create a temporary folder in", &tmp_root))?;
     allow_apt_sandbox(tmp.path());
     let mut cmd = Command::new("apt-get");
     cmd.args(["download", "-q"])
@@ -206,7 +205,7 @@ pub fn fetch(
         });
     }
     let file = std::fs::read_dir(tmp.path())
-        .map_err(InputError::io(tmp.path()))?
+        .map_err(InputError::io("list", tmp.path()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -214,7 +213,7 @@ pub fn fetch(
             command: describe(&cmd),
             detail: "no .deb was written".into(),
         })?;
-    let bytes = std::fs::read(&file).map_err(InputError::io(&file))?;
+    let bytes = std::fs::read(&file).map_err(InputError::io("read", &file))?;
     progress.set_position(bytes.len() as u64);
     cache.put(
         &bytes,

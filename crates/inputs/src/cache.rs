@@ -1,12 +1,12 @@
 //! The content-addressed cache: `blobs/sha256/<hex>` holds bytes whose SHA-256 is their name.
 //!
-//! It lives outside the checkout (`$SNPKIT_CACHE`, else `$XDG_CACHE_HOME/snpkit`, else
-//! `~/.cache/snpkit`) so that clones, worktrees and CI runs share downloads and firmware builds.
+//! It lives outside the checkout, in snpkit's cache folder ([`snpkit_cache::root`]), so that
+//! clones, worktrees and CI runs share downloads and firmware builds.
 //! Blobs are checked again when read: a corrupted cache costs a download, never a wrong image.
 
 use crate::InputError;
 use sha2::{Digest, Sha256};
-use snpkit_recipe::Sha256Sum;
+use snpkit_bundle::Sha256Sum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,16 +18,9 @@ pub struct Cache {
 impl Cache {
     /// The cache of this user, from the environment.
     pub fn from_env() -> Result<Cache, InputError> {
-        let root = if let Some(dir) = std::env::var_os("SNPKIT_CACHE").filter(|v| !v.is_empty()) {
-            PathBuf::from(dir)
-        } else if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            PathBuf::from(dir).join("snpkit")
-        } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            PathBuf::from(home).join(".cache").join("snpkit")
-        } else {
-            return Err(InputError::NoCacheDir);
-        };
-        Ok(Cache::at(root))
+        snpkit_cache::root()
+            .map(Cache::at)
+            .ok_or(InputError::NoCacheDir)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Cache {
@@ -41,7 +34,7 @@ impl Cache {
     /// A subdirectory for one kind of artifact (`ovmf`, `oracles`, …), created on demand.
     pub fn dir(&self, name: &str) -> Result<PathBuf, InputError> {
         let dir = self.root.join(name);
-        std::fs::create_dir_all(&dir).map_err(InputError::io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(InputError::io("create the folder", &dir))?;
         Ok(dir)
     }
 
@@ -56,11 +49,11 @@ impl Cache {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(InputError::Io { path, source: e }),
+            Err(e) => return Err(InputError::io("read", path)(e)),
         };
         if Sha256Sum::of(&bytes) != *sum {
             tracing::warn!("cache blob {} is corrupted; removing it", path.display());
-            std::fs::remove_file(&path).map_err(InputError::io(&path))?;
+            std::fs::remove_file(&path).map_err(InputError::io("remove", &path))?;
             return Ok(None);
         }
         Ok(Some(bytes))
@@ -97,13 +90,13 @@ impl Cache {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        std::fs::create_dir_all(&dir).map_err(InputError::io(&dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(InputError::io(&dir))?;
-        tmp.write_all(bytes).map_err(InputError::io(tmp.path()))?;
-        tmp.persist(&path).map_err(|e| InputError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(InputError::io("create the folder", &dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(InputError::io("create a temporary file in", &dir))?;
+        tmp.write_all(bytes)
+            .map_err(InputError::io("write", tmp.path()))?;
+        tmp.persist(&path)
+            .map_err(|e| InputError::io("rename into place", path.clone())(e.error))?;
         Ok(path)
     }
 }

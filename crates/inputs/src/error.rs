@@ -1,10 +1,12 @@
-use snpkit_recipe::Sha256Sum;
+use snpkit_bundle::Sha256Sum;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: "read", "create the folder", "rename into place".
+        action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -89,8 +91,15 @@ pub enum InputError {
 }
 
 impl InputError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> InputError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> InputError {
         let path = path.into();
-        move |source| InputError::Io { path, source }
+        move |source| InputError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }

@@ -97,7 +97,7 @@ pub fn from_disk(
         .unwrap_or_default();
     let read = |rel: &str| {
         let p = dir.join(rel);
-        std::fs::read(&p).map_err(InputError::io(p))
+        std::fs::read(&p).map_err(InputError::io("read", p))
     };
     let dep = String::from_utf8_lossy(&read("modules.dep")?).into_owned();
     let builtin = read("modules.builtin")

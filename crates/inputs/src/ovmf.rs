@@ -14,7 +14,8 @@
 use crate::process::{describe, run, tool_version};
 use crate::{Cache, InputError, Progress, workdir};
 use sha2::{Digest, Sha256};
-use snpkit_recipe::{LockedBlob, LockedFirmware, Sha256Sum};
+use snpkit_bundle::Sha256Sum;
+use snpkit_recipe::{LockedBlob, LockedFirmware};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -133,7 +134,7 @@ pub fn cached(src: &Edk2Source, cache: &Cache) -> Result<Option<BuiltOvmf>, Inpu
             built: false,
         })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(InputError::Io { path, source: e }),
+        Err(e) => Err(InputError::io("read", path)(e)),
     }
 }
 
@@ -182,8 +183,8 @@ pub fn build(
 
     let path = out_dir.join("OVMF.fd");
     let tmp = out_dir.join("OVMF.fd.tmp");
-    std::fs::write(&tmp, &bytes).map_err(InputError::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(InputError::io(&path))?;
+    std::fs::write(&tmp, &bytes).map_err(InputError::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(InputError::io("rename into place", &path))?;
     Ok(BuiltOvmf {
         sha256: Sha256Sum::of(&bytes),
         size: bytes.len() as u64,
@@ -207,7 +208,8 @@ fn fetch_sources(
         src.version
     ));
     let tmp_root = cache.dir("tmp")?;
-    let tmp = tempfile::tempdir_in(&tmp_root).map_err(InputError::io(&tmp_root))?;
+    let tmp = tempfile::tempdir_in(&tmp_root)
+        .map_err(InputError::io("create a temporary folder in", &tmp_root))?;
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777));
@@ -280,9 +282,9 @@ fn build_in(
             .create(true)
             .append(true)
             .open(log)
-            .map_err(InputError::io(log))
+            .map_err(InputError::io("open the log", log))
     };
-    std::fs::write(log, b"").map_err(InputError::io(log))?;
+    std::fs::write(log, b"").map_err(InputError::io("write the log", log))?;
     let step = |name: &str, cmd: &mut Command| -> Result<(), InputError> {
         progress.set_message(name);
         let out = log_file()?;
@@ -308,7 +310,8 @@ fn build_in(
     };
 
     let series_path = work.join("debian/patches/series");
-    let series = std::fs::read_to_string(&series_path).map_err(InputError::io(&series_path))?;
+    let series =
+        std::fs::read_to_string(&series_path).map_err(InputError::io("read", &series_path))?;
     for patch in series
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -332,7 +335,7 @@ fn build_in(
     )?;
     // We boot the kernel directly; AmdSevX64 only wants grub.efi to embed it.
     let grub = work.join("OvmfPkg/AmdSev/Grub/grub.efi");
-    std::fs::write(&grub, b"").map_err(InputError::io(&grub))?;
+    std::fs::write(&grub, b"").map_err(InputError::io("write", &grub))?;
     step(
         "building AmdSevX64 OVMF (a few minutes)",
         Command::new("bash").args([
@@ -341,7 +344,7 @@ fn build_in(
         ]),
     )?;
     let out = work.join(OUTPUT);
-    std::fs::read(&out).map_err(InputError::io(out))
+    std::fs::read(&out).map_err(InputError::io("read", out))
 }
 
 /// Unpacks a .tar.xz into `dest`, dropping `strip` leading path components.

@@ -62,17 +62,15 @@ pub(crate) fn lock(path: &Path, uid: u32) -> Result<Flock<File>, InputError> {
                 .read(true)
                 .custom_flags(nofollow)
                 .open(path)
-                .map_err(InputError::io(path))?
+                .map_err(InputError::io("open", path))?
         }
-        Err(e) => return Err(InputError::io(path)(e)),
+        Err(e) => return Err(InputError::io("create", path)(e)),
     };
     // Check what we opened, not only what the name pointed at a moment ago.
-    let meta = file.metadata().map_err(InputError::io(path))?;
+    let meta = file.metadata().map_err(InputError::io("inspect", path))?;
     check_meta(path, &meta, uid, false)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| InputError::Io {
-        path: path.to_owned(),
-        source: e.into(),
-    })
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| InputError::io("lock", path)(e.into()))
 }
 
 /// Makes `dir` an empty folder of ours, mode 0700. An existing one must already be ours (a
@@ -82,10 +80,10 @@ pub(crate) fn prepare(dir: &Path, uid: u32) -> Result<(), InputError> {
         Ok(_) => {
             check_owned(dir, uid, true)?;
             // std's remove_dir_all does not follow symlinks inside the folder.
-            std::fs::remove_dir_all(dir).map_err(InputError::io(dir))?;
+            std::fs::remove_dir_all(dir).map_err(InputError::io("empty", dir))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(InputError::io(dir)(e)),
+        Err(e) => return Err(InputError::io("inspect", dir)(e)),
     }
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -94,17 +92,17 @@ pub(crate) fn prepare(dir: &Path, uid: u32) -> Result<(), InputError> {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 unsafe_path(dir, "appeared again while snpkit was emptying it".into())
             } else {
-                InputError::io(dir)(e)
+                InputError::io("create the folder", dir)(e)
             }
         })?;
     // The umask may have taken bits from 0700; the check above wants exactly 0700 next time.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(InputError::io(dir))?;
+        .map_err(InputError::io("set the permissions of", dir))?;
     check_owned(dir, uid, true)
 }
 
 fn check_owned(path: &Path, uid: u32, dir: bool) -> Result<(), InputError> {
-    let meta = std::fs::symlink_metadata(path).map_err(InputError::io(path))?;
+    let meta = std::fs::symlink_metadata(path).map_err(InputError::io("inspect", path))?;
     check_meta(path, &meta, uid, dir)
 }
 

@@ -5,7 +5,7 @@
 
 use sev::firmware::guest::AttestationReport;
 use sev::parser::ByteParser;
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
 use snpkit_kbs::attester::Session;
 use snpkit_kbs::evidence::{self, CertKind, SnpEvidence};
 use snpkit_kbs::{TeeKey, jwe, message};
@@ -15,7 +15,7 @@ fn chain() -> &'static TestChain {
 }
 
 fn genuine_report() -> [u8; 1184] {
-    let launch = EmulatedLaunch::new([0x5A; 48], [0xC3; 64], 0x30000);
+    let launch = ReportFields::new([0x5A; 48], [0xC3; 64], 0x30000);
     emulated_report(chain(), &launch)
 }
 

@@ -4,8 +4,9 @@ use std::num::NonZeroU32;
 
 use crate::vcpu::{VcpuType, VcpuTypeError};
 
-/// The most vCPUs we accept from a recipe or the command line (QEMU's q35 limit).
-pub const MAX_VCPUS: u32 = 4096;
+/// The most vCPUs we accept from a recipe or the command line: the limit of the plain launch data
+/// (beside `snpkit_bundle::LaunchSpec`), which the recipe checks too, so the two never disagree.
+pub use snpkit_bundle::MAX_VCPUS;
 
 pub(crate) const ONE: NonZeroU32 = NonZeroU32::MIN;
 
@@ -121,10 +122,9 @@ pub fn vcpus(n: u32) -> Result<NonZeroU32, ConfigError> {
         .ok_or(ConfigError::Vcpus { found: n })
 }
 
-/// Turns a recipe's plain launch data into a typed configuration; errors name the config and field.
-pub fn launch_config_from(
-    recipe: &snpkit_recipe::LaunchConfig,
-) -> Result<LaunchConfig, ConfigError> {
+/// Turns plain launch data (a recipe's `[[launch]]`, a manifest's or expected.json's config) into a
+/// typed configuration; errors name the config and field.
+pub fn launch_config_from(recipe: &snpkit_bundle::LaunchSpec) -> Result<LaunchConfig, ConfigError> {
     let field = |field: &'static str, problem: String| ConfigError::Field {
         name: recipe.name.clone(),
         field,
@@ -152,12 +152,39 @@ pub fn launch_config_from(
     })
 }
 
+/// A recipe's launch configuration read the way the measurement will read it, so that one it
+/// cannot measure is refused when the recipe is built or locked: the key, what is wrong with it
+/// and the fix (for `snpkit_recipe::Recipe::check_launch`).
+pub fn check_launch(
+    recipe: &snpkit_bundle::LaunchSpec,
+) -> Result<(), snpkit_bundle::LaunchProblem> {
+    let (field, problem) = match launch_config_from(recipe) {
+        Ok(_) => return Ok(()),
+        Err(ConfigError::Field { field, problem, .. }) => (field, problem),
+        Err(other) => ("", other.to_string()),
+    };
+    let fix = match field {
+        "vcpu_type" => {
+            "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"".into()
+        }
+        "vmm" => format!("use one of: {}", Vmm::ALL.map(|v| v.to_string()).join(", ")),
+        "guest_features" => "set bit 0 (SNPActive), e.g. guest_features = 0x1".into(),
+        "vcpus" => format!("use 1 to {MAX_VCPUS}"),
+        _ => "see docs/recipes.md, [[launch]]".into(),
+    };
+    Err(snpkit_bundle::LaunchProblem {
+        field,
+        problem,
+        fix,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn recipe() -> snpkit_recipe::LaunchConfig {
-        snpkit_recipe::LaunchConfig {
+    fn recipe() -> snpkit_bundle::LaunchSpec {
+        snpkit_bundle::LaunchSpec {
             name: "milan-4".into(),
             vcpus: 4,
             vcpu_type: "EPYC-Milan".into(),
@@ -177,9 +204,19 @@ mod tests {
         assert_eq!(c.guest_features.bits(), 0x21);
     }
 
+    /// What a recipe may say, the measurement takes, and no more: one limit for both.
+    #[test]
+    fn the_recipe_and_the_measurement_accept_the_same_vcpu_counts() {
+        let mut r = recipe();
+        r.vcpus = 4096;
+        assert_eq!(launch_config_from(&r).unwrap().vcpus.get(), 4096);
+        r.vcpus = 4097;
+        assert!(launch_config_from(&r).is_err());
+    }
+
     #[test]
     fn errors_name_the_field() {
-        type Change = Box<dyn Fn(&mut snpkit_recipe::LaunchConfig)>;
+        type Change = Box<dyn Fn(&mut snpkit_bundle::LaunchSpec)>;
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|r| r.vcpus = 0), "`vcpus`"),
             (Box::new(|r| r.vcpus = 5000), "`vcpus`"),
@@ -192,6 +229,47 @@ mod tests {
             change(&mut r);
             let err = launch_config_from(&r).unwrap_err().to_string();
             assert!(err.contains(want) && err.contains("milan-4"), "{err}");
+        }
+    }
+
+    #[test]
+    fn launch_problems_name_the_key_and_the_fix() {
+        assert_eq!(check_launch(&recipe()), Ok(()));
+        type Change = Box<dyn Fn(&mut snpkit_bundle::LaunchSpec)>;
+        let cases: Vec<(Change, &str, &str, &str)> = vec![
+            (
+                Box::new(|r| r.vcpu_type = "Pentium".into()),
+                "vcpu_type",
+                "\"Pentium\"",
+                "use a QEMU CPU model from that list, e.g. \"EPYC-v4\" or \"EPYC-Milan\"",
+            ),
+            (
+                Box::new(|r| r.vmm = "hyperv".into()),
+                "vmm",
+                "unknown VMM \"hyperv\"",
+                "use one of: qemu, ec2, ec2-rdx-0x600, gce",
+            ),
+            (
+                Box::new(|r| r.guest_features = 0x20),
+                "guest_features",
+                "0x20",
+                "set bit 0 (SNPActive), e.g. guest_features = 0x1",
+            ),
+            (
+                Box::new(|r| r.vcpus = 0),
+                "vcpus",
+                "0 vCPUs",
+                "use 1 to 4096",
+            ),
+        ];
+        for (change, field, problem, fix) in cases {
+            let mut r = recipe();
+            change(&mut r);
+            let p = check_launch(&r).unwrap_err();
+            assert_eq!((p.field, p.fix.as_str()), (field, fix));
+            assert!(p.problem.contains(problem), "{}", p.problem);
+            // The problem is the field's, without the config's name (the recipe error adds it).
+            assert!(!p.problem.contains("milan-4"), "{}", p.problem);
         }
     }
 

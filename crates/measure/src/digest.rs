@@ -7,16 +7,14 @@
 
 use base64::Engine as _;
 use sha2::{Digest, Sha384};
+use snpkit_wire::report::{
+    MEASUREMENT, REPORT_LEN as REPORT_BYTES, RESPONSE_LEN as REPORT_RSP_BYTES, RESPONSE_REPORT,
+    RESPONSE_REPORT_SIZE, RESPONSE_STATUS,
+};
 
 pub(crate) const LD_BYTES: usize = 48;
-/// MEASUREMENT's offset in an attestation report (SNP ABI, ATTESTATION_REPORT structure).
-const REPORT_MEASUREMENT_OFFSET: usize = 0x90;
-const REPORT_BYTES: usize = 0x4a0;
-/// Linux `struct snp_report_resp` (`/dev/sev-guest`, SNP_GET_REPORT): the firmware's
-/// MSG_REPORT_RSP (SNP ABI, "MSG_REPORT_RSP Message Structure": status, report size, 24 reserved
-/// bytes, then the report) in a fixed 4000-byte buffer.
-const REPORT_RSP_BYTES: usize = 4000;
-const REPORT_RSP_REPORT_OFFSET: usize = 0x20;
+/// Where Linux's `struct snp_report_resp` (`/dev/sev-guest`, SNP_GET_REPORT) holds the report.
+const REPORT_RSP_REPORT_OFFSET: usize = RESPONSE_REPORT.start;
 /// The VMSA's RMP entry is recorded at GPA -1, page-aligned and cut to 52 bits.
 const VMSA_GPA: u64 = 0x0000_ffff_ffff_f000;
 
@@ -68,15 +66,17 @@ pub fn find_report(blob: &[u8]) -> Result<FoundReport<'_>, DigestError> {
             container: None,
         }),
         REPORT_RSP_BYTES => {
-            let word = |at: usize| {
-                u32::from_le_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]])
+            let word = |at: std::ops::Range<usize>| {
+                let mut w = [0u8; 4];
+                w.copy_from_slice(&blob[at]);
+                u32::from_le_bytes(w)
             };
-            let (status, size) = (word(0), word(4));
+            let (status, size) = (word(RESPONSE_STATUS), word(RESPONSE_REPORT_SIZE));
             if status != 0 || size as usize != REPORT_BYTES {
                 return Err(DigestError::FailedReportResponse { status, size });
             }
             Ok(FoundReport {
-                report: &blob[REPORT_RSP_REPORT_OFFSET..REPORT_RSP_REPORT_OFFSET + REPORT_BYTES],
+                report: &blob[RESPONSE_REPORT],
                 offset: REPORT_RSP_REPORT_OFFSET,
                 container: Some("SNP_GET_REPORT response (Linux snp_report_resp)"),
             })
@@ -130,9 +130,7 @@ impl LaunchDigest {
             });
         }
         let mut bytes = [0u8; LD_BYTES];
-        bytes.copy_from_slice(
-            &report[REPORT_MEASUREMENT_OFFSET..REPORT_MEASUREMENT_OFFSET + LD_BYTES],
-        );
+        bytes.copy_from_slice(&report[MEASUREMENT]);
         Ok(Self(bytes))
     }
 }

@@ -9,8 +9,9 @@ use std::ops::RangeInclusive;
 
 use crate::config::{GuestFeatures, LaunchConfig, Vmm};
 use crate::digest::{Gctx, LaunchDigest};
+use crate::error::MeasureError;
 use crate::hashes::{KernelHashes, cmdline_hash, hashes_page, sha256};
-use crate::launch::{Firmware, MeasureError, VmsaHashes, metadata_pages};
+use crate::launch::{Firmware, VmsaHashes, metadata_pages};
 use crate::vcpu::{CPU_MODELS, HOST_CPUS, VcpuType};
 
 /// A firmware to try, with a label for the output (its file name, say).

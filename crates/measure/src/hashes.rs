@@ -12,34 +12,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::guid::guid;
-use crate::launch::MeasureError;
+use crate::error::MeasureError;
 use crate::ovmf::{Ovmf, PAGE_SIZE, Section};
+use snpkit_wire::guid::Guid;
 
-const HEADER_GUID: [u8; 16] = guid(
-    0x9438d606,
-    0x4f22,
-    0x4cc9,
-    [0xb4, 0x79, 0xa7, 0x93, 0xd4, 0x11, 0xfd, 0x21],
-);
-const KERNEL_GUID: [u8; 16] = guid(
-    0x4de79437,
-    0xabd2,
-    0x427f,
-    [0xb8, 0x35, 0xd5, 0xb1, 0x72, 0xd2, 0x04, 0x5b],
-);
-const INITRD_GUID: [u8; 16] = guid(
-    0x44baf731,
-    0x3a2f,
-    0x4bd7,
-    [0x9a, 0xf1, 0x41, 0xe2, 0x91, 0x69, 0x78, 0x1d],
-);
-const CMDLINE_GUID: [u8; 16] = guid(
-    0x97d02dd8,
-    0xbd20,
-    0x4c94,
-    [0xaa, 0x78, 0xe7, 0x71, 0x4d, 0x36, 0xab, 0x2a],
-);
+const HEADER_GUID: [u8; 16] = Guid::from_text("9438d606-4f22-4cc9-b479-a793d411fd21").0;
+const KERNEL_GUID: [u8; 16] = Guid::from_text("4de79437-abd2-427f-b835-d5b172d2045b").0;
+const INITRD_GUID: [u8; 16] = Guid::from_text("44baf731-3a2f-4bd7-9af1-41e29169781d").0;
+const CMDLINE_GUID: [u8; 16] = Guid::from_text("97d02dd8-bd20-4c94-aa78-e7714d36ab2a").0;
 
 const ENTRY_LEN: usize = 16 + 2 + 32;
 const TABLE_LEN: usize = 16 + 2 + 3 * ENTRY_LEN;

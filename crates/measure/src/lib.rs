@@ -1,8 +1,12 @@
 //! Reference values: the SEV-SNP launch digest the AMD security processor will compute.
 //!
 //! Owns the launch digest (OVMF pages, SEV metadata pages, the SEV hashes table, VMSAs), the
-//! hashes-table page exactly as QEMU builds it, the typed launch configuration, `expected.json`,
-//! and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
+//! hashes-table page exactly as QEMU builds it, the typed launch configuration (read from the
+//! plain `snpkit_bundle::LaunchSpec` that recipes and `expected.json` carry) and its checks, the
+//! prediction an image's `expected.json` holds ([`predict`]), the emulated PSP's digest of a launch
+//! as it was given ([`given_launch_digest`]), the order in which streamed inputs are hashed
+//! ([`hash_launch_inputs`]), whether a firmware can be used for measured direct boot
+//! ([`check_direct_boot_firmware`]), and the search that explains a mismatching digest. Knows nothing of QEMU processes, of reports
 //! beyond their MEASUREMENT field, or of verification: it takes bytes and returns values (the
 //! one exception, [`HashesPage::write_to`], writes the page QEMU is given).
 //!
@@ -40,31 +44,39 @@
 
 mod config;
 mod digest;
-pub mod expected;
+mod error;
 mod explain;
-mod guid;
+mod fitness;
+mod given;
 mod hashes;
 mod launch;
 mod ovmf;
+mod predict;
+mod schedule;
 mod vcpu;
 mod vmsa;
 
 pub use config::{
-    ConfigError, Ec2VmsaRdx, GuestFeatures, LaunchConfig, MAX_VCPUS, Vmm, launch_config_from, vcpus,
+    ConfigError, Ec2VmsaRdx, GuestFeatures, LaunchConfig, MAX_VCPUS, Vmm, check_launch,
+    launch_config_from, vcpus,
 };
 pub use digest::{DigestError, FoundReport, LaunchDigest, find_report};
+pub use error::MeasureError;
 pub use explain::{
     BootCandidate, Explanation, FirmwareCandidate, KernelBoot, Match, SearchSpace, explain,
 };
+pub use fitness::{UnfitFirmware, check_direct_boot_firmware};
+pub use given::{GivenLaunch, GivenLaunchError, given_launch_digest};
 pub use hashes::{
-    CmdlineError, HashesPage, KernelHashes, PADDED_TABLE_LEN, cmdline_hash, hashes_page,
-    sha256_stream,
+    CmdlineError, HashInputError, HashesPage, KernelHashes, PADDED_TABLE_LEN, cmdline_hash,
+    hashes_page, sha256_stream,
 };
 pub use launch::{
-    Firmware, MeasureError, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash,
-    svsm_launch_digest,
+    Firmware, SvsmConfig, launch_digest, launch_digest_with_page, ovmf_hash, svsm_launch_digest,
 };
 pub use ovmf::{HashTableArea, Ovmf, OvmfError, Section, SectionKind, Svsm};
+pub use predict::{PredictError, predict};
+pub use schedule::{HashedInputs, KernelStreams, SizedStream, hash_launch_inputs};
 pub use vcpu::{
     CPU_MODELS, CpuModel, HOST_CPUS, VcpuType, VcpuTypeError, signature as cpu_signature,
 };

@@ -12,41 +12,16 @@
 
 use std::ops::Range;
 
-use crate::guid::{display, guid};
+use snpkit_wire::guid::Guid;
 
 pub(crate) const PAGE_SIZE: usize = 4096;
 const FOUR_GIB: u64 = 1 << 32;
 
-const FOOTER_GUID: [u8; 16] = guid(
-    0x96b582de,
-    0x1fb2,
-    0x45f7,
-    [0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d],
-);
-const SEV_HASH_TABLE_RV_GUID: [u8; 16] = guid(
-    0x7255371f,
-    0x3a3b,
-    0x4b04,
-    [0x92, 0x7b, 0x1d, 0xa6, 0xef, 0xa8, 0xd4, 0x54],
-);
-const SEV_ES_RESET_BLOCK_GUID: [u8; 16] = guid(
-    0x00f771de,
-    0x1a7e,
-    0x4fcb,
-    [0x89, 0x0e, 0x68, 0xc7, 0x7e, 0x2f, 0xb4, 0x4e],
-);
-const SEV_METADATA_GUID: [u8; 16] = guid(
-    0xdc886566,
-    0x984a,
-    0x4798,
-    [0xa7, 0x5e, 0x55, 0x85, 0xa7, 0xbf, 0x67, 0xcc],
-);
-const SVSM_INFO_GUID: [u8; 16] = guid(
-    0xa789a612,
-    0x0597,
-    0x4c4b,
-    [0xa4, 0x9f, 0xcb, 0xb1, 0xfe, 0x9d, 0x1d, 0xdd],
-);
+const FOOTER_GUID: [u8; 16] = Guid::from_text("96b582de-1fb2-45f7-baea-a366c55a082d").0;
+const SEV_HASH_TABLE_RV_GUID: [u8; 16] = Guid::from_text("7255371f-3a3b-4b04-927b-1da6efa8d454").0;
+const SEV_ES_RESET_BLOCK_GUID: [u8; 16] = Guid::from_text("00f771de-1a7e-4fcb-890e-68c77e2fb44e").0;
+const SEV_METADATA_GUID: [u8; 16] = Guid::from_text("dc886566-984a-4798-a75e-5585a7bf67cc").0;
+const SVSM_INFO_GUID: [u8; 16] = Guid::from_text("a789a612-0597-4c4b-a49f-cbb1fe9d1ddd").0;
 
 /// The footer entry sits this far before the end (the reset vector and padding follow it).
 const FOOTER_END_GAP: usize = 32;
@@ -74,7 +49,7 @@ pub enum OvmfError {
     #[error(
         "no OVMF footer table (GUID {}) 50 bytes before the end of the image: this is not an OVMF built for SEV; \
          use an AmdSev OVMF (`cargo xtask ovmf` builds one)",
-        display(&FOOTER_GUID)
+        Guid(FOOTER_GUID)
     )]
     NoFooterTable,
     #[error("the OVMF footer table declares {declared} bytes but only {available} precede it")]
@@ -90,7 +65,7 @@ pub enum OvmfError {
     },
     #[error(
         "OVMF footer table entry {} has {found} bytes of data, expected at least {expected}",
-        display(guid)
+        Guid(*guid)
     )]
     EntryTooShort {
         guid: [u8; 16],
@@ -152,7 +127,10 @@ pub enum OvmfError {
     MetadataTooLarge { total: u64 },
     #[error("SEV metadata sections overlap: {first} and {second}")]
     SectionOverlap { first: Section, second: Section },
-    #[error("the SVSM image has no SVSM information entry (GUID {}) in its footer table", display(&SVSM_INFO_GUID))]
+    #[error(
+        "the SVSM image has no SVSM information entry (GUID {}) in its footer table",
+        Guid(SVSM_INFO_GUID)
+    )]
     NoSvsmInfo,
 }
 
@@ -761,14 +739,8 @@ pub(crate) mod tests {
                 (0x810000, 0x1000, 0x10),
             ])),
         );
-        let mut state = 0x5eed_u64;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        let mut rng = snpkit_testkit::rng::SplitMix64::new(0x5eed);
+        let mut next = move || rng.next_u64();
         for _ in 0..20_000 {
             let mut img = base.clone();
             // Mutate bytes in the interesting tail (footer table, metadata) and anywhere.

@@ -136,8 +136,9 @@ impl VcpuType {
     /// The CPUID family/model/stepping a version 3+ attestation report carries (offsets
     /// 0x188..0x18b), as a guess for `explain`; `None` for older reports or a zero family.
     pub fn from_report(report: &[u8]) -> Option<Self> {
-        let version = u32::from_le_bytes(report.get(..4)?.try_into().ok()?);
-        let fms = report.get(0x188..0x18b)?;
+        use snpkit_wire::report::{CPUID_FAM_ID, CPUID_STEP, VERSION};
+        let version = u32::from_le_bytes(report.get(VERSION..VERSION + 4)?.try_into().ok()?);
+        let fms = report.get(CPUID_FAM_ID..CPUID_STEP + 1)?;
         if version < 3 || fms[0] == 0 {
             return None;
         }
@@ -226,11 +227,7 @@ mod tests {
 
     #[test]
     fn host_signatures_are_those_of_real_reports() {
-        let vectors = std::env::var_os("SNPKIT_VECTORS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-            });
+        let vectors = snpkit_testkit::vectors::dir();
         let reports = [
             "project-oak-oak/derived/milan_oc_release.report.bin",
             "project-oak-oak/derived/genoa_oc.report.bin",

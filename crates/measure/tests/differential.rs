@@ -20,21 +20,7 @@ const SEED: u64 = 0x5eed_2026_0001;
 /// The run's seed: `SNPKIT_DIFF_SEED` if set, else [`SEED`]. Printed (shown with a failing test's
 /// output) so any failure can be replayed.
 fn seed() -> u64 {
-    let seed = match std::env::var("SNPKIT_DIFF_SEED") {
-        Ok(text) => {
-            let t = text.trim();
-            let parsed = match t.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16),
-                None => t.parse(),
-            };
-            parsed.unwrap_or_else(|_| {
-                panic!("SNPKIT_DIFF_SEED={text:?} is not a number (decimal or 0x-prefixed hex)")
-            })
-        }
-        Err(_) => SEED,
-    };
-    eprintln!("differential seed {seed:#x} (replay with SNPKIT_DIFF_SEED={seed:#x})");
-    seed
+    snpkit_testkit::rng::seed("SNPKIT_DIFF_SEED", SEED)
 }
 
 fn oracle() -> PathBuf {
@@ -61,27 +47,7 @@ fn amdsev_ovmf() -> PathBuf {
     path
 }
 
-/// splitmix64: small, seedable, good enough to pick test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use snpkit_testkit::rng::SplitMix64 as Rng;
 
 fn random_cmdline(rng: &mut Rng) -> String {
     const WORDS: &[&str] = &[
@@ -203,7 +169,7 @@ fn fixtures_agree_with_sev_snp_measure() {
     let fixtures = vectors().join("virtee-sev-snp-measure/tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut invs = Vec::new();
     for i in 0..14 {
         let with_kernel = i % 4 != 3;
@@ -255,7 +221,7 @@ fn amdsev_ovmf_agrees_with_sev_snp_measure() {
     let dir = tempfile::tempdir().unwrap();
     let seed = seed();
     // Its own stream, so the two tests do not draw the same inputs.
-    let mut rng = Rng(seed.wrapping_add(1));
+    let mut rng = Rng::new(seed.wrapping_add(1));
     let mut invs: Vec<Invocation> = (0..10)
         .map(|i| random_snp(&mut rng, &ovmf, dir.path(), i, i != 9))
         .collect();

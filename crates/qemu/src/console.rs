@@ -5,6 +5,10 @@
 //! out of any window at the end of the log (so the signs are sticky, observed once as the bytes
 //! go by), and a flooding guest must not fill the host's disk before the deadline (so the log
 //! keeps its head up to a cap, then only a rolling tail, and says so).
+//!
+//! The kernel's own account of why it stopped (dm-verity's corruption report, a panic) is one of
+//! the signs too: a hardened image without `console=` can still say it over the channel, but a
+//! guest that rebooted or panicked before it could has only these lines.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -31,13 +35,23 @@ const KERNEL_PANIC_MARKER: &str = "Kernel panic - not syncing";
 /// kernel, so this is the firmware refusing it (its hash, the initrd's or the command line's did
 /// not match the hashes table).
 const FIRMWARE_GAVE_UP_MARKER: &str = "BdsDxe: No bootable option was found";
+/// dm-verity's report of a block whose hash does not match the tree, one line with both parts:
+/// `device-mapper: verity: 254:0: data block 5 is corrupted`.
+const VERITY_CORRUPTED_MARKERS: [&str; 2] = ["verity", "is corrupted"];
+/// The most of one console line kept for the line signs; a kernel line is at most 1 KiB.
+const LINE_CAP: usize = 4096;
 
 /// What the console has shown so far. Each sign, once seen, stays seen.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Signs {
     pub kernel_started: bool,
     pub kernel_panicked: bool,
     pub firmware_gave_up: bool,
+    /// dm-verity reported a corrupted block.
+    pub verity_corrupted: bool,
+    /// The first line in which the kernel said why it stopped (dm-verity's corruption report or a
+    /// panic), trimmed: for runs whose guest could not say it over the channel.
+    pub kernel_said: Option<String>,
 }
 
 /// Scans console bytes as they arrive, including markers split between two reads.
@@ -46,6 +60,10 @@ pub struct Watch {
     signs: Signs,
     /// The end of what came before, long enough to complete a marker split across reads.
     carry: Vec<u8>,
+    /// The line being received (its first [`LINE_CAP`] bytes), for the signs that are lines.
+    line: Vec<u8>,
+    /// `kernel_said` was taken from `line` before its end arrived, so it grows with the line.
+    said_unfinished: bool,
 }
 
 fn longest_marker() -> usize {
@@ -73,10 +91,42 @@ impl Watch {
         s.firmware_gave_up |= contains(&window, FIRMWARE_GAVE_UP_MARKER);
         let keep = longest_marker().saturating_sub(1).min(window.len());
         self.carry = window.split_off(window.len() - keep);
+
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.extend_line(&rest[..end]);
+            self.line_seen(true);
+            self.line.clear();
+            rest = &rest[end + 1..];
+        }
+        // A line still open when the run ends counts too: the guest may die in the middle of one.
+        if self.extend_line(rest) {
+            self.line_seen(false);
+        }
     }
 
+    /// Adds to the current line up to its cap; whether anything was added.
+    fn extend_line(&mut self, part: &[u8]) -> bool {
+        let room = LINE_CAP.saturating_sub(self.line.len()).min(part.len());
+        self.line.extend_from_slice(&part[..room]);
+        room > 0
+    }
+
+    fn line_seen(&mut self, ended: bool) {
+        let line = &self.line;
+        let corrupted = VERITY_CORRUPTED_MARKERS.iter().all(|m| contains(line, m));
+        self.signs.verity_corrupted |= corrupted;
+        let says_why = corrupted || contains(line, KERNEL_PANIC_MARKER);
+        if says_why && (self.signs.kernel_said.is_none() || self.said_unfinished) {
+            self.signs.kernel_said = Some(String::from_utf8_lossy(line).trim().to_owned());
+            self.said_unfinished = !ended;
+        }
+    }
+
+    /// What was seen so far (the copier publishes its own field instead of cloning per read).
+    #[cfg(test)]
     pub fn signs(&self) -> Signs {
-        self.signs
+        self.signs.clone()
     }
 }
 
@@ -188,8 +238,10 @@ fn copy_stream(
             Ok(0) => break Ok(()),
             Ok(n) => {
                 watch.feed(&buf[..n]);
-                if let Ok(mut s) = signs.lock() {
-                    *s = watch.signs();
+                if let Ok(mut s) = signs.lock()
+                    && *s != watch.signs
+                {
+                    s.clone_from(&watch.signs);
                 }
                 if let Err(e) = log.write(&buf[..n]) {
                     break Err(e);
@@ -253,6 +305,82 @@ mod tests {
         }
         assert!(w.signs().firmware_gave_up);
         assert!(!w.signs().kernel_started);
+    }
+
+    fn watched(chunks: &[&[u8]]) -> Signs {
+        let mut w = Watch::default();
+        for c in chunks {
+            w.feed(c);
+        }
+        w.signs()
+    }
+
+    #[test]
+    fn the_kernel_s_first_reason_is_kept_whatever_follows() {
+        let corrupted = "device-mapper: verity: 254:0: data block 5 is corrupted";
+        let text = format!(
+            "[ 1.0] Linux version 6.12\r\n[ 2.0] {corrupted}\r\n[ 2.1] Kernel panic - not syncing: VFS\r\n"
+        );
+        for cut in 0..text.len() {
+            let s = watched(&[&text.as_bytes()[..cut], &text.as_bytes()[cut..]]);
+            assert!(s.verity_corrupted && s.kernel_panicked, "split at {cut}");
+            assert_eq!(
+                s.kernel_said.as_deref(),
+                Some(format!("[ 2.0] {corrupted}").as_str()),
+                "split at {cut}"
+            );
+        }
+        // A panic alone is the reason; dm-verity was not involved.
+        let s = watched(&[
+            b"chatter\n",
+            b"  Kernel panic - not syncing: Attempted to kill init!  \n",
+        ]);
+        assert!(!s.verity_corrupted);
+        assert_eq!(
+            s.kernel_said.as_deref(),
+            Some("Kernel panic - not syncing: Attempted to kill init!")
+        );
+    }
+
+    #[test]
+    fn the_verity_sign_needs_both_parts_on_one_line() {
+        let s = watched(&[
+            b"device-mapper: verity: 254:0: ready\n",
+            b"the block is corrupted\n",
+        ]);
+        assert_eq!(s, Signs::default());
+        let s = watched(&[b"squashfs: is corrupted? no\nverity\n"]);
+        assert!(!s.verity_corrupted && s.kernel_said.is_none(), "{s:?}");
+    }
+
+    #[test]
+    fn a_reason_line_cut_off_by_the_end_of_the_run_still_counts() {
+        let mut w = Watch::default();
+        w.feed(b"ok\nKernel panic - not syn");
+        assert!(w.signs().kernel_said.is_none(), "no marker yet");
+        w.feed(b"cing: VFS: Unable to mount");
+        assert_eq!(
+            w.signs().kernel_said.as_deref(),
+            Some("Kernel panic - not syncing: VFS: Unable to mount")
+        );
+        // The line grows until it ends, then stays.
+        w.feed(b" root fs\nKernel panic - not syncing: second\n");
+        assert_eq!(
+            w.signs().kernel_said.as_deref(),
+            Some("Kernel panic - not syncing: VFS: Unable to mount root fs")
+        );
+    }
+
+    #[test]
+    fn a_hostile_endless_line_is_kept_to_its_cap() {
+        let mut w = Watch::default();
+        w.feed(b"Kernel panic - not syncing: ");
+        for _ in 0..1000 {
+            w.feed(&[b'x'; 1000]);
+        }
+        let said = w.signs().kernel_said.unwrap();
+        assert_eq!(said.len(), LINE_CAP);
+        assert!(said.starts_with("Kernel panic - not syncing: xxx"));
     }
 
     fn log_text(path: &std::path::Path) -> String {

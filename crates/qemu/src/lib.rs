@@ -3,9 +3,11 @@
 //! Owns the QEMU argv built from one launch description ([`launch`]), the host checks an SNP launch
 //! needs ([`host`]), the supervision of the QEMU process — console log, deadline, clean shutdown, no
 //! process left behind ([`supervise`]; the only code in snpkit that spawns QEMU), the serial
-//! console's capped log and its watched signs (`console`) — and the host side of the host ⇄ guest
-//! channel ([`channel`]). Knows nothing of report verification or of how a
-//! launch digest is computed: the emulated PSP's signer is a handler passed in by the caller.
+//! console's capped log and its watched signs (`console`) — the host side of the host ⇄ guest
+//! channel ([`channel`]), and whether a run passed ([`verdict`]: how QEMU ended, what the console
+//! showed and what the guest said, judged into [`Passed`] or a [`RunFailure`]). Knows nothing of
+//! report verification or of how a launch digest is computed: the emulated PSP's signer is a
+//! handler passed in by the caller, and a run that passes hands its evidence on unjudged.
 #![forbid(unsafe_code)]
 
 pub mod channel;
@@ -13,6 +15,7 @@ mod console;
 pub mod host;
 pub mod launch;
 pub mod supervise;
+pub mod verdict;
 
 pub use channel::{Attested, ChannelError, GuestChannel, attest, finish, serve_emulated_psp};
 pub use console::Signs;
@@ -20,4 +23,7 @@ pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
     ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, argv,
 };
-pub use supervise::{MIN_SNP_QEMU, Outcome, SpawnError, Vm, check_snp_qemu, console_tail, spawn};
+pub use supervise::{
+    ConsoleEnd, MIN_SNP_QEMU, Outcome, SpawnError, Vm, check_snp_qemu, console_tail, spawn,
+};
+pub use verdict::{Passed, RunContext, RunEnd, RunFailure, converse, judge};

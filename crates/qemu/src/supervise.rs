@@ -55,10 +55,18 @@ pub enum Outcome {
     KernelNeverStarted { console_tail: String },
 }
 
+/// What the console showed by the end of a run: its last lines and every sign it gave.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConsoleEnd {
+    /// The last [`TAIL_LINES`] lines (the same tail the [`Outcome`] carries, where it has one).
+    pub tail: String,
+    pub signs: Signs,
+}
+
 /// Classifies a finished or timed-out run. `status` is `None` when the deadline passed.
 pub fn classify(
     status: Option<ExitStatus>,
-    signs: Signs,
+    signs: &Signs,
     console_tail: String,
     qemu_stderr: &str,
     guest_spoke: bool,
@@ -370,7 +378,7 @@ impl Vm {
 
     /// What the console has shown so far.
     pub fn console_signs(&self) -> Signs {
-        self.signs.lock().map(|s| *s).unwrap_or_default()
+        self.signs.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Ends the console thread (QEMU is gone) and waits until the log is complete.
@@ -432,9 +440,14 @@ impl Vm {
 
     /// Waits for QEMU to exit, killing it at the deadline (or as soon as the firmware has given up
     /// on the kernel), and says how the run ended.
-    pub fn wait(mut self) -> Outcome {
+    pub fn wait(self) -> Outcome {
+        self.wait_with_console().0
+    }
+
+    /// As [`Vm::wait`], with what the console showed (for a run's verdict, see [`crate::verdict`]).
+    pub fn wait_with_console(mut self) -> (Outcome, ConsoleEnd) {
         let Some(mut child) = self.child.take() else {
-            return Outcome::Exited;
+            return (Outcome::Exited, ConsoleEnd::default());
         };
         let mut polls: u32 = 0;
         let status = loop {
@@ -459,15 +472,17 @@ impl Vm {
             kill_group(&mut child);
         }
         self.close_console();
-        let console_tail = console_tail(&self.console_log, TAIL_LINES);
+        let tail = console_tail(&self.console_log, TAIL_LINES);
         let stderr = read_end(&self.dir.path().join("qemu.stderr"), 16 * 1024);
-        classify(
+        let signs = self.console_signs();
+        let outcome = classify(
             status,
-            self.console_signs(),
-            console_tail,
+            &signs,
+            tail.clone(),
             &stderr,
             self.guest_spoke.load(Ordering::SeqCst),
-        )
+        );
+        (outcome, ConsoleEnd { tail, signs })
     }
 }
 
@@ -507,7 +522,7 @@ mod tests {
         assert_eq!(
             classify(
                 Some(ok),
-                seen("snpkit-init: powering off\n"),
+                &seen("snpkit-init: powering off\n"),
                 String::new(),
                 "",
                 true
@@ -517,7 +532,7 @@ mod tests {
         assert!(matches!(
             classify(
                 Some(ok),
-                seen("[ 1.0] Kernel panic - not syncing: VFS\n"),
+                &seen("[ 1.0] Kernel panic - not syncing: VFS\n"),
                 "panic".into(),
                 "",
                 false
@@ -527,7 +542,7 @@ mod tests {
         assert_eq!(
             classify(
                 Some(failed),
-                none,
+                &none,
                 String::new(),
                 "qemu: bad thing\n",
                 false
@@ -541,7 +556,7 @@ mod tests {
         assert!(matches!(
             classify(
                 None,
-                seen("[0.0] Linux version 6.12\n"),
+                &seen("[0.0] Linux version 6.12\n"),
                 String::new(),
                 "",
                 false
@@ -551,7 +566,7 @@ mod tests {
         assert!(matches!(
             classify(
                 None,
-                seen("snpkit-init: starting\n"),
+                &seen("snpkit-init: starting\n"),
                 String::new(),
                 "",
                 false
@@ -559,13 +574,13 @@ mod tests {
             Outcome::TimedOut { .. }
         ));
         assert!(matches!(
-            classify(None, none, String::new(), "", true),
+            classify(None, &none, String::new(), "", true),
             Outcome::TimedOut { .. }
         ));
         assert_eq!(
             classify(
                 None,
-                seen("BdsDxe: loading Boot0001\r\n"),
+                &seen("BdsDxe: loading Boot0001\r\n"),
                 "BdsDxe: loading Boot0001".into(),
                 "",
                 false

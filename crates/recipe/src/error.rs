@@ -4,13 +4,13 @@ use std::path::PathBuf;
 /// key and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
 
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

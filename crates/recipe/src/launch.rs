@@ -1,39 +1,8 @@
 //! Launch configurations: how one image is started, and so which digest the PSP will compute.
+//!
+//! A `[[launch]]` table is `snpkit_bundle::LaunchSpec`, the plain data that manifest.json and
+//! expected.json carry too; this crate parses and validates it, and reports what an outside check
+//! (the measurement's reading of CPU model, VMM and guest features, as a
+//! `snpkit_bundle::LaunchProblem`) found wrong with it against `recipe.toml`.
 
-use serde::{Deserialize, Serialize};
-
-/// One way to launch an image, as written in a recipe's `[[launch]]` table.
-///
-/// Plain data: `vcpu_type`, `vmm` and `guest_features` are checked against what `snpkit-measure`
-/// knows, through [`crate::Recipe::check_launch`] before a build or lock starts, so this crate
-/// does not track the lists of CPU models and VMMs (and cannot drift from them).
-/// There is deliberately no `Default`: every field changes the launch digest or the guest's
-/// security, and none has an answer that is right for everyone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LaunchConfig {
-    /// Name used on the command line (`--config NAME`) and in expected.json.
-    pub name: String,
-    /// Number of vCPUs; one VMSA per vCPU is measured.
-    pub vcpus: u32,
-    /// QEMU CPU model (`EPYC-v4`, `EPYC-Milan`, …) whose CPUID signature goes into the VMSAs.
-    pub vcpu_type: String,
-    /// The VMM that launches the guest (`qemu`, `ec2`, `gce`, …: they build different VMSAs).
-    pub vmm: String,
-    /// SEV_FEATURES written into every VMSA (e.g. 0x1 = SNP active; QEMU ≥ 9.1 with KVM's
-    /// newer init path uses other values).
-    pub guest_features: u64,
-    /// The SNP guest policy (e.g. 0x30000: SMT allowed, reserved bit 17 set, no debug).
-    pub policy: u64,
-    /// Guest memory in MiB.
-    pub memory_mib: u32,
-}
-
-/// What a check from outside this crate found wrong with one field of a launch configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchProblem {
-    /// The key inside `[[launch]]`, e.g. `vcpu_type` (empty: the configuration as a whole).
-    pub field: &'static str,
-    pub problem: String,
-    pub fix: String,
-}
+pub use snpkit_bundle::LaunchProblem;

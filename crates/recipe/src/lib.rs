@@ -2,7 +2,7 @@
 //!
 //! Owns the `recipes/<name>/recipe.toml` format ([`Recipe`]), its validation (every error names the
 //! file, the key and the fix), the minijinja rendering of the kernel command line
-//! ([`render_cmdline`]), the launch configurations ([`LaunchConfig`]) and the `recipe.lock` file
+//! ([`render_cmdline`]), the launch configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`) and the `recipe.lock` file
 //! ([`Lock`]) that pins every resolved input.
 //!
 //! Knows nothing of how inputs are fetched (`snpkit-inputs`), how images are laid out
@@ -15,15 +15,20 @@
 mod cmdline;
 mod error;
 mod launch;
+mod load;
 mod lock;
 mod model;
 mod raw;
-mod sha256;
+mod validate;
 mod verity;
+
+// The lock's checksums and the launch tables are the image folder's types: this crate writes them
+// into no file but recipe.lock, and the pipeline reads them from manifest.json without the recipe.
+use snpkit_bundle::{LaunchSpec, Sha256Sum};
 
 pub use cmdline::{CmdlineContext, VerityContext, render_cmdline};
 pub use error::RecipeError;
-pub use launch::{LaunchConfig, LaunchProblem};
+pub use launch::LaunchProblem;
 pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };
@@ -31,5 +36,4 @@ pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
-pub use sha256::Sha256Sum;
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

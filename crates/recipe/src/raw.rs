@@ -1,7 +1,7 @@
-//! The recipe exactly as TOML spells it. `model` turns it into checked types; keeping the two apart
+//! The recipe exactly as TOML spells it. `validate` turns it into checked types; keeping the two apart
 //! lets serde report syntax and unknown keys while our code reports meaning.
 
-use crate::LaunchConfig;
+use crate::LaunchSpec;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ pub(crate) struct RawRecipe {
     #[serde(default)]
     pub verity: Option<RawVerity>,
     #[serde(default)]
-    pub launch: Vec<LaunchConfig>,
+    pub launch: Vec<LaunchSpec>,
 }
 
 #[derive(Deserialize)]

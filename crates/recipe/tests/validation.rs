@@ -5,9 +5,11 @@ use snpkit_recipe::{
     BootCheck, CmdlineContext, Corruption, FirmwareSource, HashAlgorithm, KernelSource,
     LaunchProblem, Layout, Recipe, RecipeError, RootFilesystem, render_cmdline,
 };
+use snpkit_testkit::recipe::LAUNCH;
 use std::path::Path;
+use std::sync::LazyLock;
 
-const GOOD: &str = r#"
+const HEAD: &str = r#"
 name = "app"
 cmdline = "console=ttyS0 {{ vars.extra }}"
 hardened = false
@@ -26,15 +28,10 @@ mode = 0o755
 argv = ["/usr/bin/app", "--serve"]
 [vars]
 extra = "quiet"
-[[launch]]
-name = "one"
-vcpus = 1
-vcpu_type = "EPYC-v4"
-vmm = "qemu"
-guest_features = 1
-policy = 0x30000
-memory_mib = 512
 "#;
+
+/// A recipe that uses every kind of key once, with the fixtures' launch table.
+static GOOD: LazyLock<String> = LazyLock::new(|| format!("{HEAD}{LAUNCH}"));
 
 fn file() -> &'static Path {
     Path::new("recipes/app/recipe.toml")
@@ -62,7 +59,7 @@ fn fails(from: &str, to: &str, needles: &[&str]) {
 
 #[test]
 fn good_recipe_parses_into_checked_types() {
-    let r = parse(GOOD).unwrap();
+    let r = parse(&GOOD).unwrap();
     assert_eq!(r.name, "app");
     assert_eq!(r.layout, Layout::Initramfs);
     assert!(
@@ -172,7 +169,15 @@ fn paths_stay_inside() {
 
 #[test]
 fn launch_configs() {
-    fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 512"]);
+    // QEMU's q35 limit, the same the measurement accepts (snpkit_measure::vcpus).
+    fails("vcpus = 1", "vcpus = 0", &["launch[0].vcpus", "1 to 4096"]);
+    fails(
+        "vcpus = 1",
+        "vcpus = 4097",
+        &["launch[0].vcpus", "1 to 4096"],
+    );
+    let most = parse(&GOOD.replacen("vcpus = 1", "vcpus = 4096", 1)).unwrap();
+    assert_eq!(most.launch[0].vcpus, 4096);
     fails(
         "policy = 0x30000",
         "policy = 0x10000",
@@ -209,7 +214,7 @@ fn launch_configs() {
 #[test]
 fn launch_checks_from_outside_name_the_key() {
     let r = parse(&GOOD.replace("vmm = \"qemu\"", "vmm = \"xen\"")).unwrap();
-    let check = |c: &snpkit_recipe::LaunchConfig| {
+    let check = |c: &snpkit_bundle::LaunchSpec| {
         if c.vmm == "xen" {
             Err(LaunchProblem {
                 field: "vmm",
@@ -225,7 +230,7 @@ fn launch_checks_from_outside_name_the_key() {
         err,
         "recipes/app/recipe.toml: launch[0].vmm: launch configuration \"one\": unknown VMM \"xen\"; use one of: qemu, ec2"
     );
-    parse(GOOD).unwrap().check_launch(&check).unwrap();
+    parse(&GOOD).unwrap().check_launch(&check).unwrap();
 }
 
 #[test]
@@ -310,7 +315,7 @@ fn ctx(r: &Recipe) -> CmdlineContext {
 
 #[test]
 fn cmdline_renders_exactly_and_refuses_back_doors() {
-    let r = parse(GOOD).unwrap();
+    let r = parse(&GOOD).unwrap();
     assert_eq!(render_cmdline(&r, &ctx(&r)).unwrap(), "console=ttyS0 quiet");
     // Whitespace is kept: a trailing space changes the measurement and must survive.
     let r = parse(&GOOD.replace("{{ vars.extra }}\"", "{{ vars.extra }} \"")).unwrap();

@@ -6,79 +6,18 @@
 //! Guest Request", certificate table). The host fills it, so the guest and the verifier treat every
 //! byte as hostile: offsets and lengths are bounds-checked, duplicates are refused.
 
-use std::fmt;
-
-/// A GUID as its 16 bytes appear in the table (EFI byte order: the first three fields little-endian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Guid(pub [u8; 16]);
-
-impl Guid {
-    /// Parses the canonical text form (`c0b406a4-a803-4952-9743-3fb6014cd0ae`); for the constants
-    /// below only, evaluated at compile time (it panics on malformed text).
-    const fn from_str_const(text: &str) -> Guid {
-        let t = text.as_bytes();
-        assert!(t.len() == 36, "GUID text is 36 characters");
-        // Text digits pair positions, in the order they are written.
-        let mut fields = [0u8; 16];
-        let mut i = 0;
-        let mut out = 0;
-        while i < 36 {
-            if t[i] == b'-' {
-                i += 1;
-                continue;
-            }
-            fields[out] = (hex_digit(t[i]) << 4) | hex_digit(t[i + 1]);
-            out += 1;
-            i += 2;
-        }
-        // EFI byte order: data1 (4 bytes), data2 and data3 (2 bytes each) little-endian.
-        let mut b = fields;
-        b[0] = fields[3];
-        b[1] = fields[2];
-        b[2] = fields[1];
-        b[3] = fields[0];
-        b[4] = fields[5];
-        b[5] = fields[4];
-        b[6] = fields[7];
-        b[7] = fields[6];
-        Guid(b)
-    }
-}
-
-const fn hex_digit(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => panic!("GUID text has a non-hex digit"),
-    }
-}
-
-impl fmt::Display for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-",
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9]
-        )?;
-        for byte in &b[10..] {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::guid::Guid;
 
 /// AMD Root Key certificate.
-pub const GUID_ARK: Guid = Guid::from_str_const("c0b406a4-a803-4952-9743-3fb6014cd0ae");
+pub const GUID_ARK: Guid = Guid::from_text("c0b406a4-a803-4952-9743-3fb6014cd0ae");
 /// AMD SEV Key certificate.
-pub const GUID_ASK: Guid = Guid::from_str_const("4ab7b379-bbac-4fe4-a02f-05aef327c782");
+pub const GUID_ASK: Guid = Guid::from_text("4ab7b379-bbac-4fe4-a02f-05aef327c782");
 /// Versioned Chip Endorsement Key certificate.
-pub const GUID_VCEK: Guid = Guid::from_str_const("63da758d-e664-4564-adc5-f4b93be8accd");
+pub const GUID_VCEK: Guid = Guid::from_text("63da758d-e664-4564-adc5-f4b93be8accd");
 /// Versioned Loaded Endorsement Key certificate.
-pub const GUID_VLEK: Guid = Guid::from_str_const("a8074bc2-a25a-483e-aae6-39c045a0b8a1");
+pub const GUID_VLEK: Guid = Guid::from_text("a8074bc2-a25a-483e-aae6-39c045a0b8a1");
 /// Certificate revocation list.
-pub const GUID_CRL: Guid = Guid::from_str_const("92f81bc3-5811-4d3d-97ff-d19f88dc67ea");
+pub const GUID_CRL: Guid = Guid::from_text("92f81bc3-5811-4d3d-97ff-d19f88dc67ea");
 
 /// One certificate (or CRL) blob and the GUID that says what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

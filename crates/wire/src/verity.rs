@@ -160,9 +160,11 @@ impl BootCheck {
     }
 }
 
-/// The parameters as the builder knows them; [`VerityParams::new`] checks them.
+/// The fields of one dm-verity parameter set as the builder knows them, unchecked;
+/// [`VerityParams::new`] checks them. (Not the recipe's `[verity]` choices, which are
+/// `snpkit_recipe::VeritySpec`: these are what a built tree came out as.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VeritySpec {
+pub struct VerityFields {
     pub format: HashFormat,
     pub hash: HashAlgorithm,
     pub data_block_size: u32,
@@ -180,7 +182,7 @@ pub struct VeritySpec {
 
 /// Checked dm-verity parameters: block sizes, lengths and counts are consistent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerityParams(VeritySpec);
+pub struct VerityParams(VerityFields);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerityParamError {
@@ -231,7 +233,7 @@ pub enum VerityParamError {
 }
 
 impl VerityParams {
-    pub fn new(spec: VeritySpec) -> Result<Self, VerityParamError> {
+    pub fn new(spec: VerityFields) -> Result<Self, VerityParamError> {
         check_block_size("data_block", spec.data_block_size)?;
         check_block_size("hash_block", spec.hash_block_size)?;
         if spec.root_hash.len() != spec.hash.digest_len() {
@@ -270,7 +272,7 @@ impl VerityParams {
         Ok(Self(spec))
     }
 
-    pub fn spec(&self) -> &VeritySpec {
+    pub fn fields(&self) -> &VerityFields {
         &self.0
     }
 
@@ -426,7 +428,7 @@ fn parse_value(value: &str) -> Result<VerityParams, VerityParamError> {
         }
         bytes
     };
-    VerityParams::new(VeritySpec {
+    VerityParams::new(VerityFields {
         format,
         hash,
         data_block_size: int("data_block", data_block)?,
@@ -569,7 +571,7 @@ pub fn dm_target(
     hash_dev: &str,
     mode: TableMode,
 ) -> DmTarget {
-    let s = params.spec();
+    let s = params.fields();
     let mut line = format!(
         "{} {data_dev} {hash_dev} {} {} {} {} {} {} {}",
         s.format.number(),
@@ -605,8 +607,8 @@ mod tests {
     const ROOT: &str = "4392712ba01368efdf14b05c76f9e4df0d53664630b5d48632ed17a137f39076";
     const SALT: &str = "1234000000000000000000000000000000000000000000000000000000000000";
 
-    fn spec() -> VeritySpec {
-        VeritySpec {
+    fn spec() -> VerityFields {
+        VerityFields {
             format: HashFormat::V1,
             hash: HashAlgorithm::Sha256,
             data_block_size: 4096,

@@ -3,15 +3,7 @@
 use super::amd_ext::vek_extensions;
 use super::*;
 
-fn vector(rel: &str) -> Vec<u8> {
-    let base = std::env::var_os("SNPKIT_VECTORS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-        });
-    std::fs::read(base.join(rel))
-        .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
-}
+use snpkit_testkit::vectors::read as vector;
 
 #[test]
 fn turin_vcek_has_fmc_and_an_8_byte_hwid() {

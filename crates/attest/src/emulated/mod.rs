@@ -1,11 +1,16 @@
-//! The emulated PSP's signing side: a test chain shaped like AMD's, and reports signed with it.
+//! The emulated PSP's signing side: a test chain shaped like AMD's, reports signed with it, and
+//! the answer to a guest's report request.
 //!
 //! Used where no SNP hardware exists (the emulated launch). Every name in the chain says
 //! `snpkit-EMULATED`; the verifier trusts it only when asked (`--allow-emulated`) and then says
 //! EMULATED — NOT HARDWARE-BACKED in every verdict.
 
 pub mod chain;
+mod error;
+mod issue;
+pub mod psp;
 pub mod report;
 
 pub use chain::{ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
-pub use report::{Cpuid, EmulatedLaunch, emulated_report, sign, sign_with};
+pub use psp::{answer, certificate_table};
+pub use report::{Cpuid, ReportFields, emulated_report, sign, sign_with};

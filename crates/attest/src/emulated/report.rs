@@ -6,9 +6,11 @@ use crate::report::layout::*;
 use p384::ecdsa::signature::hazmat::PrehashSigner;
 use rand_core::{OsRng, RngCore};
 
-/// What the emulated launch decides; everything else comes from the emulated platform.
+/// The fields of a report the emulated launch decides (the measurement, the binding, the policy,
+/// the identity); everything else comes from the emulated platform. Not a launch description:
+/// that is `snpkit_qemu::EmulatedLaunch`, from which the measurement here is computed.
 #[derive(Debug, Clone)]
-pub struct EmulatedLaunch {
+pub struct ReportFields {
     /// The launch digest computed from exactly what QEMU was given.
     pub measurement: [u8; 48],
     pub report_data: [u8; 64],
@@ -42,10 +44,10 @@ impl Cpuid {
     };
 }
 
-impl EmulatedLaunch {
-    /// A launch with the given digest and binding and zero for every optional field.
-    pub fn new(measurement: [u8; 48], report_data: [u8; 64], policy: u64) -> EmulatedLaunch {
-        EmulatedLaunch {
+impl ReportFields {
+    /// Fields with the given digest and binding and zero for every optional one.
+    pub fn new(measurement: [u8; 48], report_data: [u8; 64], policy: u64) -> ReportFields {
+        ReportFields {
             measurement,
             report_data,
             policy,
@@ -71,32 +73,32 @@ fn put(buf: &mut [u8], off: usize, bytes: &[u8]) {
 }
 
 /// Build and sign a version 3 report as the PSP would.
-pub fn emulated_report(chain: &TestChain, launch: &EmulatedLaunch) -> [u8; REPORT_LEN] {
+pub fn emulated_report(chain: &TestChain, fields: &ReportFields) -> [u8; REPORT_LEN] {
     let mut b = [0u8; REPORT_LEN];
     let tcb = chain.tcb.raw.to_le_bytes();
     put(&mut b, VERSION, &3u32.to_le_bytes());
-    put(&mut b, GUEST_SVN, &launch.guest_svn.to_le_bytes());
-    put(&mut b, POLICY, &launch.policy.to_le_bytes());
-    put(&mut b, FAMILY_ID.start, &launch.family_id);
-    put(&mut b, IMAGE_ID.start, &launch.image_id);
-    put(&mut b, VMPL, &launch.vmpl.to_le_bytes());
+    put(&mut b, GUEST_SVN, &fields.guest_svn.to_le_bytes());
+    put(&mut b, POLICY, &fields.policy.to_le_bytes());
+    put(&mut b, FAMILY_ID.start, &fields.family_id);
+    put(&mut b, IMAGE_ID.start, &fields.image_id);
+    put(&mut b, VMPL, &fields.vmpl.to_le_bytes());
     put(&mut b, SIGNATURE_ALGO, &1u32.to_le_bytes());
     put(&mut b, CURRENT_TCB, &tcb);
     put(&mut b, PLATFORM_INFO, &PLATFORM_INFO_VALUE.to_le_bytes());
     put(&mut b, KEY_INFO, &0u32.to_le_bytes()); // signed by the VCEK, chip key not masked
-    put(&mut b, REPORT_DATA.start, &launch.report_data);
-    put(&mut b, MEASUREMENT.start, &launch.measurement);
-    put(&mut b, HOST_DATA.start, &launch.host_data);
-    put(&mut b, ID_KEY_DIGEST.start, &launch.id_key_digest);
-    put(&mut b, AUTHOR_KEY_DIGEST.start, &launch.author_key_digest);
+    put(&mut b, REPORT_DATA.start, &fields.report_data);
+    put(&mut b, MEASUREMENT.start, &fields.measurement);
+    put(&mut b, HOST_DATA.start, &fields.host_data);
+    put(&mut b, ID_KEY_DIGEST.start, &fields.id_key_digest);
+    put(&mut b, AUTHOR_KEY_DIGEST.start, &fields.author_key_digest);
     let mut report_id = [0u8; 32];
     OsRng.fill_bytes(&mut report_id);
     put(&mut b, REPORT_ID.start, &report_id);
     put(&mut b, REPORT_ID_MA.start, &[0xFF; 32]); // no migration agent
     put(&mut b, REPORTED_TCB, &tcb);
-    b[CPUID_FAM_ID] = launch.cpuid.family;
-    b[CPUID_MOD_ID] = launch.cpuid.model;
-    b[CPUID_STEP] = launch.cpuid.stepping;
+    b[CPUID_FAM_ID] = fields.cpuid.family;
+    b[CPUID_MOD_ID] = fields.cpuid.model;
+    b[CPUID_STEP] = fields.cpuid.stepping;
     put(&mut b, CHIP_ID.start, &chain.chip_id);
     put(&mut b, COMMITTED_TCB, &tcb);
     let (major, minor, build) = FW_VERSION;

@@ -29,19 +29,26 @@ pub enum Cached {
     Bytes(Vec<u8>),
 }
 
-pub fn read(path: &Path, max: u64) -> Result<Cached, KdsError> {
-    let err = |source| KdsError::Cache {
-        path: path.to_path_buf(),
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KdsError + use<> {
+    let path = path.to_path_buf();
+    move |source| KdsError::Cache {
+        action,
+        path,
         source,
-    };
+    }
+}
+
+pub fn read(path: &Path, max: u64) -> Result<Cached, KdsError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cached::Missing),
-        Err(source) => return Err(err(source)),
+        Err(source) => return Err(io("open", path)(source)),
     };
     let mut bytes = Vec::new();
     // Read at most one byte past the cap: the metadata could change under us.
-    file.take(max + 1).read_to_end(&mut bytes).map_err(err)?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io("read", path))?;
     if bytes.len() as u64 > max {
         let size = std::fs::metadata(path).map_or(max + 1, |m| m.len());
         return Ok(Cached::TooBig(size));
@@ -50,14 +57,10 @@ pub fn read(path: &Path, max: u64) -> Result<Cached, KdsError> {
 }
 
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), KdsError> {
-    let err = |source| KdsError::Cache {
-        path: path.to_path_buf(),
-        source,
-    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(err)?;
+        std::fs::create_dir_all(parent).map_err(io("create the folder", parent))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    std::fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("rename into place", path))
 }

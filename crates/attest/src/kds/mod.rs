@@ -7,7 +7,7 @@
 //! - `{base}/{vcek|vlek}/v1/{Product}/cert_chain` — PEM, ASK (or ASVK) then ARK.
 //! - `{base}/{vcek|vlek}/v1/{Product}/crl` — DER CRL signed by the ARK.
 //!
-//! The cache lives under `$XDG_CACHE_HOME/snpkit/kds/`, keyed by the URL path. Only answers that
+//! The cache lives in `kds/` of snpkit's cache folder ([`snpkit_cache::root`]), keyed by the URL path. Only answers that
 //! decode as what was asked for are cached, so garbage from a broken server never sticks. VCEKs never
 //! change for one chip and TCB; CRLs are re-fetched once past their nextUpdate.
 //!
@@ -67,9 +67,9 @@ impl KdsConfig {
     }
 }
 
-/// `kds/` under snpkit's cache folder (see [`crate::cache_root`]).
+/// `kds/` under snpkit's cache folder (see [`snpkit_cache::root`]), shared with the builder.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    crate::cache_root().map(|root| root.join("kds"))
+    snpkit_cache::root().map(|root| root.join("kds"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +125,10 @@ pub enum KdsError {
         what: String,
         reason: String,
     },
-    #[error("cache {path}: {source}")]
+    #[error("KDS cache: cannot {action} {path}")]
     Cache {
+        /// What was being done: "read", "write", "create the folder".
+        action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -339,7 +341,7 @@ impl Kds {
                     }
                     (err, asked)
                 }
-                Err(e) => (self.transport_error(url, &e), None),
+                Err(e) => (self.transport_error(url, e), None),
             };
             if attempt >= self.cfg.retries {
                 return Err(failure);
@@ -372,39 +374,40 @@ impl Kds {
         let mut body = Vec::new();
         resp.take(max + 1)
             .read_to_end(&mut body)
-            .map_err(|e| self.body_error(url, &e))?;
+            .map_err(|e| self.body_error(url, e))?;
         if body.len() as u64 > max {
             return Err(too_big());
         }
         Ok(body)
     }
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error) -> KdsError {
-        if e.is_timeout() {
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> KdsError {
+        // The message names the URL already: reqwest's own would say it again.
+        self.failure(url, e.is_timeout(), || crate::error_text(&e.without_url()))
+    }
+
+    fn body_error(&self, url: &str, e: std::io::Error) -> KdsError {
+        match e.downcast::<reqwest::Error>() {
+            Ok(r) => self.transport_error(url, r),
+            Err(e) => self.failure(url, e.kind() == std::io::ErrorKind::TimedOut, || {
+                format!("reading the answer: {}", crate::error_text(&e))
+            }),
+        }
+    }
+
+    /// A request that got no usable answer: out of time, or failed for `reason`.
+    fn failure(&self, url: &str, timed_out: bool, reason: impl FnOnce() -> String) -> KdsError {
+        let url = url.into();
+        if timed_out {
             KdsError::Timeout {
-                url: url.into(),
+                url,
                 after: self.cfg.timeout,
             }
         } else {
             KdsError::Http {
-                url: url.into(),
-                reason: error_chain(e),
+                url,
+                reason: reason(),
             }
-        }
-    }
-
-    fn body_error(&self, url: &str, e: &std::io::Error) -> KdsError {
-        let inner = e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>());
-        match inner {
-            Some(r) => self.transport_error(url, r),
-            None if e.kind() == std::io::ErrorKind::TimedOut => KdsError::Timeout {
-                url: url.into(),
-                after: self.cfg.timeout,
-            },
-            None => KdsError::Http {
-                url: url.into(),
-                reason: format!("reading the answer: {}", error_chain(e)),
-            },
         }
     }
 }
@@ -417,17 +420,6 @@ fn retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
     }
     let when = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     Some(Duration::try_from(when - now).unwrap_or(Duration::ZERO))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -2,15 +2,7 @@
 
 use super::*;
 
-fn vector(rel: &str) -> Vec<u8> {
-    let base = std::env::var_os("SNPKIT_VECTORS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-        });
-    std::fs::read(base.join(rel))
-        .expect("test vector (set SNPKIT_VECTORS or restore tests/vectors)")
-}
+use snpkit_testkit::vectors::read as vector;
 
 const REPORTS: &[&str] = &[
     "virtee-sev/derived/report_milan.bin",

@@ -58,14 +58,14 @@ impl Roots {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RootError {
-    #[error("builtin {product} {which}: {source}")]
+    #[error("cannot decode the builtin {product} {which}")]
     Decode {
         product: Product,
         which: &'static str,
         #[source]
         source: CertError,
     },
-    #[error("builtin {product} roots do not chain: {source}")]
+    #[error("the builtin {product} roots do not chain")]
     Chain {
         product: Product,
         #[source]

@@ -2,26 +2,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use snpkit_attest::{CrlInput, Endorsements, Policy, Product, Reference, Trust, Verdict};
-use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-pub fn vectors_dir() -> PathBuf {
-    match std::env::var_os("SNPKIT_VECTORS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"),
-    }
-}
-
-pub fn read(rel: &str) -> Vec<u8> {
-    let p = vectors_dir().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "test vector {} missing ({e}); set SNPKIT_VECTORS or restore tests/vectors",
-            p.display()
-        )
-    })
-}
+pub use snpkit_testkit::vectors::read;
 
 /// A real report from tests/vectors/README.md that verifies with its own VEK.
 pub struct Genuine {
@@ -339,26 +323,43 @@ impl Genuine {
         }
     }
 
-    pub fn verify_with(
-        &self,
-        report: &[u8],
-        e: &Endorsements,
-        reference: &Reference,
-        policy: &Policy,
-        now: OffsetDateTime,
-    ) -> Verdict {
-        snpkit_attest::verify(report, e, reference, policy, &Trust::default(), now)
+    /// The genuine inputs of a verification, which pass.
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            report: self.report_bytes(),
+            endorsements: self.endorsements(),
+            reference: self.reference(),
+            policy: self.policy(),
+            now: self.now,
+        }
+    }
+
+    /// Verifies the genuine inputs after `change` (a test's one lie or two).
+    pub fn verify_changed(&self, change: impl FnOnce(&mut Inputs)) -> Verdict {
+        let mut i = self.inputs();
+        change(&mut i);
+        snpkit_attest::verify(
+            &i.report,
+            &i.endorsements,
+            &i.reference,
+            &i.policy,
+            &Trust::default(),
+            i.now,
+        )
     }
 
     pub fn verify(&self) -> Verdict {
-        self.verify_with(
-            &self.report_bytes(),
-            &self.endorsements(),
-            &self.reference(),
-            &self.policy(),
-            self.now,
-        )
+        self.verify_changed(|_| {})
     }
+}
+
+/// What a verification takes besides the trust settings.
+pub struct Inputs {
+    pub report: Vec<u8>,
+    pub endorsements: Endorsements,
+    pub reference: Reference,
+    pub policy: Policy,
+    pub now: OffsetDateTime,
 }
 
 /// Assert that the verdict failed, and failed (among others perhaps) on `check`.

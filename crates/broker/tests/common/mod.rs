@@ -2,7 +2,7 @@
 //! folder with a random token, an in-memory audit log, and evidence from the emulated PSP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use snpkit_attest::emulated::{EmulatedLaunch, TestChain, emulated_report};
+use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
 use snpkit_broker::audit::MemorySink;
 use snpkit_broker::client::{ClientError, KbsClient};
 use snpkit_broker::{AuditTo, Broker, Config, Endorsers, Limits, Server};
@@ -30,7 +30,7 @@ pub fn evidence_with(
     let c = chain();
     let report = emulated_report(
         c,
-        &EmulatedLaunch::new(measurement, session.report_data(), policy),
+        &ReportFields::new(measurement, session.report_data(), policy),
     );
     let certs: [(CertKind, &[u8]); 3] = [
         (CertKind::Ark, c.roots.ark.der()),
@@ -45,15 +45,15 @@ pub fn evidence(session: &Session) -> Result<Vec<u8>, ClientError> {
 }
 
 pub fn write_expected(path: &Path, configs: &[(&str, [u8; 48])]) {
-    use snpkit_measure::expected::{Expected, ExpectedConfig, SCHEMA};
+    use snpkit_bundle::{EXPECTED_SCHEMA, Expected, ExpectedConfig, LaunchSpec};
     let e = Expected {
-        schema: SCHEMA,
+        schema: EXPECTED_SCHEMA,
         recipe: "secret-hello".into(),
         inputs: vec![],
         configs: configs
             .iter()
             .map(|(name, m)| ExpectedConfig {
-                launch: snpkit_recipe::LaunchConfig {
+                launch: LaunchSpec {
                     name: (*name).into(),
                     vcpus: 1,
                     vcpu_type: "EPYC-v4".into(),

@@ -1,5 +1,9 @@
-use super::params::{BlockSize, HashAlgorithm};
-use snpkit_wire::verity::{MAX_BLOCK_SIZE, MAX_SALT_LEN, MIN_BLOCK_SIZE, VerityParamError};
+//! What can go wrong formatting or verifying a tree. A leaf of the module: it names sizes as
+//! numbers rather than as `params` types, so `params` can return it without a circle.
+
+use snpkit_wire::verity::{
+    HashAlgorithm, MAX_BLOCK_SIZE, MAX_SALT_LEN, MIN_BLOCK_SIZE, VerityParamError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerityError {
@@ -30,7 +34,7 @@ pub enum VerityError {
     #[error(
         "the data is {len} bytes, not a multiple of the {block_size}-byte data block; pad it with zeros"
     )]
-    NotBlockAligned { len: u64, block_size: BlockSize },
+    NotBlockAligned { len: u64, block_size: u32 },
     #[error("the data ends after {found} bytes; the tree covers {needed}")]
     DataTooShort { needed: u64, found: u64 },
     #[error("the hash device is {found} bytes; the tree needs {needed}")]

@@ -28,15 +28,16 @@ mod tests;
 
 pub use error::{Mismatch, VerityError};
 pub use params::{
-    BlockSize, HashAlgorithm, HashFormat, Salt, Superblock, TreeParams, VerityOptions,
+    BlockSize, HashAlgorithm, HashFormat, SUPERBLOCK_LEN, Salt, Superblock, TreeParams,
+    VerityOptions,
 };
 pub use seed::{salt_from_seed, uuid_from_seed};
-pub use superblock::{SUPERBLOCK_LEN, VeritySuperblock};
+pub use superblock::VeritySuperblock;
 pub use tree::ReadAt;
 pub use uuid::Uuid;
 pub use verify::{TreeLayout, verify};
 
-use snpkit_wire::verity::VeritySpec;
+use snpkit_wire::verity::VerityFields;
 /// What the builder needs to put the parameters on the kernel command line.
 pub use snpkit_wire::verity::{BootCheck, Corruption, VerityParams};
 use std::io::Read;
@@ -79,7 +80,7 @@ impl Formatted {
         check: BootCheck,
     ) -> Result<VerityParams, VerityError> {
         let tree = &self.options.tree;
-        VerityParams::new(VeritySpec {
+        VerityParams::new(VerityFields {
             format: tree.format,
             hash: tree.hash,
             data_block_size: tree.data_block_size.get(),
@@ -136,7 +137,7 @@ fn data_blocks(len: u64, tree: &TreeParams) -> Result<u64, VerityError> {
     if !len.is_multiple_of(size) {
         return Err(VerityError::NotBlockAligned {
             len,
-            block_size: tree.data_block_size,
+            block_size: tree.data_block_size.get(),
         });
     }
     Ok(len / size)

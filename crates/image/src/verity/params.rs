@@ -125,6 +125,9 @@ impl TreeParams {
     }
 }
 
+/// Bytes of the v1 superblock (`superblock.rs` encodes it); the tree starts at the next hash block.
+pub const SUPERBLOCK_LEN: usize = 512;
+
 /// Where the tree goes on the hash device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Superblock {
@@ -170,9 +173,7 @@ impl VerityOptions {
         let hbs = self.tree.hash_block_size.u64();
         Ok(match self.superblock {
             Superblock::None => self.hash_offset / hbs,
-            Superblock::V1 { .. } => {
-                (self.hash_offset + super::superblock::SUPERBLOCK_LEN as u64).div_ceil(hbs)
-            }
+            Superblock::V1 { .. } => (self.hash_offset + SUPERBLOCK_LEN as u64).div_ceil(hbs),
         })
     }
 

@@ -21,10 +21,9 @@
 //! ours), so that whatever parses re-encodes to the same bytes.
 
 use super::VerityError;
-use super::params::{BlockSize, HashAlgorithm, HashFormat, Salt, TreeParams};
+use super::params::{BlockSize, HashAlgorithm, HashFormat, SUPERBLOCK_LEN, Salt, TreeParams};
 use uuid::Uuid;
 
-pub const SUPERBLOCK_LEN: usize = 512;
 const SIGNATURE: &[u8; 8] = b"verity\0\0";
 
 /// A decoded superblock.

@@ -6,8 +6,8 @@
 //! Data is read in large chunks by a second thread while the rayon pool hashes the previous chunk;
 //! the whole tree (about 1/128 of the data at 4 KiB and sha256) stays in memory.
 
-use super::params::{HashAlgorithm, HashFormat, TreeParams};
-use super::{VerityError, superblock::SUPERBLOCK_LEN};
+use super::VerityError;
+use super::params::{HashAlgorithm, HashFormat, SUPERBLOCK_LEN, TreeParams};
 use rayon::prelude::*;
 use sha2::Digest;
 use std::io::Read;

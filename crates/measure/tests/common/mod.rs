@@ -9,12 +9,7 @@ use snpkit_measure::{
     SvsmConfig, VcpuType, Vmm,
 };
 
-/// The vendored vectors: `SNPKIT_VECTORS`, else `<workspace>/tests/vectors`.
-pub fn vectors() -> PathBuf {
-    std::env::var_os("SNPKIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors"))
-}
+pub use snpkit_testkit::vectors::dir as vectors;
 
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {

@@ -32,15 +32,9 @@ pub fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
-/// `$XDG_CACHE_HOME/snpkit`, else `~/.cache/snpkit` (the layout of docs/architecture.md).
+/// snpkit's cache folder, as the builder and xtask find it.
 pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache")
-        });
-    base.join("snpkit")
+    snpkit_cache::root().expect("a cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")
 }
 
 fn sha256_file(path: &Path) -> String {

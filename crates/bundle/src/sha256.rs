@@ -1,4 +1,4 @@
-//! A SHA-256 checksum as recipes and lock files write it: 64 lowercase hex digits.
+//! A SHA-256 checksum as snpkit's files write it (manifest, lock file): 64 lowercase hex digits.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Digest;

@@ -1,0 +1,91 @@
+//! The appliance's file tree: the recipe's packages, archives, folders, files and symlinks on top
+//! of the folders every image has, checked for paths that belong to `/init` and for a runnable
+//! entry point.
+
+use crate::BuildError;
+use crate::entry::check_entry;
+use crate::options::BuildOptions;
+use crate::packages::add_packages;
+use crate::resolve::relative;
+use snpkit_bundle::{Input, InputKind};
+use snpkit_image::{Tree, import};
+use snpkit_recipe::{Lock, LockedFile, Recipe};
+
+/// Paths our `/init` owns inside every image.
+const RESERVED: &[&str] = &["init", "etc/snpkit"];
+
+/// The appliance's tree and the inputs it was made from (packages, then local files).
+pub(crate) struct Appliance {
+    pub tree: Tree,
+    pub inputs: Vec<Input>,
+}
+
+pub(crate) fn appliance(
+    recipe: &Recipe,
+    lock: &Lock,
+    opts: &BuildOptions<'_>,
+) -> Result<Appliance, BuildError> {
+    let mut tree = Tree::new();
+    base_dirs(&mut tree)?;
+    let mut inputs = add_packages(recipe, lock, opts.cache, opts.reporter, &mut tree)?;
+    for a in &recipe.archives {
+        let bytes = std::fs::read(&a.src).map_err(BuildError::io("read", &a.src))?;
+        import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
+    }
+    for d in &recipe.directories {
+        import::add_host_dir(&mut tree, &d.src, &d.dst)?;
+    }
+    for f in &recipe.files {
+        let bytes = std::fs::read(&f.src).map_err(BuildError::io("read", &f.src))?;
+        tree.add_file(&f.dst, bytes, f.mode)?;
+    }
+    for s in &recipe.symlinks {
+        tree.add_symlink(&s.path, &s.target)?;
+    }
+    for (path, _) in tree.iter() {
+        if let Some(r) = RESERVED
+            .iter()
+            .find(|r| path == **r || path.starts_with(&format!("{r}/")))
+        {
+            return Err(BuildError::Reserved {
+                path: format!("/{path}"),
+                why: format!("/{r} belongs to snpkit's init"),
+            });
+        }
+    }
+    check_entry(recipe, &tree)?;
+    for f in &lock.files {
+        // Symlinks and folders are entries of the initramfs; the manifest lists bytes.
+        if let LockedFile::File {
+            path, sha256, size, ..
+        } = f
+        {
+            inputs.push(Input {
+                kind: InputKind::File,
+                name: path.clone(),
+                version: None,
+                sha256: *sha256,
+                size: *size,
+            });
+        }
+    }
+    Ok(Appliance { tree, inputs })
+}
+
+/// The folders (and `/dev/console`) every image has, the appliance's tree and a verity
+/// layout's small initramfs alike.
+pub(crate) fn base_dirs(tree: &mut Tree) -> Result<(), BuildError> {
+    for (dir, mode) in [
+        ("dev", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("run", 0o755),
+        ("tmp", 0o1777),
+        ("etc", 0o755),
+    ] {
+        tree.add_dir(dir, mode)?;
+    }
+    // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
+    tree.add_char_device("dev/console", 5, 1, 0o600)?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The image folder `images/<recipe>/`: the spine of the pipeline, and its one owner.
+//!
+//! ```text
+//! images/<recipe>/
+//!   vmlinuz  initrd.cpio.gz  cmdline  OVMF.fd  [rootfs.img  rootfs.verity]   build (the image)
+//!   manifest.json   what the image is made of                          Manifest      build
+//!   expected.json   the predicted launch digests                       Expected      build, measure
+//!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
+//!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
+//! ```
+//!
+//! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
+//! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
+//! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
+//! atomic writes, the swap that replaces an image while keeping its boot runs
+//! ([`write_image`], [`KEPT`]), and the life cycle of a run folder (`.partial`, `.failed`,
+//! [`RunId`]).
+//!
+//! Must not know how the files are made or judged: no measurement, no QEMU, no verification, no
+//! recipe format. It depends on serde and the file system only, so the verifier can read an image
+//! folder without the builder's stack, and every crate of the pipeline can depend on it.
+//!
+//! Every read of the folder is bounded by counting bytes and refuses what is not a regular file
+//! (a FIFO would block, `/dev/zero` never ends); every write is a temporary file, synced and renamed.
+#![forbid(unsafe_code)]
+
+mod error;
+mod expected;
+mod fsio;
+mod image_dir;
+mod launch;
+mod manifest;
+mod run_dir;
+mod run_record;
+mod sha256;
+mod swap;
+
+pub use error::BundleError;
+pub use expected::{
+    ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
+};
+pub use fsio::{Limit, read_counted, read_regular, write_atomic};
+pub use image_dir::ImageDir;
+pub use launch::{LaunchProblem, LaunchSpec, MAX_VCPUS};
+pub use manifest::{
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, VerityMetadata,
+};
+pub use run_dir::{CertName, PartialRun, RunDir, RunId};
+pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord};
+pub use sha256::{BadSha256, Sha256Sum};
+pub use swap::{KEPT, write_image};
+
+/// The default folder of images, beside `recipes/` in a workspace.
+pub const IMAGES_DIR: &str = "images";
+
+/// File names inside `images/<recipe>/`.
+pub mod files {
+    pub const KERNEL: &str = "vmlinuz";
+    pub const INITRD: &str = "initrd.cpio.gz";
+    pub const CMDLINE: &str = "cmdline";
+    pub const FIRMWARE: &str = "OVMF.fd";
+    /// The dm-verity data device (verity layouts).
+    pub const ROOTFS: &str = "rootfs.img";
+    /// The dm-verity hash device (verity layouts).
+    pub const VERITY: &str = "rootfs.verity";
+    pub const MANIFEST: &str = "manifest.json";
+    pub const EXPECTED: &str = "expected.json";
+    /// The folder of boot runs.
+    pub const RUNS: &str = "runs";
+}
+
+/// File names inside `images/<recipe>/runs/<id>/`.
+pub mod run_files {
+    /// The run record.
+    pub const RECORD: &str = "run.json";
+    /// The raw report, as snpguest writes it.
+    pub const REPORT: &str = "report.bin";
+    /// The guest's public key, raw.
+    pub const PUBKEY: &str = "pubkey.bin";
+    /// The guest's public key, hex.
+    pub const PUBKEY_HEX: &str = "pubkey";
+    /// The nonce, hex.
+    pub const NONCE: &str = "nonce";
+    pub const CONSOLE_LOG: &str = "console.log";
+    /// The SEV hashes page of an emulated launch.
+    pub const HASHES_PAGE: &str = "hashes-page.bin";
+    /// The certificates the guest's provider returned (see [`crate::CertName`]).
+    pub const CERTS: &str = "certs";
+    /// A run folder while its run goes on: `runs/<id>.partial/`.
+    pub const PARTIAL_SUFFIX: &str = ".partial";
+    /// A run that failed, kept for its console log: `runs/<id>.failed/`.
+    pub const FAILED_SUFFIX: &str = ".failed";
+}
+
+#[cfg(test)]
+pub(crate) fn launch_spec_example(name: &str) -> LaunchSpec {
+    LaunchSpec {
+        name: name.into(),
+        vcpus: 1,
+        vcpu_type: "EPYC-v4".into(),
+        vmm: "qemu".into(),
+        guest_features: 1,
+        policy: 0x30000,
+        memory_mib: 512,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,534 @@
+//! Whether a run passed, decided from how QEMU ended, what the console showed and what the guest
+//! said on the attest channel; and, when it failed, the most specific reason at hand.
+//!
+//! A run passes only on a positive signal: the guest attested *and* then said, in its `Finished`
+//! message, that the appliance's entry point exited 0, and QEMU ended cleanly. QEMU exiting 0 is
+//! not one: with `-no-reboot` a guest that reboots (dm-verity's `restart_on_corruption`) or
+//! powers off early ends QEMU the same way. Among the failures the guest's own words come first,
+//! since a hardened image has no console to read; the kernel's words (see `console.rs`) come
+//! with the runs whose guest could not speak.
+//!
+//! [`converse`] runs the conversation beside the supervisor and gathers a [`RunEnd`]; [`judge`]
+//! decides on it without a process, so every branch is tested below without booting.
+
+use crate::channel::{Attested, ChannelError, attest, finish};
+use crate::supervise::{ConsoleEnd, Outcome, Vm};
+use snpkit_wire::frame::{Finished, Nonce};
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// What the attest channel brought: the evidence, then the guest's word on how the appliance's
+/// entry point ended.
+pub type Conversation = Result<(Attested, Result<Finished, ChannelError>), ChannelError>;
+
+/// Everything a run's verdict is decided from.
+#[derive(Debug)]
+pub struct RunEnd {
+    pub outcome: Outcome,
+    pub console: ConsoleEnd,
+    pub conversation: Conversation,
+}
+
+/// Runs the host's half of the attestation conversation ([`attest`], then [`finish`]) beside
+/// [`Vm::wait`], and gathers how the run ended.
+///
+/// The conversation runs on its own thread because the supervisor must stay on this one (QEMU's
+/// death signal is tied to the spawning thread) and may end the run early; QEMU's exit closes the
+/// channel and so ends the conversation. The channel is dropped after the guest's last word,
+/// which is what lets the guest power off. Take the emulated PSP's channel before calling this.
+pub fn converse(mut vm: Vm, nonce: &Nonce) -> RunEnd {
+    let nonce = *nonce;
+    let conversation = vm.attest_channel().map(|mut ch| {
+        std::thread::spawn(move || -> Conversation {
+            let attested = attest(&mut ch, &nonce)?;
+            let end = finish(&mut ch);
+            Ok((attested, end))
+        })
+    });
+    let (outcome, console) = vm.wait_with_console();
+    let conversation = match conversation {
+        Ok(handle) => handle.join().unwrap_or(Err(ChannelError::Closed {
+            waiting_for: "the guest's evidence",
+        })),
+        Err(e) => Err(e),
+    };
+    RunEnd {
+        outcome,
+        console,
+        conversation,
+    }
+}
+
+/// What a failure's message names beyond the run itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The image folder that was booted (a refused image is named).
+    pub image: &'a std::path::Path,
+    /// Its recipe, for the command that rebuilds it.
+    pub recipe: &'a str,
+    /// The run's deadline in seconds.
+    pub timeout_secs: u64,
+}
+
+/// A run that passed: the guest's evidence, and its entry point's `Exited(0)`.
+#[derive(Debug)]
+pub struct Passed {
+    pub attested: Attested,
+    pub end: Finished,
+}
+
+/// The console's last lines for a failure's message, or why there are none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSection(pub String);
+
+impl fmt::Display for ConsoleSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.trim().is_empty() {
+            f.write_str(
+                "the console stayed empty: the RELEASE firmware stops without a word when a hash does not match",
+            )
+        } else {
+            write!(f, "last console lines:\n{}", self.0)
+        }
+    }
+}
+
+/// The line in which the kernel said why it stopped, if it did, as a sentence to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSaid(pub Option<String>);
+
+impl fmt::Display for KernelSaid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(line) => write!(f, " The kernel said: {line}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a run failed: one variant per reason, each with what its message names. The channel
+/// errors are part of the sentence, not a `#[source]`: the reason reads as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    #[error(
+        "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
+         or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
+         after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {recipe}`.\n{console}",
+        image.display()
+    )]
+    KernelNeverStarted {
+        image: PathBuf,
+        recipe: String,
+        console: ConsoleSection,
+    },
+    #[error("the guest refused to run the appliance: {message}\n{console}")]
+    GuestRefused {
+        message: String,
+        console: ConsoleSection,
+    },
+    #[error("the guest attested, then stopped: {message}\n{console}")]
+    GuestStopped {
+        message: String,
+        console: ConsoleSection,
+    },
+    #[error("the guest did not finish within {timeout_secs} s and was stopped.\n{console}")]
+    TimedOut {
+        timeout_secs: u64,
+        console: ConsoleSection,
+    },
+    #[error("QEMU failed ({status}): {qemu_stderr}\n{console}")]
+    QemuFailed {
+        status: ExitStatus,
+        qemu_stderr: String,
+        console: ConsoleSection,
+    },
+    #[error("the guest kernel panicked before it attested ({channel}).{kernel_said}\n{console}")]
+    PanickedBeforeAttesting {
+        channel: ChannelError,
+        kernel_said: KernelSaid,
+        console: ConsoleSection,
+    },
+    #[error("the guest did not attest: {channel}.{kernel_said}\n{console}")]
+    NotAttested {
+        channel: ChannelError,
+        kernel_said: KernelSaid,
+        console: ConsoleSection,
+    },
+    #[error(
+        "the guest attested, but the run ended without its report that the appliance's entry point finished \
+         ({channel}): the guest rebooted, panicked or powered off early (dm-verity's restart_on_corruption reboots on a \
+         corrupted block). That is not a successful run.{kernel_said}\n{console}"
+    )]
+    EndedUnfinished {
+        channel: ChannelError,
+        kernel_said: KernelSaid,
+        console: ConsoleSection,
+    },
+    #[error("the appliance failed: its entry point {end}.\n{console}")]
+    ApplianceFailed {
+        end: Finished,
+        console: ConsoleSection,
+    },
+    #[error("the guest kernel panicked after the entry point ended.\n{console}")]
+    PanickedAfterEntry { console: ConsoleSection },
+}
+
+/// The verdict on a run (see the module docs for the order of the reasons).
+pub fn judge(run: RunEnd, context: &RunContext<'_>) -> Result<Passed, RunFailure> {
+    let RunEnd {
+        outcome,
+        console: ConsoleEnd { tail, signs },
+        conversation,
+    } = run;
+    let console = ConsoleSection(tail);
+    let kernel_said = KernelSaid(signs.kernel_said);
+    match (outcome, conversation) {
+        (Outcome::KernelNeverStarted { .. }, _) => Err(RunFailure::KernelNeverStarted {
+            image: context.image.to_owned(),
+            recipe: context.recipe.to_owned(),
+            console,
+        }),
+        (_, Err(ChannelError::Guest { message })) => {
+            Err(RunFailure::GuestRefused { message, console })
+        }
+        (_, Ok((_, Err(ChannelError::Guest { message })))) => {
+            Err(RunFailure::GuestStopped { message, console })
+        }
+        (Outcome::TimedOut { .. }, _) => Err(RunFailure::TimedOut {
+            timeout_secs: context.timeout_secs,
+            console,
+        }),
+        (
+            Outcome::Crashed {
+                status,
+                qemu_stderr,
+                ..
+            },
+            _,
+        ) => Err(RunFailure::QemuFailed {
+            status,
+            qemu_stderr,
+            console,
+        }),
+        (Outcome::GuestPanicked { .. }, Err(channel)) => Err(RunFailure::PanickedBeforeAttesting {
+            channel,
+            kernel_said,
+            console,
+        }),
+        (Outcome::Exited, Err(channel)) => Err(RunFailure::NotAttested {
+            channel,
+            kernel_said,
+            console,
+        }),
+        (_, Ok((_, Err(channel)))) => Err(RunFailure::EndedUnfinished {
+            channel,
+            kernel_said,
+            console,
+        }),
+        (_, Ok((_, Ok(end)))) if !end.is_success() => {
+            Err(RunFailure::ApplianceFailed { end, console })
+        }
+        (Outcome::GuestPanicked { .. }, Ok(_)) => Err(RunFailure::PanickedAfterEntry { console }),
+        (Outcome::Exited, Ok((attested, Ok(end)))) => Ok(Passed { attested, end }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::console::Signs;
+    use snpkit_wire::frame::{Evidence, Hello, Provider, REPORT_LEN};
+    use std::os::unix::process::ExitStatusExt;
+
+    const TAIL: &str = "[ 1.0] snpkit-init: starting\n[ 2.0] the last line";
+    const CORRUPTED: &str = "device-mapper: verity: 254:0: data block 5 is corrupted";
+
+    fn context() -> RunContext<'static> {
+        RunContext {
+            image: std::path::Path::new("/images/hello"),
+            recipe: "hello",
+            timeout_secs: 45,
+        }
+    }
+
+    fn attested() -> Attested {
+        Attested {
+            hello: Hello {
+                protocol: snpkit_wire::frame::FRAME_VERSION,
+                provider: Provider::EmulatedPsp,
+            },
+            evidence: Evidence {
+                report: Box::new([7; REPORT_LEN]),
+                public_key: [9; 32],
+                certs: Vec::new(),
+            },
+        }
+    }
+
+    fn end(outcome: Outcome, said: Option<&str>, conversation: Conversation) -> RunEnd {
+        RunEnd {
+            outcome,
+            console: ConsoleEnd {
+                tail: TAIL.into(),
+                signs: Signs {
+                    kernel_started: true,
+                    kernel_said: said.map(str::to_owned),
+                    ..Signs::default()
+                },
+            },
+            conversation,
+        }
+    }
+
+    fn tail() -> String {
+        TAIL.into()
+    }
+
+    fn guest(message: &str) -> ChannelError {
+        ChannelError::Guest {
+            message: message.into(),
+        }
+    }
+
+    fn closed() -> ChannelError {
+        ChannelError::Closed {
+            waiting_for: "the guest's final status",
+        }
+    }
+
+    fn failure(run: RunEnd) -> RunFailure {
+        match judge(run, &context()) {
+            Ok(passed) => panic!("passed: {passed:?}"),
+            Err(f) => f,
+        }
+    }
+
+    fn message(run: RunEnd) -> String {
+        failure(run).to_string()
+    }
+
+    #[test]
+    fn only_an_attested_run_whose_entry_point_exited_0_passes() {
+        let passed = judge(
+            end(
+                Outcome::Exited,
+                None,
+                Ok((attested(), Ok(Finished::Exited(0)))),
+            ),
+            &context(),
+        )
+        .unwrap();
+        assert_eq!(passed.end, Finished::Exited(0));
+        assert_eq!(passed.attested, attested());
+    }
+
+    #[test]
+    fn a_silent_firmware_names_the_image_and_the_rebuild() {
+        let quiet = RunEnd {
+            console: ConsoleEnd::default(),
+            ..end(
+                Outcome::KernelNeverStarted {
+                    console_tail: String::new(),
+                },
+                None,
+                Err(closed()),
+            )
+        };
+        assert_eq!(
+            message(quiet),
+            "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, \
+             initrd or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. \
+             /images/hello was changed after it was built (or the firmware is not an AmdSev OVMF). Rebuild with \
+             `cargo xtask build hello`.\nthe console stayed empty: the RELEASE firmware stops without a word when \
+             a hash does not match"
+        );
+        // Even with evidence in hand: a run whose kernel never started cannot be believed.
+        let f = failure(end(
+            Outcome::KernelNeverStarted {
+                console_tail: tail(),
+            },
+            None,
+            Ok((attested(), Ok(Finished::Exited(0)))),
+        ));
+        assert!(matches!(f, RunFailure::KernelNeverStarted { .. }), "{f:?}");
+        assert!(
+            f.to_string()
+                .ends_with(&format!("last console lines:\n{TAIL}"))
+        );
+    }
+
+    #[test]
+    fn the_guest_s_own_words_come_before_the_host_s_view() {
+        // Before attesting: whatever QEMU did afterwards (here: timed out).
+        let f = failure(end(
+            Outcome::TimedOut {
+                console_tail: tail(),
+            },
+            None,
+            Err(guest(
+                "dm-verity: reading data block 3 (byte 12288): hash mismatch",
+            )),
+        ));
+        assert!(matches!(f, RunFailure::GuestRefused { .. }), "{f:?}");
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest refused to run the appliance: dm-verity: reading data block 3 (byte 12288): hash \
+                 mismatch\nlast console lines:\n{TAIL}"
+            )
+        );
+        // After attesting.
+        let f = failure(end(
+            Outcome::Exited,
+            None,
+            Ok((attested(), Err(guest("the entry point is missing")))),
+        ));
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest attested, then stopped: the entry point is missing\nlast console lines:\n{TAIL}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_the_deadline() {
+        let f = failure(end(
+            Outcome::TimedOut {
+                console_tail: tail(),
+            },
+            None,
+            Err(closed()),
+        ));
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest did not finish within 45 s and was stopped.\nlast console lines:\n{TAIL}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_crashed_qemu_names_its_status_and_stderr() {
+        let f = failure(end(
+            Outcome::Crashed {
+                status: ExitStatus::from_raw(1 << 8),
+                console_tail: tail(),
+                qemu_stderr: "qemu: could not load kernel".into(),
+            },
+            None,
+            Ok((attested(), Ok(Finished::Exited(0)))),
+        ));
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "QEMU failed (exit status: 1): qemu: could not load kernel\nlast console lines:\n{TAIL}"
+            )
+        );
+    }
+
+    #[test]
+    fn runs_without_evidence_say_what_the_kernel_said() {
+        let panicked = || Outcome::GuestPanicked {
+            console_tail: tail(),
+        };
+        let said = "Kernel panic - not syncing: VFS: Unable to mount root fs";
+        let f = failure(end(panicked(), Some(said), Err(closed())));
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest kernel panicked before it attested (the guest closed the channel while the host waited \
+                 for the guest's final status). The kernel said: {said}\nlast console lines:\n{TAIL}"
+            )
+        );
+        let f = failure(end(Outcome::Exited, Some(CORRUPTED), Err(closed())));
+        assert!(matches!(f, RunFailure::NotAttested { .. }), "{f:?}");
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest did not attest: the guest closed the channel while the host waited for the guest's final \
+                 status. The kernel said: {CORRUPTED}\nlast console lines:\n{TAIL}"
+            )
+        );
+        // Nothing said: nothing appended.
+        let f = failure(end(Outcome::Exited, None, Err(closed())));
+        assert!(f.to_string().starts_with(
+            "the guest did not attest: the guest closed the channel while the host waited for the guest's final \
+             status.\nlast console lines:"
+        ));
+    }
+
+    #[test]
+    fn evidence_without_the_entry_point_s_end_is_a_failure() {
+        // dm-verity's restart_on_corruption after the guest attested: QEMU exits 0 (-no-reboot).
+        let f = failure(end(
+            Outcome::Exited,
+            Some(CORRUPTED),
+            Ok((attested(), Err(closed()))),
+        ));
+        assert!(matches!(f, RunFailure::EndedUnfinished { .. }), "{f:?}");
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest attested, but the run ended without its report that the appliance's entry point \
+                 finished (the guest closed the channel while the host waited for the guest's final status): the \
+                 guest rebooted, panicked or powered off early (dm-verity's restart_on_corruption reboots on a \
+                 corrupted block). That is not a successful run. The kernel said: {CORRUPTED}\nlast console \
+                 lines:\n{TAIL}"
+            )
+        );
+        // The same after a panic.
+        let f = failure(end(
+            Outcome::GuestPanicked {
+                console_tail: tail(),
+            },
+            None,
+            Ok((attested(), Err(closed()))),
+        ));
+        assert!(matches!(f, RunFailure::EndedUnfinished { .. }), "{f:?}");
+    }
+
+    #[test]
+    fn an_entry_point_that_failed_fails_the_run() {
+        for (finished, words) in [
+            (Finished::Exited(3), "exited with status 3"),
+            (Finished::Signaled(9), "was killed by signal 9"),
+        ] {
+            let f = failure(end(Outcome::Exited, None, Ok((attested(), Ok(finished)))));
+            assert_eq!(
+                f.to_string(),
+                format!(
+                    "the appliance failed: its entry point {words}.\nlast console lines:\n{TAIL}"
+                )
+            );
+        }
+        // Its failure comes before a later panic.
+        let f = failure(end(
+            Outcome::GuestPanicked {
+                console_tail: tail(),
+            },
+            None,
+            Ok((attested(), Ok(Finished::Exited(1)))),
+        ));
+        assert!(matches!(f, RunFailure::ApplianceFailed { .. }), "{f:?}");
+    }
+
+    #[test]
+    fn a_panic_after_a_clean_end_still_fails() {
+        let f = failure(end(
+            Outcome::GuestPanicked {
+                console_tail: tail(),
+            },
+            Some("Kernel panic - not syncing: Attempted to kill init!"),
+            Ok((attested(), Ok(Finished::Exited(0)))),
+        ));
+        assert_eq!(
+            f.to_string(),
+            format!(
+                "the guest kernel panicked after the entry point ended.\nlast console lines:\n{TAIL}"
+            )
+        );
+    }
+}

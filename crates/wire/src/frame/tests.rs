@@ -1,0 +1,349 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use crate::certs::{GUID_ASK, GUID_VCEK, Guid};
+use std::io::Read;
+
+fn report(fill: u8) -> Box<[u8; REPORT_LEN]> {
+    Box::new([fill; REPORT_LEN])
+}
+
+fn samples() -> Vec<Message> {
+    vec![
+        Message::Hello(Hello {
+            protocol: FRAME_VERSION,
+            provider: Provider::EmulatedPsp,
+        }),
+        Message::Nonce(Nonce([9; 32])),
+        Message::Evidence(Evidence {
+            report: report(1),
+            public_key: [2; 32],
+            certs: vec![
+                CertEntry {
+                    guid: GUID_VCEK,
+                    data: vec![3; 1400],
+                },
+                CertEntry {
+                    guid: GUID_ASK,
+                    data: vec![4; 1700],
+                },
+            ],
+        }),
+        Message::Evidence(Evidence {
+            report: report(5),
+            public_key: [6; 32],
+            certs: vec![],
+        }),
+        Message::Error(ErrorMessage("no provider: …".into())),
+        Message::Finished(Finished::Exited(0)),
+        Message::Finished(Finished::Exited(-1)),
+        Message::Finished(Finished::Signaled(9)),
+        Message::ReportRequest(ReportRequest {
+            report_data: [7; 64],
+            vmpl: 0,
+        }),
+        Message::ReportResponse(ReportResponse {
+            report: report(8),
+            certs: vec![CertEntry {
+                guid: GUID_VCEK,
+                data: vec![1],
+            }],
+        }),
+    ]
+}
+
+#[test]
+fn every_message_round_trips_through_bytes_and_streams() {
+    for message in samples() {
+        let frame = encode(&message).unwrap();
+        assert_eq!(decode(&frame).unwrap(), message);
+        let mut stream = Vec::new();
+        write_message(&mut stream, &message).unwrap();
+        assert_eq!(stream, frame);
+        assert_eq!(read_message(&mut &stream[..]).unwrap(), message);
+    }
+}
+
+#[test]
+fn header_layout_is_fixed() {
+    let frame = encode(&Message::Nonce(Nonce([0xab; 32]))).unwrap();
+    assert_eq!(
+        &frame[..12],
+        &[b'S', b'N', b'P', b'K', 2, 2, 0, 0, 32, 0, 0, 0]
+    );
+    assert_eq!(frame.len(), 44);
+}
+
+#[test]
+fn finished_layout_and_success() {
+    let frame = encode(&Message::Finished(Finished::Signaled(9))).unwrap();
+    assert_eq!(&frame[5..12], &[5, 0, 0, 5, 0, 0, 0]);
+    assert_eq!(&frame[12..], &[2, 9, 0, 0, 0]);
+    let frame = encode(&Message::Finished(Finished::Exited(-2))).unwrap();
+    assert_eq!(&frame[12..], &[1, 0xfe, 0xff, 0xff, 0xff]);
+    assert!(Finished::Exited(0).is_success());
+    for other in [
+        Finished::Exited(1),
+        Finished::Exited(-1),
+        Finished::Signaled(0),
+    ] {
+        assert!(!other.is_success(), "{other}");
+    }
+    assert_eq!(Finished::Exited(3).to_string(), "exited with status 3");
+}
+
+fn nonce_frame() -> Vec<u8> {
+    encode(&Message::Nonce(Nonce([1; 32]))).unwrap()
+}
+
+#[test]
+fn wrong_magic_version_kind_reserved_are_refused() {
+    let mut f = nonce_frame();
+    f[0] = b'X';
+    assert_eq!(decode(&f), Err(FrameError::BadMagic { found: *b"XNPK" }));
+    let mut f = nonce_frame();
+    f[4] = 1;
+    assert_eq!(decode(&f), Err(FrameError::UnsupportedVersion { found: 1 }));
+    let mut f = nonce_frame();
+    f[5] = 99;
+    assert_eq!(decode(&f), Err(FrameError::UnknownKind { found: 99 }));
+    let mut f = nonce_frame();
+    f[7] = 1;
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::ReservedNotZero { found: 0x100 })
+    );
+}
+
+#[test]
+fn over_long_frames_are_refused_before_reading_the_payload() {
+    let mut f = nonce_frame();
+    f[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::TooLong {
+            len: u64::from(u32::MAX)
+        })
+    );
+    // A stream that announces 4 GiB and then never ends: refused from the header alone.
+    let mut endless = f[..12].chain(io::repeat(0));
+    assert!(matches!(
+        read_message(&mut endless),
+        Err(ReadError::Frame(FrameError::TooLong { .. }))
+    ));
+    let exactly_max = encode_raw(Kind::Error, &vec![b'a'; MAX_PAYLOAD_LEN]).unwrap();
+    assert_eq!(
+        decode(&exactly_max),
+        Err(FrameError::ErrorTooLong {
+            found: MAX_PAYLOAD_LEN
+        })
+    );
+    assert!(matches!(
+        encode_raw(Kind::Error, &vec![0; MAX_PAYLOAD_LEN + 1]),
+        Err(EncodeError::TooLong { .. })
+    ));
+}
+
+#[test]
+fn truncated_and_trailing_bytes_are_refused() {
+    let f = nonce_frame();
+    assert_eq!(
+        decode(&f[..5]),
+        Err(FrameError::Truncated {
+            needed: 12,
+            found: 5
+        })
+    );
+    assert_eq!(
+        decode(&f[..40]),
+        Err(FrameError::Truncated {
+            needed: 44,
+            found: 40
+        })
+    );
+    let mut long = f.clone();
+    long.push(0);
+    assert_eq!(
+        decode(&long),
+        Err(FrameError::TrailingBytes {
+            kind: Kind::Nonce,
+            extra: 1
+        })
+    );
+    assert!(matches!(
+        read_message(&mut &f[..40]),
+        Err(ReadError::Frame(FrameError::Truncated { .. }))
+    ));
+    assert!(matches!(
+        read_message(&mut &f[..3]),
+        Err(ReadError::Frame(FrameError::Truncated { .. }))
+    ));
+    assert!(matches!(read_message(&mut &[][..]), Err(ReadError::Closed)));
+
+    // Payload-level trailing bytes: a valid Evidence followed by one more byte under a matching length.
+    let e = &samples()[3];
+    let frame = encode(e).unwrap();
+    let mut payload = frame[HEADER_LEN..].to_vec();
+    payload.push(0);
+    let f = encode_raw(Kind::Evidence, &payload).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::TrailingBytes {
+            kind: Kind::Evidence,
+            extra: 1
+        })
+    );
+}
+
+#[test]
+fn wrong_sized_nonce_is_refused() {
+    for len in [0, 31, 33, 64] {
+        let f = encode_raw(Kind::Nonce, &vec![0; len]).unwrap();
+        assert_eq!(
+            decode(&f),
+            Err(FrameError::WrongNonceLength(NonceLengthError {
+                found: len
+            }))
+        );
+    }
+    assert_eq!(
+        Nonce::from_slice(&[0; 16]),
+        Err(NonceLengthError { found: 16 })
+    );
+    let message = FrameError::WrongNonceLength(NonceLengthError { found: 31 }).to_string();
+    assert_eq!(
+        message,
+        "the host's nonce is 31 bytes; a nonce is exactly 32 bytes"
+    );
+}
+
+#[test]
+fn payload_fields_are_checked() {
+    let f = encode_raw(Kind::Hello, &[1, 9]).unwrap();
+    assert_eq!(decode(&f), Err(FrameError::UnknownProvider { found: 9 }));
+    let f = encode_raw(Kind::Hello, &[1, 1, 0]).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::WrongPayloadLength {
+            kind: Kind::Hello,
+            expected: 2,
+            found: 3
+        })
+    );
+    let mut req = vec![0u8; 64];
+    req.extend_from_slice(&4u32.to_le_bytes());
+    let f = encode_raw(Kind::ReportRequest, &req).unwrap();
+    assert_eq!(decode(&f), Err(FrameError::VmplOutOfRange { found: 4 }));
+    let f = encode_raw(Kind::Finished, &[3, 0, 0, 0, 0]).unwrap();
+    assert_eq!(decode(&f), Err(FrameError::UnknownEnding { found: 3 }));
+    let f = encode_raw(Kind::Finished, &[1, 0, 0, 0]).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::WrongPayloadLength {
+            kind: Kind::Finished,
+            expected: 5,
+            found: 4
+        })
+    );
+    let f = encode_raw(Kind::Error, &[0xff, 0xfe]).unwrap();
+    assert_eq!(decode(&f), Err(FrameError::ErrorNotUtf8));
+    let f = encode_raw(Kind::Evidence, &[0; 100]).unwrap();
+    assert!(matches!(decode(&f), Err(FrameError::Truncated { .. })));
+}
+
+fn evidence_payload(certs: &[(Guid, &[u8])], count: u16) -> Vec<u8> {
+    let mut p = vec![0u8; REPORT_LEN + PUBLIC_KEY_LEN];
+    p.extend_from_slice(&count.to_le_bytes());
+    for (guid, data) in certs {
+        p.extend_from_slice(&guid.0);
+        p.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        p.extend_from_slice(data);
+    }
+    p
+}
+
+#[test]
+fn certificate_lists_are_checked() {
+    let f = encode_raw(Kind::Evidence, &evidence_payload(&[], 17)).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::TooManyCerts {
+            kind: Kind::Evidence,
+            found: 17
+        })
+    );
+    let p = evidence_payload(&[(GUID_VCEK, b"a"), (GUID_VCEK, b"b")], 2);
+    let f = encode_raw(Kind::Evidence, &p).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::DuplicateCert {
+            kind: Kind::Evidence,
+            guid: GUID_VCEK
+        })
+    );
+    let p = evidence_payload(&[(GUID_VCEK, b"")], 1);
+    let f = encode_raw(Kind::Evidence, &p).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::EmptyCert {
+            kind: Kind::Evidence,
+            guid: GUID_VCEK
+        })
+    );
+    // A certificate length that runs past the payload.
+    let mut p = evidence_payload(&[(GUID_VCEK, b"abc")], 1);
+    let at = REPORT_LEN + PUBLIC_KEY_LEN + 2 + 16;
+    p[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let f = encode_raw(Kind::Evidence, &p).unwrap();
+    assert!(matches!(decode(&f), Err(FrameError::Truncated { .. })));
+    // Encoding refuses what decoding would refuse.
+    let many: Vec<_> = (0..17u8)
+        .map(|i| CertEntry {
+            guid: Guid([i; 16]),
+            data: vec![1],
+        })
+        .collect();
+    let e = Message::Evidence(Evidence {
+        report: report(0),
+        public_key: [0; 32],
+        certs: many,
+    });
+    assert_eq!(
+        encode(&e),
+        Err(EncodeError::TooManyCerts {
+            kind: Kind::Evidence,
+            found: 17
+        })
+    );
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let valid: Vec<Vec<u8>> = samples().iter().map(|m| encode(m).unwrap()).collect();
+    for seed in 1..5000u64 {
+        let mut rng = snpkit_testkit::rng::SplitMix64::new(seed);
+        // Half the inputs are mutated valid frames (so decoding gets past the header), half noise.
+        let mut bytes = if seed % 2 == 0 {
+            valid[(seed as usize / 2) % valid.len()].clone()
+        } else {
+            let len = rng.below(2048) as usize;
+            rng.bytes(len)
+        };
+        if seed % 2 == 0 {
+            for _ in 0..1 + rng.below(8) {
+                let at = rng.below(bytes.len() as u64) as usize;
+                bytes[at] = rng.next_u64() as u8;
+            }
+            let cut = rng.below(bytes.len() as u64 + 1) as usize;
+            if seed % 3 == 0 {
+                bytes.truncate(cut);
+            }
+        }
+        let from_slice = decode(&bytes);
+        let from_stream = read_message(&mut &bytes[..]);
+        // A frame the slice decoder accepts is accepted the same by the stream reader.
+        if let Ok(m) = &from_slice {
+            assert_eq!(from_stream.as_ref().ok(), Some(m));
+            assert_eq!(encode(m).unwrap(), bytes, "accepted frames are canonical");
+        }
+    }
+}
