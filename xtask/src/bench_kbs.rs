@@ -31,6 +31,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// CPU time of this whole process (every thread: broker and clients), from `/proc/self/stat`'s
+/// utime and stime, in the kernel's user-visible ticks of 1/100 s (USER_HZ is 100 on Linux).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which ends at the last ')': state is field 3.
+            let rest = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            let utime: u64 = rest.get(14 - 3)?.parse().ok()?;
+            let stime: u64 = rest.get(15 - 3)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -80,6 +100,7 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
         ];
         let mut latencies = Vec::with_capacity(clients * rounds);
         let mut wall = Duration::ZERO;
+        let mut cpu = Duration::ZERO;
         let mut handler_at_start = None;
         // Round 0 warms connections and caches and is not counted.
         for round in 0..=rounds {
@@ -87,6 +108,7 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
                 handler_at_start = Some(broker.stats());
             }
             let started = Instant::now();
+            let cpu_started = process_cpu();
             let auths = futures_join(
                 (0..clients)
                     .map(|_| {
@@ -101,6 +123,7 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
             )
             .await?;
             let auth_wall = started.elapsed();
+            let auth_cpu = process_cpu().saturating_sub(cpu_started);
             // Not timed: the emulated PSP answers each fresh nonce.
             let mut prepared = Vec::with_capacity(clients);
             for (c, auth_time) in auths {
@@ -115,6 +138,7 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
                 prepared.push((c, body, auth_time));
             }
             let started = Instant::now();
+            let cpu_started = process_cpu();
             let done = futures_join(
                 prepared
                     .into_iter()
@@ -134,8 +158,10 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
             )
             .await?;
             let rest_wall = started.elapsed();
+            let rest_cpu = process_cpu().saturating_sub(cpu_started);
             if round > 0 {
                 wall += auth_wall + rest_wall;
+                cpu += auth_cpu + rest_cpu;
                 for d in done {
                     latencies.push(d?);
                 }
@@ -148,9 +174,9 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
         let before = handler_at_start.unwrap_or_default();
         let after = broker.stats();
         server.shutdown().await;
-        anyhow::Ok((latencies, wall, before, after))
+        anyhow::Ok((latencies, wall, cpu, before, after))
     });
-    let (mut latencies, wall, before, after) = result?;
+    let (mut latencies, wall, cpu, before, after) = result?;
     latencies.sort();
     let n = latencies.len();
     let rate = n as f64 / wall.as_secs_f64();
@@ -178,6 +204,13 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
         share(verify),
         ms(verify) / n as f64,
         share(endorse)
+    );
+    let cpu_each = cpu.as_secs_f64() / n as f64;
+    println!(
+        "  CPU             {:.2} ms per attestation in the timed phases (broker and clients, all threads); \
+         at that cost 2 otherwise idle cores would do about {:.0} attestations/s",
+        cpu_each * 1000.0,
+        2.0 / cpu_each.max(f64::EPSILON)
     );
     println!(
         "  load average    {load_before} before, {} after (2 cores, shared)",

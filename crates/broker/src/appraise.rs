@@ -8,7 +8,7 @@
 use crate::reference::{ReferenceConfig, ReferenceSet};
 use snpkit_attest::emulated::TestChain;
 use snpkit_attest::kds::Kds;
-use snpkit_attest::{CrlInput, Endorsements, Policy, Reference, Trust, Verdict};
+use snpkit_attest::{CrlInput, Endorsements, Policy, Reference, SignatureMemo, Trust, Verdict};
 use snpkit_kbs::evidence::{self, CertKind};
 use snpkit_kbs::message::Attestation;
 use snpkit_kbs::{EcPublicJwk, binding};
@@ -52,6 +52,8 @@ pub struct Appraiser {
     pub test_chain: Option<TestChain>,
     /// AMD's KDS (or its cache) for a VCEK or CRL the guest did not send.
     pub kds: Option<Kds>,
+    /// The VCEK and CRL signatures verified so far: each chip's chain costs its RSA checks once.
+    pub memo: SignatureMemo,
 }
 
 fn refuse(reason: impl Into<String>) -> Appraisal {
@@ -173,6 +175,7 @@ impl Appraiser {
         let trust = Trust {
             allow_emulated: self.allow_emulated,
             emulated_roots: emulated_chain.map(|c| &c.roots),
+            memo: Some(&self.memo),
         };
         let verify_start = Instant::now();
         let verdict =

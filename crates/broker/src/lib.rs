@@ -255,6 +255,7 @@ impl Broker {
             allow_emulated: config.allow_emulated,
             test_chain,
             kds: Some(kds),
+            memo: snpkit_attest::SignatureMemo::default(),
         };
         Ok(Broker {
             inner: Arc::new(server::Inner::new(
