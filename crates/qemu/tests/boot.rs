@@ -30,6 +30,7 @@ fn config(argv: &[&str], modules: Vec<String>) -> InitConfig {
         },
         modules,
         root: Root::Initramfs,
+        secrets: vec![],
     }
 }
 

@@ -111,6 +111,7 @@ fn fixture() -> Fixture {
             data_device: "/dev/vda".into(),
             hash_device: "/dev/vdb".into(),
         },
+        secrets: vec![],
     });
     initramfs.pack(&dir.path().join("initrd.cpio.gz"));
     Fixture {

@@ -19,6 +19,7 @@ mod load;
 mod lock;
 mod model;
 mod raw;
+mod secrets;
 mod validate;
 mod verity;
 
@@ -36,4 +37,5 @@ pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
+pub use secrets::{DEFAULT_SECRET_MODE, SECRETS_DIR, SecretSpec};
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

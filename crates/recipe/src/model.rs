@@ -2,6 +2,7 @@
 //! normalised, pins are well-formed, the entry point and launch configurations make sense, and the
 //! cmdline template compiles. Later stages rely on that instead of checking again.
 
+use crate::secrets::SecretSpec;
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
 use std::collections::BTreeMap;
@@ -38,6 +39,8 @@ pub struct Recipe {
     /// Values for the cmdline template, under `vars.`.
     pub vars: BTreeMap<String, toml::Value>,
     pub launch: Vec<LaunchSpec>,
+    /// Secrets `/init` fetches from a key broker after attesting (`[[secrets]]`).
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.

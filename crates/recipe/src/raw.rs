@@ -35,6 +35,17 @@ pub(crate) struct RawRecipe {
     pub verity: Option<RawVerity>,
     #[serde(default)]
     pub launch: Vec<LaunchSpec>,
+    #[serde(default)]
+    pub secrets: Vec<RawSecret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub name: String,
+    pub resource: String,
+    pub path: Option<String>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Deserialize)]

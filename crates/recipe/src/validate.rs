@@ -40,6 +40,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
     let symlinks = v.symlinks(&raw.symlinks)?;
     let entry = v.entry(&raw.entry)?;
     v.launch(&raw.launch)?;
+    let secrets = crate::secrets::check(file, &raw.secrets)?;
 
     Ok(Recipe {
         dir,
@@ -61,6 +62,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         entry,
         vars: raw.vars,
         launch: raw.launch,
+        secrets,
     })
 }
 
