@@ -61,13 +61,25 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
     }
     let chain = TestChain::cached().context("the emulated PSP's test chain")?;
     let dir = tempfile::tempdir()?;
-    let expected = dir.path().join("expected.json");
-    let reference = serde_json::json!({
-        "schema": 1, "recipe": "bench", "inputs": [],
-        "configs": [{"launch": {"name": "bench", "vcpus": 1, "vcpu_type": "EPYC-v4", "vmm": "qemu",
-            "guest_features": 1, "policy": POLICY, "memory_mib": 512}, "measurement": hex::encode(MEASUREMENT)}],
-    });
-    std::fs::write(&expected, serde_json::to_vec(&reference)?)?;
+    let expected = dir.path().join(snpkit_bundle::files::EXPECTED);
+    let reference = snpkit_bundle::Expected {
+        schema: snpkit_bundle::EXPECTED_SCHEMA,
+        recipe: "bench".into(),
+        inputs: vec![],
+        configs: vec![snpkit_bundle::ExpectedConfig {
+            launch: snpkit_bundle::LaunchSpec {
+                name: "bench".into(),
+                vcpus: 1,
+                vcpu_type: "EPYC-v4".into(),
+                vmm: "qemu".into(),
+                guest_features: 1,
+                policy: POLICY,
+                memory_mib: 512,
+            },
+            measurement: hex::encode(MEASUREMENT),
+        }],
+    };
+    snpkit_bundle::write_atomic(&expected, reference.to_json().as_bytes())?;
     let resources = dir.path().join("resources");
     std::fs::create_dir_all(resources.join("default/bench"))?;
     std::fs::write(resources.join(RESOURCE), [0x5Au8; 64])?;
@@ -204,6 +216,10 @@ pub fn run(clients: usize, rounds: usize) -> anyhow::Result<ExitCode> {
         share(verify),
         ms(verify) / n as f64,
         share(endorse)
+    );
+    println!(
+        "  chain memo      {} certificate/CRL signatures remembered (verified once per chip, then skipped)",
+        after.signatures_remembered
     );
     let cpu_each = cpu.as_secs_f64() / n as f64;
     println!(

@@ -291,7 +291,10 @@ impl Broker {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.stats.snapshot()
+        StatsSnapshot {
+            signatures_remembered: self.inner.appraiser.memo.len(),
+            ..self.inner.stats.snapshot()
+        }
     }
 
     pub fn uses_tls(&self) -> bool {

@@ -24,6 +24,9 @@ pub struct StatsSnapshot {
     pub endorse: Duration,
     pub attestations: u64,
     pub releases: u64,
+    /// Certificate and CRL signatures the appraiser remembers as verified (one VCEK and one CRL
+    /// per chip and TCB), so that a chip's next attestation skips their RSA checks.
+    pub signatures_remembered: usize,
 }
 
 impl Stats {
@@ -39,6 +42,7 @@ impl Stats {
             endorse: ns(&self.endorse_ns),
             attestations: self.attestations.load(Ordering::Relaxed),
             releases: self.releases.load(Ordering::Relaxed),
+            signatures_remembered: 0,
         }
     }
 }
