@@ -5,7 +5,9 @@
 use std::num::NonZeroU32;
 
 use libfuzzer_sys::fuzz_target;
-use snpkit_measure::{Firmware, GuestFeatures, KernelHashes, LaunchConfig, Ovmf, Svsm, SvsmConfig, VcpuType, Vmm};
+use snpkit_measure::{
+    Firmware, GuestFeatures, KernelHashes, LaunchConfig, Ovmf, Svsm, SvsmConfig, VcpuType, Vmm,
+};
 
 fuzz_target!(|data: &[u8]| {
     let _ = Ovmf::parse(data);
@@ -14,11 +16,17 @@ fuzz_target!(|data: &[u8]| {
     let mut image = vec![0u8; (4096 - data.len() % 4096) % 4096];
     image.extend_from_slice(data);
     let _ = Svsm::parse(&image);
-    let Ok(ovmf) = Ovmf::parse(&image) else { return };
-    let Ok(hashes) = KernelHashes::compute(b"kernel", b"", b"cmdline") else { return };
+    let Ok(ovmf) = Ovmf::parse(&image) else {
+        return;
+    };
+    let Ok(hashes) = KernelHashes::compute(b"kernel", b"", b"cmdline") else {
+        return;
+    };
     let _ = snpkit_measure::hashes_page(&ovmf, &hashes);
     let firmware = Firmware::measure(&ovmf);
-    let Ok(features) = GuestFeatures::new(0x21) else { return };
+    let Ok(features) = GuestFeatures::new(0x21) else {
+        return;
+    };
     for vmm in Vmm::ALL {
         let config = LaunchConfig {
             vcpus: NonZeroU32::MIN.saturating_add(2),
@@ -30,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = snpkit_measure::launch_digest(&firmware, None, &config);
     }
     if let Ok(svsm) = Svsm::parse(&image) {
-        let config = SvsmConfig { vcpus: NonZeroU32::MIN, vcpu_type: VcpuType::Signature(0), vars_size: 0x84000 };
+        let config = SvsmConfig {
+            vcpus: NonZeroU32::MIN,
+            vcpu_type: VcpuType::Signature(0),
+            vars_size: 0x84000,
+        };
         let _ = snpkit_measure::svsm_launch_digest(&ovmf, &svsm, &config);
     }
 });

@@ -30,7 +30,9 @@ macro_rules! vector {
         include_bytes!(concat!("../../tests/vectors/", $rel))
     };
 }
-const MILAN_CRL: &[u8] = vector!("automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der");
+const MILAN_CRL: &[u8] = vector!(
+    "automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der"
+);
 /// 2026-07-01: inside the Milan CRL (2026-06-22..2026-08-08) and the certificates.
 const JULY_2026: i64 = 1_782_864_000;
 /// 2025-06-01: inside the AWS VLEK's year.
@@ -69,7 +71,9 @@ const CASES: &[Case] = &[
     },
     // Milan v3 VLEK (AWS), VMPL 1, masked chip id.
     Case {
-        report: vector!("confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek-report.bin"),
+        report: vector!(
+            "confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek-report.bin"
+        ),
         vek: vector!("confidential-containers-trustee/deps/verifier/test_data/snp/test-vlek.der"),
         vlek: true,
         vmpl: 1,
@@ -124,9 +128,15 @@ fn mutate(genuine: &[u8], script: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [pick, mode, rest @ ..] = data else { return };
+    let [pick, mode, rest @ ..] = data else {
+        return;
+    };
     let case = &CASES[usize::from(*pick) % CASES.len()];
-    let candidate = if *mode >= 0x80 { rest.to_vec() } else { mutate(case.report, rest) };
+    let candidate = if *mode >= 0x80 {
+        rest.to_vec()
+    } else {
+        mutate(case.report, rest)
+    };
 
     let genuine = snpkit_attest::report::parse(case.report).expect("a genuine report parses");
     let mut e = Endorsements::default();
@@ -158,13 +168,29 @@ fuzz_target!(|data: &[u8]| {
     let _ = v.to_table(false);
 
     if candidate == case.report {
-        assert!(v.passed, "the genuine report must pass:\n{}", v.to_table(false));
+        assert!(
+            v.passed,
+            "the genuine report must pass:\n{}",
+            v.to_table(false)
+        );
     }
     if v.passed {
         let g = case.report;
         assert_eq!(candidate.len(), LEN, "a passing report is {LEN} bytes");
-        assert_eq!(candidate[..SIGNED_END], g[..SIGNED_END], "a passing report has the signed bytes that were signed");
-        assert_eq!(candidate[SIGNED_END..S.start], g[SIGNED_END..S.start], "signature R unchanged");
-        assert_eq!(candidate[S.end..], g[S.end..], "the reserved tail unchanged");
+        assert_eq!(
+            candidate[..SIGNED_END],
+            g[..SIGNED_END],
+            "a passing report has the signed bytes that were signed"
+        );
+        assert_eq!(
+            candidate[SIGNED_END..S.start],
+            g[SIGNED_END..S.start],
+            "signature R unchanged"
+        );
+        assert_eq!(
+            candidate[S.end..],
+            g[S.end..],
+            "the reserved tail unchanged"
+        );
     }
 });

@@ -7,7 +7,11 @@ use snpkit_image::verity::{self, TreeLayout, VeritySuperblock};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(sb) = VeritySuperblock::parse(data) {
-        assert_eq!(sb.encode()[..], data[..verity::SUPERBLOCK_LEN], "accepted superblocks are canonical");
+        assert_eq!(
+            sb.encode()[..],
+            data[..verity::SUPERBLOCK_LEN],
+            "accepted superblocks are canonical"
+        );
         // A small tree over the same bytes: every error path of verify, no panic, no huge allocation.
         let layout = TreeLayout {
             tree: sb.tree.clone(),

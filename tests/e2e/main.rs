@@ -10,6 +10,7 @@ mod build;
 mod demo;
 mod errors;
 mod hostile;
+mod kbs;
 mod measure;
 mod reproducible;
 mod sealed;

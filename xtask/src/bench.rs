@@ -13,11 +13,17 @@ use crate::bench_timing::{median, timed};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: build, measure, explain, verify, verity.
+    /// Which benchmark: build, measure, explain, verify, verity, kbs.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// kbs: concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// kbs: rounds of auth → attest → resource per client.
+    #[arg(long, default_value_t = 30)]
+    rounds: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -27,8 +33,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "measure" => measure(args.runs),
         "explain" => explain(),
         "verity" => crate::bench_verity::run(args.runs),
+        "kbs" => crate::bench_kbs::run(args.clients, args.rounds),
         other => {
-            bail!("unknown benchmark {other:?}; known: build, measure, explain, verify, verity")
+            bail!(
+                "unknown benchmark {other:?}; known: build, measure, explain, verify, verity, kbs"
+            )
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_build;
+mod bench_kbs;
 mod bench_timing;
 mod bench_verify;
 mod bench_verity;
@@ -15,7 +16,9 @@ mod cli;
 mod demo;
 mod explain;
 mod fuzz;
+mod fuzz_kbs;
 mod guest;
+mod kbs;
 mod keygen;
 mod measure;
 mod oracles;
@@ -77,6 +80,8 @@ enum Command {
     Keygen(keygen::Args),
     /// Sign a built image: an ID block and ID auth per launch config, into images/<recipe>/id/.
     Sign(sign::Args),
+    /// The key broker: release secrets only to attested guests (Trustee's KBS protocol).
+    Kbs(kbs::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,6 +105,7 @@ fn main() -> std::process::ExitCode {
         Command::Fuzz(args) => fuzz::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
+        Command::Kbs(args) => kbs::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,9 @@
 //! `SNPKIT_SEV_SNP_MEASURE` (which `cargo xtask test` sets by calling [`sev_snp_measure`]), and
 //! the venv's other tools beside it: `snp-create-id-block` and `python3` with the pinned
 //! `cryptography` (the ID block tests' second oracle).
+//!
+//! The JOSE oracles of the KBS tests (Python's `jwcrypto` and `rfc8785`, pinned) share one venv,
+//! `oracles/jose-<versions>/`; tests find its interpreter through `SNPKIT_JOSE_PYTHON`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -36,7 +39,37 @@ pub struct Args {}
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     let path = sev_snp_measure()?;
     println!("{}", path.display());
+    println!("{}", jose_python()?.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pinned Python packages the KBS tests compare our JWE and canonical JSON with.
+pub const JOSE_PACKAGES: [&str; 2] = ["jwcrypto==1.6.1", "rfc8785==0.1.4"];
+
+/// Ensures the JOSE oracles are installed (idempotent) and returns their venv's `python`.
+pub fn jose_python() -> anyhow::Result<PathBuf> {
+    let tag = JOSE_PACKAGES.join("-").replace("==", "-");
+    let venv = snpkit_cache::root()
+        .context("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")?
+        .join("oracles")
+        .join(format!("jose-{tag}"));
+    let python = venv.join("bin").join("python");
+    if venv.join(DONE_MARKER).is_file() && python.is_file() {
+        return Ok(python);
+    }
+    make_venv(&venv, &JOSE_PACKAGES)?;
+    let status = Command::new(&python)
+        .args(["-c", "import jwcrypto, rfc8785"])
+        .status()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !status.success() {
+        bail!(
+            "{} cannot import jwcrypto and rfc8785 after installing them",
+            python.display()
+        );
+    }
+    std::fs::write(venv.join(DONE_MARKER), tag)?;
+    Ok(python)
 }
 
 /// Ensures sev-snp-measure 0.0.13 is installed (idempotent) and returns its executable.
@@ -70,11 +103,14 @@ pub fn sev_snp_measure() -> anyhow::Result<PathBuf> {
 }
 
 fn install(venv: &Path) -> anyhow::Result<()> {
-    eprintln!(
-        "installing {} into {}",
-        requirements().join(" "),
-        venv.display()
-    );
+    let packages = requirements();
+    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+    make_venv(venv, &packages)
+}
+
+/// A fresh venv at `venv` with `packages` (pinned `name==version`) installed from PyPI.
+fn make_venv(venv: &Path, packages: &[&str]) -> anyhow::Result<()> {
+    eprintln!("installing {} into {}", packages.join(" "), venv.display());
     // A venv's scripts name their interpreter by absolute path, so it cannot be built elsewhere and
     // renamed into place: start over in place instead, and mark success last.
     if venv.exists() {
@@ -98,13 +134,13 @@ fn install(venv: &Path) -> anyhow::Result<()> {
     let pip = venv.join("bin").join("pip");
     let status = Command::new(&pip)
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(requirements())
+        .args(packages)
         .status()
         .with_context(|| format!("running {}", pip.display()))?;
     if !status.success() {
         bail!(
             "`pip install {}` failed ({status}); is PyPI reachable?",
-            requirements().join(" ")
+            packages.join(" ")
         );
     }
     Ok(())

@@ -155,6 +155,8 @@ pub fn test_env(ovmf: &std::path::Path) -> anyhow::Result<Vec<(String, String)>>
     if let Some(oracle) = crate::oracles_env()? {
         envs.push(oracle);
     }
+    let jose = crate::oracles::jose_python()?;
+    envs.push(("SNPKIT_JOSE_PYTHON".to_owned(), jose.display().to_string()));
     Ok(envs)
 }
 

@@ -370,6 +370,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     let trust = Trust {
         allow_emulated: args.allow_emulated,
         emulated_roots: test_chain.as_ref().map(|c| &c.roots),
+        memo: None,
     };
     Ok(snpkit_attest::verify(
         &report,

@@ -6,7 +6,7 @@ use snpkit_bundle::{Input, InputKind, Sha256Sum};
 use snpkit_image::{Tree, cpio, gzip};
 use snpkit_inputs::Progress;
 use snpkit_inputs::kernel::KernelFiles;
-use snpkit_recipe::Recipe;
+use snpkit_recipe::{Recipe, SecretSpec};
 use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root, Volume};
 
 /// The compressed initramfs (`initrd.cpio.gz`) and the inputs added to it (modules, then `/init`).
@@ -79,6 +79,7 @@ pub(crate) fn initrd(
                 key: v.key,
             })
             .collect(),
+        secrets: recipe.secrets.iter().map(SecretSpec::init_secret).collect(),
     };
     let mut init_json = serde_json::to_vec_pretty(&init_config).map_err(BuildError::InitConfig)?;
     init_json.push(b'\n');

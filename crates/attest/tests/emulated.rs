@@ -35,6 +35,7 @@ fn allowed(c: &TestChain) -> Trust<'_> {
     Trust {
         allow_emulated: true,
         emulated_roots: Some(&c.roots),
+        memo: None,
     }
 }
 
@@ -89,6 +90,7 @@ fn emulated_report_verifies_only_with_allow_emulated() {
     let strict = Trust {
         allow_emulated: false,
         emulated_roots: Some(&c.roots),
+        memo: None,
     };
     let v = judge(&report, &endorsements(c), &l, &strict);
     assert_fails_on(&v, "emulated", "without --allow-emulated");
@@ -348,6 +350,7 @@ fn a_signed_launch_verifies_by_key_without_a_measurement() {
     let trust = Trust {
         allow_emulated: true,
         emulated_roots: Some(&c.roots),
+        memo: None,
     };
     let by_key = Reference {
         measurement: None,
@@ -392,4 +395,61 @@ fn a_signed_launch_verifies_by_key_without_a_measurement() {
         ..author.clone()
     };
     assert_fails_on(&judge_with(&newer), "guest_svn", "svn 3 < 4");
+}
+
+/// A broker's memo of passed certificate and CRL signatures changes no verdict: a warm memo
+/// still refuses a VCEK or CRL whose signature is one byte off, and remembers only passes.
+#[test]
+fn a_memo_of_passed_signatures_changes_no_verdict() {
+    let c = chain();
+    let l = launch();
+    let report = emulated_report(c, &l);
+    let memo = snpkit_attest::SignatureMemo::default();
+    let with_memo = Trust {
+        allow_emulated: true,
+        emulated_roots: Some(&c.roots),
+        memo: Some(&memo),
+    };
+    let without = Trust {
+        memo: None,
+        ..with_memo
+    };
+    let outcome = |v: &Verdict| -> Vec<(String, bool)> {
+        v.checks
+            .iter()
+            .map(|k| (k.name.clone(), k.passed))
+            .collect()
+    };
+    let plain = judge(&report, &endorsements(c), &l, &without);
+    assert!(plain.passed, "{}", plain.to_table(false));
+    for round in 0..2 {
+        let v = judge(&report, &endorsements(c), &l, &with_memo);
+        assert!(v.passed, "round {round}: {}", v.to_table(false));
+        assert_eq!(outcome(&v), outcome(&plain), "round {round}");
+    }
+    assert_eq!(memo.len(), 2, "the VCEK's and the CRL's signatures");
+
+    let mut e = endorsements(c);
+    let mut vcek = c.vcek.der().to_vec();
+    *vcek.last_mut().unwrap() ^= 1;
+    e.vcek = Some(vcek);
+    assert_fails_on(
+        &judge(&report, &e, &l, &with_memo),
+        "chain.vek",
+        "a VCEK one signature bit off, memo warm",
+    );
+
+    let mut e = endorsements(c);
+    let mut crl = snpkit_attest::certs::crl::Crl::decode(&c.crl)
+        .unwrap()
+        .der()
+        .to_vec();
+    *crl.last_mut().unwrap() ^= 1;
+    e.crl = CrlInput::Given(crl);
+    assert_fails_on(
+        &judge(&report, &e, &l, &with_memo),
+        "chain.crl",
+        "a CRL one signature bit off, memo warm",
+    );
+    assert_eq!(memo.len(), 2, "failures are not remembered");
 }

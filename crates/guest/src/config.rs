@@ -30,6 +30,14 @@ pub fn parse(bytes: &[u8]) -> Result<InitConfig> {
     if let Some(module) = config.modules.iter().find(|m| !m.starts_with('/')) {
         bail!("module {module:?} is not an absolute path");
     }
+    // Fail closed: an appliance that expects secrets must not start without them.
+    if let Some(secret) = config.secrets.first() {
+        bail!(
+            "the image asks for secret {:?} (recipe [[secrets]]), but this /init has no KBS client \
+             yet: rebuild the image without [[secrets]] or with an snpkit whose /init fetches them",
+            secret.name
+        );
+    }
     Ok(config)
 }
 
@@ -57,5 +65,10 @@ mod tests {
         assert!(err(GOOD.replace("[\"/bin/hello\",\"x\"]", "[]")).contains("entry.argv is empty"));
         assert!(err(GOOD.replace("/lib/modules", "lib/modules")).contains("module"));
         assert!(err(GOOD.replace("}}", "},\"extra\":1}")).contains("not a valid init config"));
+        let with_secret = GOOD.replace(
+            r#""initramfs"}}"#,
+            r#""initramfs"},"secrets":[{"name":"token","resource":"default/app/token","path":"/run/secrets/token","mode":256}]}"#,
+        );
+        assert!(err(with_secret).contains("asks for secret \"token\""));
     }
 }

@@ -31,6 +31,7 @@ fn config(argv: &[&str], modules: Vec<String>) -> InitConfig {
         modules,
         root: Root::Initramfs,
         volumes: Vec::new(),
+        secrets: vec![],
     }
 }
 

@@ -75,6 +75,7 @@ fn initrd(dir: &Path, argv: &[&str]) -> PathBuf {
             mount: "/data".into(),
             key: VolumeKey::Sealed,
         }],
+        secrets: vec![],
     });
     let out = dir.join(format!(
         "initrd-{}.cpio.gz",

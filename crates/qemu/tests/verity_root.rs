@@ -101,6 +101,7 @@ fn fixture() -> Fixture {
             hash_device: "/dev/vdb".into(),
         },
         volumes: Vec::new(),
+        secrets: vec![],
     });
     initramfs.pack(&dir.path().join("initrd.cpio.gz"));
     Fixture {

@@ -23,6 +23,7 @@ mod load;
 mod lock;
 mod model;
 mod raw;
+mod secrets;
 pub mod sources;
 mod validate;
 mod verity;
@@ -45,5 +46,6 @@ pub use model::{
     ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
     RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
+pub use secrets::{DEFAULT_SECRET_MODE, SECRETS_DIR, SecretSpec};
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 pub use volumes::{MAX_VOLUME_MIB, MIN_VOLUME_MIB, VolumeKey, VolumeSpec};

@@ -3,6 +3,7 @@
 //! cmdline template compiles. Later stages rely on that instead of checking again.
 
 use crate::identity::Identity;
+use crate::secrets::SecretSpec;
 use crate::verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::volumes::VolumeSpec;
 use crate::{LaunchProblem, LaunchSpec, RecipeError, Sha256Sum};
@@ -45,6 +46,8 @@ pub struct Recipe {
     pub identity: Option<Identity>,
     /// Sealed volumes `/init` opens and mounts before the entry point (`[[volumes]]`).
     pub volumes: Vec<VolumeSpec>,
+    /// Secrets `/init` fetches from a key broker after attesting (`[[secrets]]`).
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.

@@ -40,6 +40,17 @@ pub(crate) struct RawRecipe {
     pub identity: Option<RawIdentity>,
     #[serde(default)]
     pub volumes: Vec<RawVolume>,
+    #[serde(default)]
+    pub secrets: Vec<RawSecret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub name: String,
+    pub resource: String,
+    pub path: Option<String>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Deserialize)]

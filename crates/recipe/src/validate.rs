@@ -46,6 +46,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         .map(|i| crate::identity::identity(i, file))
         .transpose()?;
     let volumes = volumes::check(file, &raw.volumes, &|key, s| v.abs_path(key, s))?;
+    let secrets = crate::secrets::check(file, &raw.secrets)?;
 
     Ok(Recipe {
         dir,
@@ -69,6 +70,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         launch: raw.launch,
         identity,
         volumes,
+        secrets,
     })
 }
 

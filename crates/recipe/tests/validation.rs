@@ -612,3 +612,98 @@ fn launch_host_data_is_64_hex_digits() {
         );
     }
 }
+
+const SECRET: &str = r#"
+[[secrets]]
+name = "token"
+resource = "default/app/token"
+"#;
+
+/// `GOOD` plus one `[[secrets]]` entry with `extra` lines.
+fn with_secret(extra: &str) -> String {
+    format!("{}{SECRET}{extra}", *GOOD)
+}
+
+#[test]
+fn secrets_default_to_an_owner_only_file_in_the_tmpfs() {
+    let r = parse(&with_secret("")).unwrap();
+    let [s] = r.secrets.as_slice() else {
+        panic!("one secret: {:?}", r.secrets)
+    };
+    assert_eq!(s.name, "token");
+    assert_eq!(s.resource.to_string(), "default/app/token");
+    assert_eq!(s.path, "/run/secrets/token");
+    assert_eq!(s.mode, 0o400);
+    let init = s.init_secret();
+    assert_eq!(
+        (init.resource.as_str(), init.path.as_str(), init.mode),
+        ("default/app/token", "/run/secrets/token", 0o400)
+    );
+    let r = parse(&with_secret(
+        "path = \"/run/secrets/app/key.pem\"\nmode = 0o440\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        (r.secrets[0].path.as_str(), r.secrets[0].mode),
+        ("/run/secrets/app/key.pem", 0o440)
+    );
+    assert!(parse(&GOOD).unwrap().secrets.is_empty());
+}
+
+#[test]
+fn secrets_are_checked_where_they_are_written() {
+    let two = |second: &str| format!("{}{SECRET}\n[[secrets]]\n{second}", *GOOD);
+    for (text, needles) in [
+        (
+            with_secret("").replace("name = \"token\"", "name = \"../token\""),
+            &["secrets[0].name", "not a secret name"][..],
+        ),
+        (
+            with_secret("").replace("name = \"token\"", "name = \".hidden\""),
+            &["secrets[0].name"],
+        ),
+        (
+            two("name = \"token\"\nresource = \"a/b/c\"\n"),
+            &["secrets[1].name", "also the name of secrets[0]"],
+        ),
+        (
+            with_secret("").replace("default/app/token", "default/token"),
+            &["secrets[0].resource", "<repository>/<type>/<tag>"],
+        ),
+        (
+            with_secret("").replace("default/app/token", "default/../token"),
+            &["secrets[0].resource", "names no file"],
+        ),
+        (
+            with_secret("path = \"/etc/token\"\n"),
+            &["secrets[0].path", "under /run/secrets/"],
+        ),
+        (
+            with_secret("path = \"/run/secrets/../shadow\"\n"),
+            &["secrets[0].path"],
+        ),
+        (
+            with_secret("path = \"/run/secrets/\"\n"),
+            &["secrets[0].path"],
+        ),
+        (
+            with_secret("path = \"/run/secretsX/a\"\n"),
+            &["secrets[0].path"],
+        ),
+        (
+            two("name = \"other\"\nresource = \"a/b/c\"\npath = \"/run/secrets/token\"\n"),
+            &["secrets[1].path", "also the path of secrets[0]"],
+        ),
+        (
+            with_secret("mode = 0o4755\n"),
+            &["secrets[0].mode", "at most 0o777"],
+        ),
+        (with_secret("owner = \"app\"\n"), &["owner"]),
+    ] {
+        let err = parse(&text).expect_err(&text).to_string();
+        assert!(err.contains("recipes/app/recipe.toml"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{err:?} lacks {n:?}");
+        }
+    }
+}

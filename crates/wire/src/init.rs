@@ -29,6 +29,11 @@ pub struct InitConfig {
     /// and closes at power-off (issue 12). None by default, so older configs read the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// What to fetch from the key broker once attested, before the entry point starts (recipe
+    /// `[[secrets]]`). Left out of the file when empty, so images without secrets keep their
+    /// bytes and their measurement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
 }
 
 /// A volume: a virtio disk with serial `snpkit-vol-<name>` ([`crate::volume`]).
@@ -49,6 +54,20 @@ pub enum VolumeKey {
     /// MSG_KEY_REQ: root VCEK, guest policy | measurement | TCB version, then HKDF per volume.
     /// Bound to this image on this chip: an image update or a move needs the volume re-keyed.
     Sealed,
+}
+
+/// One secret: a KBS resource written to a file of a tmpfs in the appliance's root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    /// The recipe's name for it, for messages (never its bytes).
+    pub name: String,
+    /// `<repository>/<type>/<tag>`, as the broker's `GET /kbs/v0/resource/…` names it.
+    pub resource: String,
+    /// Absolute path under `/run/secrets` in the appliance's root.
+    pub path: String,
+    /// Permission bits of the file.
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

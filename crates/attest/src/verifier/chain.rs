@@ -4,6 +4,8 @@
 //! (TCB, hwID, product) against what the report says.
 
 use super::inputs::{CrlInput, Endorsements};
+use super::memo::SignatureMemo;
+use crate::certs::CertError;
 use crate::certs::amd_ext::{VekExtensions, vek_extensions};
 use crate::certs::crl::Crl;
 use crate::certs::{Cert, sha384};
@@ -14,15 +16,24 @@ use crate::roots::Roots;
 use crate::verdict::Verdict;
 use time::OffsetDateTime;
 
+/// What the chain is judged under besides the evidence.
+#[derive(Clone, Copy)]
+pub(super) struct Terms<'a> {
+    pub policy: &'a Policy,
+    /// Signatures verified before (see [`SignatureMemo`]).
+    pub memo: Option<&'a SignatureMemo>,
+    pub now: OffsetDateTime,
+}
+
 /// ARK → ASK/ASVK → VEK, validity, CRL. Returns the VEK when it is usable for the signature check.
 pub(super) fn chain(
     v: &mut Verdict,
     r: &Report,
     e: &Endorsements,
     roots: &Roots,
-    policy: &Policy,
-    now: OffsetDateTime,
+    terms: Terms<'_>,
 ) -> Option<Cert> {
+    let Terms { now, .. } = terms;
     let product = roots.product;
     // ARK: whatever the host sent must be the pinned one; we always use the pinned one, whose
     // self-signature `Roots::new` checked.
@@ -132,8 +143,7 @@ pub(super) fn chain(
         roots,
         intermediate,
         vek.as_ref().and_then(|c| c.as_ref().ok()),
-        policy,
-        now,
+        terms,
     );
 
     let vek = match vek {
@@ -183,7 +193,9 @@ pub(super) fn chain(
     let unknown_critical = vek.unknown_critical_extensions();
     let issuer = &vek.x509().tbs_certificate.issuer;
     let intermediate_name = &intermediate.x509().tbs_certificate.subject;
-    match vek.verify_signed_by(intermediate) {
+    match signed_by(terms.memo, intermediate, vek.der(), || {
+        vek.verify_signed_by(intermediate)
+    }) {
         // RFC 5280 §6.1.3: the issuer name must chain too, not only the key; a certificate that
         // names another issuer was not issued under this intermediate, whoever signed it.
         Ok(()) if issuer != intermediate_name => v.fail(
@@ -259,15 +271,28 @@ pub(super) fn chain(
     Some(vek)
 }
 
+/// `verify` (an RSA-PSS check of `signed` under `issuer`), or the memo's word that it passed before.
+fn signed_by(
+    memo: Option<&SignatureMemo>,
+    issuer: &Cert,
+    signed: &[u8],
+    verify: impl FnOnce() -> Result<(), CertError>,
+) -> Result<(), CertError> {
+    match memo {
+        Some(m) => m.check(issuer.der(), signed, verify),
+        None => verify(),
+    }
+}
+
 fn crl_check(
     v: &mut Verdict,
     e: &Endorsements,
     roots: &Roots,
     intermediate: &Cert,
     vek: Option<&Cert>,
-    policy: &Policy,
-    now: OffsetDateTime,
+    terms: Terms<'_>,
 ) {
+    let Terms { policy, memo, now } = terms;
     let fmt = |t: OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
@@ -316,7 +341,9 @@ fn crl_check(
             name_text(crl.issuer()),
             name_text(ark_name)
         ))
-    } else if let Err(err) = crl.verify_signed_by(&roots.ark) {
+    } else if let Err(err) = signed_by(memo, &roots.ark, crl.der(), || {
+        crl.verify_signed_by(&roots.ark)
+    }) {
         Err(err.to_string())
     } else if now < crl.this_update() || crl.next_update().is_some_and(|n| now > n) {
         Err(format!(

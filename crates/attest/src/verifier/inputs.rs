@@ -1,6 +1,7 @@
 //! What a verdict is judged from besides the report: the endorsements at hand (certificates
 //! and CRL), the reference values, and which roots to trust.
 
+use super::memo::SignatureMemo;
 use crate::certs::Cert;
 use crate::product::Product;
 use crate::roots::Roots;
@@ -61,6 +62,9 @@ pub struct Trust<'a> {
     pub allow_emulated: bool,
     /// This machine's test chain (from the cache), when it exists.
     pub emulated_roots: Option<&'a Roots>,
+    /// Certificate and CRL signatures verified before (a long-running verifier's); `None` checks
+    /// every signature every time.
+    pub memo: Option<&'a SignatureMemo>,
 }
 
 fn is_emulated_cert(bytes: &Option<Vec<u8>>) -> bool {

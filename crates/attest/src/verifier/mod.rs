@@ -14,9 +14,11 @@
 mod chain;
 mod claims;
 mod inputs;
+mod memo;
 
 pub use inputs::{CrlInput, EMULATED_MARK, Endorsements, Reference, Trust};
 pub(crate) use inputs::{names_emulated_chain, product_from_names};
+pub use memo::SignatureMemo;
 
 use crate::policy::{KeyRequirement, Policy};
 use crate::product::Product;
@@ -138,7 +140,17 @@ fn run(
     };
 
     // --- endorsements: chain, signature, and the VEK describing this chip and firmware
-    let Some(vek) = chain::chain(v, &r, e, roots, policy, now) else {
+    let Some(vek) = chain::chain(
+        v,
+        &r,
+        e,
+        roots,
+        chain::Terms {
+            policy,
+            memo: trust.memo,
+            now,
+        },
+    ) else {
         return;
     };
     chain::signature(v, &r, &vek);
