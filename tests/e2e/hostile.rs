@@ -7,7 +7,8 @@
 //! Classes (issue 15): 1 command lines the kernel reads differently, 2 sources outside the recipe
 //! folder and special files, 3 reads bounded by count (FIFOs, devices, oversized files), 4 outputs
 //! onto inputs, 5 the KDS (verify against a loopback KDS that trickles or redirects; the full
-//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 7 stale evidence (which run
+//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 6 the emulated chain's keys
+//! (0600 in 0700, checked on use), 7 stale evidence (which run
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
 //! names every command refuses as `lock` does; a closed stdout ends a command quietly).
@@ -1350,10 +1351,115 @@ fn stale_rows() -> Vec<Row> {
         .collect()
 }
 
+/// The emulated PSP's test chain, generated once for this test process (RSA-4096 takes
+/// seconds): the rows copy it into their own cache and then spoil the copy.
+fn chain_template() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        snpkit_attest::emulated::TestChain::load_or_create(&dir).unwrap();
+        dir.join(snpkit_attest::emulated::CACHE_VERSION)
+    })
+}
+
+/// The row's cache (`SNPKIT_CACHE`, beside its work folder) with a private copy of the chain;
+/// returns the copy's folder.
+fn chain_in_cache(d: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let to = d
+        .parent()
+        .unwrap()
+        .join("cache/test-chain")
+        .join(snpkit_attest::emulated::CACHE_VERSION);
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(chain_template()).unwrap() {
+        let entry = entry.unwrap();
+        // std::fs::copy keeps the mode: the keys stay 0600.
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Class 6: the emulated chain's keys are 0600 in a 0700 folder, checked on use: a verifier
+/// that would trust the chain refuses it exposed (with the chmod), never repairs it in silence.
+fn private_key_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, Vec<&'static str>)> = vec![
+        (
+            "the test ARK's key readable by all (0644)",
+            |d| {
+                chmod(&chain_in_cache(d).join("ark.key"), 0o644);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["ark.key", "has mode 644", "chmod 600"],
+        ),
+        (
+            "the test VCEK's key readable by the group (0640)",
+            |d| {
+                chmod(&chain_in_cache(d).join("vcek.key"), 0o640);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["vcek.key", "chmod 600"],
+        ),
+        (
+            "the test chain's folder open to all (0755)",
+            |d| {
+                chmod(&chain_in_cache(d), 0o755);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["test chain", "chmod 700"],
+        ),
+        (
+            "the test ASK's key is a FIFO",
+            |d| {
+                let key = chain_in_cache(d).join("ask.key");
+                std::fs::remove_file(&key).unwrap();
+                fifo(&key);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["ask.key", "FIFO"],
+        ),
+        (
+            "the test chain's CRL larger than 64 KiB",
+            |d| {
+                let crl = chain_in_cache(d).join("crl.der");
+                std::fs::File::options()
+                    .write(true)
+                    .open(&crl)
+                    .unwrap()
+                    .set_len(1 << 20)
+                    .unwrap();
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["crl.der", "larger than 64 KiB"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, words)| Row {
+            name: format!("verify --allow-emulated: {name}"),
+            class: 6,
+            setup: Box::new(setup),
+            code: 2,
+            words,
+            // That nothing was repaired behind the user's back is fsguard's own test
+            // (`an_exposed_key_or_folder_is_refused_with_the_fix_and_left_as_it_is`).
+            after: None,
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
+    rows.extend(private_key_rows());
     rows
 }
 

@@ -331,7 +331,12 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     }
 
     let test_chain = if args.allow_emulated {
-        default_dir().ok().and_then(|d| TestChain::existing(&d))
+        match default_dir() {
+            // A chain that is there but exposed or damaged is said, not taken for no chain.
+            Ok(d) => TestChain::existing(&d)
+                .map_err(|e| input_err("the emulated PSP's test chain", error_chain(e)))?,
+            Err(_) => None,
+        }
     } else {
         None
     };

@@ -11,6 +11,6 @@ mod issue;
 pub mod psp;
 pub mod report;
 
-pub use chain::{ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
+pub use chain::{CACHE_VERSION, ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
 pub use psp::{answer, certificate_table};
 pub use report::{Cpuid, ReportFields, emulated_report, sign, sign_with};
