@@ -42,6 +42,7 @@ pub enum GatherError {
 
 fn one_of(
     dir: &Path,
+    prefix: &str,
     name: CertName,
     exts: &[&str],
     max: u64,
@@ -51,7 +52,7 @@ fn one_of(
     // FIFO or a dangling link named vcek.pem is an error, not silently no certificate.
     let found: Vec<PathBuf> = exts
         .iter()
-        .map(|e| dir.join(format!("{stem}.{e}")))
+        .map(|e| dir.join(format!("{prefix}{stem}.{e}")))
         .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .collect();
     match found.as_slice() {
@@ -79,6 +80,12 @@ fn one_of(
 /// A `--certs` folder with snpguest's file names: ark, ask, asvk, vcek, vlek (`.pem` or `.der`),
 /// and optionally `crl.der`/`crl.pem`. PEM and DER are both accepted whatever the extension says.
 pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
+    read_named_certs(dir, "")
+}
+
+/// A folder of certificates whose file names start with `prefix` (`emulated-` for the emulated
+/// PSP's, which are kept under names no AMD tool reads).
+fn read_named_certs(dir: &Path, prefix: &str) -> Result<Endorsements, GatherError> {
     if !dir.is_dir() {
         return Err(GatherError::Read {
             path: dir.to_path_buf(),
@@ -86,13 +93,19 @@ pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
         });
     }
     let exts = ["pem", "der", "crt", "cer"];
-    let crl = one_of(dir, CertName::Crl, &["der", "pem", "crl"], MAX_CRL_FILE)?;
+    let crl = one_of(
+        dir,
+        prefix,
+        CertName::Crl,
+        &["der", "pem", "crl"],
+        MAX_CRL_FILE,
+    )?;
     Ok(Endorsements {
-        ark: one_of(dir, CertName::Ark, &exts, MAX_CERT_FILE)?,
-        ask: one_of(dir, CertName::Ask, &exts, MAX_CERT_FILE)?,
-        asvk: one_of(dir, CertName::Asvk, &exts, MAX_CERT_FILE)?,
-        vcek: one_of(dir, CertName::Vcek, &exts, MAX_CERT_FILE)?,
-        vlek: one_of(dir, CertName::Vlek, &exts, MAX_CERT_FILE)?,
+        ark: one_of(dir, prefix, CertName::Ark, &exts, MAX_CERT_FILE)?,
+        ask: one_of(dir, prefix, CertName::Ask, &exts, MAX_CERT_FILE)?,
+        asvk: one_of(dir, prefix, CertName::Asvk, &exts, MAX_CERT_FILE)?,
+        vcek: one_of(dir, prefix, CertName::Vcek, &exts, MAX_CERT_FILE)?,
+        vlek: one_of(dir, prefix, CertName::Vlek, &exts, MAX_CERT_FILE)?,
         vek_problem: None,
         crl: match crl {
             Some(b) => CrlInput::Given(b),
@@ -281,9 +294,14 @@ pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
         ));
     }
     let report = dir.read_report()?;
-    let certs = dir.certs();
+    // Each launch's certificates where it keeps them: an emulated run's never under AMD's names.
+    let (certs, prefix) = if run.launch.is_emulated() {
+        (dir.emulated_certs(), run_files::EMULATED_PREFIX)
+    } else {
+        (dir.certs(), "")
+    };
     let endorsements = if certs.is_dir() {
-        read_certs_dir(&certs)?
+        read_named_certs(&certs, prefix)?
     } else {
         Endorsements::default()
     };
