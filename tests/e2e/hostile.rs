@@ -174,6 +174,28 @@ fn flags(pairs: &[(&str, &Path)]) -> Vec<String> {
         .collect()
 }
 
+/// `--certs <d>/certs` holding, under each given name, the n-th certificate of Milan's
+/// ASK + ARK + ASVK bundle (0 the ASK, 1 the ARK, 2 the ASVK).
+fn certs_with(d: &Path, files: &[(&str, usize)]) -> Vec<String> {
+    let bundle = std::fs::read_to_string(vector(
+        "confidential-containers-trustee/deps/verifier/src/snp/milan_ask_ark_asvk.pem",
+    ))
+    .unwrap();
+    const END: &str = "-----END CERTIFICATE-----";
+    let blocks: Vec<String> = bundle
+        .split_inclusive(END)
+        .filter(|b| b.contains(END))
+        .map(|b| format!("{}\n", b.trim_start()))
+        .collect();
+    assert_eq!(blocks.len(), 3, "test bug: the bundle holds ASK, ARK, ASVK");
+    let certs = d.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    for (name, n) in files {
+        std::fs::write(certs.join(name), &blocks[*n]).unwrap();
+    }
+    args(&["--certs", &s(&certs)])
+}
+
 /// A KDS on loopback that answers every request with `reply`, then keeps trickling `trickle`
 /// bytes one per 200 ms; it lives as long as the test process.
 fn fake_kds(reply: &'static str, trickle: usize) -> String {
@@ -656,6 +678,51 @@ const CASES: &[Case] = &[
         },
         code: 2,
         words: &["character device"],
+        after: None,
+    },
+    // ---- class 9: certificates under the wrong name, or not files
+    Case {
+        name: "verify --certs with Milan's ASVK as ask.pem",
+        class: 9,
+        setup: |d| verify(&certs_with(d, &[("ask.pem", 2)])),
+        code: 1,
+        words: &[
+            "the given ask is Milan's ASVK, not its ASK",
+            "the pinned ASK is used",
+        ],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with Milan's ASK as asvk.pem",
+        class: 9,
+        setup: |d| verify(&certs_with(d, &[("asvk.pem", 0)])),
+        code: 1,
+        words: &["the given asvk is Milan's ASK, not its ASVK"],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with vcek.pem a dangling link",
+        class: 9,
+        setup: |d| {
+            let certs = d.join("certs");
+            std::fs::create_dir(&certs).unwrap();
+            symlink("/nonexistent/vcek", &certs.join("vcek.pem"));
+            verify(&args(&["--certs", &s(&certs)]))
+        },
+        code: 2,
+        words: &["vcek.pem (certificate)", "FAIL  input"],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with vcek.der a folder",
+        class: 9,
+        setup: |d| {
+            let certs = d.join("certs");
+            std::fs::create_dir_all(certs.join("vcek.der")).unwrap();
+            verify(&args(&["--certs", &s(&certs)]))
+        },
+        code: 2,
+        words: &["vcek.der (certificate) is a folder"],
         after: None,
     },
     // ---- class 5: the KDS behind verify
