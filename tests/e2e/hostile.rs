@@ -1522,11 +1522,94 @@ fn private_key_rows() -> Vec<Row> {
         .collect()
 }
 
+/// `images/hello/` whose manifest lists its files (a stand-in kernel and initrd, the real AmdSev
+/// OVMF of `SNPKIT_OVMF`): enough for `boot` to start QEMU, then `boot hello … --qemu <qemu>`.
+fn bootable_image(d: &Path, qemu: &str) -> Vec<String> {
+    use snpkit_bundle::{Artifact, files};
+    let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+    std::fs::create_dir_all(image.path()).unwrap();
+    let ovmf = std::env::var_os("SNPKIT_OVMF")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .expect("SNPKIT_OVMF: run `cargo xtask ovmf` (`cargo xtask test` sets it)");
+    let contents = [
+        (files::KERNEL, b"a stand-in kernel".to_vec()),
+        (files::INITRD, b"a stand-in initrd".to_vec()),
+        (
+            files::CMDLINE,
+            b"console=ttyS0 panic=-1 snpkit.appliance=hello".to_vec(),
+        ),
+        (files::FIRMWARE, std::fs::read(ovmf).unwrap()),
+    ];
+    let mut manifest: snpkit_bundle::Manifest = serde_json::from_str(MANIFEST).unwrap();
+    for (name, bytes) in &contents {
+        std::fs::write(image.path().join(name), bytes).unwrap();
+        manifest.artifacts.push(Artifact::of(name, bytes));
+    }
+    std::fs::write(
+        image.manifest(),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let mut a = args(&[
+        "boot", "hello", "--launch", "emulated", "--qemu", qemu, "--images",
+    ]);
+    a.push(s(&d.join("images")));
+    a
+}
+
+/// Class 9: a `--qemu` that is no QEMU is blamed, not the firmware.
+fn qemu_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, Vec<&'static str>)> = vec![
+        (
+            "boot --qemu /bin/false",
+            |d| bootable_image(d, "/bin/false"),
+            vec![
+                "QEMU failed (exit status: 1)",
+                "printed nothing on stderr",
+                "--qemu",
+            ],
+        ),
+        (
+            "boot --qemu a script that complains and exits 3",
+            |d| {
+                let script = d.join("fake-qemu");
+                std::fs::write(&script, "#!/bin/sh\necho 'not a QEMU at all' >&2\nexit 3\n")
+                    .unwrap();
+                chmod(&script, 0o755);
+                bootable_image(d, &s(&script))
+            },
+            vec!["QEMU failed (exit status: 3)", "not a QEMU at all"],
+        ),
+        (
+            "boot --qemu a path with nothing there",
+            |d| bootable_image(d, &s(&d.join("no-qemu"))),
+            vec!["no-qemu", "was not found"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, words)| Row {
+            name: name.to_owned(),
+            class: 9,
+            setup: Box::new(setup),
+            code: 1,
+            words,
+            after: Some(|d| {
+                let out = std::fs::read_to_string(d.parent().unwrap().join("stderr")).unwrap();
+                assert!(!out.contains("firmware"), "the firmware was blamed:\n{out}");
+            }),
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
     rows.extend(private_key_rows());
+    rows.extend(qemu_rows());
     rows
 }
 
