@@ -725,6 +725,43 @@ const CASES: &[Case] = &[
         words: &["vcek.der (certificate) is a folder"],
         after: None,
     },
+    // ---- the manual verify path: --pubkey as a run folder has it, raw or hex
+    Case {
+        name: "verify --pubkey a run's hex pubkey file",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey");
+            std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as hex text (64 digits): a 32-byte key"],
+        after: None,
+    },
+    Case {
+        name: "verify --pubkey a run's raw pubkey.bin",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey.bin");
+            std::fs::write(&key, [0xAB; 32]).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as raw bytes: a 32-byte key"],
+        after: None,
+    },
+    Case {
+        name: "verify --pubkey 32 raw bytes that happen to be hex digits",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey.bin");
+            std::fs::write(&key, "ab".repeat(16)).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as raw bytes: a 32-byte key"],
+        after: None,
+    },
     // ---- class 5: the KDS behind verify
     Case {
         name: "a KDS that trickles a byte every 200 ms",

@@ -61,7 +61,7 @@ pub struct Args {
         conflicts_with = "report_data"
     )]
     pub nonce: Option<String>,
-    /// The guest's ephemeral public key (raw bytes).
+    /// The guest's ephemeral public key: raw bytes (a run's pubkey.bin) or hex text (its pubkey).
     #[arg(long, value_name = "FILE", requires = "nonce")]
     pub pubkey: Option<PathBuf>,
     /// Expected REPORT_DATA, 128 hex digits.
@@ -287,10 +287,17 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     }
     if let (Some(nonce), Some(pubkey)) = (&args.nonce, &args.pubkey) {
         let nonce = hex_array::<{ snpkit_wire::binding::NONCE_LEN }>("--nonce", nonce)?;
-        let key =
-            read_limited(pubkey, "public key", MAX_CERT_FILE).map_err(bad(path_text(pubkey)))?;
+        let (key, form) = gather::parse_pubkey(
+            read_limited(pubkey, "public key", MAX_CERT_FILE).map_err(bad(path_text(pubkey)))?,
+        );
+        // Both forms `boot` writes are accepted; which one was read is said, never guessed at.
+        eprintln!(
+            "verify: --pubkey {} read as {form}: a {}-byte key",
+            pubkey.display(),
+            key.len()
+        );
         reference.report_data = Some(snpkit_wire::binding::report_data(&nonce, &key));
-        reference.report_data_source = "--nonce/--pubkey".into();
+        reference.report_data_source = format!("--nonce/--pubkey ({form})");
     }
     if let Some(rd) = &args.report_data {
         reference.report_data = Some(hex_array::<64>("--report-data", rd)?);

@@ -270,6 +270,21 @@ pub fn parse_nonce(
     })
 }
 
+/// A public key file as people hand it over: the 32 raw bytes `boot` writes as `pubkey.bin`, or
+/// the hex text it writes as `pubkey` (64 digits, a trailing newline allowed). Unambiguous: a raw
+/// X25519 key is 32 bytes, its hex 64. Returns the key and which form was read, to be said.
+pub fn parse_pubkey(bytes: Vec<u8>) -> (Vec<u8>, &'static str) {
+    const RAW: usize = 32;
+    let text = bytes.trim_ascii_end();
+    if text.len() == 2 * RAW
+        && text.iter().all(u8::is_ascii_hexdigit)
+        && let Ok(key) = hex::decode(text)
+    {
+        return (key, "hex text (64 digits)");
+    }
+    (bytes, "raw bytes")
+}
+
 /// Reads a run folder (record, nonce, public key, report, `certs/`) and checks that the record
 /// names the nonce and key the files hold.
 pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
@@ -340,4 +355,22 @@ pub fn expected_config(
         measurement_source: format!("{} config {:?}", path.display(), config.launch.name),
         ..Reference::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pubkey;
+
+    #[test]
+    fn a_pubkey_is_read_as_hex_only_when_it_is_64_hex_digits() {
+        let raw = vec![0xAB; 32];
+        assert_eq!(parse_pubkey(raw.clone()), (raw.clone(), "raw bytes"));
+        let hex = format!("{}\n", "ab".repeat(32)).into_bytes();
+        assert_eq!(parse_pubkey(hex).0, raw);
+        // 32 bytes that are hex digits are still 32 raw bytes, not 16.
+        let digits = "ab".repeat(16).into_bytes();
+        assert_eq!(parse_pubkey(digits.clone()), (digits, "raw bytes"));
+        let odd = b"abc".to_vec();
+        assert_eq!(parse_pubkey(odd.clone()).0, odd);
+    }
 }
