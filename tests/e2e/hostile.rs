@@ -762,6 +762,46 @@ const CASES: &[Case] = &[
         words: &["read as raw bytes: a 32-byte key"],
         after: None,
     },
+    Case {
+        name: "verify --report-data-file snpguest's 64-byte request file",
+        class: 9,
+        setup: |d| {
+            let rd = d.join("request-file.txt");
+            std::fs::write(&rd, [0x5A; 64]).unwrap();
+            verify(&args(&["--report-data-file", &s(&rd)]))
+        },
+        code: 1,
+        words: &["read as 64 raw bytes"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file 128 hex digits",
+        class: 9,
+        setup: |d| {
+            let rd = d.join("report-data");
+            std::fs::write(&rd, format!("{}\n", "5a".repeat(64))).unwrap();
+            verify(&args(&["--report-data-file", &s(&rd)]))
+        },
+        code: 1,
+        words: &["read as hex text (128 digits)"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file 65 bytes",
+        class: 9,
+        setup: |d| verify(&args(&["--report-data-file", &s(&file(&d.join("rd"), 65))])),
+        code: 2,
+        words: &["65 bytes are neither 64 raw bytes", "FAIL  input"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file a FIFO",
+        class: 3,
+        setup: |d| verify(&args(&["--report-data-file", &s(&fifo(&d.join("rd")))])),
+        code: 2,
+        words: &["REPORT_DATA file", "FIFO"],
+        after: None,
+    },
     // ---- class 5: the KDS behind verify
     Case {
         name: "a KDS that trickles a byte every 200 ms",

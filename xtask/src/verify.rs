@@ -65,8 +65,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "nonce")]
     pub pubkey: Option<PathBuf>,
     /// Expected REPORT_DATA, 128 hex digits.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", conflicts_with = "report_data_file")]
     pub report_data: Option<String>,
+    /// Expected REPORT_DATA from a file: snpguest's 64-byte request file, or 128 hex digits.
+    #[arg(long, value_name = "FILE", conflicts_with = "nonce")]
+    pub report_data_file: Option<PathBuf>,
     /// Verification policy (TOML; see crates/attest/examples/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -108,6 +111,7 @@ impl Args {
             nonce: None,
             pubkey: None,
             report_data: None,
+            report_data_file: None,
             policy: None,
             now: None,
             offline: false,
@@ -299,6 +303,24 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         reference.report_data = Some(snpkit_wire::binding::report_data(&nonce, &key));
         reference.report_data_source = format!("--nonce/--pubkey ({form})");
     }
+    if let Some(path) = &args.report_data_file {
+        let bytes = read_limited(path, "REPORT_DATA file", 1024).map_err(bad(path_text(path)))?;
+        let (data, form) = report_data_file(&bytes).ok_or_else(|| {
+            input_err(
+                path_text(path),
+                format!(
+                    "{} bytes are neither 64 raw bytes (snpguest's request file) nor 128 hex digits",
+                    bytes.len()
+                ),
+            )
+        })?;
+        eprintln!(
+            "verify: --report-data-file {} read as {form}",
+            path.display()
+        );
+        reference.report_data = Some(data);
+        reference.report_data_source = format!("--report-data-file ({form})");
+    }
     if let Some(rd) = &args.report_data {
         reference.report_data = Some(hex_array::<64>("--report-data", rd)?);
         reference.report_data_source = "--report-data".into();
@@ -362,6 +384,20 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         &trust,
         now,
     ))
+}
+
+/// REPORT_DATA as a file holds it: 64 raw bytes (`snpguest report --random`'s request file), or
+/// 128 hex digits (a trailing newline allowed). Unambiguous by length.
+fn report_data_file(bytes: &[u8]) -> Option<([u8; 64], &'static str)> {
+    if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+        return Some((raw, "64 raw bytes"));
+    }
+    let text = bytes.trim_ascii_end();
+    if text.len() != 128 || !text.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let decoded = hex::decode(text).ok()?;
+    Some((decoded.try_into().ok()?, "hex text (128 digits)"))
 }
 
 /// A run judged against the image's own prediction must have booted this image: one made before
