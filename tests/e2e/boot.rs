@@ -3,7 +3,7 @@
 //! measurement; tampered images are refused by the firmware itself; a hanging guest is stopped.
 
 use crate::support::{self, Sandbox, fails, ok};
-use snpkit_bundle::{CertName, Expected, ImageDir, RunDir, files};
+use snpkit_bundle::{CertName, Expected, ImageDir, RunDir, RunLaunch, files};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -56,12 +56,15 @@ fn check_run(sb: &Sandbox, path: &Path, record: &serde_json::Value, config: &str
         run.pubkey(),
         run.pubkey_hex(),
         run.record(),
-        run.cert(CertName::Ark),
-        run.cert(CertName::Ask),
-        run.cert(CertName::Vcek),
+        run.cert_for(RunLaunch::Emulated, CertName::Ark),
+        run.cert_for(RunLaunch::Emulated, CertName::Ask),
+        run.cert_for(RunLaunch::Emulated, CertName::Vcek),
+        run.emulated_mark(),
     ] {
         assert!(f.is_file(), "run folder lacks {}", f.display());
     }
+    // No AMD tool finds the emulated chain under AMD's names.
+    assert!(!run.certs().exists(), "an emulated run has certs/");
     assert_eq!(record["emulated"], true);
     assert_eq!(record["vcpus"], vcpus);
     assert_eq!(

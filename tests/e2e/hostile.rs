@@ -7,7 +7,8 @@
 //! Classes (issue 15): 1 command lines the kernel reads differently, 2 sources outside the recipe
 //! folder and special files, 3 reads bounded by count (FIFOs, devices, oversized files), 4 outputs
 //! onto inputs, 5 the KDS (verify against a loopback KDS that trickles or redirects; the full
-//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 7 stale evidence (which run
+//! table of KDS behaviours is `crates/attest/tests/kds_hostile.rs`), 6 the emulated chain's keys
+//! (0600 in 0700, checked on use), 7 stale evidence (which run
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
 //! names every command refuses as `lock` does; a closed stdout ends a command quietly).
@@ -171,6 +172,28 @@ fn flags(pairs: &[(&str, &Path)]) -> Vec<String> {
         .iter()
         .flat_map(|(f, p)| [(*f).to_owned(), s(p)])
         .collect()
+}
+
+/// `--certs <d>/certs` holding, under each given name, the n-th certificate of Milan's
+/// ASK + ARK + ASVK bundle (0 the ASK, 1 the ARK, 2 the ASVK).
+fn certs_with(d: &Path, files: &[(&str, usize)]) -> Vec<String> {
+    let bundle = std::fs::read_to_string(vector(
+        "confidential-containers-trustee/deps/verifier/src/snp/milan_ask_ark_asvk.pem",
+    ))
+    .unwrap();
+    const END: &str = "-----END CERTIFICATE-----";
+    let blocks: Vec<String> = bundle
+        .split_inclusive(END)
+        .filter(|b| b.contains(END))
+        .map(|b| format!("{}\n", b.trim_start()))
+        .collect();
+    assert_eq!(blocks.len(), 3, "test bug: the bundle holds ASK, ARK, ASVK");
+    let certs = d.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    for (name, n) in files {
+        std::fs::write(certs.join(name), &blocks[*n]).unwrap();
+    }
+    args(&["--certs", &s(&certs)])
 }
 
 /// A KDS on loopback that answers every request with `reply`, then keeps trickling `trickle`
@@ -655,6 +678,128 @@ const CASES: &[Case] = &[
         },
         code: 2,
         words: &["character device"],
+        after: None,
+    },
+    // ---- class 9: certificates under the wrong name, or not files
+    Case {
+        name: "verify --certs with Milan's ASVK as ask.pem",
+        class: 9,
+        setup: |d| verify(&certs_with(d, &[("ask.pem", 2)])),
+        code: 1,
+        words: &[
+            "the given ask is Milan's ASVK, not its ASK",
+            "the pinned ASK is used",
+        ],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with Milan's ASK as asvk.pem",
+        class: 9,
+        setup: |d| verify(&certs_with(d, &[("asvk.pem", 0)])),
+        code: 1,
+        words: &["the given asvk is Milan's ASK, not its ASVK"],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with vcek.pem a dangling link",
+        class: 9,
+        setup: |d| {
+            let certs = d.join("certs");
+            std::fs::create_dir(&certs).unwrap();
+            symlink("/nonexistent/vcek", &certs.join("vcek.pem"));
+            verify(&args(&["--certs", &s(&certs)]))
+        },
+        code: 2,
+        words: &["vcek.pem (certificate)", "FAIL  input"],
+        after: None,
+    },
+    Case {
+        name: "verify --certs with vcek.der a folder",
+        class: 9,
+        setup: |d| {
+            let certs = d.join("certs");
+            std::fs::create_dir_all(certs.join("vcek.der")).unwrap();
+            verify(&args(&["--certs", &s(&certs)]))
+        },
+        code: 2,
+        words: &["vcek.der (certificate) is a folder"],
+        after: None,
+    },
+    // ---- the manual verify path: --pubkey as a run folder has it, raw or hex
+    Case {
+        name: "verify --pubkey a run's hex pubkey file",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey");
+            std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as hex text (64 digits): a 32-byte key"],
+        after: None,
+    },
+    Case {
+        name: "verify --pubkey a run's raw pubkey.bin",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey.bin");
+            std::fs::write(&key, [0xAB; 32]).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as raw bytes: a 32-byte key"],
+        after: None,
+    },
+    Case {
+        name: "verify --pubkey 32 raw bytes that happen to be hex digits",
+        class: 9,
+        setup: |d| {
+            let key = d.join("pubkey.bin");
+            std::fs::write(&key, "ab".repeat(16)).unwrap();
+            verify(&args(&["--nonce", &"00".repeat(32), "--pubkey", &s(&key)]))
+        },
+        code: 1,
+        words: &["read as raw bytes: a 32-byte key"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file snpguest's 64-byte request file",
+        class: 9,
+        setup: |d| {
+            let rd = d.join("request-file.txt");
+            std::fs::write(&rd, [0x5A; 64]).unwrap();
+            verify(&args(&["--report-data-file", &s(&rd)]))
+        },
+        code: 1,
+        words: &["read as 64 raw bytes"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file 128 hex digits",
+        class: 9,
+        setup: |d| {
+            let rd = d.join("report-data");
+            std::fs::write(&rd, format!("{}\n", "5a".repeat(64))).unwrap();
+            verify(&args(&["--report-data-file", &s(&rd)]))
+        },
+        code: 1,
+        words: &["read as hex text (128 digits)"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file 65 bytes",
+        class: 9,
+        setup: |d| verify(&args(&["--report-data-file", &s(&file(&d.join("rd"), 65))])),
+        code: 2,
+        words: &["65 bytes are neither 64 raw bytes", "FAIL  input"],
+        after: None,
+    },
+    Case {
+        name: "verify --report-data-file a FIFO",
+        class: 3,
+        setup: |d| verify(&args(&["--report-data-file", &s(&fifo(&d.join("rd")))])),
+        code: 2,
+        words: &["REPORT_DATA file", "FIFO"],
         after: None,
     },
     // ---- class 5: the KDS behind verify
@@ -1352,10 +1497,198 @@ fn stale_rows() -> Vec<Row> {
         .collect()
 }
 
+/// The emulated PSP's test chain, generated once for this test process (RSA-4096 takes
+/// seconds): the rows copy it into their own cache and then spoil the copy.
+fn chain_template() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        snpkit_attest::emulated::TestChain::load_or_create(&dir).unwrap();
+        dir.join(snpkit_attest::emulated::CACHE_VERSION)
+    })
+}
+
+/// The row's cache (`SNPKIT_CACHE`, beside its work folder) with a private copy of the chain;
+/// returns the copy's folder.
+fn chain_in_cache(d: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let to = d
+        .parent()
+        .unwrap()
+        .join("cache/test-chain")
+        .join(snpkit_attest::emulated::CACHE_VERSION);
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(chain_template()).unwrap() {
+        let entry = entry.unwrap();
+        // std::fs::copy keeps the mode: the keys stay 0600.
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Class 6: the emulated chain's keys are 0600 in a 0700 folder, checked on use: a verifier
+/// that would trust the chain refuses it exposed (with the chmod), never repairs it in silence.
+fn private_key_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, Vec<&'static str>)> = vec![
+        (
+            "the test ARK's key readable by all (0644)",
+            |d| {
+                chmod(&chain_in_cache(d).join("ark.key"), 0o644);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["ark.key", "has mode 644", "chmod 600"],
+        ),
+        (
+            "the test VCEK's key readable by the group (0640)",
+            |d| {
+                chmod(&chain_in_cache(d).join("vcek.key"), 0o640);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["vcek.key", "chmod 600"],
+        ),
+        (
+            "the test chain's folder open to all (0755)",
+            |d| {
+                chmod(&chain_in_cache(d), 0o755);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["test chain", "chmod 700"],
+        ),
+        (
+            "the test ASK's key is a FIFO",
+            |d| {
+                let key = chain_in_cache(d).join("ask.key");
+                std::fs::remove_file(&key).unwrap();
+                fifo(&key);
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["ask.key", "FIFO"],
+        ),
+        (
+            "the test chain's CRL larger than 64 KiB",
+            |d| {
+                let crl = chain_in_cache(d).join("crl.der");
+                std::fs::File::options()
+                    .write(true)
+                    .open(&crl)
+                    .unwrap()
+                    .set_len(1 << 20)
+                    .unwrap();
+                verify(&args(&["--allow-emulated"]))
+            },
+            vec!["crl.der", "larger than 64 KiB"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, words)| Row {
+            name: format!("verify --allow-emulated: {name}"),
+            class: 6,
+            setup: Box::new(setup),
+            code: 2,
+            words,
+            // That nothing was repaired behind the user's back is fsguard's own test
+            // (`an_exposed_key_or_folder_is_refused_with_the_fix_and_left_as_it_is`).
+            after: None,
+            closed_stdout: false,
+        })
+        .collect()
+}
+
+/// `images/hello/` whose manifest lists its files (a stand-in kernel and initrd, the real AmdSev
+/// OVMF of `SNPKIT_OVMF`): enough for `boot` to start QEMU, then `boot hello … --qemu <qemu>`.
+fn bootable_image(d: &Path, qemu: &str) -> Vec<String> {
+    use snpkit_bundle::{Artifact, files};
+    let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+    std::fs::create_dir_all(image.path()).unwrap();
+    let ovmf = std::env::var_os("SNPKIT_OVMF")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .expect("SNPKIT_OVMF: run `cargo xtask ovmf` (`cargo xtask test` sets it)");
+    let contents = [
+        (files::KERNEL, b"a stand-in kernel".to_vec()),
+        (files::INITRD, b"a stand-in initrd".to_vec()),
+        (
+            files::CMDLINE,
+            b"console=ttyS0 panic=-1 snpkit.appliance=hello".to_vec(),
+        ),
+        (files::FIRMWARE, std::fs::read(ovmf).unwrap()),
+    ];
+    let mut manifest: snpkit_bundle::Manifest = serde_json::from_str(MANIFEST).unwrap();
+    for (name, bytes) in &contents {
+        std::fs::write(image.path().join(name), bytes).unwrap();
+        manifest.artifacts.push(Artifact::of(name, bytes));
+    }
+    std::fs::write(
+        image.manifest(),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let mut a = args(&[
+        "boot", "hello", "--launch", "emulated", "--qemu", qemu, "--images",
+    ]);
+    a.push(s(&d.join("images")));
+    a
+}
+
+/// Class 9: a `--qemu` that is no QEMU is blamed, not the firmware.
+fn qemu_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, Vec<&'static str>)> = vec![
+        (
+            "boot --qemu /bin/false",
+            |d| bootable_image(d, "/bin/false"),
+            vec![
+                "QEMU failed (exit status: 1)",
+                "printed nothing on stderr",
+                "--qemu",
+            ],
+        ),
+        (
+            "boot --qemu a script that complains and exits 3",
+            |d| {
+                let script = d.join("fake-qemu");
+                std::fs::write(&script, "#!/bin/sh\necho 'not a QEMU at all' >&2\nexit 3\n")
+                    .unwrap();
+                chmod(&script, 0o755);
+                bootable_image(d, &s(&script))
+            },
+            vec!["QEMU failed (exit status: 3)", "not a QEMU at all"],
+        ),
+        (
+            "boot --qemu a path with nothing there",
+            |d| bootable_image(d, &s(&d.join("no-qemu"))),
+            vec!["no-qemu", "was not found"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, words)| Row {
+            name: name.to_owned(),
+            class: 9,
+            setup: Box::new(setup),
+            code: 1,
+            words,
+            after: Some(|d| {
+                let out = std::fs::read_to_string(d.parent().unwrap().join("stderr")).unwrap();
+                assert!(!out.contains("firmware"), "the firmware was blamed:\n{out}");
+            }),
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
+    rows.extend(private_key_rows());
+    rows.extend(qemu_rows());
     rows
 }
 

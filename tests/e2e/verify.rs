@@ -410,9 +410,14 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields)
     use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
     let chain = TestChain::cached().expect("test chain");
     // The child process looks for the chain under its own XDG cache: share this machine's.
-    let src = snpkit_attest::emulated::default_dir().unwrap().join("v1");
-    let dst = f.path("cache/snpkit/test-chain/v1");
+    let version = snpkit_attest::emulated::CACHE_VERSION;
+    let src = snpkit_attest::emulated::default_dir()
+        .unwrap()
+        .join(version);
+    let dst = f.path("cache/snpkit/test-chain").join(version);
     std::fs::create_dir_all(&dst).unwrap();
+    // A private folder, as the chain's own (the keys keep their 0600 through the copy).
+    std::fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     for entry in std::fs::read_dir(&src).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
@@ -433,9 +438,16 @@ fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields)
     let write_run = |id: &str, nonce: [u8; 32], pubkey: &[u8], report: &[u8]| {
         let run = image.run(&RunId::parse(id).unwrap());
         put_at(&run.report(), report);
-        put_at(&run.cert(CertName::Ark), chain.roots.ark.der());
-        put_at(&run.cert(CertName::Ask), chain.roots.ask.der());
-        put_at(&run.cert(CertName::Vcek), chain.vcek.der());
+        let emulated = snpkit_bundle::RunLaunch::Emulated;
+        put_at(
+            &run.cert_for(emulated, CertName::Ark),
+            chain.roots.ark.der(),
+        );
+        put_at(
+            &run.cert_for(emulated, CertName::Ask),
+            chain.roots.ask.der(),
+        );
+        put_at(&run.cert_for(emulated, CertName::Vcek), chain.vcek.der());
         put_at(&run.nonce(), format!("{}\n", hex::encode(nonce)).as_bytes());
         put_at(&run.pubkey(), pubkey);
         let json = serde_json::json!({"schema": 1, "recipe": "hello", "config": "qemu-1", "launch": "emulated",

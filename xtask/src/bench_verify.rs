@@ -139,9 +139,11 @@ pub fn run() -> anyhow::Result<()> {
     let certs = run.certs();
     let roots = snpkit_attest::roots::builtin(Product::Milan)?;
     use snpkit_bundle::CertName;
-    run.write_cert(CertName::Ark, pem(roots.ark.der())?.as_bytes())?;
-    run.write_cert(CertName::Ask, pem(roots.ask.der())?.as_bytes())?;
-    run.write_cert(CertName::Vcek, pem(&vcek)?.as_bytes())?;
+    // AMD's names on purpose: this folder exists to be handed to snpguest, the peer measured.
+    let amd_names = snpkit_bundle::RunLaunch::Snp;
+    run.write_cert(amd_names, CertName::Ark, pem(roots.ark.der())?.as_bytes())?;
+    run.write_cert(amd_names, CertName::Ask, pem(roots.ask.der())?.as_bytes())?;
+    run.write_cert(amd_names, CertName::Vcek, pem(&vcek)?.as_bytes())?;
     std::fs::write(certs.join(format!("{}.der", CertName::Crl.stem())), &crl)?;
     let report_path = run.report();
     std::fs::write(&report_path, &report)?;

@@ -467,16 +467,17 @@ fn boot_in(
     work.write_pubkey(&evidence.public_key)?;
     work.write_nonce(&nonce.0)?;
     let (host_data, signed) = given.record();
-    write_certs(work, &evidence.certs)?;
+    let run_launch = if emulated {
+        RunLaunch::Emulated
+    } else {
+        RunLaunch::Snp
+    };
+    write_certs(work, run_launch, &evidence.certs)?;
     Ok(RunRecord {
         schema: RUN_SCHEMA,
         recipe: manifest.recipe.clone(),
         config: config.name.clone(),
-        launch: if emulated {
-            RunLaunch::Emulated
-        } else {
-            RunLaunch::Snp
-        },
+        launch: run_launch,
         emulated: Some(emulated),
         nonce: hex::encode(nonce.0),
         pubkey: hex::encode(evidence.public_key),
@@ -522,8 +523,9 @@ fn emulated_measurement(
     })?)
 }
 
-/// Writes the provider's certificates as snpguest names them (ark.pem, ask.pem, vcek.pem/vlek.pem).
-fn write_certs(dir: &RunDir, certs: &[CertEntry]) -> anyhow::Result<()> {
+/// Writes the provider's certificates: a real PSP's as snpguest names them (certs/ark.pem, …), the
+/// emulated PSP's under names no AMD tool reads (emulated-certs/emulated-ark.pem, …).
+fn write_certs(dir: &RunDir, launch: RunLaunch, certs: &[CertEntry]) -> anyhow::Result<()> {
     for c in certs {
         let name = match c.guid {
             g if g == GUID_ARK => CertName::Ark,
@@ -534,7 +536,7 @@ fn write_certs(dir: &RunDir, certs: &[CertEntry]) -> anyhow::Result<()> {
         };
         let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &c.data)
             .map_err(|e| anyhow::anyhow!("encoding the {} certificate as PEM: {e}", name.stem()))?;
-        dir.write_cert(name, pem.as_bytes())?;
+        dir.write_cert(launch, name, pem.as_bytes())?;
     }
     Ok(())
 }

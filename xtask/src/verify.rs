@@ -61,12 +61,15 @@ pub struct Args {
         conflicts_with = "report_data"
     )]
     pub nonce: Option<String>,
-    /// The guest's ephemeral public key (raw bytes).
+    /// The guest's ephemeral public key: raw bytes (a run's pubkey.bin) or hex text (its pubkey).
     #[arg(long, value_name = "FILE", requires = "nonce")]
     pub pubkey: Option<PathBuf>,
     /// Expected REPORT_DATA, 128 hex digits.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", conflicts_with = "report_data_file")]
     pub report_data: Option<String>,
+    /// Expected REPORT_DATA from a file: snpguest's 64-byte request file, or 128 hex digits.
+    #[arg(long, value_name = "FILE", conflicts_with = "nonce")]
+    pub report_data_file: Option<PathBuf>,
     /// Verification policy (TOML; see crates/attest/examples/policy.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -130,6 +133,7 @@ impl Args {
             nonce: None,
             pubkey: None,
             report_data: None,
+            report_data_file: None,
             policy: None,
             id_key: None,
             author_key: None,
@@ -315,10 +319,35 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     }
     if let (Some(nonce), Some(pubkey)) = (&args.nonce, &args.pubkey) {
         let nonce = hex_array::<{ snpkit_wire::binding::NONCE_LEN }>("--nonce", nonce)?;
-        let key =
-            read_limited(pubkey, "public key", MAX_CERT_FILE).map_err(bad(path_text(pubkey)))?;
+        let (key, form) = gather::parse_pubkey(
+            read_limited(pubkey, "public key", MAX_CERT_FILE).map_err(bad(path_text(pubkey)))?,
+        );
+        // Both forms `boot` writes are accepted; which one was read is said, never guessed at.
+        eprintln!(
+            "verify: --pubkey {} read as {form}: a {}-byte key",
+            pubkey.display(),
+            key.len()
+        );
         reference.report_data = Some(snpkit_wire::binding::report_data(&nonce, &key));
-        reference.report_data_source = "--nonce/--pubkey".into();
+        reference.report_data_source = format!("--nonce/--pubkey ({form})");
+    }
+    if let Some(path) = &args.report_data_file {
+        let bytes = read_limited(path, "REPORT_DATA file", 1024).map_err(bad(path_text(path)))?;
+        let (data, form) = report_data_file(&bytes).ok_or_else(|| {
+            input_err(
+                path_text(path),
+                format!(
+                    "{} bytes are neither 64 raw bytes (snpguest's request file) nor 128 hex digits",
+                    bytes.len()
+                ),
+            )
+        })?;
+        eprintln!(
+            "verify: --report-data-file {} read as {form}",
+            path.display()
+        );
+        reference.report_data = Some(data);
+        reference.report_data_source = format!("--report-data-file ({form})");
     }
     if let Some(rd) = &args.report_data {
         reference.report_data = Some(hex_array::<64>("--report-data", rd)?);
@@ -360,7 +389,12 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
     }
 
     let test_chain = if args.allow_emulated {
-        default_dir().ok().and_then(|d| TestChain::existing(&d))
+        match default_dir() {
+            // A chain that is there but exposed or damaged is said, not taken for no chain.
+            Ok(d) => TestChain::existing(&d)
+                .map_err(|e| input_err("the emulated PSP's test chain", error_chain(e)))?,
+            Err(_) => None,
+        }
     } else {
         None
     };
@@ -380,6 +414,20 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         &trust,
         now,
     ))
+}
+
+/// REPORT_DATA as a file holds it: 64 raw bytes (`snpguest report --random`'s request file), or
+/// 128 hex digits (a trailing newline allowed). Unambiguous by length.
+fn report_data_file(bytes: &[u8]) -> Option<([u8; 64], &'static str)> {
+    if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+        return Some((raw, "64 raw bytes"));
+    }
+    let text = bytes.trim_ascii_end();
+    if text.len() != 128 || !text.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let decoded = hex::decode(text).ok()?;
+    Some((decoded.try_into().ok()?, "hex text (128 digits)"))
 }
 
 /// A run judged against the image's own prediction must have booted this image: one made before

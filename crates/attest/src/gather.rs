@@ -42,6 +42,7 @@ pub enum GatherError {
 
 fn one_of(
     dir: &Path,
+    prefix: &str,
     name: CertName,
     exts: &[&str],
     max: u64,
@@ -51,7 +52,7 @@ fn one_of(
     // FIFO or a dangling link named vcek.pem is an error, not silently no certificate.
     let found: Vec<PathBuf> = exts
         .iter()
-        .map(|e| dir.join(format!("{stem}.{e}")))
+        .map(|e| dir.join(format!("{prefix}{stem}.{e}")))
         .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .collect();
     match found.as_slice() {
@@ -79,6 +80,12 @@ fn one_of(
 /// A `--certs` folder with snpguest's file names: ark, ask, asvk, vcek, vlek (`.pem` or `.der`),
 /// and optionally `crl.der`/`crl.pem`. PEM and DER are both accepted whatever the extension says.
 pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
+    read_named_certs(dir, "")
+}
+
+/// A folder of certificates whose file names start with `prefix` (`emulated-` for the emulated
+/// PSP's, which are kept under names no AMD tool reads).
+fn read_named_certs(dir: &Path, prefix: &str) -> Result<Endorsements, GatherError> {
     if !dir.is_dir() {
         return Err(GatherError::Read {
             path: dir.to_path_buf(),
@@ -86,13 +93,19 @@ pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
         });
     }
     let exts = ["pem", "der", "crt", "cer"];
-    let crl = one_of(dir, CertName::Crl, &["der", "pem", "crl"], MAX_CRL_FILE)?;
+    let crl = one_of(
+        dir,
+        prefix,
+        CertName::Crl,
+        &["der", "pem", "crl"],
+        MAX_CRL_FILE,
+    )?;
     Ok(Endorsements {
-        ark: one_of(dir, CertName::Ark, &exts, MAX_CERT_FILE)?,
-        ask: one_of(dir, CertName::Ask, &exts, MAX_CERT_FILE)?,
-        asvk: one_of(dir, CertName::Asvk, &exts, MAX_CERT_FILE)?,
-        vcek: one_of(dir, CertName::Vcek, &exts, MAX_CERT_FILE)?,
-        vlek: one_of(dir, CertName::Vlek, &exts, MAX_CERT_FILE)?,
+        ark: one_of(dir, prefix, CertName::Ark, &exts, MAX_CERT_FILE)?,
+        ask: one_of(dir, prefix, CertName::Ask, &exts, MAX_CERT_FILE)?,
+        asvk: one_of(dir, prefix, CertName::Asvk, &exts, MAX_CERT_FILE)?,
+        vcek: one_of(dir, prefix, CertName::Vcek, &exts, MAX_CERT_FILE)?,
+        vlek: one_of(dir, prefix, CertName::Vlek, &exts, MAX_CERT_FILE)?,
         vek_problem: None,
         crl: match crl {
             Some(b) => CrlInput::Given(b),
@@ -257,6 +270,21 @@ pub fn parse_nonce(
     })
 }
 
+/// A public key file as people hand it over: the 32 raw bytes `boot` writes as `pubkey.bin`, or
+/// the hex text it writes as `pubkey` (64 digits, a trailing newline allowed). Unambiguous: a raw
+/// X25519 key is 32 bytes, its hex 64. Returns the key and which form was read, to be said.
+pub fn parse_pubkey(bytes: Vec<u8>) -> (Vec<u8>, &'static str) {
+    const RAW: usize = 32;
+    let text = bytes.trim_ascii_end();
+    if text.len() == 2 * RAW
+        && text.iter().all(u8::is_ascii_hexdigit)
+        && let Ok(key) = hex::decode(text)
+    {
+        return (key, "hex text (64 digits)");
+    }
+    (bytes, "raw bytes")
+}
+
 /// Reads a run folder (record, nonce, public key, report, `certs/`) and checks that the record
 /// names the nonce and key the files hold.
 pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
@@ -281,9 +309,14 @@ pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
         ));
     }
     let report = dir.read_report()?;
-    let certs = dir.certs();
+    // Each launch's certificates where it keeps them: an emulated run's never under AMD's names.
+    let (certs, prefix) = if run.launch.is_emulated() {
+        (dir.emulated_certs(), run_files::EMULATED_PREFIX)
+    } else {
+        (dir.certs(), "")
+    };
     let endorsements = if certs.is_dir() {
-        read_certs_dir(&certs)?
+        read_named_certs(&certs, prefix)?
     } else {
         Endorsements::default()
     };
@@ -322,4 +355,22 @@ pub fn expected_config(
         measurement_source: format!("{} config {:?}", path.display(), config.launch.name),
         ..Reference::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pubkey;
+
+    #[test]
+    fn a_pubkey_is_read_as_hex_only_when_it_is_64_hex_digits() {
+        let raw = vec![0xAB; 32];
+        assert_eq!(parse_pubkey(raw.clone()), (raw.clone(), "raw bytes"));
+        let hex = format!("{}\n", "ab".repeat(32)).into_bytes();
+        assert_eq!(parse_pubkey(hex).0, raw);
+        // 32 bytes that are hex digits are still 32 raw bytes, not 16.
+        let digits = "ab".repeat(16).into_bytes();
+        assert_eq!(parse_pubkey(digits.clone()), (digits, "raw bytes"));
+        let odd = b"abc".to_vec();
+        assert_eq!(parse_pubkey(odd.clone()).0, odd);
+    }
 }

@@ -241,14 +241,18 @@ fn the_chain_keeps_an_ark_signed_crl_in_its_cache() {
     assert!(crl.next_update().expect("next update") >= c.roots.ark.not_after());
     // A chain cached before CRLs were kept gets one on its next load.
     let copy = tempfile::tempdir().expect("tmp");
-    let v1 = copy.path().join("v1");
+    let v1 = copy.path().join(snpkit_attest::emulated::CACHE_VERSION);
     std::fs::create_dir_all(&v1).expect("mkdir");
+    std::fs::set_permissions(&v1, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
     for f in [
         "ark.pem", "ask.pem", "vcek.pem", "ark.key", "ask.key", "vcek.key",
     ] {
         std::fs::copy(c.dir.join(f), v1.join(f)).expect("copy");
     }
-    let again = TestChain::existing(copy.path()).expect("loads");
+    let again = TestChain::existing(copy.path())
+        .expect("loads")
+        .expect("is there");
     snpkit_attest::certs::crl::Crl::decode(&again.crl)
         .expect("issued")
         .verify_signed_by(&c.roots.ark)

@@ -156,6 +156,12 @@ pub enum BrokerError {
         "allow_emulated was asked for, but this machine has no emulated test chain in {dir} (the first emulated boot makes it)"
     )]
     NoTestChain { dir: PathBuf },
+    #[error("the emulated test chain in {} cannot be used", dir.display())]
+    BadTestChain {
+        dir: PathBuf,
+        #[source]
+        source: Box<snpkit_attest::emulated::EmulatedError>,
+    },
     #[error("no cache folder for the test chain: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
     #[error("the KDS client cannot start")]
@@ -229,6 +235,10 @@ impl Broker {
             };
             Some(
                 snpkit_attest::emulated::TestChain::existing(&dir)
+                    .map_err(|source| BrokerError::BadTestChain {
+                        dir: dir.clone(),
+                        source: Box::new(source),
+                    })?
                     .ok_or(BrokerError::NoTestChain { dir })?,
             )
         } else {

@@ -113,6 +113,14 @@ pub mod run_files {
     pub const HASHES_PAGE: &str = "hashes-page.bin";
     /// The certificates the guest's provider returned (see [`crate::CertName`]).
     pub const CERTS: &str = "certs";
+    /// The emulated PSP's certificates, named so that no AMD tool reads them as AMD's: a folder
+    /// and file names (`emulated-ark.pem`, …) that snpguest does not look for.
+    pub const EMULATED_CERTS: &str = "emulated-certs";
+    /// The prefix of every emulated certificate's file name.
+    pub const EMULATED_PREFIX: &str = "emulated-";
+    /// The mark of an emulated run's folder: a file that says, to people and tools, that nothing
+    /// in the folder is AMD's.
+    pub const EMULATED_MARK: &str = "EMULATED-NOT-AMD";
     /// A run folder while its run goes on: `runs/<id>.partial/`.
     pub const PARTIAL_SUFFIX: &str = ".partial";
     /// A run that failed, kept for its console log: `runs/<id>.failed/`.

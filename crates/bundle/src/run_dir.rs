@@ -160,6 +160,27 @@ impl RunDir {
         self.certs().join(name.pem_file())
     }
 
+    /// `emulated-certs/`: where an emulated run keeps the emulated PSP's certificates.
+    pub fn emulated_certs(&self) -> PathBuf {
+        self.dir.join(run_files::EMULATED_CERTS)
+    }
+
+    /// Where a run launched as `launch` keeps certificate `name`: AMD's names in `certs/` for a
+    /// real PSP's, `emulated-certs/emulated-<stem>.pem` for the emulated PSP's.
+    pub fn cert_for(&self, launch: crate::RunLaunch, name: CertName) -> PathBuf {
+        if launch.is_emulated() {
+            self.emulated_certs()
+                .join(format!("{}{}", run_files::EMULATED_PREFIX, name.pem_file()))
+        } else {
+            self.cert(name)
+        }
+    }
+
+    /// The mark file of an emulated run.
+    pub fn emulated_mark(&self) -> PathBuf {
+        self.dir.join(run_files::EMULATED_MARK)
+    }
+
     pub fn read_record(&self) -> Result<RunRecord, BundleError> {
         let path = self.record();
         RunRecord::from_json(&path, &Limit::RUN_RECORD.read(&path)?)
@@ -200,11 +221,18 @@ impl RunDir {
         )
     }
 
-    /// Writes one certificate (PEM) into `certs/`.
-    pub fn write_cert(&self, name: CertName, pem: &[u8]) -> Result<(), BundleError> {
-        let certs = self.certs();
-        std::fs::create_dir_all(&certs).map_err(BundleError::change("create", &certs))?;
-        write_file(&self.cert(name), "certificate", pem)
+    /// Writes one certificate (PEM) where a run launched as `launch` keeps it ([`RunDir::cert_for`]).
+    pub fn write_cert(
+        &self,
+        launch: crate::RunLaunch,
+        name: CertName,
+        pem: &[u8],
+    ) -> Result<(), BundleError> {
+        let path = self.cert_for(launch, name);
+        if let Some(certs) = path.parent() {
+            std::fs::create_dir_all(certs).map_err(BundleError::change("create", certs))?;
+        }
+        write_file(&path, "certificate", pem)
     }
 }
 
@@ -243,6 +271,15 @@ impl PartialRun {
 
     /// Writes `run.json` last and gives the run its final name.
     pub fn finish(mut self, record: &RunRecord) -> Result<RunDir, BundleError> {
+        if record.launch.is_emulated() {
+            write_file(
+                &self.dir.emulated_mark(),
+                "emulated run mark",
+                b"This run was launched under snpkit's EMULATED PSP. Nothing in this folder is AMD's:\n\
+                  the report is signed by snpkit's test chain (emulated-certs/) and proves nothing\n\
+                  about hardware. snpkit verifies it only with --allow-emulated.\n",
+            )?;
+        }
         write_file(
             &self.dir.record(),
             "run record",
@@ -298,8 +335,18 @@ mod tests {
         dir.write_report(&[7u8; 1184]).unwrap();
         dir.write_pubkey(b"key").unwrap();
         dir.write_nonce(&[0xAB; 32]).unwrap();
-        dir.write_cert(CertName::Vcek, b"-----BEGIN CERTIFICATE-----\n")
-            .unwrap();
+        dir.write_cert(
+            crate::RunLaunch::Snp,
+            CertName::Vcek,
+            b"-----BEGIN CERTIFICATE-----\n",
+        )
+        .unwrap();
+        dir.write_cert(
+            crate::RunLaunch::Emulated,
+            CertName::Ark,
+            b"-----BEGIN CERTIFICATE-----\n",
+        )
+        .unwrap();
         let record = crate::run_record::tests::record();
         let done = run.finish(&record).unwrap();
         assert_eq!(listing(&image.runs()), [id.to_string()]);
@@ -317,6 +364,14 @@ mod tests {
         );
         assert!(done.cert(CertName::Vcek).ends_with("certs/vcek.pem"));
         assert!(done.cert(CertName::Vcek).is_file());
+        // The emulated PSP's under names no AMD tool reads, and the folder marked (the record
+        // is of an emulated launch).
+        let emulated = done.cert_for(crate::RunLaunch::Emulated, CertName::Ark);
+        assert!(emulated.ends_with("emulated-certs/emulated-ark.pem"));
+        assert!(emulated.is_file());
+        assert!(!done.certs().join("ark.pem").exists());
+        let mark = std::fs::read_to_string(done.emulated_mark()).unwrap();
+        assert!(mark.contains("Nothing in this folder is AMD's"), "{mark}");
         assert_eq!(image.newest_run().unwrap(), done);
     }
 

@@ -82,12 +82,39 @@ pub struct Passed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleSection(pub String);
 
-impl fmt::Display for ConsoleSection {
+impl ConsoleSection {
+    /// The section, and for an empty console why a refused image leaves it so.
+    fn with_firmware_note(&self) -> String {
+        if self.0.trim().is_empty() {
+            format!("{self}: the RELEASE firmware stops without a word when a hash does not match")
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// QEMU's stderr, or a word on its silence: a "QEMU" that fails without a word may be no QEMU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuStderr(pub String);
+
+impl fmt::Display for QemuStderr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.trim().is_empty() {
             f.write_str(
-                "the console stayed empty: the RELEASE firmware stops without a word when a hash does not match",
+                "it printed nothing on stderr; check that --qemu names a working qemu-system-x86_64",
             )
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+impl fmt::Display for ConsoleSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neutral: an empty console is the firmware's silence only when QEMU ran and the kernel
+        // never started (that reason says so); a QEMU that failed at once printed nothing either.
+        if self.0.trim().is_empty() {
+            f.write_str("the console stayed empty")
         } else {
             write!(f, "last console lines:\n{}", self.0)
         }
@@ -114,8 +141,9 @@ pub enum RunFailure {
     #[error(
         "the firmware refused the image: the kernel never started. In a measured launch this means the kernel, initrd \
          or command line QEMU was given does not match the SHA-256 in the SEV hashes table, i.e. {} was changed \
-         after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {recipe}`.\n{console}",
-        image.display()
+         after it was built (or the firmware is not an AmdSev OVMF). Rebuild with `cargo xtask build {recipe}`.\n{}",
+        image.display(),
+        console.with_firmware_note()
     )]
     KernelNeverStarted {
         image: PathBuf,
@@ -140,7 +168,7 @@ pub enum RunFailure {
     #[error("QEMU failed ({status}): {qemu_stderr}\n{console}")]
     QemuFailed {
         status: ExitStatus,
-        qemu_stderr: String,
+        qemu_stderr: QemuStderr,
         console: ConsoleSection,
     },
     #[error("the guest kernel panicked before it attested ({channel}).{kernel_said}\n{console}")]
@@ -208,7 +236,7 @@ pub fn judge(run: RunEnd, context: &RunContext<'_>) -> Result<Passed, RunFailure
             _,
         ) => Err(RunFailure::QemuFailed {
             status,
-            qemu_stderr,
+            qemu_stderr: QemuStderr(qemu_stderr),
             console,
         }),
         (Outcome::GuestPanicked { .. }, Err(channel)) => Err(RunFailure::PanickedBeforeAttesting {
@@ -426,6 +454,33 @@ mod tests {
             format!(
                 "QEMU failed (exit status: 1): qemu: could not load kernel\nlast console lines:\n{TAIL}"
             )
+        );
+    }
+
+    /// `boot --qemu /bin/false`: QEMU's failure, never the firmware's.
+    #[test]
+    fn a_silent_qemu_that_fails_at_once_is_not_blamed_on_the_firmware() {
+        let f = failure(end(
+            Outcome::Crashed {
+                status: ExitStatus::from_raw(1 << 8),
+                console_tail: String::new(),
+                qemu_stderr: String::new(),
+            },
+            None,
+            Err(closed()),
+        ));
+        let text = f.to_string();
+        assert!(
+            text.starts_with(
+                "QEMU failed (exit status: 1): it printed nothing on stderr; check that --qemu names \
+                 a working qemu-system-x86_64\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("firmware"), "{text}");
+        assert_eq!(
+            ConsoleSection(String::new()).to_string(),
+            "the console stayed empty"
         );
     }
 

@@ -3,6 +3,9 @@
 //! extensions) and an ARK-signed CRL, with names that say it is a test chain. Generated once per
 //! machine and cached: RSA-4096 key generation takes seconds.
 //!
+//! The cache is a private folder ([`PrivateDir`]): the keys are 0600 in a 0700 folder, checked
+//! on every load and refused (with the `chmod` that fixes them) when others could read them.
+//!
 //! The CRL lists nothing and is current for the ARK's whole validity: AMD's CRLs expire after
 //! weeks, but a test chain cached for years must keep verifying, and the verifier's CRL check
 //! (issuer, ARK signature, dates, revoked serials) runs on it all the same.
@@ -25,11 +28,19 @@ use der::asn1::BitString;
 use rand_core::{OsRng, RngCore};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use sha2::Sha384;
+use snpkit_fsguard::PrivateDir;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// Layout version of the cache folder; bump when the chain's shape changes.
-const CACHE_VERSION: &str = "v1";
+/// Layout version of the cache folder; bump when the chain's shape changes. v2: the keys are
+/// private (v1 left them 0644 in a 0755 folder; such a chain is not used again).
+pub const CACHE_VERSION: &str = "v2";
+
+/// What the folder is, in errors.
+const WHAT: &str = "the emulated PSP's test chain";
+
+/// Certificates, keys and the CRL are a few KiB; nothing in the folder is larger.
+const MAX_FILE: u64 = 64 << 10;
 
 /// The test chain with its private keys.
 pub struct TestChain {
@@ -75,8 +86,9 @@ impl TestChain {
             std::process::id(),
             OsRng.next_u64()
         ));
-        std::fs::create_dir_all(&tmp).map_err(io("create the folder", &tmp))?;
-        let written = generate_into(&tmp);
+        let written = PrivateDir::create(&tmp, WHAT)
+            .map_err(EmulatedError::from)
+            .and_then(|private| generate_into(&private));
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -98,20 +110,20 @@ impl TestChain {
         Ok(CHAIN.get_or_init(|| chain))
     }
 
-    /// The cached chain if this machine has one, without generating it (the verifier's view).
-    pub fn existing(dir: &Path) -> Option<TestChain> {
+    /// The cached chain if this machine has one, without generating it (the verifier's view);
+    /// one that is there but exposed or damaged is an error, not quietly no chain.
+    pub fn existing(dir: &Path) -> Result<Option<TestChain>, EmulatedError> {
         let d = dir.join(CACHE_VERSION);
-        d.join("vcek.key")
-            .exists()
-            .then(|| TestChain::load(&d).ok())
-            .flatten()
+        if std::fs::symlink_metadata(d.join("vcek.key")).is_err() {
+            return Ok(None);
+        }
+        TestChain::load(&d).map(Some)
     }
 
     fn load(dir: &Path) -> Result<TestChain, EmulatedError> {
-        let read = |name: &str| {
-            let p = dir.join(name);
-            std::fs::read(&p).map_err(io("read", &p))
-        };
+        let private = PrivateDir::open(dir, WHAT)?;
+        let read = |name: &str| private.read_public(name, name, MAX_FILE);
+        let secret = |name: &str| private.read_secret(name, name, MAX_FILE);
         let damaged = |reason: String| EmulatedError::Damaged {
             path: dir.to_path_buf(),
             reason,
@@ -123,7 +135,7 @@ impl TestChain {
         let ask = cert("ask.pem")?;
         let vcek = cert("vcek.pem")?;
         let text = |name: &str| -> Result<String, EmulatedError> {
-            String::from_utf8(read(name)?).map_err(|_| damaged(format!("{name} is not text")))
+            String::from_utf8(secret(name)?).map_err(|_| damaged(format!("{name} is not text")))
         };
         let ark_key = rsa::RsaPrivateKey::from_pkcs8_pem(&text("ark.key")?)
             .map_err(|e| damaged(e.to_string()))?;
@@ -143,14 +155,14 @@ impl TestChain {
         )
         .map_err(|e| damaged(e.to_string()))?;
         let crl_path = dir.join("crl.der");
-        match std::fs::read(&crl_path) {
+        match read("crl.der") {
             Ok(der) => {
                 crate::certs::crl::Crl::decode(&der).map_err(|e| damaged(e.to_string()))?;
                 chain.crl = der;
             }
             // A chain cached before it came with a CRL: issue one now and keep it beside the keys.
             // Should the folder be read-only, this process still has its CRL in memory.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
                 chain.issue_whole_life_crl()?;
                 // First writer wins (a hard link never replaces), so concurrent loaders, whose
                 // randomised PSS signatures differ, all end up with the one CRL on disk.
@@ -163,13 +175,13 @@ impl TestChain {
                     let _ = std::fs::hard_link(&tmp, &crl_path);
                 }
                 let _ = std::fs::remove_file(&tmp);
-                if let Ok(der) = std::fs::read(&crl_path)
+                if let Ok(der) = read("crl.der")
                     && crate::certs::crl::Crl::decode(&der).is_ok()
                 {
                     chain.crl = der;
                 }
             }
-            Err(e) => return Err(io("read", &crl_path)(e)),
+            Err(e) => return Err(e.into()),
         }
         Ok(chain)
     }
@@ -301,43 +313,28 @@ fn pem(label: &str, der: &[u8]) -> Result<String, EmulatedError> {
     der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(gen_err)
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<(), EmulatedError> {
-    let p = dir.join(name);
-    std::fs::write(&p, text).map_err(io("write", &p))
+fn key(k: &impl EncodePrivateKey) -> Result<String, EmulatedError> {
+    Ok(k.to_pkcs8_pem(der::pem::LineEnding::LF)
+        .map_err(gen_err)?
+        .to_string())
 }
 
-fn generate_into(dir: &Path) -> Result<(), EmulatedError> {
+fn generate_into(dir: &PrivateDir) -> Result<(), EmulatedError> {
     tracing::info!("generating the emulated PSP's RSA-4096 test chain (once per machine)");
     let g = generate(&ChainNames::emulated(), 4096)?;
-    write(dir, "ark.pem", &pem("CERTIFICATE", &g.ark)?)?;
-    write(dir, "ask.pem", &pem("CERTIFICATE", &g.ask)?)?;
-    write(dir, "vcek.pem", &pem("CERTIFICATE", &g.vcek)?)?;
-    write(
-        dir,
-        "ark.key",
-        &g.ark_key
-            .to_pkcs8_pem(der::pem::LineEnding::LF)
-            .map_err(gen_err)?,
-    )?;
-    write(
-        dir,
-        "ask.key",
-        &g.ask_key
-            .to_pkcs8_pem(der::pem::LineEnding::LF)
-            .map_err(gen_err)?,
-    )?;
-    write(
-        dir,
-        "vcek.key",
-        &g.vcek_key
-            .to_pkcs8_pem(der::pem::LineEnding::LF)
-            .map_err(gen_err)?,
-    )?;
-    write(
-        dir,
+    let public = |name: &str, text: &str| dir.write_public(name, name, text.as_bytes());
+    let secret = |name: &str, text: &str| dir.write_secret(name, name, text.as_bytes());
+    public("ark.pem", &pem("CERTIFICATE", &g.ark)?)?;
+    public("ask.pem", &pem("CERTIFICATE", &g.ask)?)?;
+    public("vcek.pem", &pem("CERTIFICATE", &g.vcek)?)?;
+    secret("ark.key", &key(&g.ark_key)?)?;
+    secret("ask.key", &key(&g.ask_key)?)?;
+    secret("vcek.key", &key(&g.vcek_key)?)?;
+    public(
         "README",
         "snpkit's emulated PSP test chain. NOT AMD. Reports signed with it prove nothing about hardware.\n\
          snpkit accepts it only with --allow-emulated, and then says EMULATED in every verdict.\n\
+         The keys are 0600 in this 0700 folder; snpkit refuses them otherwise.\n\
          crl.der: the test ARK's CRL, written on first load.\n",
     )?;
     Ok(())

@@ -18,6 +18,9 @@ pub enum EmulatedError {
     Generate(String),
     #[error("no cache folder: set SNPKIT_CACHE, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
+    /// A file of the chain that is exposed (a key others can read), no regular file or too large.
+    #[error(transparent)]
+    File(#[from] snpkit_fsguard::FsError),
 }
 
 pub(super) fn io(

@@ -16,7 +16,7 @@ pub mod key;
 pub mod psp;
 pub mod report;
 
-pub use chain::{ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
+pub use chain::{CACHE_VERSION, ChainNames, EmulatedError, TestChain, VekSpec, default_dir};
 pub use chip_secret::{ChipSecret, ChipSecretError};
 pub use key::GuestContext;
 pub use psp::{answer, certificate_table};

@@ -83,16 +83,20 @@ pub(super) fn chain(
         return None;
     };
     let mut ask_ok = true;
+    // A pinned intermediate given under the other's name (an ASVK as ask.pem), or one that is not
+    // this report's: harmless, since the pinned one is used, but said, never passed over.
+    let mut notes = Vec::new();
+    let want = if want_kind == "VLEK" { "asvk" } else { "ask" };
     for (name, given) in [("ask", &e.ask), ("asvk", &e.asvk)] {
         let Some(bytes) = given else { continue };
         match Cert::decode(name, bytes) {
             Ok(c) => {
-                let known = c.fingerprint() == roots.ask.fingerprint()
-                    || roots
-                        .asvk
-                        .as_ref()
-                        .is_some_and(|a| a.fingerprint() == c.fingerprint());
-                if !known {
+                let is_ask = c.fingerprint() == roots.ask.fingerprint();
+                let is_asvk = roots
+                    .asvk
+                    .as_ref()
+                    .is_some_and(|a| a.fingerprint() == c.fingerprint());
+                if !is_ask && !is_asvk {
                     ask_ok = false;
                     v.fail(
                         "chain.ask",
@@ -100,6 +104,24 @@ pub(super) fn chain(
                         format!("{} sha256 {}", c.label(), c.fingerprint_hex()),
                         format!("the given {name} is not one of AMD's {product} signing keys"),
                     );
+                    continue;
+                }
+                let actual = if is_ask { "ask" } else { "asvk" };
+                if actual != name {
+                    notes.push(format!(
+                        "the given {name} is {product}'s {}, not its {}",
+                        actual.to_uppercase(),
+                        name.to_uppercase()
+                    ));
+                }
+                if actual != want {
+                    notes.push(format!(
+                        "the given {} is the intermediate of {}s, not of this report's {want_kind}: \
+                         ignored, the pinned {} is used",
+                        actual.to_uppercase(),
+                        if is_ask { "VCEK" } else { "VLEK" },
+                        want.to_uppercase()
+                    ));
                 }
             }
             Err(err) => {
@@ -115,11 +137,12 @@ pub(super) fn chain(
     }
     if ask_ok {
         // Signed by the ARK and a CA: checked once, by `Roots::new`.
-        v.pass(
-            "chain.ask",
-            intermediate.label(),
-            format!("pinned, signed by {}", roots.ark.label()),
-        );
+        let mut detail = format!("pinned, signed by {}", roots.ark.label());
+        for note in &notes {
+            detail.push_str("; ");
+            detail.push_str(note);
+        }
+        v.pass("chain.ask", intermediate.label(), detail);
     }
 
     // VEK
