@@ -34,8 +34,10 @@ struct ServeArgs {
     /// Verification policy (TOML, as for `cargo xtask verify --policy`).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Release rules (TOML): which configs, measurements or author keys may have which resources.
-    /// Without it, every guest that passes verification may have every resource.
+    /// Release rules (TOML, see crates/broker/examples/rules.toml): which configs, measurements or
+    /// ID-block signers (author or ID key, family, image, minimum SVN: verify's signer checks) may
+    /// have which resources. Without it, every guest that passes verification may have every
+    /// resource.
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
     /// Accept evidence signed by this machine's emulated PSP test chain (testing only; every

@@ -39,6 +39,9 @@ pub struct Event {
     pub configs: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_checks: Vec<String>,
+    /// How an attested guest's measurement was accepted: `reference`, or `signature (rule …)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// Size of a released resource (never its content).

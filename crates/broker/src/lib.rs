@@ -4,7 +4,8 @@
 //! Owns the HTTP server ([`server`]: axum on hyper and tokio; [`listener`]: the bounded accept
 //! loop, optional TLS with rustls), sessions
 //! and their single-use nonces ([`session`]), the appraisal of evidence ([`appraise`]), the
-//! resources folder ([`store`]), the release rules ([`rules`], TOML), the reference values read
+//! resources folder ([`store`]), the release rules ([`rules`], TOML, with their ID-block signer
+//! keys in [`signer`]), the reference values read
 //! from `expected.json` ([`reference`]), the audit log ([`audit`]) and the attestation token
 //! ([`token`]). Must not know about QEMU, images beyond `expected.json`, or how a guest reaches it
 //! (directly, or through the host's relay): the protocol's bytes come from snpkit-kbs.
@@ -15,6 +16,7 @@
 //!                        evidence ─▶ report bytes + certs ─▶ verdict(report, endorsements, policy,
 //!                        reference config whose measurement matches, REPORT_DATA = binding(nonce,
 //!                        key)) ─▶ Attested{key, measurement, configs} ─▶ {"token"}
+//!                        (or, in no reference config, a signer rule's verdict passing it by signature)
 //! GET  /kbs/v0/resource/<repo>/<type>/<tag>   cookie ─▶ Attested ─▶ rules ─▶ DIR/<repo>/<type>/<tag>
 //!                        ─▶ JWE sealed to the attested key
 //! ```
@@ -33,6 +35,7 @@ pub mod reference;
 pub mod rules;
 pub mod server;
 pub mod session;
+pub mod signer;
 pub mod stats;
 pub mod store;
 pub mod token;
@@ -222,7 +225,11 @@ impl Broker {
             }
         };
         let rules = match &config.rules {
-            Some(path) => Some(rules::Rules::read(path, &reference)?),
+            Some(path) => {
+                let rules = rules::Rules::read(path, &reference)?;
+                rules.check_policy(&policy)?;
+                Some(rules)
+            }
             None => None,
         };
         let store = store::ResourceStore::open(&config.resources, config.limits.max_resource)?;

@@ -3,10 +3,10 @@
 //! Without a rules file every guest that passes verification — its measurement among the
 //! reference configs, its REPORT_DATA bound to this session — may have every resource in the
 //! folder: one appliance, one broker. With a rules file, resources are refused unless a rule
-//! grants them:
+//! grants them (`crates/broker/examples/rules.toml` is a commented example):
 //!
 //! ```toml
-//! # Each [[resource]] grants the resources its path names to the guests it lists.
+//! # Each [[resource]] grants the resources its path names to the guests it describes.
 //! [[resource]]
 //! path = "default/secret-hello/token"  # <repository>/<type>/<tag>; "*" matches any one component
 //! configs = ["hello-1"]                # launch configs of the reference (expected.json), by name
@@ -14,20 +14,38 @@
 //! [[resource]]
 //! path = "default/database/*"
 //! measurements = ["<96 hex digits>"]   # launch digests (each must be one of the reference's)
-//! author_keys = ["<96 hex digits>"]    # SHA-384 of an ID-block author key (AUTHOR_KEY_DIGEST)
+//!
+//! # Signer rules, as `cargo xtask verify` takes them (ID block, issue 13): any image signed by
+//! # this author key, of family F, with guest SVN at least 3 — no measurement pinned.
+//! [[resource]]
+//! path = "default/signed/*"
+//! author_key = "keys/author.pub.pem"   # public key file (SPKI, PEM or DER), relative to this file
+//! # author_key_digest = "<96 hex>"     # or its digest (AUTHOR_KEY_DIGEST), as keygen prints it
+//! # id_key = "…" / id_key_digest = "…" # the ID key, likewise (ID_KEY_DIGEST)
+//! family_id = "5e0d3ab4-7f5c-4b43-9a33-0c6b2f0e6d11"  # 32 hex digits or a UUID (FAMILY_ID)
+//! # image_id = "…"                     # likewise (IMAGE_ID)
+//! min_guest_svn = 3                    # GUEST_SVN at least this
 //! ```
 //!
-//! A guest may have a resource when any rule whose path matches lists its config, its
-//! measurement, or (with AUTHOR_KEY_EN set in its report) its author key digest. Rules only grant;
-//! there is no deny, so their order does not matter. The file is checked when the broker starts:
-//! unknown keys, a rule that grants to no one, a config the reference does not have and a
-//! measurement no guest could pass with are errors, not silent no-ops.
+//! A rule names guests by what they measured (`configs`, `measurements`: either one matching is
+//! enough) and, or instead, by who signed them (the signer keys: every one written must hold).
+//! With both, a guest needs both. With signer keys alone, the rule pins no measurement: the
+//! broker appraises the report with the signer keys added to its snpkit-attest policy and no
+//! expected measurement, so the measurement passes by signature exactly as `verify` passes it —
+//! and only when the rule requires a non-zero author or ID key digest (the PSP launched the guest
+//! because that key signed an ID block naming its MEASUREMENT). Such a guest attests even when its
+//! measurement is in no reference config, and may then have only what signer rules grant it.
 //!
-//! Author keys: today they narrow among the reference measurements (verification still demands
-//! one); the ID-block work (issue 13) may let an author key stand for measurements it signed.
+//! Rules only grant; there is no deny, so their order does not matter. The file is checked when
+//! the broker starts: unknown keys, a rule that grants to no one (family, image or SVN without a
+//! key or a pinned measurement: anyone can launch with any ID block of their own), a config the
+//! reference does not have, a measurement no guest could pass with, an unreadable key file and a
+//! signer key the policy file contradicts are errors, not silent no-ops.
 
 use crate::reference::ReferenceSet;
+use crate::signer::{Signer, SignerText};
 use serde::Deserialize;
+use snpkit_attest::Policy;
 use snpkit_kbs::ResourcePath;
 use std::path::{Path, PathBuf};
 
@@ -74,8 +92,13 @@ struct RuleText {
     configs: Vec<String>,
     #[serde(default)]
     measurements: Vec<String>,
-    #[serde(default)]
-    author_keys: Vec<String>,
+    id_key: Option<String>,
+    id_key_digest: Option<String>,
+    author_key: Option<String>,
+    author_key_digest: Option<String>,
+    family_id: Option<String>,
+    image_id: Option<String>,
+    min_guest_svn: Option<u32>,
 }
 
 /// One component of a rule's path.
@@ -91,7 +114,23 @@ pub struct Rule {
     text: String,
     configs: Vec<String>,
     measurements: Vec<[u8; 48]>,
-    author_keys: Vec<[u8; 48]>,
+    signer: Option<Signer>,
+}
+
+impl Rule {
+    /// Whether the rule names guests by what they measured.
+    fn pins(&self) -> bool {
+        !self.configs.is_empty() || !self.measurements.is_empty()
+    }
+}
+
+/// What the appraisal found of one signer rule: did the report pass under the policy with that
+/// rule's signer keys (`Err`: the failed checks, in one line)?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerOutcome {
+    /// The rule's index in the file (0-based).
+    pub rule: usize,
+    pub result: Result<(), String>,
 }
 
 /// What the broker knows of an attested guest when it asks for a resource.
@@ -99,8 +138,8 @@ pub struct Rule {
 pub struct Guest<'a> {
     pub configs: &'a [String],
     pub measurement: &'a [u8; 48],
-    /// The report's AUTHOR_KEY_DIGEST when its AUTHOR_KEY_EN bit is set.
-    pub author_key: Option<&'a [u8; 48]>,
+    /// Every signer rule's outcome for this guest's report.
+    pub signers: &'a [SignerOutcome],
 }
 
 #[derive(Debug, Clone)]
@@ -116,14 +155,22 @@ pub enum Grant {
     NoRules,
     /// Granted by the rule with this path, through this criterion.
     Rule { path: String, by: &'static str },
-    /// No matching rule names the guest.
-    Refused { matching_rules: usize },
+    /// No matching rule grants it: why not, rule by rule (`rule 2 (path …): …`).
+    Refused {
+        matching_rules: usize,
+        reasons: Vec<String>,
+    },
 }
 
 fn hex48(text: &str) -> Option<[u8; 48]> {
     hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
+}
+
+/// How rules are named in messages: as in the file's errors, counted from 1.
+pub fn rule_label(index: usize, path: &str) -> String {
+    format!("rule {} (path {path:?})", index + 1)
 }
 
 impl Rules {
@@ -139,11 +186,13 @@ impl Rules {
         Rules::parse(path, &text, reference)
     }
 
+    /// Parses a rules file read from `path`; key files it names are read relative to its folder.
     pub fn parse(path: &Path, text: &str, reference: &ReferenceSet) -> Result<Rules, RulesError> {
         let file: RulesFile = toml::from_str(text).map_err(|source| RulesError::Toml {
             path: path.into(),
             source,
         })?;
+        let base = path.parent().unwrap_or(Path::new("."));
         let mut rules = Vec::with_capacity(file.resource.len());
         for (i, r) in file.resource.into_iter().enumerate() {
             let err = |reason: String| RulesError::Rule {
@@ -172,10 +221,39 @@ impl Rules {
                     Pattern::Exact(p.into())
                 }
             };
-            if r.configs.is_empty() && r.measurements.is_empty() && r.author_keys.is_empty() {
-                return Err(err(
-                    "it grants to no one: list configs, measurements or author_keys".into(),
-                ));
+            let signer = Signer::from_text(
+                &SignerText {
+                    id_key: r.id_key.as_deref(),
+                    id_key_digest: r.id_key_digest.as_deref(),
+                    author_key: r.author_key.as_deref(),
+                    author_key_digest: r.author_key_digest.as_deref(),
+                    family_id: r.family_id.as_deref(),
+                    image_id: r.image_id.as_deref(),
+                    min_guest_svn: r.min_guest_svn,
+                },
+                base,
+            )
+            .map_err(err)?;
+            if r.configs.is_empty() && r.measurements.is_empty() {
+                match &signer {
+                    None => {
+                        return Err(err(
+                            "it grants to no one: list configs or measurements, or signer keys \
+                             (author_key, id_key)"
+                                .into(),
+                        ));
+                    }
+                    Some(s) if !s.names_a_key() => {
+                        return Err(err(
+                            "it grants to no one: without configs or measurements a rule needs a \
+                             non-zero author_key or id_key (family_id, image_id and min_guest_svn \
+                             are claims any launch can make with an ID block of its own, and a zero \
+                             digest is what an unsigned launch reports)"
+                                .into(),
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
             for name in &r.configs {
                 if reference.by_name(name).is_none() {
@@ -198,25 +276,33 @@ impl Rules {
                 }
                 measurements.push(d);
             }
-            let author_keys = r
-                .author_keys
-                .iter()
-                .map(|k| {
-                    hex48(k).ok_or_else(|| err(format!("author key {k:?} is not 96 hex digits")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             rules.push(Rule {
                 path: [pattern(a), pattern(b), pattern(c)],
                 text: r.path.clone(),
                 configs: r.configs,
                 measurements,
-                author_keys,
+                signer,
             });
         }
         Ok(Rules {
             source: path.into(),
             rules,
         })
+    }
+
+    /// Refuses signer keys the broker's policy file contradicts (each would make a dead rule).
+    pub fn check_policy(&self, policy: &Policy) -> Result<(), RulesError> {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if let Some(reason) = rule.signer.as_ref().and_then(|s| s.conflict(policy)) {
+                return Err(RulesError::Rule {
+                    path: self.source.clone(),
+                    index: i + 1,
+                    rule_path: rule.text.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn source(&self) -> &Path {
@@ -231,10 +317,19 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// The rules with signer keys: `(index, path, signer)`.
+    pub fn signers(&self) -> impl Iterator<Item = (usize, &str, &Signer)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.signer.as_ref().map(|s| (i, r.text.as_str(), s)))
+    }
+
     /// May this guest have this resource?
     pub fn decide(&self, resource: &ResourcePath, guest: &Guest<'_>) -> Grant {
         let mut matching = 0;
-        for rule in &self.rules {
+        let mut reasons = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
             let hit = rule
                 .path
                 .iter()
@@ -247,27 +342,54 @@ impl Rules {
                 continue;
             }
             matching += 1;
-            let by = if rule.configs.iter().any(|c| guest.configs.contains(c)) {
+            let pinned = if rule.configs.iter().any(|c| guest.configs.contains(c)) {
                 Some("config")
             } else if rule.measurements.contains(guest.measurement) {
                 Some("measurement")
-            } else if guest
-                .author_key
-                .is_some_and(|k| rule.author_keys.contains(k))
-            {
-                Some("author key")
             } else {
                 None
             };
-            if let Some(by) = by {
-                return Grant::Rule {
-                    path: rule.text.clone(),
-                    by,
-                };
+            if rule.pins() && pinned.is_none() {
+                reasons.push(format!(
+                    "{}: lists neither this guest's config nor its measurement",
+                    rule_label(i, &rule.text)
+                ));
+                continue;
             }
+            let by = match (&rule.signer, pinned) {
+                (None, Some(by)) => by,
+                (Some(_), pinned) => {
+                    let outcome = guest.signers.iter().find(|o| o.rule == i);
+                    match outcome.map(|o| &o.result) {
+                        Some(Ok(())) => match pinned {
+                            Some("config") => "config and signer",
+                            Some(_) => "measurement and signer",
+                            None => "signature",
+                        },
+                        Some(Err(why)) => {
+                            reasons.push(format!("{}: {why}", rule_label(i, &rule.text)));
+                            continue;
+                        }
+                        None => {
+                            reasons.push(format!(
+                                "{}: its signer keys were not appraised for this guest",
+                                rule_label(i, &rule.text)
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                // A rule with neither pins nor signer is refused when the file is read.
+                (None, None) => continue,
+            };
+            return Grant::Rule {
+                path: rule.text.clone(),
+                by,
+            };
         }
         Grant::Refused {
             matching_rules: matching,
+            reasons,
         }
     }
 }
@@ -312,8 +434,15 @@ mod tests {
         ResourcePath::parse(p).expect("valid")
     }
 
+    fn refused(matching_rules: usize, reasons: &[&str]) -> Grant {
+        Grant::Refused {
+            matching_rules,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
     #[test]
-    fn rules_grant_by_config_measurement_or_author_key() {
+    fn rules_grant_by_config_measurement_or_signer() {
         let two = hex::encode([2u8; 48]);
         let key = hex::encode([9u8; 48]);
         let rules = parse(&format!(
@@ -326,21 +455,54 @@ path = "app/db/*"
 measurements = ["{two}"]
 [[resource]]
 path = "*/signed/*"
-author_keys = ["{key}"]
+author_key_digest = "{key}"
+min_guest_svn = 3
+[[resource]]
+path = "app/both/x"
+configs = ["two"]
+family_id = "000102030405060708090a0b0c0d0e0f"
 "#
         ))
         .expect("parses");
+        assert_eq!(
+            rules.signers().map(|(i, p, _)| (i, p)).collect::<Vec<_>>(),
+            [(2, "*/signed/*"), (3, "app/both/x")]
+        );
         let one_cfg = ["one".to_string()];
         let g1 = Guest {
             configs: &one_cfg,
             measurement: &[1; 48],
-            author_key: None,
+            signers: &[
+                SignerOutcome {
+                    rule: 2,
+                    result: Err("author_key_digest: expected 09…, found 00…".into()),
+                },
+                SignerOutcome {
+                    rule: 3,
+                    result: Ok(()),
+                },
+            ],
         };
         let two_cfg = ["two".to_string()];
         let g2 = Guest {
             configs: &two_cfg,
             measurement: &[2; 48],
-            author_key: Some(&[9; 48]),
+            signers: &[
+                SignerOutcome {
+                    rule: 2,
+                    result: Ok(()),
+                },
+                SignerOutcome {
+                    rule: 3,
+                    result: Err("family_id: expected 0001…, found 00…".into()),
+                },
+            ],
+        };
+        // By signature alone: in no config, its measurement in no rule.
+        let signed = Guest {
+            configs: &[],
+            measurement: &[7; 48],
+            signers: g2.signers,
         };
         assert_eq!(
             rules.decide(&res("app/token/a"), &g1),
@@ -351,7 +513,12 @@ author_keys = ["{key}"]
         );
         assert_eq!(
             rules.decide(&res("app/token/a"), &g2),
-            Grant::Refused { matching_rules: 1 }
+            refused(
+                1,
+                &[
+                    "rule 1 (path \"app/token/a\"): lists neither this guest's config nor its measurement"
+                ]
+            )
         );
         assert_eq!(
             rules.decide(&res("app/db/pw"), &g2),
@@ -362,23 +529,53 @@ author_keys = ["{key}"]
         );
         assert_eq!(
             rules.decide(&res("app/db/pw"), &g1),
-            Grant::Refused { matching_rules: 1 }
+            refused(
+                1,
+                &[
+                    "rule 2 (path \"app/db/*\"): lists neither this guest's config nor its measurement"
+                ]
+            )
         );
-        assert_eq!(
-            rules.decide(&res("x/signed/y"), &g2),
-            Grant::Rule {
-                path: "*/signed/*".into(),
-                by: "author key"
-            }
-        );
+        for g in [&g2, &signed] {
+            assert_eq!(
+                rules.decide(&res("x/signed/y"), g),
+                Grant::Rule {
+                    path: "*/signed/*".into(),
+                    by: "signature"
+                }
+            );
+        }
         assert_eq!(
             rules.decide(&res("x/signed/y"), &g1),
-            Grant::Refused { matching_rules: 1 }
+            refused(
+                1,
+                &["rule 3 (path \"*/signed/*\"): author_key_digest: expected 09…, found 00…"]
+            )
         );
+        // Config and signer: both must hold.
+        assert!(matches!(
+            rules.decide(&res("app/both/x"), &g2),
+            Grant::Refused { ref reasons, .. } if reasons[0].contains("family_id")
+        ));
+        assert!(matches!(
+            rules.decide(&res("app/both/x"), &g1),
+            Grant::Refused { ref reasons, .. } if reasons[0].contains("lists neither")
+        ));
+        let g2_family = Guest {
+            signers: &[SignerOutcome {
+                rule: 3,
+                result: Ok(()),
+            }],
+            ..g2.clone()
+        };
         assert_eq!(
-            rules.decide(&res("other/x/y"), &g1),
-            Grant::Refused { matching_rules: 0 }
+            rules.decide(&res("app/both/x"), &g2_family),
+            Grant::Rule {
+                path: "app/both/x".into(),
+                by: "config and signer"
+            }
         );
+        assert_eq!(rules.decide(&res("other/x/y"), &g1), refused(0, &[]));
     }
 
     #[test]
@@ -407,8 +604,27 @@ author_keys = ["{key}"]
                 "96 hex",
             ),
             (
-                "[[resource]]\npath = \"a/b/c\"\nauthor_keys = [\"zz\"]",
+                "[[resource]]\npath = \"a/b/c\"\nauthor_key_digest = \"zz\"",
                 "96 hex",
+            ),
+            (
+                "[[resource]]\npath = \"a/b/c\"\nfamily_id = \"000102030405060708090a0b0c0d0e0f\"\nmin_guest_svn = 3",
+                "needs a non-zero author_key or id_key",
+            ),
+            (
+                &format!(
+                    "[[resource]]\npath = \"a/b/c\"\nid_key_digest = \"{}\"",
+                    "00".repeat(48)
+                ),
+                "needs a non-zero author_key or id_key",
+            ),
+            (
+                "[[resource]]\npath = \"a/b/c\"\nauthor_key = \"no-such.pub.pem\"",
+                "no-such.pub.pem",
+            ),
+            (
+                "[[resource]]\npath = \"a/b/c\"\nauthor_keys = [\"ab\"]",
+                "unknown field",
             ),
             (
                 "[[resource]]\npath = \"a/b/c\"\nconfig = [\"one\"]",
@@ -443,6 +659,13 @@ mod example {
         };
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.toml");
         let rules = Rules::read(&path, &reference).expect("the example parses");
-        assert_eq!(rules.len(), 3);
+        assert_eq!(rules.len(), 4);
+        // Its author key file is read beside it, and its digest is the one the PSP would report.
+        let key = snpkit_idblock::keyfile::read_public_key(&path.with_file_name("author.pub.pem"))
+            .expect("the example's key");
+        let signers: Vec<_> = rules.signers().collect();
+        assert_eq!(signers.len(), 2);
+        assert_eq!(signers[0].2.author_key_digest, Some(key.digest()));
+        assert_eq!(signers[0].2.min_guest_svn, Some(3));
     }
 }

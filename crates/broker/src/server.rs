@@ -318,9 +318,12 @@ async fn attest(state: Arc<Inner>, req: Request<Body>) -> Response<Body> {
     };
     let worker = state.clone();
     let appraisal = tokio::task::spawn_blocking(move || {
-        worker
-            .appraiser
-            .appraise(&attestation, &nonce, time::OffsetDateTime::now_utc())
+        worker.appraiser.appraise(
+            &attestation,
+            &nonce,
+            worker.rules.as_ref(),
+            time::OffsetDateTime::now_utc(),
+        )
     })
     .await;
     let appraisal = match appraisal {
@@ -355,6 +358,7 @@ async fn attest(state: Arc<Inner>, req: Request<Body>) -> Response<Body> {
             let token = state.signer.issue(&guest, state.limits.session_ttl);
             ev.decision = "allow";
             ev.configs = guest.configs.clone();
+            ev.measured_by = Some(guest.measured_by.to_string());
             let emulated = guest.emulated;
             state.sessions.attest(&id, guest, Instant::now());
             state.stats.attestations.fetch_add(1, Ordering::Relaxed);
@@ -418,16 +422,17 @@ async fn resource(state: Arc<Inner>, req: Request<Body>) -> Response<Body> {
             let who = rules::Guest {
                 configs: &guest.configs,
                 measurement: &guest.measurement,
-                author_key: guest.author_key.as_ref(),
+                signers: &guest.signers,
             };
             match rules.decide(&name, &who) {
                 Grant::Rule { path, by } => ev.rule = Some(format!("{path} (by {by})")),
                 Grant::NoRules => {}
-                Grant::Refused { matching_rules } => {
+                Grant::Refused { matching_rules, reasons } => {
+                    let why = if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) };
                     return Err(problem(
                         StatusCode::FORBIDDEN,
                         "PolicyDeny",
-                        format!("no rule of {} grants {name} to this guest ({matching_rules} rules name the resource)", rules.source().display()),
+                        format!("no rule of {} grants {name} to this guest ({matching_rules} rules name the resource){why}", rules.source().display()),
                     ));
                 }
             }

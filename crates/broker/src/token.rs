@@ -51,6 +51,7 @@ impl TokenSigner {
                 "emulated": guest.emulated,
                 "measurement": hex::encode(guest.measurement),
                 "configs": guest.configs,
+                "measured_by": guest.measured_by.to_string(),
             },
         });
         let signing_input = format!("{}.{}", self.header, B64URL.encode(claims.to_string()));
@@ -74,7 +75,8 @@ mod tests {
         let guest = Guest {
             configs: vec!["one".into()],
             measurement: [1; 48],
-            author_key: None,
+            measured_by: crate::appraise::MeasuredBy::Reference,
+            signers: Vec::new(),
             emulated: true,
             key: snpkit_kbs::TeeKey::generate().public_jwk().clone(),
         };

@@ -27,11 +27,22 @@ pub fn evidence_with(
     measurement: [u8; 48],
     policy: u64,
 ) -> Result<Vec<u8>, ClientError> {
+    evidence_fields(session, |f| {
+        f.measurement = measurement;
+        f.policy = policy;
+    })
+}
+
+/// Evidence whose report fields `edit` sets (from the reference measurement and policy, bound to
+/// the session): an ID-block identity, for example, as the emulated PSP fills it.
+pub fn evidence_fields(
+    session: &Session,
+    edit: impl FnOnce(&mut ReportFields),
+) -> Result<Vec<u8>, ClientError> {
     let c = chain();
-    let report = emulated_report(
-        c,
-        &ReportFields::new(measurement, session.report_data(), policy),
-    );
+    let mut fields = ReportFields::new(GOOD, session.report_data(), POLICY);
+    edit(&mut fields);
+    let report = emulated_report(c, &fields);
     let certs: [(CertKind, &[u8]); 3] = [
         (CertKind::Ark, c.roots.ark.der()),
         (CertKind::Ask, c.roots.ask.der()),
@@ -82,6 +93,9 @@ pub struct Fixture {
 pub struct Setup {
     pub configs: Vec<(&'static str, [u8; 48])>,
     pub rules: Option<String>,
+    /// Files written into the fixture's folder before the broker starts (`rules.toml` is there,
+    /// so key files it names go here; resources go under `resources/`).
+    pub files: Vec<(String, Vec<u8>)>,
     pub allow_emulated: bool,
     pub limits: Limits,
 }
@@ -91,6 +105,7 @@ impl Default for Setup {
         Setup {
             configs: vec![("hello-1", GOOD)],
             rules: None,
+            files: Vec::new(),
             allow_emulated: true,
             limits: Limits::default(),
         }
@@ -115,6 +130,11 @@ impl Fixture {
         let tok = resources.join(TOKEN_PATH);
         std::fs::create_dir_all(tok.parent().unwrap()).unwrap();
         std::fs::write(&tok, &token).unwrap();
+        for (name, bytes) in &setup.files {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
         let rules = setup.rules.as_ref().map(|text| {
             let p = dir.path().join("rules.toml");
             std::fs::write(&p, text).unwrap();
