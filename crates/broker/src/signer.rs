@@ -146,36 +146,24 @@ impl Signer {
     /// Where the broker's policy file already sets one of these fields to another value: no
     /// guest could pass both, so the rule would be dead.
     pub fn conflict(&self, base: &Policy) -> Option<String> {
-        let pairs: [(&str, Option<&String>, Option<&[u8]>); 4] = [
-            (
-                "id_key_digest",
-                base.id_key_digest.as_ref(),
-                self.id_key_digest.as_ref().map(|d| &d[..]),
-            ),
+        // This rule's fields as policy text, beside the policy file's.
+        let mine = self.policy(&Policy::default());
+        [
+            ("id_key_digest", &base.id_key_digest, &mine.id_key_digest),
             (
                 "author_key_digest",
-                base.author_key_digest.as_ref(),
-                self.author_key_digest.as_ref().map(|d| &d[..]),
+                &base.author_key_digest,
+                &mine.author_key_digest,
             ),
-            (
-                "family_id",
-                base.family_id.as_ref(),
-                self.family_id.as_ref().map(|d| &d[..]),
-            ),
-            (
-                "image_id",
-                base.image_id.as_ref(),
-                self.image_id.as_ref().map(|d| &d[..]),
-            ),
-        ];
-        pairs.into_iter().find_map(|(key, old, new)| match (old, new) {
-            (Some(old), Some(new)) if !old.trim().eq_ignore_ascii_case(&hex::encode(new)) => {
-                Some(format!(
-                    "the policy file sets {key} = {old:?}, the rule requires {}: no guest could pass \
-                     both; give one of them",
-                    hex::encode(new)
-                ))
-            }
+            ("family_id", &base.family_id, &mine.family_id),
+            ("image_id", &base.image_id, &mine.image_id),
+        ]
+        .into_iter()
+        .find_map(|(key, old, new)| match (old, new) {
+            (Some(old), Some(new)) if !old.trim().eq_ignore_ascii_case(new) => Some(format!(
+                "the policy file sets {key} = {old:?}, the rule requires {new}: no guest could \
+                 pass both; give one of them"
+            )),
             _ => None,
         })
     }
