@@ -1,12 +1,12 @@
 //! The key broker: a KBS speaking Trustee's protocol 0.4.0 that releases a secret only to a guest
-//! whose SEV-SNP evidence passes snpkit-attest's verdict against one image's reference values.
+//! whose SEV-SNP evidence passes snpkit-attest's verdict against one image's reference values, or
+//! against a release rule's ID-block signer keys (any image our author key signed, by signature).
 //!
 //! Owns the HTTP server ([`server`]: axum on hyper and tokio; [`listener`]: the bounded accept
-//! loop, optional TLS with rustls), sessions
-//! and their single-use nonces ([`session`]), the appraisal of evidence ([`appraise`]), the
-//! resources folder ([`store`]), the release rules ([`rules`], TOML, with their ID-block signer
-//! keys in [`signer`]), the reference values read
-//! from `expected.json` ([`reference`]), the audit log ([`audit`]) and the attestation token
+//! loop, optional TLS with rustls), sessions and their single-use nonces ([`session`]), the
+//! appraisal of evidence ([`appraise`]), the resources folder ([`store`]), the release rules
+//! ([`rules`], TOML, their signer keys in [`signer`]), the reference values read from
+//! `expected.json` ([`reference`]), the audit log ([`audit`]) and the attestation token
 //! ([`token`]). Must not know about QEMU, images beyond `expected.json`, or how a guest reaches it
 //! (directly, or through the host's relay): the protocol's bytes come from snpkit-kbs.
 //!
