@@ -136,7 +136,10 @@ fn volume_overrides_are_checked_before_anything_runs() {
         "--volume",
         &format!("data={}", other.display()),
     ]));
-    assert!(err.contains("is a folder, not a regular file"), "{err}");
+    assert!(
+        err.contains("is a folder") && err.contains("a sealed volume is a regular file"),
+        "{err}"
+    );
     assert!(!image.runs().exists(), "no run was started");
     assert!(!image.volume("data").unwrap().exists());
 }

@@ -235,7 +235,7 @@ fn a_signed_hello_boots_verifies_by_key_and_bad_blocks_are_refused_at_launch() {
         cmd.args(["verify", "--allow-emulated", "--json", "--report"])
             .arg(run_dir.report())
             .arg("--certs")
-            .arg(run_dir.certs())
+            .arg(run_dir.emulated_certs())
             .args(["--nonce", nonce.trim(), "--pubkey"])
             .arg(run_dir.pubkey())
             .args(extra);

@@ -17,6 +17,7 @@ mod demo;
 mod explain;
 mod fuzz;
 mod fuzz_kbs;
+mod fuzz_seeds;
 mod guest;
 mod kbs;
 mod keygen;

@@ -79,8 +79,26 @@ fn one_of(
 
 /// A `--certs` folder with snpguest's file names: ark, ask, asvk, vcek, vlek (`.pem` or `.der`),
 /// and optionally `crl.der`/`crl.pem`. PEM and DER are both accepted whatever the extension says.
+///
+/// A run's `emulated-certs/` folder is read too: its files carry the `emulated-` prefix so that no
+/// AMD tool takes them for AMD's, and reading them here changes nothing about trust (the verdict
+/// still refuses the emulated chain without `--allow-emulated`).
 pub fn read_certs_dir(dir: &Path) -> Result<Endorsements, GatherError> {
-    read_named_certs(dir, "")
+    let emulated = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(run_files::EMULATED_PREFIX)
+            })
+        })
+        .unwrap_or(false);
+    let prefix = if emulated {
+        run_files::EMULATED_PREFIX
+    } else {
+        ""
+    };
+    read_named_certs(dir, prefix)
 }
 
 /// A folder of certificates whose file names start with `prefix` (`emulated-` for the emulated
