@@ -13,6 +13,7 @@ mod hostile;
 mod kbs;
 mod measure;
 mod reproducible;
+mod schemas;
 mod sealed;
 mod sign;
 mod support;

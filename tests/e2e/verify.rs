@@ -9,7 +9,7 @@ use snpkit_testkit::vectors::read as vector;
 
 /// Run `xtask verify` with `cache` as its whole cache: SNPKIT_CACHE wins over XDG_CACHE_HOME, so
 /// both point there, and a developer's warm cache can never answer for an offline or KDS-down case.
-fn xtask_verify(args: &[&str], cache: &Path) -> Output {
+pub(crate) fn xtask_verify(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("verify")
         .args(args)
@@ -28,20 +28,20 @@ fn text(o: &Output) -> String {
     )
 }
 
-struct Files {
+pub(crate) struct Files {
     dir: tempfile::TempDir,
 }
 
 impl Files {
-    fn new() -> Files {
+    pub(crate) fn new() -> Files {
         Files {
             dir: tempfile::tempdir().unwrap(),
         }
     }
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
-    fn put(&self, rel: &str, bytes: &[u8]) -> String {
+    pub(crate) fn put(&self, rel: &str, bytes: &[u8]) -> String {
         put_at(&self.path(rel), bytes)
     }
 }
@@ -52,7 +52,7 @@ fn put_at(p: &Path, bytes: &[u8]) -> String {
     p.to_string_lossy().into_owned()
 }
 
-const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
+pub(crate) const OAK_CB: &str = "project-oak-oak/derived/cb.report.bin";
 const OAK_CB_VCEK: &str = "project-oak-oak/derived/cb.vcek.der";
 const MILAN_CRL: &str = "automata-network-atakit/crates/atakit-attestation/testdata/fedora-oci-gcp-n2d-standard-4/milan.crl.der";
 /// Inside the Milan CRL's validity (2026-06-22 to 2026-08-08) and oak cb's VCEK's.
@@ -406,7 +406,7 @@ fn a_vlek_report_with_its_vlek_and_a_policy_file() {
 }
 
 /// An images folder with one recipe, its expected.json, and boot runs made by the emulated PSP.
-fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields) {
+pub(crate) fn emulated_images(f: &Files) -> (String, snpkit_attest::emulated::ReportFields) {
     use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
     let chain = TestChain::cached().expect("test chain");
     // The child process looks for the chain under its own XDG cache: share this machine's.
@@ -493,6 +493,8 @@ fn a_boot_run_verifies_only_with_allow_emulated_and_says_so() {
     );
     assert!(out.contains("PASS  policy.launch"), "{out}");
     assert!(out.contains("PASS  measurement"), "{out}");
+    // Any config of the image's prediction would do; the verdict names the one matched.
+    assert!(out.contains("(launch config \"qemu-1\")"), "{out}");
 
     let o = xtask_verify(
         &["hello", "--images", &images, "--allow-emulated", "--json"],
@@ -552,4 +554,97 @@ fn a_missing_prediction_names_the_command_that_writes_it() {
         "{}",
         text(&o)
     );
+}
+
+/// `genuine_args` judged against an expected.json of these configs (name, MEASUREMENT, guest
+/// policy) instead of `--measurement`.
+pub(crate) fn against_expected(f: &Files, configs: &[(&str, [u8; 48], u64)]) -> Vec<String> {
+    let configs: Vec<serde_json::Value> = configs
+        .iter()
+        .map(|(name, m, policy)| {
+            serde_json::json!({"launch": {"name": name, "vcpus": 1, "vcpu_type": "EPYC-v4",
+                "vmm": "qemu", "guest_features": 1, "policy": policy, "memory_mib": 512},
+                "measurement": hex::encode(m)})
+        })
+        .collect();
+    let json = serde_json::json!({"schema": 1, "recipe": "oak", "inputs": [], "configs": configs});
+    let expected = f.put("expected.json", json.to_string().as_bytes());
+    let mut args = genuine_args(f, &vector(OAK_CB));
+    let pos = args.iter().position(|a| a == "--measurement").unwrap();
+    args.splice(pos..pos + 2, ["--expected".into(), expected]);
+    args
+}
+
+/// An image has one digest per launch config: a report of config B judged against an
+/// expected.json of A and B passes and the verdict names B, in the table and the JSON; one that
+/// matches none fails naming them all; `--config A` holds it to A.
+#[test]
+fn any_config_of_an_expected_json_passes_and_is_named() {
+    let f = Files::new();
+    let r = snpkit_attest::report::parse(&vector(OAK_CB)).unwrap();
+    let (mut a, mut c) = (r.measurement, r.measurement);
+    a[0] ^= 1;
+    c[1] ^= 1;
+    let cache = f.path("cache");
+
+    let args = against_expected(&f, &[("A", a, r.policy), ("B", r.measurement, r.policy)]);
+    let o = xtask_verify(&strs(&args), &cache);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("VERDICT: PASS — all 31 checks passed (launch config \"B\")"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "measurement").contains("launch config \"B\" of"),
+        "{out}"
+    );
+    let mut json_args = args.clone();
+    json_args.push("--json".into());
+    let o = xtask_verify(&strs(&json_args), &cache);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON verdict");
+    assert_eq!(json["config"], "B");
+    assert_eq!(check(&json, "policy.launch")["passed"], true);
+
+    // Held to A by --config: fails, naming no config.
+    let mut held = args.clone();
+    held.extend(["--config".into(), "A".into(), "--json".into()]);
+    let o = xtask_verify(&strs(&held), &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON verdict");
+    assert_eq!(json["config"], serde_json::Value::Null);
+    assert_eq!(check(&json, "measurement")["expected"], hex::encode(a));
+    // --config B passes, and a name it does not have is an input error listing the names.
+    let mut held_b = args.clone();
+    held_b.extend(["--config".into(), "B".into()]);
+    assert_eq!(xtask_verify(&strs(&held_b), &cache).status.code(), Some(0));
+    let mut unknown = args.clone();
+    unknown.extend(["--config".into(), "Z".into()]);
+    let o = xtask_verify(&strs(&unknown), &cache);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("(it has: A, B)"), "{}", text(&o));
+
+    // Matching none: fails, naming every config and its digest.
+    let args = against_expected(&f, &[("A", a, r.policy), ("C", c, r.policy)]);
+    let o = xtask_verify(&strs(&args), &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let m = line(&out, "measurement");
+    assert!(
+        m.starts_with("FAIL")
+            && m.contains("matches none of the 2 launch configs of")
+            && m.contains("\"A\", \"C\"")
+            && m.contains(&hex::encode(c)),
+        "{out}"
+    );
+    assert!(!out.contains("(launch config"), "{out}");
+
+    // Its digest, but launched with another guest policy: policy.launch fails.
+    let args = against_expected(&f, &[("B", r.measurement, r.policy ^ 0x1000)]);
+    let o = xtask_verify(&strs(&args), &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(line(&out, "policy.launch").starts_with("FAIL"), "{out}");
+    assert!(line(&out, "measurement").starts_with("PASS"), "{out}");
 }

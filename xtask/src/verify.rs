@@ -47,7 +47,9 @@ pub struct Args {
     /// Reference values: an expected.json (as `cargo xtask build` and `measure` write it).
     #[arg(long, value_name = "FILE", conflicts_with = "measurement")]
     pub expected: Option<PathBuf>,
-    /// Launch config name in expected.json (default: the run's, or the only one).
+    /// Hold the report to this launch config of expected.json. Without it, the report passes
+    /// with any of its configs whose MEASUREMENT and guest policy it has, and the verdict names
+    /// the one it matched.
     #[arg(long, value_name = "NAME")]
     pub config: Option<String>,
     /// Expected MEASUREMENT, 96 hex digits.
@@ -226,6 +228,9 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         product: args.product,
         ..Reference::default()
     };
+    // The config a run's record says it booted: said beside the verdict when the report matched
+    // another (the record is the host's word, the report the PSP's).
+    let mut run_config = None;
     let (report, mut endorsements) = match (&args.report, &args.recipe) {
         (Some(path), _) => (
             read_limited(path, "report", MAX_REPORT_FILE).map_err(bad(path_text(path)))?,
@@ -283,12 +288,11 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
                             .map_err(bad(path_text(&image.expected())))?,
                     ),
                 };
-                let config = args.config.as_deref().unwrap_or(&run.run.config);
-                let r = gather::expected_config(&path, &expected, Some(config))
+                let r = gather::expected_config(&path, &expected, args.config.as_deref())
                     .map_err(bad(path_text(&path)))?;
-                reference.measurement = r.measurement;
-                reference.launch_policy = r.launch_policy;
+                reference.configs = r.configs;
                 reference.measurement_source = r.measurement_source;
+                run_config = Some(run.run.config.clone());
             }
             (run.report, run.endorsements)
         }
@@ -309,8 +313,7 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         let expected = Expected::read_given(path).map_err(bad(path_text(path)))?;
         let r = gather::expected_config(path, &expected, args.config.as_deref())
             .map_err(bad(path_text(path)))?;
-        reference.measurement = r.measurement;
-        reference.launch_policy = r.launch_policy;
+        reference.configs = r.configs;
         reference.measurement_source = r.measurement_source;
     }
     if let Some(m) = &args.measurement {
@@ -406,14 +409,16 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
         emulated_roots: test_chain.as_ref().map(|c| &c.roots),
         memo: None,
     };
-    Ok(snpkit_attest::verify(
-        &report,
-        &endorsements,
-        &reference,
-        &policy,
-        &trust,
-        now,
-    ))
+    let verdict = snpkit_attest::verify(&report, &endorsements, &reference, &policy, &trust, now);
+    if let (Some(claimed), Some(matched)) = (&run_config, &verdict.config)
+        && claimed != matched
+    {
+        eprintln!(
+            "verify: the run's record says it booted launch config {claimed:?}; its report \
+             matches launch config {matched:?}"
+        );
+    }
+    Ok(verdict)
 }
 
 /// REPORT_DATA as a file holds it: 64 raw bytes (`snpguest report --random`'s request file), or

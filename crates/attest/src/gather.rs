@@ -8,8 +8,10 @@
 use crate::kds::{Kds, KdsError, KeyKind};
 use crate::product::Product;
 use crate::report;
-use crate::verifier::{CrlInput, Endorsements, Reference};
-use snpkit_bundle::{BundleError, CertName, Expected, RunDir, RunRecord, run_files};
+use crate::verifier::{CrlInput, Endorsements, Reference, ReferenceConfig};
+use snpkit_bundle::{
+    BundleError, CertName, ConfigChoice, Expected, ExpectedConfig, RunDir, RunRecord, run_files,
+};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -348,8 +350,9 @@ pub fn read_run(dir: &RunDir) -> Result<Run, GatherError> {
     })
 }
 
-/// The measurement and launch policy of one config of an `expected.json` read from `path`.
-/// Without a name, the only config, or an error listing the names.
+/// The launch configs of an `expected.json` read from `path` a report is judged against: with a
+/// name, only that one (`--config NAME`); without, every one of them, and the report passes with
+/// whichever it matches (the verdict names it).
 pub fn expected_config(
     path: &Path,
     expected: &Expected,
@@ -359,25 +362,91 @@ pub fn expected_config(
         path: path.to_path_buf(),
         reason,
     };
-    let config = expected
-        .config(name)
-        .map_err(|choice| invalid(choice.to_string()))?;
-    let m = hex::decode(config.measurement.trim())
-        .map_err(|e| invalid(format!("measurement is not hex ({e})")))?;
-    let measurement: [u8; 48] = m
-        .try_into()
-        .map_err(|_| invalid("measurement is not 48 bytes".into()))?;
+    let chosen: Vec<&ExpectedConfig> = match name {
+        Some(_) => vec![
+            expected
+                .config(name)
+                .map_err(|choice| invalid(choice.to_string()))?,
+        ],
+        None if expected.configs.is_empty() => {
+            return Err(invalid(ConfigChoice::Empty.to_string()));
+        }
+        None => expected.configs.iter().collect(),
+    };
+    let configs = chosen
+        .into_iter()
+        .map(|config| {
+            let measurement = hex::decode(config.measurement.trim())
+                .ok()
+                .and_then(|m| <[u8; 48]>::try_from(m).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the measurement of config {:?} is not 96 hex digits",
+                        config.launch.name
+                    ))
+                })?;
+            Ok(ReferenceConfig {
+                name: config.launch.name.clone(),
+                measurement,
+                launch_policy: config.launch.policy,
+            })
+        })
+        .collect::<Result<Vec<_>, GatherError>>()?;
     Ok(Reference {
-        measurement: Some(measurement),
-        launch_policy: Some(config.launch.policy),
-        measurement_source: format!("{} config {:?}", path.display(), config.launch.name),
+        measurement_source: path.display().to_string(),
+        configs,
         ..Reference::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_pubkey;
+    use super::{expected_config, parse_pubkey};
+    use snpkit_bundle::Expected;
+    use std::path::Path;
+
+    fn expected(configs: &[(&str, &str)]) -> Expected {
+        let configs: Vec<serde_json::Value> = configs
+            .iter()
+            .map(|(name, m)| {
+                serde_json::json!({"launch": {"name": name, "vcpus": 1, "vcpu_type": "EPYC-v4",
+                    "vmm": "qemu", "guest_features": 1, "policy": 0x30000, "memory_mib": 512},
+                    "measurement": m})
+            })
+            .collect();
+        let json =
+            serde_json::json!({"schema": 1, "recipe": "hello", "inputs": [], "configs": configs});
+        Expected::from_json(Path::new("e.json"), json.to_string().as_bytes()).expect("parses")
+    }
+
+    #[test]
+    fn every_config_is_a_candidate_unless_one_is_named() {
+        let (a, b) = ("aa".repeat(48), "bb".repeat(48));
+        let e = expected(&[("a", &a), ("b", &b)]);
+        let path = Path::new("e.json");
+        let all = expected_config(path, &e, None).expect("all");
+        let names: Vec<&str> = all.configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all.configs[1].measurement, [0xBB; 48]);
+        assert_eq!(all.configs[1].launch_policy, 0x30000);
+        assert_eq!((all.measurement, all.launch_policy), (None, None));
+        let one = expected_config(path, &e, Some("b")).expect("b");
+        assert_eq!(one.configs.len(), 1);
+        assert_eq!(one.configs[0].name, "b");
+        let err = expected_config(path, &e, Some("c")).expect_err("no c");
+        assert!(
+            err.to_string().contains("no launch config named \"c\""),
+            "{err}"
+        );
+        let err = expected_config(path, &expected(&[]), None).expect_err("empty");
+        assert!(err.to_string().contains("no launch configs"), "{err}");
+        let err = expected_config(path, &expected(&[("a", &a), ("b", "abc")]), None)
+            .expect_err("bad hex");
+        assert!(
+            err.to_string().contains("config \"b\" is not 96 hex"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_pubkey_is_read_as_hex_only_when_it_is_64_hex_digits() {

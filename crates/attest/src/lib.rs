@@ -58,7 +58,9 @@ pub mod verifier;
 pub use policy::Policy;
 pub use product::Product;
 pub use verdict::{Check, EMULATED_BANNER, Verdict};
-pub use verifier::{CrlInput, Endorsements, Reference, SignatureMemo, Trust, verify};
+pub use verifier::{
+    ConfigMatch, CrlInput, Endorsements, Reference, ReferenceConfig, SignatureMemo, Trust, verify,
+};
 
 /// An error and its causes on one line (`a: b: c`), for a verdict's detail or a recorded problem,
 /// where only text travels on. Each error's message leaves its cause to `source()`, so nothing

@@ -23,12 +23,12 @@
 //! | `vek.hwid` | the VCEK's hwID equals CHIP_ID (a VLEK is not chip-bound) |
 //! | `vek.product` | the VEK's productName is the product's |
 //! | `policy.debug`, `policy.migration_agent`, `policy.smt`, `policy.single_socket`, `policy.abi` | the guest policy bits meet the verification policy |
-//! | `policy.launch` | the guest policy equals the launch config's (when one is given) |
+//! | `policy.launch` | the guest policy equals the launch config's (when one is given; of several, the config whose MEASUREMENT the report has) |
 //! | `guest_svn` | GUEST_SVN is at least `min_guest_svn` |
 //! | `tcb.minimum` | REPORTED_TCB meets `[min_tcb]` per component |
 //! | `vmpl` | VMPL equals the policy's |
 //! | `report_data` | REPORT_DATA equals the binding of nonce and key, or `--report-data` |
-//! | `measurement` | MEASUREMENT equals expected.json's or `--measurement`; with neither, passes "by signature" only when the policy requires a non-zero `author_key_digest` or `id_key_digest` (the PSP launched the guest only because an ID block signed by that key named this MEASUREMENT; that key's own line must pass too) |
+//! | `measurement` | MEASUREMENT equals that of one of expected.json's launch configs (the verdict's `config` names the one matched in MEASUREMENT and guest policy; `--config NAME` holds it to one) or `--measurement`; with neither, passes "by signature" only when the policy requires a non-zero `author_key_digest` or `id_key_digest` (the PSP launched the guest only because an ID block signed by that key named this MEASUREMENT; that key's own line must pass too) |
 //! | `host_data`, `id_key_digest`, `author_key_digest`, `family_id`, `image_id` | equal the policy's value (when it sets one) |
 
 use serde::Serialize;
@@ -96,6 +96,10 @@ pub struct Verdict {
     pub emulated: bool,
     pub product: Option<String>,
     pub signing_key: Option<String>,
+    /// The launch config the report matched, by its name in `expected.json`, when the reference
+    /// listed configs (`verify --expected`, or an image's prediction): any of them passes, and
+    /// this says which. `null` otherwise, and when none matched.
+    pub config: Option<String>,
     pub checks: Vec<Check>,
 }
 
@@ -107,6 +111,7 @@ impl Verdict {
             emulated: false,
             product: None,
             signing_key: None,
+            config: None,
             checks: vec![],
         }
     }
@@ -307,6 +312,9 @@ impl Verdict {
             )
         };
         out.push_str(&summary);
+        if let Some(config) = &self.config {
+            out.push_str(&format!(" (launch config {config:?})"));
+        }
         if self.emulated {
             out.push_str(&paint("1;33", &format!("  [{EMULATED_BANNER}]")));
         }

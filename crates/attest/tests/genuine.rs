@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use snpkit_attest::{CrlInput, Policy, Reference};
+use snpkit_attest::{CrlInput, Policy, Reference, ReferenceConfig};
 
 #[test]
 fn every_genuine_report_verifies() {
@@ -233,4 +233,69 @@ fn milan_crl_verifies_and_is_checked_when_at_hand() {
         i.now = inside;
     });
     assert_fails_on(&v, "chain.crl", "tampered CRL");
+}
+
+/// An image's prediction lists one digest per launch config: every genuine report passes against
+/// a list where its own config is one of several, the verdict names that config, and a list
+/// without it fails naming every config.
+#[test]
+fn any_launch_config_passes_and_the_verdict_names_it() {
+    for g in GENUINE {
+        let r = snpkit_attest::report::parse(&g.report_bytes()).expect("parse");
+        let config = |name: &str, measurement: [u8; 48], launch_policy: u64| ReferenceConfig {
+            name: name.into(),
+            measurement,
+            launch_policy,
+        };
+        let mut other = r.measurement;
+        other[0] ^= 1;
+        let with = |configs: Vec<ReferenceConfig>| {
+            let reference = Reference {
+                measurement: None,
+                measurement_source: "expected.json".into(),
+                configs,
+                ..g.reference()
+            };
+            g.verify_changed(|i| i.reference = reference)
+        };
+        let v = with(vec![
+            config("a", other, r.policy),
+            config("b", r.measurement, r.policy),
+        ]);
+        assert!(v.passed, "{}:\n{}", g.name, v.to_table(false));
+        assert_eq!(v.config.as_deref(), Some("b"), "{}", g.name);
+        assert!(
+            v.to_table(false).contains("(launch config \"b\")"),
+            "{}",
+            v.to_table(false)
+        );
+        let m = v.check("measurement").expect("measurement");
+        assert!(
+            m.detail.contains("launch config \"b\" of expected.json"),
+            "{m:?}"
+        );
+
+        // Its digest under another guest policy: policy.launch fails, no config is named.
+        let v = with(vec![config("b", r.measurement, r.policy ^ 0x1000)]);
+        assert_fails_on(&v, "policy.launch", g.name);
+        assert!(v.check("measurement").expect("m").passed, "{}", g.name);
+        assert_eq!(v.config, None, "{}", g.name);
+
+        // None of its digest: fails naming every config.
+        let mut third = other;
+        third[1] ^= 1;
+        let v = with(vec![
+            config("a", other, r.policy),
+            config("c", third, r.policy),
+        ]);
+        assert_fails_on(&v, "measurement", g.name);
+        assert_eq!(v.config, None, "{}", g.name);
+        let m = v.check("measurement").expect("measurement");
+        assert!(
+            m.detail
+                .contains("matches none of the 2 launch configs of expected.json: \"a\", \"c\""),
+            "{m:?}"
+        );
+        assert!(m.expected.contains(&hex::encode(third)), "{m:?}");
+    }
 }

@@ -203,6 +203,8 @@ impl Appraiser {
                 self.reference.source.display(),
                 config.name
             ),
+            // The one config picked above.
+            configs: Vec::new(),
         };
         let trust = Trust {
             allow_emulated: self.allow_emulated,

@@ -2,6 +2,7 @@
 //! from AMD hardware, does what it says meet what the relying party requires? Guest policy,
 //! minimum TCB, VMPL, REPORT_DATA, the measurement and the optional identity fields.
 
+use super::configs::{self, ConfigMatch};
 use super::inputs::Reference;
 use crate::policy::{Policy, decode_hex};
 use crate::product::Product;
@@ -17,7 +18,9 @@ pub(super) fn judge(
     reference: &Reference,
     product: Product,
 ) {
-    guest_policy(v, r, policy, reference);
+    let matched = (!reference.configs.is_empty())
+        .then(|| ConfigMatch::of(&reference.configs, &r.measurement, r.policy));
+    guest_policy(v, r, policy, reference, matched.as_ref());
     min_tcb(v, r, policy, product);
     v.push(
         "vmpl",
@@ -34,8 +37,15 @@ pub(super) fn judge(
         &reference.report_data_source,
         "pass --nonce and --pubkey (or --report-data): without a fresh nonce a replayed report would pass",
     );
-    match (&reference.measurement, signed_by(policy)) {
-        (None, Some(key)) => v.pass(
+    match (&reference.measurement, signed_by(policy), &matched) {
+        (_, _, Some(m)) => configs::measurement(
+            v,
+            r,
+            &reference.configs,
+            m,
+            &reference.measurement_source,
+        ),
+        (None, Some(key), None) => v.pass(
             "measurement",
             hex::encode(r.measurement),
             format!(
@@ -73,7 +83,13 @@ fn signed_by(policy: &Policy) -> Option<&'static str> {
     }
 }
 
-fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Reference) {
+fn guest_policy(
+    v: &mut Verdict,
+    r: &Report,
+    policy: &Policy,
+    reference: &Reference,
+    matched: Option<&ConfigMatch<'_>>,
+) {
     let bits = r.policy_bits();
     let p = format!("guest policy {:#x}", r.policy);
     // What a set bit grants the guest (`[on, off]` say how the report reads) passes only if the
@@ -142,15 +158,18 @@ fn guest_policy(v: &mut Verdict, r: &Report, policy: &Policy, reference: &Refere
             err.to_string(),
         ),
     }
-    match reference.launch_policy {
-        Some(launch) => v.push(
+    match (matched, reference.launch_policy) {
+        (Some(m), _) => {
+            configs::launch_policy(v, r, &reference.configs, m, &reference.measurement_source)
+        }
+        (None, Some(launch)) => v.push(
             "policy.launch",
             launch == r.policy,
             format!("{launch:#x}"),
             format!("{:#x}", r.policy),
             format!("the policy of {}", reference.measurement_source),
         ),
-        None => v.pass(
+        (None, None) => v.pass(
             "policy.launch",
             "not required",
             "no launch config given to compare the guest policy with",

@@ -1,6 +1,7 @@
 //! What a verdict is judged from besides the report: the endorsements at hand (certificates
 //! and CRL), the reference values, and which roots to trust.
 
+use super::configs::ReferenceConfig;
 use super::memo::SignatureMemo;
 use crate::certs::Cert;
 use crate::product::Product;
@@ -53,6 +54,11 @@ pub struct Reference {
     pub report_data_source: String,
     /// Where the expected measurement and launch policy came from (`expected.json config "hello-1"`).
     pub measurement_source: String,
+    /// The launch configs the report may come from (every config of an `expected.json`, or the
+    /// one `--config` names), read from `measurement_source`. When there are any, the report
+    /// must match one of them in MEASUREMENT and guest policy, the verdict names the one it
+    /// matched ([`crate::Verdict::config`]), and `measurement` and `launch_policy` are not used.
+    pub configs: Vec<ReferenceConfig>,
 }
 
 /// Which roots to trust besides AMD's.

@@ -13,9 +13,11 @@
 
 mod chain;
 mod claims;
+mod configs;
 mod inputs;
 mod memo;
 
+pub use configs::{ConfigMatch, ReferenceConfig};
 pub use inputs::{CrlInput, EMULATED_MARK, Endorsements, Reference, Trust};
 pub(crate) use inputs::{names_emulated_chain, product_from_names};
 pub use memo::SignatureMemo;

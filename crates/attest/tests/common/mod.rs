@@ -245,6 +245,7 @@ impl Genuine {
             launch_policy: None,
             report_data_source: format!("vector {}", self.name),
             measurement_source: format!("vector {}", self.name),
+            configs: Vec::new(),
         }
     }
 
