@@ -101,9 +101,13 @@ fn check_run(sb: &Sandbox, path: &Path, record: &serde_json::Value, config: &str
 #[test]
 fn hello_boots_attests_and_verifies_with_one_and_four_vcpus() {
     let sb = built_hello();
+    let mut measured = Vec::new();
     for (config, vcpus) in [("qemu-1vcpu", 1), ("qemu-4vcpu", 4)] {
         let (run, record) = boot_json(&sb, config);
         check_run(&sb, &run, &record, config, vcpus);
+        let report = std::fs::read(run.join(snpkit_bundle::run_files::REPORT)).unwrap();
+        // MEASUREMENT, at 0x90 of the report.
+        measured.push(hex::encode(&report[0x90..0xC0]));
         let id = run.file_name().unwrap().to_string_lossy().into_owned();
         let out = ok(&mut sb.xtask(&["verify", "hello", &id, "--allow-emulated", "--json"]));
         let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -120,6 +124,19 @@ fn hello_boots_attests_and_verifies_with_one_and_four_vcpus() {
             "{table}"
         );
     }
+    // What a Trustee fleet would be given as reference values holds what these launches measured
+    // (snpkit-trustee's tests evaluate Trustee's own policy on them).
+    let out = ok(&mut sb.xtask(&["export", "trustee", "hello"]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 measurements"), "{said}");
+    let dir = ImageDir::new(&sb.images(), "hello").trustee();
+    let values: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference-values.json")).unwrap()).unwrap();
+    for m in &measured {
+        let listed = values["snp_launch_measurement"].as_array().unwrap();
+        assert!(listed.iter().any(|v| v == m), "{m} not in {listed:?}");
+    }
+    assert!(dir.join("rvps-message.json").is_file() && dir.join("resource-policy.rego").is_file());
 }
 
 /// Each way of changing the image after the build, as (file, how).

@@ -15,6 +15,7 @@ mod build;
 mod cli;
 mod demo;
 mod explain;
+mod export;
 mod fuzz;
 mod fuzz_kbs;
 mod fuzz_seeds;
@@ -83,6 +84,8 @@ enum Command {
     Sign(sign::Args),
     /// The key broker: release secrets only to attested guests (Trustee's KBS protocol).
     Kbs(kbs::Args),
+    /// Reference values for other verifiers: `export trustee <recipe>`.
+    Export(export::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -107,6 +110,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Kbs(args) => kbs::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(code) => code,

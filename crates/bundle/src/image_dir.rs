@@ -78,6 +78,11 @@ impl ImageDir {
         self.dir.join(files::RUNS)
     }
 
+    /// Reference values and a resource policy for Trustee, `trustee/` (`cargo xtask export trustee`).
+    pub fn trustee(&self) -> PathBuf {
+        self.dir.join(files::TRUSTEE)
+    }
+
     /// Fails with the command that builds the image when there is no image folder.
     pub fn require(&self) -> Result<(), BundleError> {
         match std::fs::metadata(&self.dir) {

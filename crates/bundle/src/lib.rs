@@ -81,6 +81,9 @@ pub mod files {
     pub const RUNS: &str = "runs";
     /// The folder of sealed volume files, `volumes/<name>.img`.
     pub const VOLUMES: &str = "volumes";
+    /// `cargo xtask export trustee`'s output: derived from `expected.json`, so a rebuild drops it
+    /// (it is not [`KEPT`](crate::KEPT)) rather than keep reference values of an image now gone.
+    pub const TRUSTEE: &str = "trustee";
     /// What follows a volume's name in its file name.
     pub const VOLUME_SUFFIX: &str = ".img";
 
