@@ -112,6 +112,30 @@ fn on_recipe(command: &str, dir: &Path) -> Vec<String> {
     a
 }
 
+/// `export trustee hello` over a hand-written `images/hello/expected.json` whose one launch config
+/// has guest policy `policy` (the hostile case: an image folder written by someone else), plus
+/// `extra`.
+fn export_over(dir: &Path, policy: u64, extra: &[&str]) -> Vec<String> {
+    hello(dir, |t| t);
+    let image = dir.join("images/hello");
+    std::fs::create_dir_all(&image).unwrap();
+    let expected = serde_json::json!({
+        "schema": 1,
+        "recipe": "hello",
+        "inputs": [],
+        "configs": [{
+            "launch": {"name": "qemu-1vcpu", "vcpus": 1, "vcpu_type": "EPYC-v4", "vmm": "qemu",
+                       "guest_features": 1, "policy": policy, "memory_mib": 512},
+            "measurement": "ab".repeat(48),
+        }],
+    });
+    std::fs::write(image.join("expected.json"), expected.to_string()).unwrap();
+    let mut a = on_recipe("export", dir);
+    a.insert(1, "trustee".into());
+    a.extend(extra.iter().map(|e| (*e).to_owned()));
+    a
+}
+
 /// The hello recipe with `cmdline = <toml>` (a TOML basic string, escapes allowed), then `lock`.
 fn lock_with_cmdline(dir: &Path, toml: &str) -> Vec<String> {
     hello(dir, |t| {
@@ -1142,6 +1166,58 @@ const CASES: &[Case] = &[
         code: 1,
         words: &["inside the recipe folder"],
         after: None,
+    },
+    Case {
+        name: "export trustee of an image never built",
+        class: 9,
+        setup: |d| {
+            hello(d, |t| t);
+            let mut a = on_recipe("export", d);
+            a.insert(1, "trustee".into());
+            a
+        },
+        code: 1,
+        words: &["cargo xtask build hello"],
+        after: Some(|d| assert!(!d.join("images/hello/trustee").exists())),
+    },
+    Case {
+        name: "export trustee of an image whose guest policy allows DEBUG",
+        class: 9,
+        setup: |d| export_over(d, 0x30000 | 1 << 19, &[]),
+        code: 1,
+        words: &["DEBUG", "never appraises"],
+        after: Some(|d| assert!(!d.join("images/hello/trustee").exists())),
+    },
+    Case {
+        name: "export trustee of a config the image does not have",
+        class: 9,
+        setup: |d| export_over(d, 0x30000, &["--config", "qemu-64vcpu"]),
+        code: 1,
+        words: &["no launch config named \"qemu-64vcpu\""],
+        after: Some(|d| assert!(!d.join("images/hello/trustee").exists())),
+    },
+    Case {
+        name: "export trustee --policy FIFO",
+        class: 3,
+        setup: |d| {
+            let p = fifo(&d.join("policy.toml"));
+            export_over(d, 0x30000, &["--policy", &s(&p)])
+        },
+        code: 1,
+        words: &["FIFO", "regular file"],
+        after: Some(|d| assert!(!d.join("images/hello/trustee").exists())),
+    },
+    Case {
+        name: "export trustee with an expected.json not of snpkit's schema",
+        class: 7,
+        setup: |d| {
+            let a = export_over(d, 0x30000, &[]);
+            std::fs::write(d.join("images/hello/expected.json"), r#"{"schema": 99}"#).unwrap();
+            a
+        },
+        code: 1,
+        words: &["expected.json"],
+        after: Some(|d| assert!(!d.join("images/hello/trustee").exists())),
     },
 ];
 
