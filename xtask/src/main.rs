@@ -19,8 +19,10 @@ mod fuzz;
 mod fuzz_kbs;
 mod fuzz_seeds;
 mod guest;
+mod guest_key;
 mod kbs;
 mod keygen;
+mod locate;
 mod measure;
 mod oracles;
 mod ovmf;
@@ -43,6 +45,10 @@ struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// The project to act on: a folder holding recipes/ (or snpkit.toml) [default:
+    /// $SNPKIT_PROJECT, else the first such folder upwards from the current one].
+    #[arg(long, value_name = "DIR", global = true)]
+    project: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,12 +89,15 @@ enum Command {
     Sign(sign::Args),
     /// The key broker: release secrets only to attested guests (Trustee's KBS protocol).
     Kbs(kbs::Args),
+    /// Print which project commands act on (and why), and where snpkit's own sources are.
+    Where(locate::Args),
 }
 
 fn main() -> std::process::ExitCode {
     cli::quiet_on_broken_pipe();
     let cli = Cli::parse();
     cli::init_logging(cli.verbose);
+    cli::set_project_flag(cli.project);
     let result = match cli.command {
         Command::Build(args) => build::run(args),
         Command::Lock(args) => build::lock(args),
@@ -107,6 +116,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Kbs(args) => kbs::run(args),
+        Command::Where(args) => locate::run(args),
     };
     match result {
         Ok(code) => code,
