@@ -4,6 +4,7 @@
 //! with the command to run when something is missing: they never skip themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod appliance_repo;
 mod architecture;
 mod boot;
 mod build;
