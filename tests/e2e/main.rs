@@ -8,6 +8,7 @@ mod appliance_repo;
 mod architecture;
 mod boot;
 mod build;
+mod copied_checkout;
 mod demo;
 mod errors;
 mod hostile;
