@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_build;
+mod bench_edit_loop;
 mod bench_kbs;
 mod bench_timing;
 mod bench_verify;
