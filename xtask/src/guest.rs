@@ -49,7 +49,12 @@ pub fn init(root: &Path, cache: &snpkit_inputs::Cache, quiet: bool) -> anyhow::R
             String::from_utf8_lossy(&vv.stderr).trim()
         );
     }
-    let key = crate::guest_key::key(root, &String::from_utf8_lossy(&vv.stdout), FIXED_FLAGS)?;
+    let key = crate::guest_key::key(
+        root,
+        &String::from_utf8_lossy(&vv.stdout),
+        TARGET,
+        FIXED_FLAGS,
+    )?;
     tracing::info!(key = %key.hex, crates = ?key.crates, "guest /init inputs");
     let index = cache.dir("guest-init")?.join(&key.hex);
     let kept = kept(cache, &index)?;

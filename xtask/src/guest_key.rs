@@ -23,8 +23,13 @@ pub struct GuestKey {
 }
 
 /// Hashes the inputs of the `/init` build in `root` made with `rustc_vv` (`rustc -vV`'s output)
-/// and `fixed_flags` (the flags, without machine-specific paths).
-pub fn key(root: &Path, rustc_vv: &str, fixed_flags: &[&str]) -> anyhow::Result<GuestKey> {
+/// for `target` with `fixed_flags` (the flags, without machine-specific paths).
+pub fn key(
+    root: &Path,
+    rustc_vv: &str,
+    target: &str,
+    fixed_flags: &[&str],
+) -> anyhow::Result<GuestKey> {
     let mut h = Sha256::new();
     let mut field = |name: &str, bytes: &[u8]| {
         h.update((name.len() as u64).to_le_bytes());
@@ -34,7 +39,7 @@ pub fn key(root: &Path, rustc_vv: &str, fixed_flags: &[&str]) -> anyhow::Result<
     };
     field("version", KEY_VERSION.as_bytes());
     field("rustc -vV", rustc_vv.as_bytes());
-    field("target", crate::guest::TARGET.as_bytes());
+    field("target", target.as_bytes());
     field("flags", fixed_flags.join("\x1f").as_bytes());
     for top in [
         "Cargo.toml",
@@ -206,7 +211,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let a = t.path().join("a");
         tree(&a);
-        let k = |root: &Path| key(root, "rustc 1.0", &["-C", "x"]).unwrap();
+        let k = |root: &Path| key(root, "rustc 1.0", "t", &["-C", "x"]).unwrap();
         let first = k(&a);
         assert_eq!(first.crates, ["crates/guest", "crates/wire"]);
         // Another folder with the same sources: the same key.
@@ -223,8 +228,14 @@ mod tests {
         assert_ne!(wire, first.hex);
         std::fs::write(a.join("Cargo.lock"), "lock 2").unwrap();
         assert_ne!(k(&a).hex, wire);
-        assert_ne!(key(&b, "rustc 1.1", &["-C", "x"]).unwrap().hex, first.hex);
-        assert_ne!(key(&b, "rustc 1.0", &["-C", "y"]).unwrap().hex, first.hex);
+        assert_ne!(
+            key(&b, "rustc 1.1", "t", &["-C", "x"]).unwrap().hex,
+            first.hex
+        );
+        assert_ne!(
+            key(&b, "rustc 1.0", "t", &["-C", "y"]).unwrap().hex,
+            first.hex
+        );
         // A new file in the guest's src/ changes it too.
         std::fs::write(b.join("crates/guest/src/extra.rs"), "").unwrap();
         assert_ne!(k(&b).hex, first.hex);
@@ -239,7 +250,7 @@ mod tests {
             "[dependencies]\nsnpkit-nowhere.workspace = true\n",
         )
         .unwrap();
-        let e = key(t.path(), "r", &[]).err().unwrap().to_string();
+        let e = key(t.path(), "r", "t", &[]).err().unwrap().to_string();
         assert!(e.contains("snpkit-nowhere"), "{e}");
     }
 }
