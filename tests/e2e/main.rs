@@ -14,6 +14,7 @@ mod errors;
 mod hostile;
 mod kbs;
 mod measure;
+mod project;
 mod reproducible;
 mod schemas;
 mod sealed;
