@@ -6,7 +6,10 @@
 //! `Cargo.lock`, `.cargo/config.toml` and a `rust-toolchain` file when present, `rustc -vV`,
 //! the target and the flags. Paths are hashed relative to the source tree and the flags without
 //! the folders they remap (the binary holds the fixed names only), so two checkouts of the same
-//! sources share one `/init`. A recipe is no input: editing one rebuilds nothing Rust.
+//! sources share one `/init`. A recipe is no input: editing one rebuilds nothing Rust. Not
+//! inputs either: cargo settings from the environment (`CARGO_PROFILE_*`, a user's
+//! `~/.cargo/config.toml`); the build passes its flags itself and removes `RUSTFLAGS`, and
+//! `SNPKIT_FRESH_INIT=1` is the way to check a kept `/init` against a fresh one.
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
