@@ -2,9 +2,13 @@
 //!
 //! It is compiled for the gnu target with `crt-static` (the only toolchain here has no musl) in
 //! its own target folder, with every path that could leak into the binary remapped to a fixed
-//! name: the checkout, the cargo home and the toolchain's sysroot. So two checkouts in different
-//! folders, or two users, produce the same bytes. The target folder lives in the cache and is
-//! remapped too, so every checkout shares one warm build of the guest's dependencies.
+//! name: the cargo home and the toolchain's sysroot. So two checkouts in different folders, or
+//! two users, produce the same bytes. The target folder lives in the cache and is remapped too,
+//! so every checkout shares one warm build of the guest's dependencies. The checkout itself needs
+//! no remap: cargo names a workspace's files relative to its root (the same bytes came out with
+//! and without one, and tests/e2e/reproducible.rs builds in two folders), and remapping it would
+//! put each checkout's path into the flags, which cargo fingerprints: every build from another
+//! checkout would recompile all of the shared folder's dependencies (a minute or more here).
 //!
 //! The binary itself is kept in the cache's blob store, named by a hash of its inputs
 //! ([`crate::guest_key`]): a build whose guest sources, lock, compiler and flags are those of an
@@ -23,7 +27,6 @@ pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 const FIXED_FLAGS: &[&str] = &[
     "-C",
     "target-feature=+crt-static",
-    "--remap-path-prefix=<checkout>=/snpkit",
     "--remap-path-prefix=<cargo home>=/cargo",
     "--remap-path-prefix=<sysroot>=/rustc",
     "--remap-path-prefix=<target>=/target",
@@ -122,7 +125,6 @@ pub fn build(root: &Path, cache: &Path, quiet: bool) -> anyhow::Result<Vec<u8>> 
     let flags = [
         "-C".to_owned(),
         "target-feature=+crt-static".to_owned(),
-        format!("--remap-path-prefix={}=/snpkit", root.display()),
         format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
         format!("--remap-path-prefix={sysroot}=/rustc"),
         format!("--remap-path-prefix={}=/target", target_dir.display()),
