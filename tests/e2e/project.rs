@@ -86,3 +86,31 @@ fn the_variable_names_the_project_and_the_flag_wins_over_it() {
     assert!(err.contains("does not exist"), "{err}");
     assert!(!team.join("images").exists());
 }
+
+/// The regression this guards: no xtask command may read a path compiled into the binary. The one
+/// `env!("CARGO_MANIFEST_DIR")` left is `cli::built_from`, a hint for finding snpkit's own
+/// sources that `snpkit_project::SourceTree` checks at run time.
+#[test]
+fn xtask_compiles_in_no_path_but_the_checked_source_hint() {
+    let mut uses = Vec::new();
+    let mut stack = vec![root().join("xtask/src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    if line.contains("env!(\"CARGO_MANIFEST_DIR\")")
+                        && !line.trim_start().starts_with("//")
+                    {
+                        uses.push(format!("{}:{}", path.display(), i + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(uses.len(), 1, "compiled-in paths: {uses:?}");
+    assert!(uses[0].contains("xtask/src/cli.rs"), "{uses:?}");
+}
