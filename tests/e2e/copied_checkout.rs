@@ -1,7 +1,8 @@
 //! A copied checkout acts on itself: `cp -a` of snpkit, its `target/` included, runs the binary
 //! compiled in the original (as `cargo xtask` does when cargo finds the copied build fresh, or a
 //! CI cache restores `target/`), and every command reads and writes the copy's recipes and
-//! images, and builds the guest from the copy's sources.
+//! images, and builds the guest from the copy's sources, as long as they are the ones the binary
+//! was built with (edited, they are refused until it is rebuilt).
 //!
 //! Of `target/`, only the xtask binary is copied (where cargo put it): it is the one file of it
 //! that runs, and the whole folder is gigabytes.
@@ -78,6 +79,26 @@ fn a_copied_checkout_with_its_target_acts_on_itself() {
         snpkit_lock,
         "the original's lock was rewritten by the copy"
     );
+    // The copy's guest sources edited without rebuilding the copied binary: it must not compile
+    // an /init of other sources than its own host side was built with.
+    let main = copy.join("crates/guest/src/main.rs");
+    let mut text = std::fs::read_to_string(&main).unwrap();
+    text.push_str("// edited in the copy\n");
+    std::fs::write(&main, text).unwrap();
+    let out = Command::new(&bin)
+        .current_dir(&copy)
+        .args(["build", "hello"])
+        .env_remove("SNPKIT_PROJECT")
+        .env_remove("SNPKIT_SOURCE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "built from edited guest sources");
+    assert!(
+        err.contains("not the ones this snpkit binary was built with") && err.contains("Rebuild"),
+        "{err}"
+    );
+
     let ours = measurements_under(&copy.join("images"));
     assert!(!ours.is_empty(), "the copy has no image of its own");
     let original = measurements_under(&root().join("images"));

@@ -45,6 +45,18 @@ pub struct Init {
 /// The `/init` of the sources in `root`: the cache's, when it holds one for the same inputs,
 /// else compiled and kept.
 pub fn init(root: &Path, cache: &snpkit_inputs::Cache, quiet: bool) -> anyhow::Result<Init> {
+    let found = format!("{:016x}", crate::source_print::fingerprint(root));
+    let own = env!("SNPKIT_GUEST_SOURCES");
+    if found != own {
+        bail!(
+            "the guest sources at {} are not the ones this snpkit binary was built with (fingerprint \
+             {found}, built with {own}): an /init from them might not speak this binary's protocol. \
+             Rebuild snpkit from that checkout (`cargo xtask` does so by itself; run `cargo install \
+             --path xtask` again for an installed binary), or set SNPKIT_SOURCE to the checkout it \
+             was built from",
+            root.display()
+        );
+    }
     let vv = rustc().arg("-vV").output().context("running rustc -vV")?;
     if !vv.status.success() {
         bail!(

@@ -29,6 +29,7 @@ mod oracles;
 mod ovmf;
 mod setup;
 mod sign;
+mod source_print;
 mod test;
 mod ui;
 mod verify;

@@ -11,7 +11,9 @@
 //!
 //! When 2 finds a tree other than the one the binary was built from, [`SourceTree::built_from`]
 //! says so (`cargo xtask where` prints it): the sources used are the ones beside the binary, and
-//! the guest `/init` built from them is keyed by a hash of those sources, never by a path.
+//! the guest `/init` built from them is keyed by a hash of those sources, never by a path. That
+//! the sources found are the ones the binary was built with is xtask's check (its `build.rs`
+//! records their fingerprint, `build` compares), since only the binary knows what it was built from.
 
 use crate::ProjectError;
 use std::ffi::OsString;
