@@ -54,6 +54,7 @@ fn a_copied_checkout_with_its_target_acts_on_itself() {
     assert_eq!(v["project"]["root"], real(&copy), "{v:#}");
     assert_eq!(v["source"]["root"], real(&copy), "{v:#}");
     assert_eq!(v["source"]["built_from"], real(&root()), "{v:#}");
+    assert_eq!(v["source"]["guest_sources_match_binary"], true, "{v:#}");
 
     // Change the copy's hello, lock and build it from inside the copy's recipe folder.
     let file = copy.join("recipes/hello/files/hello");
@@ -94,6 +95,9 @@ fn a_copied_checkout_with_its_target_acts_on_itself() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "built from edited guest sources");
+    let out = xtask(&copy, &["where", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"]["guest_sources_match_binary"], false, "{v:#}");
     assert!(
         err.contains("not the ones this snpkit binary was built with") && err.contains("Rebuild"),
         "{err}"

@@ -15,6 +15,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let project = cli::project();
     let source = cli::source_tree();
     let cache = snpkit_cache::root();
+    // Whether `build` would accept these guest sources (see source_print.rs).
+    let same_sources = source.as_ref().ok().map(|s| {
+        format!("{:016x}", crate::source_print::fingerprint(s.root()))
+            == env!("SNPKIT_GUEST_SOURCES")
+    });
     if args.json {
         let project_json = match &project {
             Ok(p) => serde_json::json!({
@@ -31,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "root": s.root(),
                 "found_by": s.found().to_string(),
                 "built_from": s.built_from(),
+                "guest_sources_match_binary": same_sources,
             }),
             Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
         };
@@ -60,6 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(s) => {
                 println!("snpkit sources {}", s.root().display());
                 println!("  found as {}", s.found());
+                if same_sources == Some(false) {
+                    println!(
+                        "  its guest sources are NOT the ones this binary was built with: rebuild snpkit from there before `build`"
+                    );
+                }
                 if let Some(other) = s.built_from() {
                     println!(
                         "  note: this binary was compiled in {}; it builds the guest /init from the sources above",
