@@ -11,7 +11,8 @@
 //! (0600 in 0700, checked on use), 7 stale evidence (which run
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
-//! names every command refuses as `lock` does; a closed stdout ends a command quietly).
+//! names every command refuses as `lock` does; a closed stdout ends a command quietly; `--project`
+//! values that name no project).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -1759,12 +1760,85 @@ fn qemu_rows() -> Vec<Row> {
         .collect()
 }
 
+/// Class 9: `--project` values that name no project. Each is refused by what it is, before any
+/// recipe is read, and never searched above (a typo must not pick the project around it).
+fn project_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> PathBuf;
+    let values: Vec<(&str, Make, &'static str)> = vec![
+        ("a missing folder", |d| d.join("nope"), "does not exist"),
+        ("a file", |d| file(&d.join("proj"), 10), "is not a folder"),
+        ("a FIFO", |d| fifo(&d.join("proj")), "is not a folder"),
+        (
+            "a folder without recipes/ or snpkit.toml",
+            |d| {
+                std::fs::create_dir_all(d.join("plain/images")).unwrap();
+                d.join("plain")
+            },
+            "is not a snpkit project",
+        ),
+        (
+            "a recipe folder inside a project",
+            |d| {
+                copy_dir(&root().join("recipes/hello"), &d.join("team/recipes/hello"));
+                d.join("team/recipes/hello")
+            },
+            "is not a snpkit project",
+        ),
+        (
+            "recipes/ a symlink loop",
+            |d| {
+                std::fs::create_dir_all(d.join("looped")).unwrap();
+                symlink("recipes", &d.join("looped/recipes"));
+                d.join("looped")
+            },
+            "is not a snpkit project",
+        ),
+        // clap refuses it itself, as a usage error (2) for every command.
+        ("an empty value", |_| PathBuf::new(), "a value is required"),
+    ];
+    const COMMANDS: &[(&str, i32)] = &[("build", 1), ("lock", 1), ("boot", 1), ("verify", 2)];
+    let mut rows = Vec::new();
+    for (what, make, words) in values {
+        for &(command, code) in COMMANDS {
+            rows.push(Row {
+                name: format!("{command} --project <{what}>"),
+                class: 9,
+                setup: Box::new(move |d| {
+                    let dir = make(d);
+                    vec![command.into(), "hello".into(), "--project".into(), s(&dir)]
+                }),
+                code: if what == "an empty value" { 2 } else { code },
+                words: vec!["--project", words],
+                after: Some(no_images_made),
+                closed_stdout: false,
+            });
+        }
+    }
+    rows
+}
+
+/// A refused `--project` wrote nothing: no `images/` appeared under the row's folder (the
+/// folder without recipes/ had an empty one from the start).
+fn no_images_made(d: &Path) {
+    for dir in ["images", "team/images", "looped/images"] {
+        assert!(!d.join(dir).exists(), "{dir} was created");
+    }
+    let plain = d.join("plain/images");
+    if plain.exists() {
+        assert!(
+            std::fs::read_dir(&plain).unwrap().next().is_none(),
+            "plain/images was written"
+        );
+    }
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
     rows.extend(private_key_rows());
     rows.extend(qemu_rows());
+    rows.extend(project_rows());
     rows
 }
 

@@ -4,14 +4,17 @@
 //! with the command to run when something is missing: they never skip themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod appliance_repo;
 mod architecture;
 mod boot;
 mod build;
+mod copied_checkout;
 mod demo;
 mod errors;
 mod hostile;
 mod kbs;
 mod measure;
+mod project;
 mod reproducible;
 mod schemas;
 mod sealed;

@@ -54,8 +54,8 @@ fn build_in(
         .args(["build", "--quiet", "--package", "xtask"])
         .env("CARGO_TARGET_DIR", target_dir)
         // Both checkouts share the target folder, and incremental compilation would hand the
-        // second one the first one's `env!("CARGO_MANIFEST_DIR")`, so its images would land in
-        // the first checkout.
+        // second one the first one's `env!("CARGO_MANIFEST_DIR")`: the project is found from the
+        // current folder whatever it says, but the binary should be each checkout's own.
         .env("CARGO_INCREMENTAL", "0"));
     let xtask = target_dir.join("debug/xtask");
     let mut line = format!("umask {umask}; ");
@@ -76,7 +76,13 @@ fn build_in(
     let mut cmd = Command::new("sh");
     cmd.current_dir(checkout)
         .args(["-c", &line])
-        .env_remove("SOURCE_DATE_EPOCH");
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("SNPKIT_PROJECT")
+        // The binary lives in the shared target folder, beside no checkout: name the sources.
+        .env("SNPKIT_SOURCE", checkout)
+        // Compile the guest /init in each checkout instead of taking the one kept for the same
+        // inputs, and fail if it differs from the kept one.
+        .env("SNPKIT_FRESH_INIT", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }

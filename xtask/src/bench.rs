@@ -13,7 +13,7 @@ use crate::bench_timing::{median, timed};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: build, measure, explain, verify, verity, kbs.
+    /// Which benchmark: build, measure, explain, verify, verity, kbs, edit-loop.
     name: String,
     /// Timed runs per tool (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -34,9 +34,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "explain" => explain(),
         "verity" => crate::bench_verity::run(args.runs),
         "kbs" => crate::bench_kbs::run(args.clients, args.rounds),
+        "edit-loop" => crate::bench_edit_loop::run(args.runs),
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: build, measure, explain, verify, verity, kbs"
+                "unknown benchmark {other:?}; known: build, measure, explain, verify, verity, kbs, edit-loop"
             )
         }
     }

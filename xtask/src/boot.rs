@@ -170,10 +170,9 @@ pub struct Run {
 
 /// Boots the image and writes `images/<recipe>/runs/<id>/`.
 pub fn boot(args: &Args) -> anyhow::Result<Run> {
-    let root = cli::workspace_root();
-    let image = ImageDir::named(&args.dirs.images(&root), &args.recipe)?;
+    let image = ImageDir::named(&args.dirs.images()?, &args.recipe)?;
     let (manifest, manifest_sha256) = image.read_manifest_hashed()?;
-    let recipe_dir = args.dirs.recipes(&root).join(&args.recipe);
+    let recipe_dir = args.dirs.recipes()?.join(&args.recipe);
     let sources = [
         recipe_dir.join(snpkit_recipe::RECIPE_FILE),
         recipe_dir.join(snpkit_recipe::LOCK_FILE),

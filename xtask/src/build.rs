@@ -97,12 +97,9 @@ pub fn build(
     dirs: &cli::Dirs,
     quiet: bool,
 ) -> anyhow::Result<snpkit_assemble::BuiltImage> {
-    let root = cli::workspace_root();
-    let recipe_file = dirs
-        .recipes(&root)
-        .join(recipe_name)
-        .join(snpkit_recipe::RECIPE_FILE);
-    let recipe = Recipe::load_named(&dirs.recipes(&root), recipe_name).map_err(BuildError::from)?;
+    let recipes = dirs.recipes()?;
+    let recipe = Recipe::load_named(&recipes, recipe_name).map_err(BuildError::from)?;
+    let recipe_file = recipes.join(recipe_name).join(snpkit_recipe::RECIPE_FILE);
     // Before the guest binary is compiled: a recipe that cannot be measured stops at once.
     recipe
         .check_launch(&check_launch)
@@ -110,18 +107,30 @@ pub fn build(
     // Sources and the command line too: a recipe refused for them stops in its first second.
     recipe.check_sources().map_err(BuildError::from)?;
     snpkit_recipe::check_cmdline(&recipe, None).map_err(BuildError::from)?;
-    snpkit_assemble::refuse_image_over_recipe(&dirs.images(&root), &recipe)?;
+    let images_dir = dirs.images()?;
+    snpkit_assemble::refuse_image_over_recipe(&images_dir, &recipe)?;
     let recipe_text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
 
-    let step = ui::Step::new("building the guest /init (static)", quiet);
-    let guest_init = guest::build(&root, cache.root(), true)?;
-    step.finish(&format!("guest /init: {} bytes", guest_init.len()));
+    // snpkit's own sources, not the project's: an appliance repository holds recipes only.
+    let source = cli::source_tree()?;
+    let step = ui::Step::new("guest /init (static; kept by a hash of its inputs)", quiet);
+    let init = guest::init(source.root(), &cache, true)?;
+    let guest_init = init.bytes;
+    step.finish(&format!(
+        "guest /init: {} bytes ({}, inputs {})",
+        guest_init.len(),
+        if init.cached {
+            "kept from an earlier build"
+        } else {
+            "compiled"
+        },
+        &init.key[..16]
+    ));
 
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let mut tools = BTreeMap::new();
     tools.insert("rustc".to_owned(), guest::rustc_version());
-    let images_dir = dirs.images(&root);
     let opts = BuildOptions {
         images_dir: &images_dir,
         cache: &cache,
@@ -145,8 +154,7 @@ pub fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
-    let root = cli::workspace_root();
-    let recipes = args.dirs.recipes(&root);
+    let recipes = args.dirs.recipes()?;
     let recipe = Recipe::load_named(&recipes, &args.recipe).map_err(BuildError::from)?;
     let recipe_file: PathBuf = recipes.join(&args.recipe).join(snpkit_recipe::RECIPE_FILE);
     let text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;

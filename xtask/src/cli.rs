@@ -1,6 +1,8 @@
-//! What every command shares: logging, the workspace root, progress bars and output.
+//! What every command shares: logging, the project and the source tree, progress bars and output.
 
+use snpkit_project::{Project, SourceTree};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
@@ -17,42 +19,82 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// The workspace root: xtask lives one level below it.
-pub fn workspace_root() -> PathBuf {
+/// `--project DIR` as given, set once by `main` before any command runs.
+static PROJECT_FLAG: OnceLock<Option<PathBuf>> = OnceLock::new();
+/// The project, found on first use: commands that need none (`verify --report`, `keygen`,
+/// `setup`) run anywhere.
+static PROJECT: OnceLock<Project> = OnceLock::new();
+
+pub fn set_project_flag(flag: Option<PathBuf>) {
+    // Set once, from `main`; a second call (none today) keeps the first value.
+    let _ = PROJECT_FLAG.set(flag);
+}
+
+/// The project this command acts on: `--project`, else `$SNPKIT_PROJECT`, else upwards from the
+/// current folder (`snpkit_project::Project::find`). Never the tree the binary was built in.
+pub fn project() -> anyhow::Result<&'static Project> {
+    if let Some(p) = PROJECT.get() {
+        return Ok(p);
+    }
+    let flag = PROJECT_FLAG.get().cloned().flatten();
+    let found = Project::locate(flag.as_deref())?;
+    tracing::info!(root = %found.root().display(), how = %found.found(), "project");
+    Ok(PROJECT.get_or_init(|| found))
+}
+
+/// The workspace this binary was compiled in: only a hint for [`source_tree`], checked there.
+pub fn built_from() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-/// The workspace's images folder, `<workspace>/images`.
-pub fn default_images() -> PathBuf {
-    workspace_root().join(snpkit_bundle::IMAGES_DIR)
+/// snpkit's own sources (the guest `/init`'s crates, the fuzz targets, the workspace `cargo
+/// xtask test` runs), found at run time by `snpkit_project::SourceTree`.
+pub fn source_tree() -> anyhow::Result<SourceTree> {
+    let tree = SourceTree::locate(&built_from())?;
+    if let Some(other) = tree.built_from() {
+        tracing::info!(
+            "this binary was built in {}; using the snpkit sources at {} ({})",
+            other.display(),
+            tree.root().display(),
+            tree.found()
+        );
+    }
+    Ok(tree)
+}
+
+/// The project's images folder, `<project>/images`.
+pub fn default_images() -> anyhow::Result<PathBuf> {
+    Ok(project()?.images())
 }
 
 /// The vendored test vectors (`SNPKIT_VECTORS` overrides), found as the tests find them.
 pub use snpkit_testkit::vectors::dir as vectors_dir;
 
-/// Where recipes are read from and images written to (defaults: the workspace's own folders).
+/// Where recipes are read from and images written to (defaults: the project's own folders).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct Dirs {
-    /// Folder of recipes [default: <workspace>/recipes].
+    /// Folder of recipes [default: <project>/recipes].
     #[arg(long, value_name = "DIR", global = true)]
     pub recipes_dir: Option<PathBuf>,
-    /// Folder of images [default: <workspace>/images].
+    /// Folder of images [default: <project>/images].
     #[arg(long, value_name = "DIR", global = true)]
     pub images: Option<PathBuf>,
 }
 
 impl Dirs {
-    pub fn recipes(&self, root: &std::path::Path) -> PathBuf {
-        self.recipes_dir
-            .clone()
-            .unwrap_or_else(|| root.join("recipes"))
+    pub fn recipes(&self) -> anyhow::Result<PathBuf> {
+        match &self.recipes_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(project()?.recipes()),
+        }
     }
 
-    pub fn images(&self, root: &std::path::Path) -> PathBuf {
-        self.images
-            .clone()
-            .unwrap_or_else(|| root.join(snpkit_bundle::IMAGES_DIR))
+    pub fn images(&self) -> anyhow::Result<PathBuf> {
+        match &self.images {
+            Some(dir) => Ok(dir.clone()),
+            None => default_images(),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let r = args.recipe.as_str();
     // Every step runs as its command with default flags would, on the same images folder.
-    let images = args.dirs.images(&cli::workspace_root());
+    let images = args.dirs.images()?;
     println!("snpkit demo: {r} (build → measure → boot → verify)");
     println!("\n[1/6] system packages (installed with apt when run as root)");
     setup::ensure(false)?;

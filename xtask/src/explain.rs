@@ -130,7 +130,7 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(crate::cli::default_images);
+            .map_or_else(crate::cli::default_images, Ok)?;
         let image = image_inputs(&images, recipe)?;
         inputs.ovmf_paths.push(image.ovmf);
         inputs.kernel = Some(image.kernel);

@@ -54,9 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn trustee(a: TrusteeArgs) -> anyhow::Result<ExitCode> {
-    let root = cli::workspace_root();
-    let recipe = Recipe::load_named(&a.dirs.recipes(&root), &a.recipe)?;
-    let images = a.dirs.images(&root);
+    let recipe = Recipe::load_named(&a.dirs.recipes()?, &a.recipe)?;
+    let images = a.dirs.images()?;
     let image = ImageDir::new(&images, &recipe.name);
     image.require()?;
     let expected = image.read_expected().with_context(|| {

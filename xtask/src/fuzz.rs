@@ -37,7 +37,7 @@ const INPUT_TIMEOUT_S: u64 = 10;
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let targets = match &args.target {
         Some(t) => vec![t.clone()],
-        None => targets(&fuzz_dir())?,
+        None => targets(&fuzz_dir()?)?,
     };
     let outcome = run_targets(&targets, Duration::from_secs(args.seconds))?;
     if !outcome.failures.is_empty() {
@@ -58,11 +58,12 @@ pub struct Outcome {
 
 /// Every target for `per_target` (what `cargo xtask test` calls, counting each target as a result).
 pub fn run_all(per_target: Duration) -> anyhow::Result<Outcome> {
-    run_targets(&targets(&fuzz_dir())?, per_target)
+    run_targets(&targets(&fuzz_dir()?)?, per_target)
 }
 
-fn fuzz_dir() -> PathBuf {
-    crate::cli::workspace_root().join("fuzz")
+/// The fuzz targets are snpkit's own: in its source tree, whatever the project.
+fn fuzz_dir() -> anyhow::Result<PathBuf> {
+    Ok(crate::cli::source_tree()?.root().join("fuzz"))
 }
 
 /// The `[[bin]]` names of fuzz/Cargo.toml.
@@ -234,7 +235,8 @@ fn build(fuzz: &Path) -> anyhow::Result<PathBuf> {
     // code, and only the fuzzing crates to add.
     let lock = fuzz.join("Cargo.lock");
     if !lock.exists() {
-        std::fs::copy(crate::cli::workspace_root().join("Cargo.lock"), &lock)
+        let workspace_lock = fuzz.parent().unwrap_or(fuzz).join("Cargo.lock");
+        std::fs::copy(workspace_lock, &lock)
             .with_context(|| format!("seeding {}", lock.display()))?;
     }
     let triple = host_triple()?;
@@ -288,7 +290,7 @@ fn parse_stats(log: &str) -> Stats {
 }
 
 fn run_targets(names: &[String], per_target: Duration) -> anyhow::Result<Outcome> {
-    let fuzz = fuzz_dir();
+    let fuzz = fuzz_dir()?;
     let known = targets(&fuzz)?;
     let mut plans = Vec::new();
     for name in names {
@@ -414,7 +416,7 @@ mod tests {
 
     #[test]
     fn every_target_of_the_fuzz_crate_has_seeds_and_they_exist() {
-        let names = targets(&fuzz_dir()).expect("targets");
+        let names = targets(&fuzz_dir().expect("fuzz dir")).expect("targets");
         for want in [
             "report",
             "cert",

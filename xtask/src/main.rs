@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_build;
+mod bench_edit_loop;
 mod bench_kbs;
 mod bench_timing;
 mod bench_verify;
@@ -20,13 +21,16 @@ mod fuzz;
 mod fuzz_kbs;
 mod fuzz_seeds;
 mod guest;
+mod guest_key;
 mod kbs;
 mod keygen;
+mod locate;
 mod measure;
 mod oracles;
 mod ovmf;
 mod setup;
 mod sign;
+mod source_print;
 mod test;
 mod ui;
 mod verify;
@@ -44,6 +48,10 @@ struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// The project to act on: a folder holding recipes/ (or snpkit.toml) [default:
+    /// $SNPKIT_PROJECT, else the first such folder upwards from the current one].
+    #[arg(long, value_name = "DIR", global = true)]
+    project: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,12 +94,15 @@ enum Command {
     Kbs(kbs::Args),
     /// Reference values for other verifiers: `export trustee <recipe>`.
     Export(export::Args),
+    /// Print which project commands act on (and why), and where snpkit's own sources are.
+    Where(locate::Args),
 }
 
 fn main() -> std::process::ExitCode {
     cli::quiet_on_broken_pipe();
     let cli = Cli::parse();
     cli::init_logging(cli.verbose);
+    cli::set_project_flag(cli.project);
     let result = match cli.command {
         Command::Build(args) => build::run(args),
         Command::Lock(args) => build::lock(args),
@@ -111,6 +122,7 @@ fn main() -> std::process::ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Kbs(args) => kbs::run(args),
         Command::Export(args) => export::run(args),
+        Command::Where(args) => locate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -221,7 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let images = args
             .images
             .clone()
-            .unwrap_or_else(crate::cli::default_images);
+            .map_or_else(crate::cli::default_images, Ok)?;
         return measure_recipe(&images, recipe);
     }
     let digest = measure_flags(&args)?;

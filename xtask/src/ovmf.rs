@@ -93,12 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The lock of a workspace recipe, with its path.
+/// The lock of a recipe of the project, with its path.
 fn locked(recipe: &str) -> anyhow::Result<(std::path::PathBuf, Lock)> {
-    let path = cli::workspace_root()
-        .join("recipes")
-        .join(recipe)
-        .join(LOCK_FILE);
+    let path = cli::project()?.recipe_dir(recipe)?.join(LOCK_FILE);
     let lock = Lock::read(&path, recipe)?;
     Ok((path, lock))
 }

@@ -31,15 +31,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let root = cli::workspace_root();
-    let recipe = Recipe::load_named(&args.dirs.recipes(&root), &args.recipe)?;
+    let recipe = Recipe::load_named(&args.dirs.recipes()?, &args.recipe)?;
     let Some(identity) = recipe.identity else {
         bail!(
             "recipe {:?} has no [identity] table: add one with family_id, image_id and guest_svn (see docs/recipes.md) before signing",
             args.recipe
         );
     };
-    let images = args.dirs.images(&root);
+    let images = args.dirs.images()?;
     let image = ImageDir::new(&images, &recipe.name);
     image.require()?;
     let written = image.read_expected().with_context(|| {

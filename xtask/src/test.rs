@@ -29,7 +29,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let root = cli::workspace_root();
+    // The suite is snpkit's own, run in its source tree whatever project is around.
+    let source = cli::source_tree()?;
+    let root = source.root().to_path_buf();
     eprintln!("== system packages");
     setup::ensure(args.no_setup)?;
     eprintln!("== AmdSev OVMF (built once, then cached)");

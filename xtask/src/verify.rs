@@ -237,10 +237,13 @@ fn judge(args: &Args) -> Result<Verdict, InputError> {
             Endorsements::default(),
         ),
         (None, Some(recipe)) => {
-            let images = args
-                .images
-                .clone()
-                .unwrap_or_else(crate::cli::default_images);
+            let images = match args.images.clone() {
+                Some(images) => images,
+                None => crate::cli::default_images().map_err(|e| InputError {
+                    what: "the project".to_owned(),
+                    problem: format!("{e:#}"),
+                })?,
+            };
             let image = ImageDir::named(&images, recipe).map_err(bad("recipe"))?;
             let (dir, why) = match &args.run {
                 Some(id) => (

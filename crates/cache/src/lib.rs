@@ -4,7 +4,8 @@
 //! worktrees and CI runs share it: `blobs/sha256/<hex>` (downloads, `snpkit-inputs`),
 //! `ovmf/<input-hash>/` (firmware builds), `kds/` (AMD KDS answers, `snpkit-attest`),
 //! `test-chain/` (the emulated PSP's keys), `oracles/` (the reference tools tests compare with),
-//! `guest-target/` (the guest's build). Owns only the location: what goes in each folder belongs to
+//! `guest-target/` (the guest's build), `guest-init/<input-hash>` (the blob of the guest `/init` built
+//! from those inputs). Owns only the location: what goes in each folder belongs to
 //! the crate that writes it. Must not know anything else, so that depending on it costs nothing.
 #![forbid(unsafe_code)]
 
