@@ -83,6 +83,10 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             size_mib: 16,
             mount: "/var/lib/app".into(),
         }],
+        // Set, so the seeds reach the forwards' strict parser.
+        network: Some(snpkit_bundle::ManifestNetwork {
+            forward: vec!["tcp:8080:80".parse().expect("a valid forward")],
+        }),
     };
     let expected = Expected {
         schema: EXPECTED_SCHEMA,

@@ -32,6 +32,7 @@
 
 mod error;
 mod expected;
+mod forward;
 mod id_dir;
 mod image_dir;
 mod json;
@@ -48,13 +49,14 @@ pub use error::BundleError;
 pub use expected::{
     ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
 };
+pub use forward::{BadForward, FORWARD_HOST, Forward, ForwardProtocol, duplicate_forward};
 pub use id_dir::{IdFiles, IdPair};
 pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
-    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestVolume,
-    VerityMetadata,
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestNetwork,
+    ManifestVolume, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};

@@ -34,6 +34,44 @@ pub struct InitConfig {
     /// bytes and their measurement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// The NIC `/init` brings up before the entry point (recipe `[network]`); `lo` comes up
+    /// always. Left out when there is none, so images without a network keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+/// The guest's one NIC, configured statically (no DHCP: nothing the host says sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub address: std::net::Ipv4Addr,
+    /// Prefix length, 1 to 30.
+    pub prefix: u8,
+}
+
+/// Where the entry point's stdout and stderr go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryLog {
+    /// Through pipes that `/init` reads and sends to the host as `AppLog` frames.
+    #[default]
+    Channel,
+    /// To `/dev/null`: for appliances whose output is sensitive.
+    None,
+}
+
+impl EntryLog {
+    /// The recipe's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryLog::Channel => "channel",
+            EntryLog::None => "none",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == EntryLog::default()
+    }
 }
 
 /// A volume: a virtio disk with serial `snpkit-vol-<name>` ([`crate::volume`]).
@@ -77,6 +115,9 @@ pub struct Entry {
     pub argv: Vec<String>,
     /// Environment of the entry point (nothing is inherited from the kernel's).
     pub env: BTreeMap<String, String>,
+    /// Left out when it is the default, so images made before it keep their bytes.
+    #[serde(default, skip_serializing_if = "EntryLog::is_default")]
+    pub log: EntryLog,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
