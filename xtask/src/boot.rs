@@ -37,7 +37,8 @@ use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{
-    Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps, VolumeDisk,
+    HostForward, Launch, LaunchKind, Nic, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps,
+    VolumeDisk,
 };
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
@@ -406,6 +407,7 @@ fn boot_in(
         console_log: work.console_log(),
         disks: disks(image, manifest),
         volumes,
+        network: manifest.network.as_ref().map(nic),
         kind,
     };
 
@@ -492,6 +494,22 @@ fn boot_in(
         host_data,
         signed,
     })
+}
+
+/// The manifest's network as QEMU's NIC: the same forwards on SNP and emulated launches.
+fn nic(network: &snpkit_bundle::ManifestNetwork) -> Nic {
+    Nic {
+        guest_address: network.address,
+        forwards: network
+            .forward
+            .iter()
+            .map(|f| HostForward {
+                udp: f.protocol == snpkit_bundle::ForwardProtocol::Udp,
+                host_port: f.host_port,
+                guest_port: f.guest_port,
+            })
+            .collect(),
+    }
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.

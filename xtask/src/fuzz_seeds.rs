@@ -85,6 +85,7 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         }],
         // Set, so the seeds reach the forwards' strict parser.
         network: Some(snpkit_bundle::ManifestNetwork {
+            address: std::net::Ipv4Addr::new(10, 0, 2, 15),
             forward: vec!["tcp:8080:80".parse().expect("a valid forward")],
         }),
     };

@@ -56,6 +56,7 @@ pub(crate) fn manifest(
             })
             .collect(),
         network: recipe.network.as_ref().map(|n| ManifestNetwork {
+            address: n.address,
             forward: n.forward.clone(),
         }),
     }

@@ -45,11 +45,12 @@ pub struct Manifest {
     pub network: Option<ManifestNetwork>,
 }
 
-/// What the host needs of an appliance's network: its inbound forwards (the guest's address is
-/// `/init`'s business, in init.json).
+/// What the host needs of an appliance's network: the guest's address (where QEMU's forwards
+/// deliver; `/init` reads its own copy in init.json) and the inbound forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestNetwork {
+    pub address: std::net::Ipv4Addr,
     /// Host 127.0.0.1 ports forwarded into the guest, in the recipe's order.
     #[serde(default)]
     pub forward: Vec<crate::Forward>,

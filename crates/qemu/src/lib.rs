@@ -23,7 +23,8 @@ pub use channel::{
 pub use console::Signs;
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
-    ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, VolumeDisk, argv,
+    ArgvError, EmulatedLaunch, HostForward, IdBlock, Launch, LaunchKind, Nic, SnpLaunch, Sockets,
+    VolumeDisk, argv,
 };
 pub use supervise::{
     ConsoleEnd, MIN_SNP_QEMU, Outcome, SpawnError, Vm, check_snp_qemu, console_tail, spawn,
