@@ -31,7 +31,10 @@ pub fn up(network: Option<&Network>) -> Result<()> {
         return Ok(());
     };
     if !(1..=30).contains(&network.prefix) {
-        bail!("the init config's network prefix /{} is not 1 to 30", network.prefix);
+        bail!(
+            "the init config's network prefix /{} is not 1 to 30",
+            network.prefix
+        );
     }
     let name = wait_for_nic(Path::new("/sys/class/net"))?;
     configure(fd, &name, network.address, network.prefix)
