@@ -91,6 +91,12 @@ pub struct Args {
     /// (created sparse at the volume's size if it does not exist; never truncated). Repeatable.
     #[arg(long = "volume", value_name = "NAME=PATH", value_parser = parse_volume_override)]
     pub volumes: Vec<VolumeOverride>,
+    /// Keep the appliance up (a service behind its `[network]` forwards) until Ctrl-C (SIGINT or
+    /// SIGTERM) or its entry point's end; Ctrl-C stops it cleanly: SIGTERM to the entry point, a
+    /// grace period, sync, power-off. The run has no deadline then (`--timeout` is ignored);
+    /// a second Ctrl-C leaves at once.
+    #[arg(long)]
+    pub keep_running: bool,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -108,6 +114,7 @@ impl Args {
             host_data: None,
             json: false,
             volumes: Vec::new(),
+            keep_running: false,
             dirs,
         }
     }
@@ -430,7 +437,31 @@ fn boot_in(
     getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for the nonce: {e}"))?;
     let nonce = Nonce(nonce);
     let started = std::time::Instant::now();
-    let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
+    // Kept running, the appliance has no deadline: ten years stands for none.
+    let deadline = if args.keep_running {
+        Duration::from_secs(10 * 365 * 24 * 3600)
+    } else {
+        Duration::from_secs(args.timeout)
+    };
+    let mut session = snpkit_qemu::Session {
+        app_log: Some(
+            snpkit_qemu::AppLogSink::create(&work.appliance_log())
+                .with_context(|| format!("creating {}", work.appliance_log().display()))?,
+        ),
+        ..Default::default()
+    };
+    if args.keep_running {
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        session.attested = Some(up_tx);
+        session.stop = Some(crate::stop::on_ctrl_c()?);
+        let forwards = launch.network.as_ref().map(|n| n.forwards.clone());
+        std::thread::spawn(move || {
+            if up_rx.recv().is_ok() {
+                announce_up(forwards.as_deref());
+            }
+        });
+    }
+    let mut vm = snpkit_qemu::spawn(&launch, deadline)?;
     vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
         Some((chain, secret, fields)) => {
@@ -452,7 +483,11 @@ fn boot_in(
         }
         None => None,
     };
-    let ended = snpkit_qemu::converse(vm, &nonce);
+    let mut ended = snpkit_qemu::converse_in(vm, &nonce, session);
+    let app_log = ended.app_log.take();
+    if let Some(log) = &app_log {
+        show_app_log(log, &work.appliance_log());
+    }
     let boot_seconds = started.elapsed().as_secs_f64();
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
@@ -463,7 +498,11 @@ fn boot_in(
         recipe: &manifest.recipe,
         timeout_secs: args.timeout,
     };
-    let Passed { attested, end } = snpkit_qemu::judge(ended, &context)?;
+    let Passed {
+        attested,
+        end,
+        stopped,
+    } = snpkit_qemu::judge(ended, &context)?;
     let evidence = &attested.evidence;
     work.write_report(&evidence.report[..])?;
     work.write_pubkey(&evidence.public_key)?;
@@ -493,7 +532,47 @@ fn boot_in(
         boot_seconds: Some(boot_seconds),
         host_data,
         signed,
+        stopped: stopped.then_some(true),
+        appliance_log: app_log.map(|l| snpkit_bundle::RunAppLog {
+            bytes: l.bytes,
+            left_out: l.left_out,
+        }),
     })
+}
+
+/// Says, on stderr, that a kept-running appliance is up and where to reach it.
+fn announce_up(forwards: Option<&[HostForward]>) {
+    eprintln!("the guest attested; the appliance is starting (Ctrl-C stops it cleanly)");
+    for f in forwards.unwrap_or_default() {
+        let proto = if f.udp { "udp" } else { "tcp" };
+        eprintln!(
+            "  {proto} 127.0.0.1:{} → guest port {}",
+            f.host_port, f.guest_port
+        );
+    }
+}
+
+/// The appliance log's last lines, made printable (the bytes are the guest's), on stderr.
+fn show_app_log(log: &snpkit_qemu::AppLogEnd, path: &std::path::Path) {
+    if let Some(e) = &log.write_error {
+        eprintln!("could not write {}: {e}", path.display());
+    }
+    if log.bytes == 0 {
+        return;
+    }
+    eprintln!(
+        "appliance log ({} bytes{}; last lines, control characters removed) — {}:",
+        log.bytes,
+        if log.left_out > 0 {
+            format!(", {} left out of the file past its cap", log.left_out)
+        } else {
+            String::new()
+        },
+        path.display()
+    );
+    for line in log.tail.lines() {
+        eprintln!("  | {line}");
+    }
 }
 
 /// The manifest's network as QEMU's NIC: the same forwards on SNP and emulated launches.

@@ -118,6 +118,11 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             id_key_digest: "66".repeat(48),
             author_key_digest: Some("77".repeat(48)),
         }),
+        stopped: Some(true),
+        appliance_log: Some(snpkit_bundle::RunAppLog {
+            bytes: 10,
+            left_out: 0,
+        }),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),

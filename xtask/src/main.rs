@@ -26,6 +26,7 @@ mod oracles;
 mod ovmf;
 mod setup;
 mod sign;
+mod stop;
 mod test;
 mod ui;
 mod verify;

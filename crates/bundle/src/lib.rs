@@ -6,7 +6,8 @@
 //!   manifest.json   what the image is made of                          Manifest      build
 //!   expected.json   the predicted launch digests                       Expected      build, measure
 //!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
-//!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
+//!                   pubkey console.log appliance.log hashes-page.bin   RunRecord
+//!                   certs/*.pem
 //!   id/<config>.id-block  <config>.id-auth   the signed identities     IdFiles       sign
 //!   volumes/<name>.img  a sealed volume, sparse, made on first boot       prepare_volume boot
 //! ```
@@ -59,7 +60,7 @@ pub use manifest::{
     ManifestVolume, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
-pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};
+pub use run_record::{RUN_SCHEMA, RunAppLog, RunLaunch, RunRecord, RunSigned};
 pub use sha256::{BadSha256, Sha256Sum};
 pub use swap::{KEPT, write_image};
 pub use volume_file::{VolumeFile, prepare_volume};
@@ -111,6 +112,8 @@ pub mod run_files {
     /// The nonce, hex.
     pub const NONCE: &str = "nonce";
     pub const CONSOLE_LOG: &str = "console.log";
+    /// The appliance's stdout and stderr, from the guest's `AppLog` frames (capped).
+    pub const APPLIANCE_LOG: &str = "appliance.log";
     /// The SEV hashes page of an emulated launch.
     pub const HASHES_PAGE: &str = "hashes-page.bin";
     /// The certificates the guest's provider returned (see [`crate::CertName`]).

@@ -134,6 +134,8 @@ impl Watch {
 /// the last [`TAIL_KEEP`] bytes after a note of how much was left out.
 pub struct CappedLog {
     file: File,
+    /// What the log is, for its notes (`console`, `appliance`).
+    what: &'static str,
     cap: u64,
     written: u64,
     /// Bytes past the cap, the last of them kept in `tail`.
@@ -143,8 +145,14 @@ pub struct CappedLog {
 
 impl CappedLog {
     pub fn new(file: File, cap: u64) -> CappedLog {
+        CappedLog::named(file, cap, "console")
+    }
+
+    /// A capped log whose notes call it `what` (e.g. `appliance`).
+    pub fn named(file: File, cap: u64, what: &'static str) -> CappedLog {
         CappedLog {
             file,
+            what,
             cap,
             written: 0,
             dropped: 0,
@@ -165,9 +173,9 @@ impl CappedLog {
         if self.dropped == 0 {
             writeln!(
                 self.file,
-                "\n[snpkit: the console log reached its cap of {} bytes; later output is left out \
+                "\n[snpkit: the {} log reached its cap of {} bytes; later output is left out \
                  except its last {} bytes, which follow when the run ends]",
-                self.cap, TAIL_KEEP
+                self.what, self.cap, TAIL_KEEP
             )?;
         }
         self.dropped += rest.len() as u64;
@@ -178,6 +186,11 @@ impl CappedLog {
         Ok(())
     }
 
+    /// Bytes past the cap so far (0: nothing was left out).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Writes the kept tail, if the cap was reached.
     pub fn finish(mut self) -> io::Result<()> {
         if self.dropped > 0 {
@@ -185,8 +198,9 @@ impl CappedLog {
             let tail = &self.tail[self.tail.len() - keep..];
             writeln!(
                 self.file,
-                "\n[snpkit: {} bytes of console output were left out here; its last {} bytes follow]",
+                "\n[snpkit: {} bytes of {} output were left out here; its last {} bytes follow]",
                 self.dropped - keep as u64,
+                self.what,
                 keep
             )?;
             self.file.write_all(tail)?;
