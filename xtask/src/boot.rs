@@ -97,6 +97,10 @@ pub struct Args {
     /// a second Ctrl-C leaves at once.
     #[arg(long)]
     pub keep_running: bool,
+    /// Print where the boot's seconds went: when each stage's first console line arrived (host
+    /// clock from QEMU's start), and when QEMU exited.
+    #[arg(long)]
+    pub timing: bool,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -115,6 +119,7 @@ impl Args {
             json: false,
             volumes: Vec::new(),
             keep_running: false,
+            timing: false,
             dirs,
         }
     }
@@ -489,6 +494,9 @@ fn boot_in(
         show_app_log(log, &work.appliance_log());
     }
     let boot_seconds = started.elapsed().as_secs_f64();
+    if args.timing {
+        show_timing(&ended.console.signs.marks, boot_seconds);
+    }
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
     }
@@ -540,6 +548,18 @@ fn boot_in(
     })
 }
 
+/// The boot's stages by their first console line, on stderr.
+fn show_timing(marks: &[(&str, Duration)], total: f64) {
+    eprintln!("boot timing (host clock from QEMU's start; +stage length):");
+    let mut last = 0.0;
+    for (label, at) in marks {
+        let at = at.as_secs_f64();
+        eprintln!("  {at:6.2} s  (+{:5.2})  {label}", at - last);
+        last = at;
+    }
+    eprintln!("  {total:6.2} s  (+{:5.2})  QEMU exited", total - last);
+}
+
 /// Says, on stderr, that a kept-running appliance is up and where to reach it.
 fn announce_up(forwards: Option<&[HostForward]>) {
     eprintln!("the guest attested; the appliance is starting (Ctrl-C stops it cleanly)");
@@ -561,14 +581,14 @@ fn show_app_log(log: &snpkit_qemu::AppLogEnd, path: &std::path::Path) {
         return;
     }
     eprintln!(
-        "appliance log ({} bytes{}; last lines, control characters removed) — {}:",
+        "appliance log ({} bytes{}; its last lines, control characters removed; all of it in the run's {}):",
         log.bytes,
         if log.left_out > 0 {
             format!(", {} left out of the file past its cap", log.left_out)
         } else {
             String::new()
         },
-        path.display()
+        snpkit_bundle::run_files::APPLIANCE_LOG
     );
     for line in log.tail.lines() {
         eprintln!("  | {line}");

@@ -23,7 +23,7 @@ pub use channel::{
     Attested, ChannelError, GuestChannel, PspAnswer, PspRequest, Stopper, attest, finish,
     finish_logging, serve_emulated_psp,
 };
-pub use console::Signs;
+pub use console::{Signs, TIMING_MARKS};
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
     ArgvError, EmulatedLaunch, HostForward, IdBlock, Launch, LaunchKind, Nic, SnpLaunch, Sockets,
