@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod kbs;
 mod measure;
+mod network;
 mod reproducible;
 mod schemas;
 mod sealed;
