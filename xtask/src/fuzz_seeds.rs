@@ -134,7 +134,10 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
 /// Frames of each kind the guest and host exchange, built around a genuine report and VCEK.
 pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     use snpkit_wire::certs::{CertEntry, GUID_VCEK};
-    use snpkit_wire::frame::{self, ErrorMessage, Evidence, Message, Nonce, ReportResponse};
+    use snpkit_wire::frame::{
+        self, AppLog, ErrorMessage, Evidence, LogStream, MAX_APPLOG_CHUNK, Message, Nonce,
+        ReportResponse,
+    };
     let report: Box<[u8; 1184]> = read(&format!("{OAK}cb.report.bin"))?
         .into_boxed_slice()
         .try_into()
@@ -158,6 +161,27 @@ pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             Message::ReportResponse(ReportResponse { report, certs }),
         ),
         ("error", Message::Error(ErrorMessage("no provider".into()))),
+        ("stop", Message::Stop),
+        (
+            "applog-line",
+            Message::AppLog(AppLog {
+                stream: LogStream::Stdout,
+                bytes: b"net-hello: serving on port 80\n".to_vec(),
+            }),
+        ),
+        // The largest chunk, with the bytes a terminal would act on.
+        (
+            "applog-full-escapes",
+            Message::AppLog(AppLog {
+                stream: LogStream::Stderr,
+                bytes: b"\x1b]0;title\x07\x1b[2J\r"
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(MAX_APPLOG_CHUNK)
+                    .collect(),
+            }),
+        ),
     ];
     messages
         .into_iter()
