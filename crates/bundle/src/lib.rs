@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
-//! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
+//! JSON files ([`Manifest`] with its network's [`Forward`]s — the host side always 127.0.0.1 —,
+//! [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
 //! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
 //! atomic writes, the volume files (created once, never replaced), the swap that replaces an image
 //! while keeping its boot runs, signatures and volumes ([`write_image`], [`KEPT`]), the signed
