@@ -120,7 +120,7 @@ fn lock_with_cmdline(dir: &Path, toml: &str) -> Vec<String> {
     hello(dir, |t| {
         replace(
             t,
-            r#"cmdline = "console=ttyS0 panic=-1 snpkit.appliance={{ name }}""#,
+            r#"cmdline = "console=ttyS0 panic=-1 cryptomgr.notests snpkit.appliance={{ name }}""#,
             &format!("cmdline = \"{toml}\""),
         )
     });
