@@ -136,3 +136,49 @@ pub enum Root {
         hash_device: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config() -> InitConfig {
+        InitConfig {
+            schema: INIT_SCHEMA,
+            appliance: "hello".into(),
+            entry: Entry {
+                argv: vec!["/usr/bin/hello".into()],
+                env: BTreeMap::new(),
+                log: EntryLog::Channel,
+            },
+            modules: Vec::new(),
+            root: Root::Initramfs,
+            volumes: Vec::new(),
+            secrets: Vec::new(),
+            network: None,
+        }
+    }
+
+    #[test]
+    fn defaults_leave_the_file_as_it_was_and_the_rest_round_trips() {
+        // An image without a network and with the default log keeps its init.json bytes.
+        let plain = serde_json::to_string(&config()).unwrap();
+        assert!(
+            !plain.contains("network") && !plain.contains("log"),
+            "{plain}"
+        );
+        let mut c = config();
+        c.entry.log = EntryLog::None;
+        c.network = Some(Network {
+            address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+            prefix: 24,
+        });
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains(r#""log":"none""#), "{text}");
+        assert!(
+            text.contains(r#""network":{"address":"10.0.2.15","prefix":24}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<InitConfig>(&text).unwrap(), c);
+    }
+}
