@@ -231,6 +231,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
 
     let volumes = volumes(&image, &manifest, &args.volumes)?;
     let run = image.start_run()?;
+    let mut app_log = None;
     let result = boot_in(
         args,
         &image,
@@ -243,17 +244,22 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
             volumes,
         },
         run.dir(),
+        &mut app_log,
     );
+    // The appliance's last lines, made printable (the bytes are the guest's): after the run's
+    // summary when it passed, inside the error when it did not (so the error comes first).
+    let app_log_text = app_log.as_ref().map(app_log_section).unwrap_or_default();
     match result {
         Ok(mut record) => {
             record.manifest_sha256 = Some(manifest_sha256.to_hex());
             let dir = run.finish(&record)?.path().to_owned();
+            eprint!("{app_log_text}");
             Ok(Run { dir, record })
         }
         Err(e) => {
             let kept = run.fail();
             Err(anyhow::anyhow!(
-                "{e:#}\n(the run's console log is kept in {})",
+                "{e:#}\n{app_log_text}(the run's console log is kept in {})",
                 kept.console_log().display()
             ))
         }
@@ -357,6 +363,7 @@ fn boot_in(
     manifest: &Manifest,
     chosen: Chosen<'_>,
     work: &RunDir,
+    app_log_end: &mut Option<snpkit_qemu::AppLogEnd>,
 ) -> anyhow::Result<RunRecord> {
     let Chosen {
         config,
@@ -490,9 +497,7 @@ fn boot_in(
     };
     let mut ended = snpkit_qemu::converse_in(vm, &nonce, session);
     let app_log = ended.app_log.take();
-    if let Some(log) = &app_log {
-        show_app_log(log, &work.appliance_log());
-    }
+    app_log_end.clone_from(&app_log);
     let boot_seconds = started.elapsed().as_secs_f64();
     if args.timing {
         show_timing(&ended.console.signs.marks, boot_seconds);
@@ -572,15 +577,18 @@ fn announce_up(forwards: Option<&[HostForward]>) {
     }
 }
 
-/// The appliance log's last lines, made printable (the bytes are the guest's), on stderr.
-fn show_app_log(log: &snpkit_qemu::AppLogEnd, path: &std::path::Path) {
+/// The appliance log's last lines (already printable), as lines for stderr.
+fn app_log_section(log: &snpkit_qemu::AppLogEnd) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     if let Some(e) = &log.write_error {
-        eprintln!("could not write {}: {e}", path.display());
+        let _ = writeln!(out, "could not write the run's appliance.log: {e}");
     }
     if log.bytes == 0 {
-        return;
+        return out;
     }
-    eprintln!(
+    let _ = writeln!(
+        out,
         "appliance log ({} bytes{}; its last lines, control characters removed; all of it in the run's {}):",
         log.bytes,
         if log.left_out > 0 {
@@ -591,8 +599,9 @@ fn show_app_log(log: &snpkit_qemu::AppLogEnd, path: &std::path::Path) {
         snpkit_bundle::run_files::APPLIANCE_LOG
     );
     for line in log.tail.lines() {
-        eprintln!("  | {line}");
+        let _ = writeln!(out, "  | {line}");
     }
+    out
 }
 
 /// The manifest's network as QEMU's NIC: the same forwards on SNP and emulated launches.
