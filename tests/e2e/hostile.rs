@@ -12,7 +12,10 @@
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
 //! names every command refuses as `lock` does; a closed stdout ends a command quietly; `--project`
-//! values that name no project).
+//! values that name no project), 10 the
+//! network and the appliance's log (forwards that would listen beyond 127.0.0.1, port 0, repeats,
+//! addresses outside QEMU's user network, in a recipe or an edited manifest; the AppLog frames'
+//! own bounds are tested in `snpkit-wire` and `snpkit-qemu`).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -142,7 +145,7 @@ fn lock_with_cmdline(dir: &Path, toml: &str) -> Vec<String> {
     hello(dir, |t| {
         replace(
             t,
-            r#"cmdline = "console=ttyS0 panic=-1 snpkit.appliance={{ name }}""#,
+            r#"cmdline = "console=ttyS0 panic=-1 cryptomgr.notests snpkit.appliance={{ name }}""#,
             &format!("cmdline = \"{toml}\""),
         )
     });
@@ -1425,6 +1428,8 @@ fn finished_run(image: &snpkit_bundle::ImageDir, id: &str, booted: Option<String
         boot_seconds: None,
         host_data: None,
         signed: None,
+        stopped: None,
+        appliance_log: None,
     };
     std::fs::write(dir.record(), record.to_json()).unwrap();
     an_hour_ago(&dir.record());
@@ -1832,8 +1837,110 @@ fn no_images_made(d: &Path) {
     }
 }
 
+/// The hello recipe with `extra` TOML appended (a `[network]` table), then `lock`.
+fn lock_with_network(dir: &Path, extra: &str) -> Vec<String> {
+    hello(dir, |t| format!("{t}\n{extra}\n"));
+    on_recipe("lock", dir)
+}
+
+/// Class 10: forwards and addresses a recipe or a manifest must not get through.
+fn network_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, Vec<&'static str>)> = vec![
+        (
+            "forward bound to 0.0.0.0",
+            |d| lock_with_network(d, "[network]\nforward = [\"tcp:0.0.0.0:8080:80\"]"),
+            vec!["network.forward[0]", "127.0.0.1 only"],
+        ),
+        (
+            "forward bound to another host address",
+            |d| lock_with_network(d, "[network]\nforward = [\"tcp:192.168.1.5:8080:80\"]"),
+            vec!["network.forward[0]", "never 0.0.0.0"],
+        ),
+        (
+            "forward from port 0",
+            |d| lock_with_network(d, "[network]\nforward = [\"tcp:0:80\"]"),
+            vec!["network.forward[0]", "from 1 to 65535"],
+        ),
+        (
+            "forward to port 65536",
+            |d| lock_with_network(d, "[network]\nforward = [\"tcp:8080:65536\"]"),
+            vec!["guest port", "from 1 to 65535"],
+        ),
+        (
+            "the same host port twice",
+            |d| lock_with_network(d, "[network]\nforward = [\"tcp:8080:80\", \"tcp:8080:81\"]"),
+            vec!["network.forward[1]", "forwarded twice"],
+        ),
+        (
+            "a protocol QEMU cannot forward",
+            |d| lock_with_network(d, "[network]\nforward = [\"sctp:8080:80\"]"),
+            vec!["\"tcp\" or \"udp\""],
+        ),
+        (
+            "a guest address outside the user network",
+            |d| lock_with_network(d, "[network]\naddress = \"192.168.0.2/24\""),
+            vec!["network.address", "outside QEMU's user network"],
+        ),
+        (
+            "the user network's own host address",
+            |d| lock_with_network(d, "[network]\naddress = \"10.0.2.2/24\""),
+            vec!["network.address", "host, DNS"],
+        ),
+        (
+            "an unknown key in [network]",
+            |d| lock_with_network(d, "[network]\nlisten = \"0.0.0.0\""),
+            vec!["unknown field", "listen"],
+        ),
+        (
+            "an unknown entry log",
+            |d| {
+                hello(d, |t| {
+                    replace(
+                        t,
+                        "env = { PATH = \"/usr/bin:/bin\" }",
+                        "env = { PATH = \"/usr/bin:/bin\" }\nlog = \"syslog\"",
+                    )
+                });
+                on_recipe("lock", d)
+            },
+            vec!["entry.log", "\"channel\"", "\"none\""],
+        ),
+        (
+            "boot of a manifest edited to forward from 0.0.0.0",
+            |d| {
+                let mut a = bootable_image(d, "qemu-system-x86_64");
+                let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+                let text = std::fs::read_to_string(image.manifest()).unwrap();
+                let edited = text.replacen(
+                    "\"launch\":",
+                    "\"network\": {\"address\": \"10.0.2.15\", \"forward\": [\"tcp:0.0.0.0:8080:80\"]},\n  \"launch\":",
+                    1,
+                );
+                assert_ne!(edited, text, "test bug: no launch key in the manifest");
+                std::fs::write(image.manifest(), edited).unwrap();
+                a.push("--keep-running".into());
+                a
+            },
+            vec!["manifest", "127.0.0.1 only"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, words)| Row {
+            name: name.to_owned(),
+            class: 10,
+            setup: Box::new(setup),
+            code: 1,
+            words,
+            after: None,
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
+    rows.extend(network_rows());
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
     rows.extend(private_key_rows());
@@ -1923,7 +2030,7 @@ fn hostile_inputs() {
             failures.push(format!("[class {}] {}: {why}", row.class, row.name));
         }
     }
-    let per_class: Vec<String> = (1..=9)
+    let per_class: Vec<String> = (1..=10)
         .map(|c| {
             format!(
                 "class {c}: {}",

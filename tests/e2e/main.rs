@@ -14,6 +14,7 @@ mod errors;
 mod hostile;
 mod kbs;
 mod measure;
+mod network;
 mod project;
 mod reproducible;
 mod schemas;

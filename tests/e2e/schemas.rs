@@ -186,6 +186,11 @@ fn run_records_match_the_published_schema() {
             id_key_digest: "66".repeat(48),
             author_key_digest: Some("77".repeat(48)),
         }),
+        stopped: Some(true),
+        appliance_log: Some(snpkit_bundle::RunAppLog {
+            bytes: 120,
+            left_out: 0,
+        }),
     };
     let minimal = RunRecord {
         launch: RunLaunch::Snp,
@@ -198,6 +203,8 @@ fn run_records_match_the_published_schema() {
         boot_seconds: None,
         host_data: None,
         signed: None,
+        stopped: None,
+        appliance_log: None,
         ..full.clone()
     };
     for (what, record) in [("a full run.json", &full), ("a minimal run.json", &minimal)] {

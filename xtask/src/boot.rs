@@ -37,7 +37,8 @@ use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{
-    Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps, VolumeDisk,
+    HostForward, Launch, LaunchKind, Nic, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps,
+    VolumeDisk,
 };
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
@@ -90,6 +91,16 @@ pub struct Args {
     /// (created sparse at the volume's size if it does not exist; never truncated). Repeatable.
     #[arg(long = "volume", value_name = "NAME=PATH", value_parser = parse_volume_override)]
     pub volumes: Vec<VolumeOverride>,
+    /// Keep the appliance up (a service behind its `[network]` forwards) until Ctrl-C (SIGINT or
+    /// SIGTERM) or its entry point's end; Ctrl-C stops it cleanly: SIGTERM to the entry point, a
+    /// grace period, sync, power-off. The run has no deadline then (`--timeout` is ignored);
+    /// a second Ctrl-C leaves at once.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Print where the boot's seconds went: when each stage's first console line arrived (host
+    /// clock from QEMU's start), and when QEMU exited.
+    #[arg(long)]
+    pub timing: bool,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -107,6 +118,8 @@ impl Args {
             host_data: None,
             json: false,
             volumes: Vec::new(),
+            keep_running: false,
+            timing: false,
             dirs,
         }
     }
@@ -217,6 +230,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
 
     let volumes = volumes(&image, &manifest, &args.volumes)?;
     let run = image.start_run()?;
+    let mut app_log = None;
     let result = boot_in(
         args,
         &image,
@@ -229,17 +243,22 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
             volumes,
         },
         run.dir(),
+        &mut app_log,
     );
+    // The appliance's last lines, made printable (the bytes are the guest's): after the run's
+    // summary when it passed, inside the error when it did not (so the error comes first).
+    let app_log_text = app_log.as_ref().map(app_log_section).unwrap_or_default();
     match result {
         Ok(mut record) => {
             record.manifest_sha256 = Some(manifest_sha256.to_hex());
             let dir = run.finish(&record)?.path().to_owned();
+            eprint!("{app_log_text}");
             Ok(Run { dir, record })
         }
         Err(e) => {
             let kept = run.fail();
             Err(anyhow::anyhow!(
-                "{e:#}\n(the run's console log is kept in {})",
+                "{e:#}\n{app_log_text}(the run's console log is kept in {})",
                 kept.console_log().display()
             ))
         }
@@ -343,6 +362,7 @@ fn boot_in(
     manifest: &Manifest,
     chosen: Chosen<'_>,
     work: &RunDir,
+    app_log_end: &mut Option<snpkit_qemu::AppLogEnd>,
 ) -> anyhow::Result<RunRecord> {
     let Chosen {
         config,
@@ -405,6 +425,7 @@ fn boot_in(
         console_log: work.console_log(),
         disks: disks(image, manifest),
         volumes,
+        network: manifest.network.as_ref().map(nic),
         kind,
     };
 
@@ -427,7 +448,31 @@ fn boot_in(
     getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for the nonce: {e}"))?;
     let nonce = Nonce(nonce);
     let started = std::time::Instant::now();
-    let mut vm = snpkit_qemu::spawn(&launch, Duration::from_secs(args.timeout))?;
+    // Kept running, the appliance has no deadline: ten years stands for none.
+    let deadline = if args.keep_running {
+        Duration::from_secs(10 * 365 * 24 * 3600)
+    } else {
+        Duration::from_secs(args.timeout)
+    };
+    let mut session = snpkit_qemu::Session {
+        app_log: Some(
+            snpkit_qemu::AppLogSink::create(&work.appliance_log())
+                .with_context(|| format!("creating {}", work.appliance_log().display()))?,
+        ),
+        ..Default::default()
+    };
+    if args.keep_running {
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        session.attested = Some(up_tx);
+        session.stop = Some(crate::stop::on_ctrl_c()?);
+        let forwards = launch.network.as_ref().map(|n| n.forwards.clone());
+        std::thread::spawn(move || {
+            if up_rx.recv().is_ok() {
+                announce_up(forwards.as_deref());
+            }
+        });
+    }
+    let mut vm = snpkit_qemu::spawn(&launch, deadline)?;
     vm.kernel_must_start_within(Duration::from_secs(args.kernel_timeout.min(args.timeout)));
     let server = match &psp {
         Some((chain, secret, fields)) => {
@@ -449,8 +494,13 @@ fn boot_in(
         }
         None => None,
     };
-    let ended = snpkit_qemu::converse(vm, &nonce);
+    let mut ended = snpkit_qemu::converse_in(vm, &nonce, session);
+    let app_log = ended.app_log.take();
+    app_log_end.clone_from(&app_log);
     let boot_seconds = started.elapsed().as_secs_f64();
+    if args.timing {
+        show_timing(&ended.console.signs.marks, boot_seconds);
+    }
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
     }
@@ -460,7 +510,11 @@ fn boot_in(
         recipe: &manifest.recipe,
         timeout_secs: args.timeout,
     };
-    let Passed { attested, end } = snpkit_qemu::judge(ended, &context)?;
+    let Passed {
+        attested,
+        end,
+        stopped,
+    } = snpkit_qemu::judge(ended, &context)?;
     let evidence = &attested.evidence;
     work.write_report(&evidence.report[..])?;
     work.write_pubkey(&evidence.public_key)?;
@@ -490,7 +544,79 @@ fn boot_in(
         boot_seconds: Some(boot_seconds),
         host_data,
         signed,
+        stopped: stopped.then_some(true),
+        appliance_log: app_log.map(|l| snpkit_bundle::RunAppLog {
+            bytes: l.bytes,
+            left_out: l.left_out,
+        }),
     })
+}
+
+/// The boot's stages by their first console line, on stderr.
+fn show_timing(marks: &[(&str, Duration)], total: f64) {
+    eprintln!("boot timing (host clock from QEMU's start; +stage length):");
+    let mut last = 0.0;
+    for (label, at) in marks {
+        let at = at.as_secs_f64();
+        eprintln!("  {at:6.2} s  (+{:5.2})  {label}", at - last);
+        last = at;
+    }
+    eprintln!("  {total:6.2} s  (+{:5.2})  QEMU exited", total - last);
+}
+
+/// Says, on stderr, that a kept-running appliance is up and where to reach it.
+fn announce_up(forwards: Option<&[HostForward]>) {
+    eprintln!("the guest attested; the appliance is starting (Ctrl-C stops it cleanly)");
+    for f in forwards.unwrap_or_default() {
+        let proto = if f.udp { "udp" } else { "tcp" };
+        eprintln!(
+            "  {proto} 127.0.0.1:{} → guest port {}",
+            f.host_port, f.guest_port
+        );
+    }
+}
+
+/// The appliance log's last lines (already printable), as lines for stderr.
+fn app_log_section(log: &snpkit_qemu::AppLogEnd) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if let Some(e) = &log.write_error {
+        let _ = writeln!(out, "could not write the run's appliance.log: {e}");
+    }
+    if log.bytes == 0 {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "appliance log ({} bytes{}; its last lines, control characters removed; all of it in the run's {}):",
+        log.bytes,
+        if log.left_out > 0 {
+            format!(", {} left out of the file past its cap", log.left_out)
+        } else {
+            String::new()
+        },
+        snpkit_bundle::run_files::APPLIANCE_LOG
+    );
+    for line in log.tail.lines() {
+        let _ = writeln!(out, "  | {line}");
+    }
+    out
+}
+
+/// The manifest's network as QEMU's NIC: the same forwards on SNP and emulated launches.
+fn nic(network: &snpkit_bundle::ManifestNetwork) -> Nic {
+    Nic {
+        guest_address: network.address,
+        forwards: network
+            .forward
+            .iter()
+            .map(|f| HostForward {
+                udp: f.protocol == snpkit_bundle::ForwardProtocol::Udp,
+                host_port: f.host_port,
+                guest_port: f.guest_port,
+            })
+            .collect(),
+    }
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.

@@ -83,6 +83,11 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             size_mib: 16,
             mount: "/var/lib/app".into(),
         }],
+        // Set, so the seeds reach the forwards' strict parser.
+        network: Some(snpkit_bundle::ManifestNetwork {
+            address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+            forward: vec!["tcp:8080:80".parse().expect("a valid forward")],
+        }),
     };
     let expected = Expected {
         schema: EXPECTED_SCHEMA,
@@ -113,6 +118,11 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             id_key_digest: "66".repeat(48),
             author_key_digest: Some("77".repeat(48)),
         }),
+        stopped: Some(true),
+        appliance_log: Some(snpkit_bundle::RunAppLog {
+            bytes: 10,
+            left_out: 0,
+        }),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),
@@ -124,7 +134,10 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
 /// Frames of each kind the guest and host exchange, built around a genuine report and VCEK.
 pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     use snpkit_wire::certs::{CertEntry, GUID_VCEK};
-    use snpkit_wire::frame::{self, ErrorMessage, Evidence, Message, Nonce, ReportResponse};
+    use snpkit_wire::frame::{
+        self, AppLog, ErrorMessage, Evidence, LogStream, MAX_APPLOG_CHUNK, Message, Nonce,
+        ReportResponse,
+    };
     let report: Box<[u8; 1184]> = read(&format!("{OAK}cb.report.bin"))?
         .into_boxed_slice()
         .try_into()
@@ -148,6 +161,27 @@ pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             Message::ReportResponse(ReportResponse { report, certs }),
         ),
         ("error", Message::Error(ErrorMessage("no provider".into()))),
+        ("stop", Message::Stop),
+        (
+            "applog-line",
+            Message::AppLog(AppLog {
+                stream: LogStream::Stdout,
+                bytes: b"net-hello: serving on port 80\n".to_vec(),
+            }),
+        ),
+        // The largest chunk, with the bytes a terminal would act on.
+        (
+            "applog-full-escapes",
+            Message::AppLog(AppLog {
+                stream: LogStream::Stderr,
+                bytes: b"\x1b]0;title\x07\x1b[2J\r"
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(MAX_APPLOG_CHUNK)
+                    .collect(),
+            }),
+        ),
     ];
     messages
         .into_iter()

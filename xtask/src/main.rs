@@ -31,6 +31,7 @@ mod ovmf;
 mod setup;
 mod sign;
 mod source_print;
+mod stop;
 mod test;
 mod ui;
 mod verify;

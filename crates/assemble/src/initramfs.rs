@@ -7,7 +7,7 @@ use snpkit_image::{Tree, cpio, gzip};
 use snpkit_inputs::Progress;
 use snpkit_inputs::kernel::KernelFiles;
 use snpkit_recipe::{Recipe, SecretSpec};
-use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Root, Volume};
+use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Network, Root, Volume};
 
 /// The compressed initramfs (`initrd.cpio.gz`) and the inputs added to it (modules, then `/init`).
 pub(crate) struct Initrd {
@@ -67,6 +67,7 @@ pub(crate) fn initrd(
         entry: Entry {
             argv: recipe.entry.argv.clone(),
             env: recipe.entry.env.clone(),
+            log: recipe.entry.log,
         },
         modules: module_paths,
         root,
@@ -80,6 +81,10 @@ pub(crate) fn initrd(
             })
             .collect(),
         secrets: recipe.secrets.iter().map(SecretSpec::init_secret).collect(),
+        network: recipe.network.as_ref().map(|n| Network {
+            address: n.address,
+            prefix: snpkit_recipe::USER_NET_PREFIX,
+        }),
     };
     let mut init_json = serde_json::to_vec_pretty(&init_config).map_err(BuildError::InitConfig)?;
     init_json.push(b'\n');

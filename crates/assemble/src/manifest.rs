@@ -2,7 +2,8 @@
 
 use crate::layout::VerityRoot;
 use snpkit_bundle::{
-    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestVolume, VerityMetadata,
+    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestNetwork, ManifestVolume,
+    VerityMetadata,
 };
 use snpkit_image::gzip;
 use snpkit_recipe::{Layout, Lock, Recipe};
@@ -54,6 +55,10 @@ pub(crate) fn manifest(
                 mount: v.mount.clone(),
             })
             .collect(),
+        network: recipe.network.as_ref().map(|n| ManifestNetwork {
+            address: n.address,
+            forward: n.forward.clone(),
+        }),
     }
 }
 

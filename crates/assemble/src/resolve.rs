@@ -80,7 +80,11 @@ const VOLUME_MODULES: &[&str] = &[
     "virtio_blk",
 ];
 
-/// The kernel modules to ship: the recipe's, plus what its layout and volumes need.
+/// Modules a `[network]` needs: the virtio NIC's driver (a module in Debian's cloud kernel;
+/// its dependencies `net_failover` and `failover` are added like every module's).
+const NETWORK_MODULES: &[&str] = &["virtio_net"];
+
+/// The kernel modules to ship: the recipe's, plus what its layout, volumes and network need.
 pub(crate) fn module_names(recipe: &Recipe) -> Vec<String> {
     let mut names = recipe.modules.clone();
     if matches!(recipe.layout, snpkit_recipe::Layout::Verity(_)) {
@@ -88,6 +92,9 @@ pub(crate) fn module_names(recipe: &Recipe) -> Vec<String> {
     }
     if !recipe.volumes.is_empty() {
         names.extend(VOLUME_MODULES.iter().map(|m| (*m).to_owned()));
+    }
+    if recipe.network.is_some() {
+        names.extend(NETWORK_MODULES.iter().map(|m| (*m).to_owned()));
     }
     names
 }

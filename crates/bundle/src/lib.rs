@@ -6,13 +6,15 @@
 //!   manifest.json   what the image is made of                          Manifest      build
 //!   expected.json   the predicted launch digests                       Expected      build, measure
 //!   runs/<id>/      one boot: run.json report.bin nonce pubkey.bin     RunDir        boot
-//!                   pubkey console.log hashes-page.bin certs/*.pem     RunRecord
+//!                   pubkey console.log appliance.log hashes-page.bin   RunRecord
+//!                   certs/*.pem
 //!   id/<config>.id-block  <config>.id-auth   the signed identities     IdFiles       sign
 //!   volumes/<name>.img  a sealed volume, sparse, made on first boot       prepare_volume boot
 //! ```
 //!
 //! Owns every name in that folder ([`files`], [`run_files`], [`CertName`]), the formats of its
-//! JSON files ([`Manifest`], [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
+//! JSON files ([`Manifest`] with its network's [`Forward`]s — the host side always 127.0.0.1 —,
+//! [`Expected`], [`RunRecord`], and [`LaunchSpec`], the launch
 //! configuration they all carry, with its one vCPU limit [`MAX_VCPUS`]), the paths and bounded reads of [`ImageDir`] and [`RunDir`],
 //! atomic writes, the volume files (created once, never replaced), the swap that replaces an image
 //! while keeping its boot runs, signatures and volumes ([`write_image`], [`KEPT`]), the signed
@@ -32,6 +34,7 @@
 
 mod error;
 mod expected;
+mod forward;
 mod id_dir;
 mod image_dir;
 mod json;
@@ -48,16 +51,17 @@ pub use error::BundleError;
 pub use expected::{
     ConfigChoice, EXPECTED_SCHEMA, Expected, ExpectedConfig, ExpectedInput, MeasuredFiles,
 };
+pub use forward::{BadForward, FORWARD_HOST, Forward, ForwardProtocol, duplicate_forward};
 pub use id_dir::{IdFiles, IdPair};
 pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
-    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestVolume,
-    VerityMetadata,
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestNetwork,
+    ManifestVolume, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
-pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};
+pub use run_record::{RUN_SCHEMA, RunAppLog, RunLaunch, RunRecord, RunSigned};
 pub use sha256::{BadSha256, Sha256Sum};
 pub use swap::{KEPT, write_image};
 pub use volume_file::{VolumeFile, prepare_volume};
@@ -112,6 +116,8 @@ pub mod run_files {
     /// The nonce, hex.
     pub const NONCE: &str = "nonce";
     pub const CONSOLE_LOG: &str = "console.log";
+    /// The appliance's stdout and stderr, from the guest's `AppLog` frames (capped).
+    pub const APPLIANCE_LOG: &str = "appliance.log";
     /// The SEV hashes page of an emulated launch.
     pub const HASHES_PAGE: &str = "hashes-page.bin";
     /// The certificates the guest's provider returned (see [`crate::CertName`]).

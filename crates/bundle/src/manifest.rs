@@ -38,6 +38,22 @@ pub struct Manifest {
     /// Absent when there are none, so images without volumes keep their bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<ManifestVolume>,
+    /// The appliance's network (the recipe's `[network]`): `boot` gives the guest a NIC on QEMU's
+    /// user network with these inbound forwards. Absent when the recipe has none, so images
+    /// without a network keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<ManifestNetwork>,
+}
+
+/// What the host needs of an appliance's network: the guest's address (where QEMU's forwards
+/// deliver; `/init` reads its own copy in init.json) and the inbound forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestNetwork {
+    pub address: std::net::Ipv4Addr,
+    /// Host 127.0.0.1 ports forwarded into the guest, in the recipe's order.
+    #[serde(default)]
+    pub forward: Vec<crate::Forward>,
 }
 
 /// A sealed volume of the image: its file is `volumes/<name>.img`, made `size_mib` large on the
@@ -272,6 +288,7 @@ pub(crate) mod tests {
                 salt: vec![0x01, 0x02],
             }),
             volumes: Vec::new(),
+            network: None,
         }
     }
 

@@ -147,6 +147,11 @@ impl RunDir {
         self.dir.join(run_files::CONSOLE_LOG)
     }
 
+    /// The appliance's stdout and stderr, as its `AppLog` frames brought them (capped).
+    pub fn appliance_log(&self) -> PathBuf {
+        self.dir.join(run_files::APPLIANCE_LOG)
+    }
+
     /// The SEV hashes page an emulated launch loads.
     pub fn hashes_page(&self) -> PathBuf {
         self.dir.join(run_files::HASHES_PAGE)

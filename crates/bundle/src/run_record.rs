@@ -48,6 +48,23 @@ pub struct RunRecord {
     /// The signed identity the launch was given (`id/<config>.*`), when it was given one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<RunSigned>,
+    /// The host stopped the appliance (`boot --keep-running`, then Ctrl-C): its entry point was
+    /// sent SIGTERM, and `entry` says how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<bool>,
+    /// What arrived of the entry point's output (`appliance.log`), when the run collected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance_log: Option<RunAppLog>,
+}
+
+/// The size of a run's `appliance.log`, for people and for tests that it arrived whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunAppLog {
+    /// Bytes the guest sent.
+    pub bytes: u64,
+    /// Bytes past the file's cap, left out of it (but for its kept tail).
+    pub left_out: u64,
 }
 
 /// What a run's ID block said of itself, for people: the key digests the PSP then reported.
@@ -134,6 +151,8 @@ pub(crate) mod tests {
             boot_seconds: Some(12.5),
             host_data: None,
             signed: None,
+            stopped: None,
+            appliance_log: None,
         }
     }
 

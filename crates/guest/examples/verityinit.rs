@@ -25,6 +25,10 @@ mod mounts;
 mod power;
 #[path = "../src/root.rs"]
 mod root;
+// Only its type is used here (entry.rs runs without a host port).
+#[allow(dead_code)]
+#[path = "../src/timed.rs"]
+mod timed;
 
 use console::say;
 use std::path::Path;
@@ -44,7 +48,7 @@ fn run() -> anyhow::Result<()> {
     let mounted = root::prepare(&config.root)?;
     root::switch(mounted)?;
     say!("verityinit: root switched");
-    let ended = entry::run(&config.entry)?;
+    let ended = entry::run(&config.entry, None)?;
     say!("entry point {ended}");
     entry::stop_the_rest();
     Ok(())

@@ -68,7 +68,7 @@ fn run() -> anyhow::Result<()> {
     mounts::configfs()?;
     let opened = volumes::open(&config.volumes, Path::new("/"))?;
     let plain = plain_disk()?;
-    let ended = entry::run(&config.entry)?;
+    let ended = entry::run(&config.entry, None)?;
     say!("entry point {ended}");
     entry::stop_the_rest();
     volumes::close(opened);

@@ -30,6 +30,11 @@ pub fn parse(bytes: &[u8]) -> Result<InitConfig> {
     if let Some(module) = config.modules.iter().find(|m| !m.starts_with('/')) {
         bail!("module {module:?} is not an absolute path");
     }
+    if let Some(net) = &config.network
+        && !(1..=30).contains(&net.prefix)
+    {
+        bail!("network prefix /{} is not 1 to 30", net.prefix);
+    }
     // Fail closed: an appliance that expects secrets must not start without them.
     if let Some(secret) = config.secrets.first() {
         bail!(
@@ -70,5 +75,27 @@ mod tests {
             r#""initramfs"},"secrets":[{"name":"token","resource":"default/app/token","path":"/run/secrets/token","mode":256}]}"#,
         );
         assert!(err(with_secret).contains("asks for secret \"token\""));
+        let with_net = |prefix: u32| {
+            GOOD.replace(
+                r#""initramfs"}}"#,
+                &format!(
+                    r#""initramfs"}},"network":{{"address":"10.0.2.15","prefix":{prefix}}}}}"#
+                ),
+            )
+        };
+        let config = parse(with_net(24).as_bytes()).unwrap();
+        assert_eq!(
+            config.network.unwrap().address,
+            std::net::Ipv4Addr::new(10, 0, 2, 15)
+        );
+        assert!(err(with_net(0)).contains("prefix /0"));
+        assert!(err(with_net(32)).contains("prefix /32"));
+        let log_none = GOOD.replace(r#""env":{"A":"b"}"#, r#""env":{"A":"b"},"log":"none""#);
+        assert_eq!(
+            parse(log_none.as_bytes()).unwrap().entry.log,
+            snpkit_wire::init::EntryLog::None
+        );
+        let log_bad = GOOD.replace(r#""env":{"A":"b"}"#, r#""env":{"A":"b"},"log":"syslog""#);
+        assert!(err(log_bad).contains("not a valid init config"));
     }
 }

@@ -8,8 +8,10 @@
 //! (configfs-tsm, then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the
 //! conversation with the host on `org.snpkit.attest`, sealed volumes (`volumes.rs`: keys from the
 //! PSP through `derived_key.rs`, dm-integrity + dm-crypt, the filesystem from `mkfs.rs`), and
-//! running the entry point as PID 1's child
-//! until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU,
+//! the network interfaces (`net.rs`: `lo` always, the NIC with its static address when the image
+//! has a network), and running the entry point as PID 1's child until it ends or the host asks it
+//! to stop, its output forwarded to the host (`entry.rs`). Unsafe code lives in `ioctl.rs`,
+//! `dm.rs` and the interface ioctls of `net.rs` only. Must not know about QEMU,
 //! verification, images or the network: it links only `snpkit-wire`.
 //!
 //! The order is the point: a verity root is checked and mounted read-only *before* the guest
@@ -38,6 +40,7 @@ mod ioctl;
 mod mkfs;
 mod modules;
 mod mounts;
+mod net;
 mod ports;
 mod power;
 mod provider;
@@ -84,6 +87,7 @@ fn run() -> Result<()> {
     say!("appliance {}", config.appliance);
     modules::load_all(&config.modules)?;
     mounts::configfs()?;
+    net::up(config.network.as_ref()).context("bringing up the network")?;
 
     let Some(attest_port) = ports::wait_for(Path::new("/"), ATTEST_PORT, PORT_WAIT)
         .context("looking for virtio ports")?
@@ -119,7 +123,7 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
         .map(String::as_str)
         .unwrap_or_default();
     say!("starting the entry point {program}");
-    let ended = entry::run(&config.entry)?;
+    let ended = entry::run(&config.entry, Some(port))?;
     say!("entry point {program} {ended}");
     entry::stop_the_rest();
     volumes::close(volumes);

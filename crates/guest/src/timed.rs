@@ -48,6 +48,11 @@ impl TimedPort {
         }
     }
 
+    /// The port's descriptor, to wait on it beside others.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
     /// Gives the next transfers `timeout` from now.
     pub fn allow(&mut self, timeout: Duration) {
         self.deadline = Instant::now() + timeout;

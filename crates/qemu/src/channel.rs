@@ -4,8 +4,8 @@
 //! error that says what arrived.
 
 use snpkit_wire::frame::{
-    self, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind, Message, Nonce,
-    RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
+    self, AppLog, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind,
+    Message, Nonce, RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
 };
 use snpkit_wire::keyreq::KeyResponse;
 use std::io::{self, Read, Write};
@@ -184,13 +184,62 @@ pub fn attest(channel: &mut GuestChannel, nonce: &Nonce) -> Result<Attested, Cha
 /// whatever QEMU's exit status says. Dropping the channel afterwards is the guest's signal that
 /// the message arrived (it waits for that hang-up before powering off).
 pub fn finish(channel: &mut GuestChannel) -> Result<Finished, ChannelError> {
-    match channel.receive("the guest's final status")? {
-        Message::Finished(end) => Ok(end),
-        Message::Error(ErrorMessage(message)) => Err(ChannelError::Guest { message }),
-        other => Err(ChannelError::Unexpected {
-            expected: "Finished",
-            found: other.kind(),
-        }),
+    finish_logging(channel, &mut |_| {})
+}
+
+/// As [`finish`], handing each `AppLog` frame that comes first (the entry point's output while it
+/// runs) to `log`.
+pub fn finish_logging(
+    channel: &mut GuestChannel,
+    log: &mut dyn FnMut(&AppLog),
+) -> Result<Finished, ChannelError> {
+    loop {
+        match channel.receive("the guest's final status")? {
+            Message::AppLog(frame) => log(&frame),
+            Message::Finished(end) => return Ok(end),
+            Message::Error(ErrorMessage(message)) => return Err(ChannelError::Guest { message }),
+            other => {
+                return Err(ChannelError::Unexpected {
+                    expected: "Finished",
+                    found: other.kind(),
+                });
+            }
+        }
+    }
+}
+
+/// Sends the guest [`Message::Stop`] on a second handle of the attest connection, so it can be
+/// sent while another thread waits in [`finish_logging`].
+pub struct Stopper {
+    stream: UnixStream,
+}
+
+impl Stopper {
+    /// Asks the guest to stop its appliance (SIGTERM, a grace period, SIGKILL) and power off.
+    pub fn stop(mut self) -> Result<(), ChannelError> {
+        frame::write_message(&mut self.stream, &Message::Stop).map_err(|source| {
+            ChannelError::Send {
+                what: "Stop",
+                source,
+            }
+        })
+    }
+}
+
+impl GuestChannel {
+    /// A [`Stopper`] on this connection.
+    pub fn stopper(&self) -> Result<Stopper, ChannelError> {
+        let stream = self.stream.try_clone().map_err(|source| ChannelError::Io {
+            waiting_for: "a second handle of the channel",
+            source,
+        })?;
+        stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(10)))
+            .map_err(|source| ChannelError::Io {
+                waiting_for: "a second handle of the channel",
+                source,
+            })?;
+        Ok(Stopper { stream })
     }
 }
 
@@ -327,6 +376,52 @@ mod tests {
             Err(ChannelError::Unexpected {
                 expected: "Finished",
                 found: Kind::Hello
+            })
+        ));
+    }
+
+    #[test]
+    fn app_logs_come_before_the_final_status_and_stop_reaches_the_guest() {
+        use snpkit_wire::frame::LogStream;
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        let stopper = host.stopper().unwrap();
+        for text in ["one\n", "two\n"] {
+            let log = Message::AppLog(AppLog {
+                stream: LogStream::Stdout,
+                bytes: text.as_bytes().to_vec(),
+            });
+            frame::write_message(&mut guest, &log).unwrap();
+        }
+        frame::write_message(&mut guest, &Message::Finished(Finished::Signaled(15))).unwrap();
+        let mut got = Vec::new();
+        let end = finish_logging(&mut host, &mut |l| got.extend_from_slice(&l.bytes)).unwrap();
+        assert_eq!(
+            (end, &got[..]),
+            (Finished::Signaled(15), &b"one\ntwo\n"[..])
+        );
+        stopper.stop().unwrap();
+        assert_eq!(frame::read_message(&mut guest).unwrap(), Message::Stop);
+
+        // A garbage AppLog (unknown stream) is a malformed frame, not a log line.
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        guest
+            .write_all(&frame::encode_raw(Kind::AppLog, &[9, b'x']).unwrap())
+            .unwrap();
+        assert!(matches!(
+            finish_logging(&mut host, &mut |_| {}),
+            Err(ChannelError::Malformed {
+                source: FrameError::UnknownLogStream { found: 9 },
+                ..
+            })
+        ));
+        // Neither may a guest send Stop: that is the host's word.
+        let (mut host, mut guest) = pair(Duration::from_secs(10));
+        frame::write_message(&mut guest, &Message::Stop).unwrap();
+        assert!(matches!(
+            finish(&mut host),
+            Err(ChannelError::Unexpected {
+                found: Kind::Stop,
+                ..
             })
         ));
     }

@@ -38,6 +38,22 @@ const FIRMWARE_GAVE_UP_MARKER: &str = "BdsDxe: No bootable option was found";
 /// dm-verity's report of a block whose hash does not match the tree, one line with both parts:
 /// `device-mapper: verity: 254:0: data block 5 is corrupted`.
 const VERITY_CORRUPTED_MARKERS: [&str; 2] = ["verity", "is corrupted"];
+/// Console lines whose first sighting is timed (host clock, from the copier's start, which is
+/// QEMU's start within a millisecond): where a boot's seconds go. Under `quiet` the kernel's own
+/// lines are absent, and so are their marks.
+pub const TIMING_MARKS: &[(&str, &str)] = &[
+    ("kernel entered (EFI stub)", "EFI stub: "),
+    ("kernel banner", "Linux version "),
+    ("kernel runs /init", "Run /init as init process"),
+    ("/init starts", "snpkit-init: starting ("),
+    ("/init has attested", "snpkit-init: evidence sent"),
+    (
+        "entry point starts",
+        "snpkit-init: starting the entry point",
+    ),
+    ("/init powers off", "snpkit-init: powering off"),
+];
+
 /// The most of one console line kept for the line signs; a kernel line is at most 1 KiB.
 const LINE_CAP: usize = 4096;
 
@@ -52,6 +68,9 @@ pub struct Signs {
     /// The first line in which the kernel said why it stopped (dm-verity's corruption report or a
     /// panic), trimmed: for runs whose guest could not say it over the channel.
     pub kernel_said: Option<String>,
+    /// When the console's first byte and each [`TIMING_MARKS`] line were first seen, from the
+    /// copier's start, in the order seen.
+    pub marks: Vec<(&'static str, Duration)>,
 }
 
 /// Scans console bytes as they arrive, including markers split between two reads.
@@ -64,12 +83,15 @@ pub struct Watch {
     line: Vec<u8>,
     /// `kernel_said` was taken from `line` before its end arrived, so it grows with the line.
     said_unfinished: bool,
+    /// Where the marks' times count from (unset: no marks are taken).
+    clock: Option<std::time::Instant>,
 }
 
 fn longest_marker() -> usize {
     KERNEL_STARTED_MARKERS
         .iter()
         .chain([&KERNEL_PANIC_MARKER, &FIRMWARE_GAVE_UP_MARKER])
+        .chain(TIMING_MARKS.iter().map(|(_, m)| m))
         .map(|m| m.len())
         .max()
         .unwrap_or(0)
@@ -89,6 +111,17 @@ impl Watch {
         s.kernel_started |= KERNEL_STARTED_MARKERS.iter().any(|m| contains(&window, m));
         s.kernel_panicked |= contains(&window, KERNEL_PANIC_MARKER);
         s.firmware_gave_up |= contains(&window, FIRMWARE_GAVE_UP_MARKER);
+        if let Some(clock) = self.clock {
+            let now = clock.elapsed();
+            if s.marks.is_empty() && !bytes.is_empty() {
+                s.marks.push(("first console byte (firmware)", now));
+            }
+            for (label, needle) in TIMING_MARKS {
+                if !s.marks.iter().any(|(l, _)| l == label) && contains(&window, needle) {
+                    s.marks.push((label, now));
+                }
+            }
+        }
         let keep = longest_marker().saturating_sub(1).min(window.len());
         self.carry = window.split_off(window.len() - keep);
 
@@ -134,6 +167,8 @@ impl Watch {
 /// the last [`TAIL_KEEP`] bytes after a note of how much was left out.
 pub struct CappedLog {
     file: File,
+    /// What the log is, for its notes (`console`, `appliance`).
+    what: &'static str,
     cap: u64,
     written: u64,
     /// Bytes past the cap, the last of them kept in `tail`.
@@ -143,8 +178,14 @@ pub struct CappedLog {
 
 impl CappedLog {
     pub fn new(file: File, cap: u64) -> CappedLog {
+        CappedLog::named(file, cap, "console")
+    }
+
+    /// A capped log whose notes call it `what` (e.g. `appliance`).
+    pub fn named(file: File, cap: u64, what: &'static str) -> CappedLog {
         CappedLog {
             file,
+            what,
             cap,
             written: 0,
             dropped: 0,
@@ -165,9 +206,9 @@ impl CappedLog {
         if self.dropped == 0 {
             writeln!(
                 self.file,
-                "\n[snpkit: the console log reached its cap of {} bytes; later output is left out \
+                "\n[snpkit: the {} log reached its cap of {} bytes; later output is left out \
                  except its last {} bytes, which follow when the run ends]",
-                self.cap, TAIL_KEEP
+                self.what, self.cap, TAIL_KEEP
             )?;
         }
         self.dropped += rest.len() as u64;
@@ -178,6 +219,11 @@ impl CappedLog {
         Ok(())
     }
 
+    /// Bytes past the cap so far (0: nothing was left out).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Writes the kept tail, if the cap was reached.
     pub fn finish(mut self) -> io::Result<()> {
         if self.dropped > 0 {
@@ -185,8 +231,9 @@ impl CappedLog {
             let tail = &self.tail[self.tail.len() - keep..];
             writeln!(
                 self.file,
-                "\n[snpkit: {} bytes of console output were left out here; its last {} bytes follow]",
+                "\n[snpkit: {} bytes of {} output were left out here; its last {} bytes follow]",
                 self.dropped - keep as u64,
+                self.what,
                 keep
             )?;
             self.file.write_all(tail)?;
@@ -203,10 +250,11 @@ pub fn copy_console(
     signs: Arc<Mutex<Signs>>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<()> {
+    let clock = std::time::Instant::now();
     let Some(stream) = accept(&listener, &stop)? else {
         return log.finish();
     };
-    copy_stream(stream, log, &signs, &stop)
+    copy_stream(stream, log, &signs, &stop, clock)
 }
 
 fn accept(listener: &UnixListener, stop: &AtomicBool) -> io::Result<Option<UnixStream>> {
@@ -228,10 +276,14 @@ fn copy_stream(
     mut log: CappedLog,
     signs: &Mutex<Signs>,
     stop: &AtomicBool,
+    clock: std::time::Instant,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let mut watch = Watch::default();
+    let mut watch = Watch {
+        clock: Some(clock),
+        ..Watch::default()
+    };
     let mut buf = vec![0u8; 64 << 10];
     let result = loop {
         match stream.read(&mut buf) {
@@ -287,6 +339,30 @@ mod tests {
             s.kernel_started && !s.kernel_panicked && !s.firmware_gave_up,
             "{s:?}"
         );
+    }
+
+    #[test]
+    fn timing_marks_are_taken_once_in_the_order_seen() {
+        let mut w = Watch {
+            clock: Some(std::time::Instant::now()),
+            ..Watch::default()
+        };
+        w.feed(b"\x1b[2JBdsDxe: loading\r\nEFI stub: Loaded initrd\n");
+        w.feed(b"snpkit-init: start");
+        w.feed(b"ing (snpkit-init 0.1.0)\nsnpkit-init: starting (again)\n");
+        let labels: Vec<&str> = w.signs().marks.iter().map(|(l, _)| *l).collect();
+        assert_eq!(
+            labels,
+            [
+                "first console byte (firmware)",
+                "kernel entered (EFI stub)",
+                "/init starts"
+            ]
+        );
+        // Without a clock (the tests' watches, a replay), nothing is timed.
+        let mut w = Watch::default();
+        w.feed(b"EFI stub: x\n");
+        assert!(w.signs().marks.is_empty());
     }
 
     #[test]

@@ -43,7 +43,26 @@ pub struct Launch {
     /// `snpkit-vol-<name>` by which `/init` finds it (the host names disks; the guest checks the
     /// volume's header, not the serial, before it trusts one).
     pub volumes: Vec<VolumeDisk>,
+    /// The appliance's NIC, if it has a network: the same on SNP and emulated launches.
+    pub network: Option<Nic>,
     pub kind: LaunchKind,
+}
+
+/// A virtio NIC on QEMU's user network with `restrict=on`: the guest cannot open a connection
+/// out (not to the host, not beyond); only the forwards reach in, each from 127.0.0.1 alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    /// Where the forwards deliver: the guest's static address (inside QEMU's 10.0.2.0/24).
+    pub guest_address: std::net::Ipv4Addr,
+    pub forwards: Vec<HostForward>,
+}
+
+/// One `hostfwd=`: host `127.0.0.1:<host_port>` → guest `<guest_port>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostForward {
+    pub udp: bool,
+    pub host_port: u16,
+    pub guest_port: u16,
 }
 
 /// A sealed volume's file, attached read-write.
@@ -133,6 +152,10 @@ pub enum ArgvError {
         "an SNP launch must not offer the emulated PSP's port: the guest would have no reason to use it"
     )]
     PspSocketOnSnp,
+    #[error("forward {host_port} → {guest_port}: port 0 is not a port")]
+    PortZero { host_port: u16, guest_port: u16 },
+    #[error("host port {host_port} is forwarded twice")]
+    ForwardTwice { host_port: u16 },
 }
 
 fn os(s: impl AsRef<OsStr>) -> OsString {
@@ -317,8 +340,42 @@ pub fn argv(launch: &Launch, sockets: &Sockets) -> Result<Vec<OsString>, ArgvErr
             snpkit_wire::volume::serial_for(&v.name)
         )));
     }
+    if let Some(nic) = &launch.network {
+        a.push(os("-netdev"));
+        a.push(os(netdev(nic)?));
+        a.push(os("-device"));
+        a.push(os(format!("virtio-net-pci,netdev=net0{device_suffix}")));
+    }
     virtio_serial(&mut a, sockets, device_suffix);
     Ok(a)
+}
+
+/// `user,id=net0,restrict=on,hostfwd=…`: the host side of every forward is 127.0.0.1, written
+/// here and nowhere else (the descriptions carry ports only).
+fn netdev(nic: &Nic) -> Result<String, ArgvError> {
+    let mut s = String::from("user,id=net0,restrict=on");
+    for (i, f) in nic.forwards.iter().enumerate() {
+        if f.host_port == 0 || f.guest_port == 0 {
+            return Err(ArgvError::PortZero {
+                host_port: f.host_port,
+                guest_port: f.guest_port,
+            });
+        }
+        if nic.forwards[..i]
+            .iter()
+            .any(|g| g.udp == f.udp && g.host_port == f.host_port)
+        {
+            return Err(ArgvError::ForwardTwice {
+                host_port: f.host_port,
+            });
+        }
+        let proto = if f.udp { "udp" } else { "tcp" };
+        s.push_str(&format!(
+            ",hostfwd={proto}:127.0.0.1:{}-{}:{}",
+            f.host_port, nic.guest_address, f.guest_port
+        ));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -338,6 +395,7 @@ mod tests {
             console_log: "/run/x/console.log".into(),
             disks: Vec::new(),
             volumes: Vec::new(),
+            network: None,
             kind,
         }
     }
@@ -571,6 +629,7 @@ mod volume_tests {
             console_log: "/c".into(),
             disks,
             volumes,
+            network: None,
             kind: LaunchKind::TcgUnmeasured,
         }
     }
@@ -655,6 +714,126 @@ mod volume_tests {
             Err(ArgvError::VolumeTwice {
                 name: "data".into()
             })
+        );
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn launch(kind: LaunchKind, forwards: Vec<HostForward>) -> Launch {
+        Launch {
+            qemu: "qemu-system-x86_64".into(),
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            cmdline: String::new(),
+            vcpus: 1,
+            cpu_model: "EPYC-v4".into(),
+            memory_mib: 512,
+            console_log: "/c".into(),
+            disks: Vec::new(),
+            volumes: Vec::new(),
+            network: Some(Nic {
+                guest_address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+                forwards,
+            }),
+            kind,
+        }
+    }
+
+    fn sockets(psp: bool) -> Sockets {
+        Sockets {
+            console: "/s/c".into(),
+            attest: "/s/a".into(),
+            emulated_psp: psp.then(|| "/s/p".into()),
+        }
+    }
+
+    fn tcp(host_port: u16, guest_port: u16) -> HostForward {
+        HostForward {
+            udp: false,
+            host_port,
+            guest_port,
+        }
+    }
+
+    fn nic_args(a: &[OsString]) -> Vec<String> {
+        let a: Vec<String> = a.iter().map(|s| s.to_str().unwrap().to_owned()).collect();
+        let i = a.iter().position(|s| s == "-netdev").unwrap();
+        a[i..i + 4].to_vec()
+    }
+
+    #[test]
+    fn the_nic_is_restricted_and_forwards_from_loopback_only() {
+        let udp = HostForward {
+            udp: true,
+            host_port: 5353,
+            guest_port: 53,
+        };
+        let l = launch(LaunchKind::TcgUnmeasured, vec![tcp(8080, 80), udp]);
+        assert_eq!(
+            nic_args(&argv(&l, &sockets(true)).unwrap()),
+            [
+                "-netdev",
+                "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:80,hostfwd=udp:127.0.0.1:5353-10.0.2.15:53",
+                "-device",
+                "virtio-net-pci,netdev=net0",
+            ]
+        );
+    }
+
+    #[test]
+    fn snp_gets_the_same_nic_through_the_iommu() {
+        let snp = LaunchKind::Snp(SnpLaunch {
+            firmware: "/f".into(),
+            policy: 0x30000,
+            host: crate::host::SnpHostCaps::assume(51, 1),
+            host_data: None,
+            id_block: None,
+        });
+        let a = nic_args(&argv(&launch(snp, vec![tcp(8080, 80)]), &sockets(false)).unwrap());
+        let b = nic_args(
+            &argv(
+                &launch(LaunchKind::TcgUnmeasured, vec![tcp(8080, 80)]),
+                &sockets(true),
+            )
+            .unwrap(),
+        );
+        assert_eq!(a[1], b[1]);
+        assert_eq!(
+            a[3],
+            "virtio-net-pci,netdev=net0,disable-legacy=on,iommu_platform=on"
+        );
+    }
+
+    #[test]
+    fn no_network_means_no_nic_and_bad_forwards_are_refused() {
+        let mut l = launch(LaunchKind::TcgUnmeasured, vec![]);
+        l.network = None;
+        let a = argv(&l, &sockets(true)).unwrap();
+        assert!(
+            !a.iter()
+                .any(|s| s == "-netdev" || s.to_string_lossy().contains("net0"))
+        );
+        // QEMU would add a NIC of its own without -nodefaults; it stays.
+        assert!(a.iter().any(|s| s == "-nodefaults"));
+        let l = launch(LaunchKind::TcgUnmeasured, vec![tcp(0, 80)]);
+        assert_eq!(
+            argv(&l, &sockets(true)),
+            Err(ArgvError::PortZero {
+                host_port: 0,
+                guest_port: 80
+            })
+        );
+        let l = launch(
+            LaunchKind::TcgUnmeasured,
+            vec![tcp(8080, 80), tcp(8080, 81)],
+        );
+        assert_eq!(
+            argv(&l, &sockets(true)),
+            Err(ArgvError::ForwardTwice { host_port: 8080 })
         );
     }
 }

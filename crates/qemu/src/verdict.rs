@@ -11,12 +11,16 @@
 //! [`converse`] runs the conversation beside the supervisor and gathers a [`RunEnd`]; [`judge`]
 //! decides on it without a process, so every branch is tested below without booting.
 
-use crate::channel::{Attested, ChannelError, attest, finish};
+use crate::applog::{AppLogEnd, AppLogSink};
+use crate::channel::{Attested, ChannelError, attest, finish_logging};
 use crate::supervise::{ConsoleEnd, Outcome, Vm};
 use snpkit_wire::frame::{Finished, Nonce};
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 
 /// What the attest channel brought: the evidence, then the guest's word on how the appliance's
 /// entry point ended.
@@ -28,7 +32,25 @@ pub struct RunEnd {
     pub outcome: Outcome,
     pub console: ConsoleEnd,
     pub conversation: Conversation,
+    /// The appliance's log, when the run collected it ([`Session::app_log`]).
+    pub app_log: Option<AppLogEnd>,
+    /// The host sent `Stop` ([`Session::stop`]): an entry point ended by that SIGTERM passes.
+    pub stop_sent: bool,
 }
+
+/// What a run does beside the conversation; `Session::default()` does none of it.
+#[derive(Default)]
+pub struct Session {
+    /// Where the entry point's output goes, from its `AppLog` frames (else they are dropped).
+    pub app_log: Option<AppLogSink>,
+    /// Told once the guest has attested: the appliance is starting.
+    pub attested: Option<Sender<()>>,
+    /// A message here, at any time after the guest attested, sends it `Stop`.
+    pub stop: Option<Receiver<()>>,
+}
+
+/// How many of the appliance log's last lines a run keeps for people.
+pub const APPLOG_TAIL_LINES: usize = 20;
 
 /// Runs the host's half of the attestation conversation ([`attest`], then [`finish`]) beside
 /// [`Vm::wait`], and gathers how the run ended.
@@ -37,26 +59,65 @@ pub struct RunEnd {
 /// death signal is tied to the spawning thread) and may end the run early; QEMU's exit closes the
 /// channel and so ends the conversation. The channel is dropped after the guest's last word,
 /// which is what lets the guest power off. Take the emulated PSP's channel before calling this.
-pub fn converse(mut vm: Vm, nonce: &Nonce) -> RunEnd {
+pub fn converse(vm: Vm, nonce: &Nonce) -> RunEnd {
+    converse_in(vm, nonce, Session::default())
+}
+
+/// As [`converse`], with the appliance's log collected, the start announced and a way to stop
+/// the appliance ([`Session`]).
+pub fn converse_in(mut vm: Vm, nonce: &Nonce, session: Session) -> RunEnd {
     let nonce = *nonce;
+    let stop_sent = Arc::new(AtomicBool::new(false));
+    let Session {
+        mut app_log,
+        attested: announce,
+        stop,
+    } = session;
     let conversation = vm.attest_channel().map(|mut ch| {
-        std::thread::spawn(move || -> Conversation {
-            let attested = attest(&mut ch, &nonce)?;
-            let end = finish(&mut ch);
-            Ok((attested, end))
+        let stop_sent = stop_sent.clone();
+        std::thread::spawn(move || {
+            let attested = match attest(&mut ch, &nonce) {
+                Ok(a) => a,
+                Err(e) => return (Err(e), app_log),
+            };
+            if let Some(tx) = announce {
+                let _ = tx.send(());
+            }
+            if let Some(rx) = stop {
+                match ch.stopper() {
+                    // Not joined: it waits for a stop that may never come.
+                    Ok(stopper) => drop(std::thread::spawn(move || {
+                        if rx.recv().is_ok() && stopper.stop().is_ok() {
+                            stop_sent.store(true, Ordering::SeqCst);
+                        }
+                    })),
+                    Err(e) => return (Ok((attested, Err(e))), app_log),
+                }
+            }
+            let end = finish_logging(&mut ch, &mut |frame| {
+                if let Some(sink) = app_log.as_mut() {
+                    sink.take(frame);
+                }
+            });
+            (Ok((attested, end)), app_log)
         })
     });
     let (outcome, console) = vm.wait_with_console();
-    let conversation = match conversation {
-        Ok(handle) => handle.join().unwrap_or(Err(ChannelError::Closed {
-            waiting_for: "the guest's evidence",
-        })),
-        Err(e) => Err(e),
+    let (conversation, app_log) = match conversation {
+        Ok(handle) => handle.join().unwrap_or((
+            Err(ChannelError::Closed {
+                waiting_for: "the guest's evidence",
+            }),
+            None,
+        )),
+        Err(e) => (Err(e), None),
     };
     RunEnd {
         outcome,
         console,
         conversation,
+        app_log: app_log.map(|sink| sink.finish(APPLOG_TAIL_LINES)),
+        stop_sent: stop_sent.load(Ordering::SeqCst),
     }
 }
 
@@ -75,7 +136,20 @@ pub struct RunContext<'a> {
 #[derive(Debug)]
 pub struct Passed {
     pub attested: Attested,
+    /// `Exited(0)`, or — when the host stopped the appliance — its ending by that SIGTERM.
     pub end: Finished,
+    /// The host asked the appliance to stop (`--keep-running`, then Ctrl-C).
+    pub stopped: bool,
+}
+
+/// Whether the entry point ended as a stopped appliance should: by the SIGTERM it was sent, or
+/// by exiting 0 or 128 + 15 (a shell's way to pass the signal on) after it.
+pub fn ended_by_stop(end: Finished) -> bool {
+    const SIGTERM: i32 = 15;
+    matches!(
+        end,
+        Finished::Signaled(SIGTERM) | Finished::Exited(0) | Finished::Exited(143)
+    )
 }
 
 /// The console's last lines for a failure's message, or why there are none.
@@ -208,6 +282,8 @@ pub fn judge(run: RunEnd, context: &RunContext<'_>) -> Result<Passed, RunFailure
         outcome,
         console: ConsoleEnd { tail, signs },
         conversation,
+        stop_sent,
+        ..
     } = run;
     let console = ConsoleSection(tail);
     let kernel_said = KernelSaid(signs.kernel_said);
@@ -254,11 +330,15 @@ pub fn judge(run: RunEnd, context: &RunContext<'_>) -> Result<Passed, RunFailure
             kernel_said,
             console,
         }),
-        (_, Ok((_, Ok(end)))) if !end.is_success() => {
+        (_, Ok((_, Ok(end)))) if !(end.is_success() || stop_sent && ended_by_stop(end)) => {
             Err(RunFailure::ApplianceFailed { end, console })
         }
         (Outcome::GuestPanicked { .. }, Ok(_)) => Err(RunFailure::PanickedAfterEntry { console }),
-        (Outcome::Exited, Ok((attested, Ok(end)))) => Ok(Passed { attested, end }),
+        (Outcome::Exited, Ok((attested, Ok(end)))) => Ok(Passed {
+            attested,
+            end,
+            stopped: stop_sent,
+        }),
     }
 }
 
@@ -307,6 +387,8 @@ mod tests {
                 },
             },
             conversation,
+            app_log: None,
+            stop_sent: false,
         }
     }
 
@@ -350,6 +432,28 @@ mod tests {
         .unwrap();
         assert_eq!(passed.end, Finished::Exited(0));
         assert_eq!(passed.attested, attested());
+    }
+
+    #[test]
+    fn a_stopped_appliance_passes_only_if_it_ended_by_the_stop() {
+        let stopped = |f: Finished, stop_sent: bool| {
+            let run = RunEnd {
+                stop_sent,
+                ..end(Outcome::Exited, None, Ok((attested(), Ok(f))))
+            };
+            judge(run, &context())
+        };
+        let passed = stopped(Finished::Signaled(15), true).unwrap();
+        assert!(passed.stopped);
+        assert!(stopped(Finished::Exited(143), true).is_ok());
+        // SIGKILL after the grace period, or a failure of its own: not a clean stop.
+        assert!(matches!(
+            stopped(Finished::Signaled(9), true),
+            Err(RunFailure::ApplianceFailed { .. })
+        ));
+        assert!(stopped(Finished::Exited(1), true).is_err());
+        // Without a Stop, SIGTERM is someone else's doing.
+        assert!(stopped(Finished::Signaled(15), false).is_err());
     }
 
     #[test]

@@ -27,11 +27,13 @@ fn config(argv: &[&str], modules: Vec<String>) -> InitConfig {
         entry: Entry {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "yes".to_owned())]),
+            log: Default::default(),
         },
         modules,
         root: Root::Initramfs,
         volumes: Vec::new(),
         secrets: vec![],
+        network: None,
     }
 }
 

@@ -45,6 +45,15 @@ fn snp_launch(dir: &Path) -> Launch {
             name: "data".into(),
             path: file(dir, "data,vol.img", 1 << 20),
         }],
+        // The appliance's NIC with a forward: QEMU must parse the restricted user network too.
+        network: Some(snpkit_qemu::Nic {
+            guest_address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+            forwards: vec![snpkit_qemu::HostForward {
+                udp: false,
+                host_port: 18080,
+                guest_port: 80,
+            }],
+        }),
         kind: LaunchKind::Snp(SnpLaunch {
             firmware: file(dir, "OVMF.fd", 2 << 20),
             policy: 0x30000,
@@ -131,6 +140,15 @@ fn emulated_argv_starts_qemu() {
             name: "data".into(),
             path: file(dir.path(), "data,vol.img", 1 << 20),
         }],
+        // The appliance's NIC with a forward: QEMU must parse the restricted user network too.
+        network: Some(snpkit_qemu::Nic {
+            guest_address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+            forwards: vec![snpkit_qemu::HostForward {
+                udp: false,
+                host_port: 18080,
+                guest_port: 80,
+            }],
+        }),
         kind: LaunchKind::Emulated(EmulatedLaunch {
             // Never executed: QEMU is started paused (-S).
             firmware: file(dir.path(), "OVMF.fd", 2 << 20),

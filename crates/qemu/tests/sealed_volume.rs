@@ -67,6 +67,7 @@ fn initrd(dir: &Path, argv: &[&str]) -> PathBuf {
         entry: Entry {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),
+            log: Default::default(),
         },
         modules,
         root: Root::Initramfs,
@@ -76,6 +77,7 @@ fn initrd(dir: &Path, argv: &[&str]) -> PathBuf {
             key: VolumeKey::Sealed,
         }],
         secrets: vec![],
+        network: None,
     });
     let out = dir.join(format!(
         "initrd-{}.cpio.gz",

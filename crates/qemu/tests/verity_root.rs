@@ -93,6 +93,7 @@ fn fixture() -> Fixture {
                 "verified".into(),
             ],
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "root".to_owned())]),
+            log: Default::default(),
         },
         modules,
         root: Root::Verity {
@@ -102,6 +103,7 @@ fn fixture() -> Fixture {
         },
         volumes: Vec::new(),
         secrets: vec![],
+        network: None,
     });
     initramfs.pack(&dir.path().join("initrd.cpio.gz"));
     Fixture {

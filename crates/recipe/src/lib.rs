@@ -3,7 +3,8 @@
 //! Owns the `recipes/<name>/recipe.toml` format ([`Recipe`]), its validation (every error names the
 //! file, the key and the fix), the minijinja rendering of the kernel command line
 //! ([`render_cmdline`]), the sealed volumes (`[[volumes]]`, [`VolumeSpec`]), the launch
-//! configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`), the identity an owner signs into
+//! configurations (`[[launch]]`, as `snpkit_bundle::LaunchSpec`), the network (`[network]`,
+//! [`NetworkSpec`]), the identity an owner signs into
 //! the image's ID blocks (`[identity]`, [`Identity`]) and the `recipe.lock` file ([`Lock`]) that
 //! pins every resolved input.
 //!
@@ -22,6 +23,7 @@ mod launch;
 mod load;
 mod lock;
 mod model;
+mod network;
 mod raw;
 mod secrets;
 pub mod sources;
@@ -43,8 +45,9 @@ pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };
 pub use model::{
-    ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
-    RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
+    ArchiveSpec, DEFAULT_GUEST_ADDRESS, DebPin, DirSpec, EntryLog, EntrySpec, FileSpec,
+    FirmwareSource, KernelSource, Layout, NetworkSpec, RECIPE_FILE, Recipe, SymlinkSpec, USER_NET,
+    USER_NET_PREFIX, VeritySpec,
 };
 pub use secrets::{DEFAULT_SECRET_MODE, SECRETS_DIR, SecretSpec};
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

@@ -48,6 +48,9 @@ pub struct Recipe {
     pub volumes: Vec<VolumeSpec>,
     /// Secrets `/init` fetches from a key broker after attesting (`[[secrets]]`).
     pub secrets: Vec<SecretSpec>,
+    /// The appliance's network (`[network]`): a virtio NIC on QEMU's user network, inbound
+    /// forwards from the host's loopback only. `None`: no NIC (`lo` is up all the same).
+    pub network: Option<NetworkSpec>,
 }
 
 /// How the appliance is laid out, and so what the measurement covers directly.
@@ -141,6 +144,8 @@ pub struct SymlinkSpec {
 pub struct EntrySpec {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// Where the entry point's stdout and stderr go (`log = "channel"` or `"none"`).
+    pub log: EntryLog,
 }
 
 impl Recipe {
@@ -230,3 +235,21 @@ impl Recipe {
         })
     }
 }
+
+pub use snpkit_wire::init::EntryLog;
+
+/// `[network]`: the guest's static address on QEMU's user network and the host's forwards into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    /// Host 127.0.0.1:port → guest port, checked (ports 1-65535, no host port twice).
+    pub forward: Vec<snpkit_bundle::Forward>,
+    /// The guest's address, inside QEMU's user network [`USER_NET`]/[`USER_NET_PREFIX`].
+    pub address: std::net::Ipv4Addr,
+}
+
+/// QEMU's user network (its default `net=`): the host is .2, its DNS .3, its DHCP pool from .15.
+pub const USER_NET: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 0);
+/// The prefix length of [`USER_NET`].
+pub const USER_NET_PREFIX: u8 = 24;
+/// The guest's address unless `[network] address` says otherwise (QEMU's first DHCP address).
+pub const DEFAULT_GUEST_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 15);

@@ -42,6 +42,16 @@ pub(crate) struct RawRecipe {
     pub volumes: Vec<RawVolume>,
     #[serde(default)]
     pub secrets: Vec<RawSecret>,
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNetwork {
+    #[serde(default)]
+    pub forward: Vec<String>,
+    pub address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +126,7 @@ pub(crate) struct RawEntry {
     pub argv: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    pub log: Option<String>,
 }
 
 #[derive(Deserialize)]

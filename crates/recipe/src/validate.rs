@@ -3,8 +3,8 @@
 //! of the file's keys, so the first problem reported is the first one a reader meets.
 
 use crate::model::{
-    ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
-    Recipe, SymlinkSpec, VeritySpec,
+    ArchiveSpec, DebPin, DirSpec, EntryLog, EntrySpec, FileSpec, FirmwareSource, KernelSource,
+    Layout, Recipe, SymlinkSpec, VeritySpec,
 };
 use crate::raw::{
     RawArchive, RawDir, RawEntry, RawFile, RawFirmware, RawKernel, RawPackage, RawRecipe,
@@ -47,6 +47,11 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         .transpose()?;
     let volumes = volumes::check(file, &raw.volumes, &|key, s| v.abs_path(key, s))?;
     let secrets = crate::secrets::check(file, &raw.secrets)?;
+    let network = raw
+        .network
+        .as_ref()
+        .map(|n| crate::network::check(file, n))
+        .transpose()?;
 
     Ok(Recipe {
         dir,
@@ -71,6 +76,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
         identity,
         volumes,
         secrets,
+        network,
     })
 }
 
@@ -427,9 +433,21 @@ impl Validator<'_> {
                 "use NAME = \"value\"",
             ));
         }
+        let log = match e.log.as_deref() {
+            None | Some("channel") => EntryLog::Channel,
+            Some("none") => EntryLog::None,
+            Some(other) => {
+                return Err(self.err(
+                    "entry.log",
+                    format!("{other:?} is not a place for the entry point's output"),
+                    "use \"channel\" (stdout and stderr reach the host's runs/<id>/appliance.log) or \"none\" (discarded)",
+                ));
+            }
+        };
         Ok(EntrySpec {
             argv: e.argv.clone(),
             env: e.env.clone(),
+            log,
         })
     }
 

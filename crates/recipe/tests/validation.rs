@@ -707,3 +707,34 @@ fn secrets_are_checked_where_they_are_written() {
         }
     }
 }
+
+#[test]
+fn network_and_entry_log_are_read_and_checked() {
+    use snpkit_recipe::EntryLog;
+    let plain = parse(&GOOD).unwrap();
+    assert_eq!(plain.network, None);
+    assert_eq!(plain.entry.log, EntryLog::Channel);
+
+    let text = format!(
+        "{}\n[network]\nforward = [\"tcp:8080:80\", \"udp:5353:53\"]\n",
+        GOOD.replacen("[vars]", "log = \"none\"\n[vars]", 1)
+    );
+    let r = parse(&text).unwrap();
+    assert_eq!(r.entry.log, EntryLog::None);
+    let n = r.network.unwrap();
+    assert_eq!(n.address, std::net::Ipv4Addr::new(10, 0, 2, 15));
+    let spelled: Vec<String> = n.forward.iter().map(ToString::to_string).collect();
+    assert_eq!(spelled, ["tcp:8080:80", "udp:5353:53"]);
+
+    fails(
+        "[vars]",
+        "log = \"journal\"\n[vars]",
+        &["entry.log", "\"channel\"", "\"none\""],
+    );
+    let bad = format!("{}\n[network]\nforward = [\"tcp:0.0.0.0:80:80\"]\n", *GOOD);
+    let err = parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("network.forward[0]") && err.contains("127.0.0.1 only"),
+        "{err}"
+    );
+}

@@ -34,6 +34,44 @@ pub struct InitConfig {
     /// bytes and their measurement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// The NIC `/init` brings up before the entry point (recipe `[network]`); `lo` comes up
+    /// always. Left out when there is none, so images without a network keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+/// The guest's one NIC, configured statically (no DHCP: nothing the host says sets it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub address: std::net::Ipv4Addr,
+    /// Prefix length, 1 to 30.
+    pub prefix: u8,
+}
+
+/// Where the entry point's stdout and stderr go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryLog {
+    /// Through pipes that `/init` reads and sends to the host as `AppLog` frames.
+    #[default]
+    Channel,
+    /// To `/dev/null`: for appliances whose output is sensitive.
+    None,
+}
+
+impl EntryLog {
+    /// The recipe's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryLog::Channel => "channel",
+            EntryLog::None => "none",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == EntryLog::default()
+    }
 }
 
 /// A volume: a virtio disk with serial `snpkit-vol-<name>` ([`crate::volume`]).
@@ -77,6 +115,9 @@ pub struct Entry {
     pub argv: Vec<String>,
     /// Environment of the entry point (nothing is inherited from the kernel's).
     pub env: BTreeMap<String, String>,
+    /// Left out when it is the default, so images made before it keep their bytes.
+    #[serde(default, skip_serializing_if = "EntryLog::is_default")]
+    pub log: EntryLog,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,4 +135,50 @@ pub enum Root {
         /// Block device holding the hash tree (e.g. `/dev/vdb`).
         hash_device: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config() -> InitConfig {
+        InitConfig {
+            schema: INIT_SCHEMA,
+            appliance: "hello".into(),
+            entry: Entry {
+                argv: vec!["/usr/bin/hello".into()],
+                env: BTreeMap::new(),
+                log: EntryLog::Channel,
+            },
+            modules: Vec::new(),
+            root: Root::Initramfs,
+            volumes: Vec::new(),
+            secrets: Vec::new(),
+            network: None,
+        }
+    }
+
+    #[test]
+    fn defaults_leave_the_file_as_it_was_and_the_rest_round_trips() {
+        // An image without a network and with the default log keeps its init.json bytes.
+        let plain = serde_json::to_string(&config()).unwrap();
+        assert!(
+            !plain.contains("network") && !plain.contains("log"),
+            "{plain}"
+        );
+        let mut c = config();
+        c.entry.log = EntryLog::None;
+        c.network = Some(Network {
+            address: std::net::Ipv4Addr::new(10, 0, 2, 15),
+            prefix: 24,
+        });
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains(r#""log":"none""#), "{text}");
+        assert!(
+            text.contains(r#""network":{"address":"10.0.2.15","prefix":24}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<InitConfig>(&text).unwrap(), c);
+    }
 }

@@ -295,6 +295,7 @@ pub fn tcg_launch(initrd: &Path, cmdline: &str, console_log: &Path, vcpus: u32) 
         console_log: console_log.to_owned(),
         disks: Vec::new(),
         volumes: Vec::new(),
+        network: None,
         kind: LaunchKind::TcgUnmeasured,
     }
 }

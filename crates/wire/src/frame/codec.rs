@@ -2,9 +2,10 @@
 //! and writing whole frames on a stream (see the layout table in [`super`]).
 
 use super::{
-    EncodeError, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, HEADER_LEN, Hello,
-    Kind, MAGIC, MAX_ERROR_LEN, MAX_PAYLOAD_LEN, MAX_VMPL, Message, Nonce, PUBLIC_KEY_LEN,
-    Provider, REPORT_LEN, RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
+    AppLog, EncodeError, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, HEADER_LEN,
+    Hello, Kind, LogStream, MAGIC, MAX_APPLOG_CHUNK, MAX_ERROR_LEN, MAX_PAYLOAD_LEN, MAX_VMPL,
+    Message, Nonce, PUBLIC_KEY_LEN, Provider, REPORT_LEN, RawKeyRequest, ReadError, ReportRequest,
+    ReportResponse, WriteError,
 };
 use crate::certs::{CertEntry, Guid, MAX_CERT_ENTRIES};
 use crate::keyreq::{KEY_REQUEST_LEN, KEY_RESPONSE_LEN, KeyResponse};
@@ -116,6 +117,24 @@ pub fn decode_payload(kind: Kind, payload: &[u8]) -> Result<Message, FrameError>
                 1 => Finished::Exited(value),
                 2 => Finished::Signaled(value),
                 found => return Err(FrameError::UnknownEnding { found }),
+            })
+        }
+        Kind::Stop => {
+            r.exact_len(0)?;
+            Message::Stop
+        }
+        Kind::AppLog => {
+            let stream = r.u8()?;
+            let stream = LogStream::from_byte(stream)
+                .ok_or(FrameError::UnknownLogStream { found: stream })?;
+            if r.rest.is_empty() || r.rest.len() > MAX_APPLOG_CHUNK {
+                return Err(FrameError::AppLogSize {
+                    found: r.rest.len(),
+                });
+            }
+            Message::AppLog(AppLog {
+                stream,
+                bytes: r.rest.to_vec(),
             })
         }
         Kind::ReportRequest => {
@@ -281,6 +300,16 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
             };
             payload.push(how);
             payload.extend_from_slice(&value.to_le_bytes());
+        }
+        Message::Stop => {}
+        Message::AppLog(log) => {
+            if log.bytes.is_empty() || log.bytes.len() > MAX_APPLOG_CHUNK {
+                return Err(EncodeError::AppLogSize {
+                    found: log.bytes.len(),
+                });
+            }
+            payload.push(log.stream as u8);
+            payload.extend_from_slice(&log.bytes);
         }
         Message::ReportRequest(r) => {
             payload.extend_from_slice(&r.report_data);

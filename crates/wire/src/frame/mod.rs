@@ -17,6 +17,8 @@
 //! version, kind, reserved field, size or trailing byte is a typed error.
 //!
 //! Conversation on `org.snpkit.attest`: guest → [`Hello`], host → [`Nonce`], guest → [`Evidence`],
+//! then, while the entry point runs, guest → [`AppLog`] (its stdout and stderr, any number) and
+//! host → [`Message::Stop`] (end the appliance: SIGTERM, a grace period, SIGKILL),
 //! and once the appliance's entry point has ended, guest → [`Finished`]; or [`ErrorMessage`] from
 //! either side, after which the sender stops. `Finished` is the host's only evidence that the
 //! entry point ran to its end: a guest that reboots (dm-verity's `restart_on_corruption`), panics
@@ -62,6 +64,9 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 pub const MAX_ERROR_LEN: usize = 4096;
 /// Highest VMPL an SNP guest can ask a report for.
 pub const MAX_VMPL: u32 = 3;
+/// Most bytes of appliance output in one [`AppLog`] frame. Well under the frame limit, so that a
+/// chatty appliance's frames interleave finely with `Finished` and a host reads each in one go.
+pub const MAX_APPLOG_CHUNK: usize = 16 * 1024;
 
 /// What kind of message a frame carries (header byte 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,8 @@ pub enum Kind {
     Evidence = 3,
     Error = 4,
     Finished = 5,
+    Stop = 6,
+    AppLog = 7,
     ReportRequest = 16,
     ReportResponse = 17,
     KeyRequest = 18,
@@ -85,6 +92,8 @@ impl Kind {
             3 => Kind::Evidence,
             4 => Kind::Error,
             5 => Kind::Finished,
+            6 => Kind::Stop,
+            7 => Kind::AppLog,
             16 => Kind::ReportRequest,
             17 => Kind::ReportResponse,
             18 => Kind::KeyRequest,
@@ -194,6 +203,40 @@ impl std::fmt::Display for Finished {
     }
 }
 
+/// Which of the entry point's outputs an [`AppLog`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout = 1,
+    Stderr = 2,
+}
+
+impl LogStream {
+    fn from_byte(b: u8) -> Option<LogStream> {
+        Some(match b {
+            1 => LogStream::Stdout,
+            2 => LogStream::Stderr,
+            _ => return None,
+        })
+    }
+
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Guest → host while the entry point runs: bytes it wrote, as they came (not lines, not
+/// necessarily UTF-8). Payload: `stream: u8` (1 stdout, 2 stderr), then 1 to
+/// [`MAX_APPLOG_CHUNK`] bytes. The host treats them as the appliance's, i.e. hostile text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLog {
+    pub stream: LogStream,
+    pub bytes: Vec<u8>,
+}
+
 /// Guest → emulated PSP: the SNP_GET_REPORT request. Payload: `report_data[64]`, `vmpl: u32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportRequest {
@@ -234,6 +277,9 @@ pub enum Message {
     Evidence(Evidence),
     Error(ErrorMessage),
     Finished(Finished),
+    /// Host → guest: stop the appliance and power off cleanly. Payload: empty.
+    Stop,
+    AppLog(AppLog),
     ReportRequest(ReportRequest),
     ReportResponse(ReportResponse),
     KeyRequest(RawKeyRequest),
@@ -249,6 +295,8 @@ impl Message {
             Message::Evidence(_) => Kind::Evidence,
             Message::Error(_) => Kind::Error,
             Message::Finished(_) => Kind::Finished,
+            Message::Stop => Kind::Stop,
+            Message::AppLog(_) => Kind::AppLog,
             Message::ReportRequest(_) => Kind::ReportRequest,
             Message::ReportResponse(_) => Kind::ReportResponse,
             Message::KeyRequest(_) => Kind::KeyRequest,
@@ -304,6 +352,10 @@ pub enum FrameError {
     EmptyCert { kind: Kind, guid: Guid },
     #[error("the emulated PSP's key response is malformed")]
     BadKeyResponse(#[source] KeyResponseError),
+    #[error("AppLog names output stream {found}; 1 (stdout) and 2 (stderr) are known")]
+    UnknownLogStream { found: u8 },
+    #[error("AppLog carries {found} bytes; a chunk is 1 to {MAX_APPLOG_CHUNK} bytes")]
+    AppLogSize { found: usize },
 }
 
 /// Why a message could not be read from a stream.
@@ -326,6 +378,8 @@ pub enum EncodeError {
     ErrorTooLong { found: usize },
     #[error("{kind:?} carries {found} certificates; the limit is {MAX_CERT_ENTRIES}")]
     TooManyCerts { kind: Kind, found: usize },
+    #[error("AppLog would carry {found} bytes; a chunk is 1 to {MAX_APPLOG_CHUNK} bytes")]
+    AppLogSize { found: usize },
 }
 
 /// Why a message could not be written to a stream.

@@ -37,6 +37,15 @@ fn samples() -> Vec<Message> {
         Message::Finished(Finished::Exited(0)),
         Message::Finished(Finished::Exited(-1)),
         Message::Finished(Finished::Signaled(9)),
+        Message::Stop,
+        Message::AppLog(AppLog {
+            stream: LogStream::Stdout,
+            bytes: b"hello\n".to_vec(),
+        }),
+        Message::AppLog(AppLog {
+            stream: LogStream::Stderr,
+            bytes: vec![0x1b; MAX_APPLOG_CHUNK],
+        }),
         Message::ReportRequest(ReportRequest {
             report_data: [7; 64],
             vmpl: 0,
@@ -400,5 +409,59 @@ fn random_bytes_never_panic() {
             assert_eq!(from_stream.as_ref().ok(), Some(m));
             assert_eq!(encode(m).unwrap(), bytes, "accepted frames are canonical");
         }
+    }
+}
+
+#[test]
+fn stop_and_applog_layouts_and_bounds() {
+    assert_eq!(
+        encode(&Message::Stop).unwrap(),
+        [b'S', b'N', b'P', b'K', 3, 6, 0, 0, 0, 0, 0, 0]
+    );
+    let log = Message::AppLog(AppLog {
+        stream: LogStream::Stderr,
+        bytes: b"x".to_vec(),
+    });
+    assert_eq!(
+        encode(&log).unwrap(),
+        [b'S', b'N', b'P', b'K', 3, 7, 0, 0, 2, 0, 0, 0, 2, b'x']
+    );
+    // Stop carries nothing.
+    let f = encode_raw(Kind::Stop, &[0]).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::WrongPayloadLength {
+            kind: Kind::Stop,
+            expected: 0,
+            found: 1
+        })
+    );
+    // A stream that is neither stdout nor stderr, no stream at all, no bytes, too many bytes.
+    for stream in [0u8, 3, 0xff] {
+        let f = encode_raw(Kind::AppLog, &[stream, b'a']).unwrap();
+        assert_eq!(
+            decode(&f),
+            Err(FrameError::UnknownLogStream { found: stream })
+        );
+    }
+    let f = encode_raw(Kind::AppLog, &[]).unwrap();
+    assert!(matches!(decode(&f), Err(FrameError::Truncated { .. })));
+    let f = encode_raw(Kind::AppLog, &[1]).unwrap();
+    assert_eq!(decode(&f), Err(FrameError::AppLogSize { found: 0 }));
+    let mut big = vec![1u8];
+    big.extend(vec![b'a'; MAX_APPLOG_CHUNK + 1]);
+    let f = encode_raw(Kind::AppLog, &big).unwrap();
+    assert_eq!(
+        decode(&f),
+        Err(FrameError::AppLogSize {
+            found: MAX_APPLOG_CHUNK + 1
+        })
+    );
+    for n in [0, MAX_APPLOG_CHUNK + 1] {
+        let too = Message::AppLog(AppLog {
+            stream: LogStream::Stdout,
+            bytes: vec![b'a'; n],
+        });
+        assert_eq!(encode(&too), Err(EncodeError::AppLogSize { found: n }));
     }
 }

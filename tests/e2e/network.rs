@@ -1,0 +1,137 @@
+//! A network service end to end: `recipes/net-hello` (busybox httpd, hardened, no console) booted
+//! with `--keep-running` under the emulated launch; a page is fetched through its 127.0.0.1
+//! forward, Ctrl-C (SIGINT to `boot`) stops it, and the run must say that the entry point got
+//! SIGTERM and ended, that `Finished` arrived, and bring the appliance's lines in appliance.log
+//! although the image has no console.
+
+use crate::boot::BOOTS;
+use crate::support::{Sandbox, ok};
+use snpkit_bundle::{ImageDir, RunDir};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PAGE: &str = "hello from an snpkit appliance";
+
+/// A port nobody listens on now (another test on this machine may hold 8080).
+fn free_port() -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `GET /` over HTTP/1.0; the whole answer, or why not.
+fn get(port: u16) -> Result<String, String> {
+    let mut s =
+        TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(3))
+            .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+#[test]
+fn a_service_is_reached_through_its_forward_and_stopped_cleanly() {
+    let sb = Sandbox::with_recipe("net-hello");
+    let port = free_port();
+    sb.edit_recipe(
+        "net-hello",
+        "\"tcp:8080:80\"",
+        &format!("\"tcp:{port}:80\""),
+    );
+    ok(&mut sb.xtask(&["lock", "net-hello"]));
+    ok(&mut sb.xtask(&["build", "net-hello"]));
+    ok(&mut sb.xtask(&["measure", "net-hello"]));
+
+    let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut boot = sb.xtask(&[
+        "boot",
+        "net-hello",
+        "--launch",
+        "emulated",
+        "--keep-running",
+        "--json",
+    ]);
+    let child = boot
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Whatever happens below, the boot does not outlive the test.
+    struct Reap(Option<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut reap = Reap(Some(child));
+
+    let start = Instant::now();
+    let answer = loop {
+        match get(port) {
+            Ok(a) if a.contains(PAGE) => break a,
+            other => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(150),
+                    "no page through 127.0.0.1:{port} after 150 s; last try: {other:?}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    // QEMU holds the forward's port on 127.0.0.1 (its argv names no other address: launch.rs).
+    assert!(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err());
+
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let child = reap.0.take().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "boot after Ctrl-C: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("stopping the appliance"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["stopped"], true, "{record}");
+    // The guest's Finished: httpd (exec'd by the entry script) ended by the host's SIGTERM.
+    assert_eq!(record["entry"], "was killed by signal 15", "{record}");
+
+    // The appliance's lines arrived over the channel, though the image has no console.
+    let runs = ImageDir::new(&sb.images(), "net-hello").runs();
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.file_name().unwrap().to_string_lossy().contains('.'))
+        .expect("a finished run");
+    let log = std::fs::read_to_string(RunDir::at(&run).appliance_log()).unwrap();
+    assert_eq!(
+        log,
+        "net-hello: serving /srv/www on port 80\nnet-hello: a line on stderr\n"
+    );
+    assert_eq!(record["appliance_log"]["bytes"], log.len());
+    assert!(
+        stderr.contains("  | net-hello: a line on stderr"),
+        "{stderr}"
+    );
+    let console = std::fs::read_to_string(RunDir::at(&run).console_log()).unwrap();
+    assert!(
+        !console.contains("net-hello:") && !console.contains("snpkit-init:"),
+        "a hardened image's console stays silent:\n{console}"
+    );
+}
