@@ -15,6 +15,8 @@
 
 mod assemble;
 mod check;
+mod closed;
+mod elf;
 mod entry;
 mod error;
 mod fetch;
@@ -27,7 +29,7 @@ mod packages;
 mod resolve;
 mod tree;
 
-pub use assemble::{BuiltImage, build};
+pub use assemble::{BuiltImage, build, script_warnings};
 pub use error::BuildError;
 pub use options::{BuildOptions, Predict, PredictionFailed, Reporter, Silent, UnfitReason};
 pub use overlap::refuse_image_over_recipe;

@@ -3,12 +3,14 @@
 //! entry point.
 
 use crate::BuildError;
+use crate::closed::{Taken, close};
 use crate::entry::check_entry;
-use crate::options::BuildOptions;
+use crate::options::Reporter;
 use crate::packages::add_packages;
 use crate::resolve::relative;
 use snpkit_bundle::{Input, InputKind};
 use snpkit_image::{Tree, import};
+use snpkit_inputs::Cache;
 use snpkit_recipe::{Lock, LockedFile, Recipe};
 
 /// Paths our `/init` owns inside every image.
@@ -18,16 +20,21 @@ const RESERVED: &[&str] = &["init", "etc/snpkit"];
 pub(crate) struct Appliance {
     pub tree: Tree,
     pub inputs: Vec<Input>,
+    /// What the closure took from the dependency packages: (package, path).
+    pub taken: Taken,
 }
 
+/// The tree of the recipe's files, closed (every program's interpreter and libraries in it, no
+/// dangling symlink). `lock` runs it too, so a lock never pins an image the build refuses.
 pub(crate) fn appliance(
     recipe: &Recipe,
     lock: &Lock,
-    opts: &BuildOptions<'_>,
+    cache: &Cache,
+    reporter: &dyn Reporter,
 ) -> Result<Appliance, BuildError> {
     let mut tree = Tree::new();
     base_dirs(&mut tree)?;
-    let mut inputs = add_packages(recipe, lock, opts.cache, opts.reporter, &mut tree)?;
+    let (mut inputs, pool) = add_packages(recipe, lock, cache, reporter, &mut tree)?;
     for a in &recipe.archives {
         let bytes = snpkit_fsguard::read(&a.src, "an archive", import::MAX_MEMBER)?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
@@ -59,6 +66,8 @@ pub(crate) fn appliance(
             });
         }
     }
+    let mounts: Vec<String> = recipe.volumes.iter().map(|v| v.mount.clone()).collect();
+    let taken = close(&mut tree, &pool, &mounts)?;
     check_entry(recipe, &tree)?;
     for f in &lock.files {
         // Symlinks and folders are entries of the initramfs; the manifest lists bytes.
@@ -75,7 +84,11 @@ pub(crate) fn appliance(
             });
         }
     }
-    Ok(Appliance { tree, inputs })
+    Ok(Appliance {
+        tree,
+        inputs,
+        taken,
+    })
 }
 
 /// The folders (and `/dev/console`) every image has, the appliance's tree and a verity

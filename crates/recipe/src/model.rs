@@ -110,6 +110,11 @@ pub struct DebPin {
     pub sha256: Option<Sha256Sum>,
     /// Paths (absolute, as inside the package) to take; empty means everything.
     pub include: Vec<String>,
+    /// Package names its dependency closure must not pull in.
+    pub exclude: Vec<String>,
+    /// Whether its `Pre-Depends`/`Depends` closure is pulled in (`dependencies = false` for a
+    /// static package that needs nothing). Always `false` for the kernel package.
+    pub dependencies: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

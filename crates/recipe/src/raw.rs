@@ -79,6 +79,9 @@ pub(crate) struct RawPackage {
     pub sha256: Option<String>,
     #[serde(default)]
     pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub dependencies: Option<bool>,
 }
 
 #[derive(Deserialize)]

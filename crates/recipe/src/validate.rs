@@ -147,7 +147,29 @@ impl Validator<'_> {
                     .enumerate()
                     .map(|(j, s)| self.abs_path(&format!("{key}.include[{j}]"), s))
                     .collect::<Result<_, _>>()?;
-                Ok(DebPin { include, ..pin })
+                let exclude = p
+                    .exclude
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| {
+                        self.package_name(&format!("{key}.exclude[{j}]"), e)
+                            .map(|()| e.clone())
+                    })
+                    .collect::<Result<_, _>>()?;
+                let dependencies = p.dependencies.unwrap_or(true);
+                if !dependencies && !p.exclude.is_empty() {
+                    return Err(self.err(
+                        format!("{key}.exclude"),
+                        "an exclude list on a package without dependencies",
+                        "remove exclude (nothing is pulled in with dependencies = false), or drop dependencies = false",
+                    ));
+                }
+                Ok(DebPin {
+                    include,
+                    exclude,
+                    dependencies,
+                    ..pin
+                })
             })
             .collect()
     }
@@ -266,17 +288,7 @@ impl Validator<'_> {
         version: Option<&str>,
         sha256: Option<&str>,
     ) -> Result<DebPin, RecipeError> {
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
-        if !valid_name {
-            return Err(self.err(
-                format!("{key}.name"),
-                format!("{name:?} is not a Debian package name"),
-                "use the name `apt-cache show` prints",
-            ));
-        }
+        self.package_name(&format!("{key}.name"), name)?;
         if let Some(version) = version
             && (version.is_empty()
                 || version.contains(char::is_whitespace)
@@ -303,7 +315,24 @@ impl Validator<'_> {
             version: version.map(str::to_owned),
             sha256,
             include: Vec::new(),
+            exclude: Vec::new(),
+            dependencies: false,
         })
+    }
+
+    fn package_name(&self, key: &str, name: &str) -> Result<(), RecipeError> {
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+        if !valid_name {
+            return Err(self.err(
+                key,
+                format!("{name:?} is not a Debian package name"),
+                "use the name `apt-cache show` prints",
+            ));
+        }
+        Ok(())
     }
 
     fn kernel(&self, k: &RawKernel, dir: &Path) -> Result<KernelSource, RecipeError> {
