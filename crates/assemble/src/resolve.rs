@@ -66,7 +66,11 @@ fn lock_packages(recipe: &Recipe, reporter: &dyn Reporter) -> Result<Vec<LockedD
         pinned.push(resolve_pinned(recipe, pin)?);
     }
     let mut packages: Vec<LockedDeb> = pinned.iter().map(|p| p.deb.clone()).collect();
-    if !recipe.packages.iter().any(|p| p.dependencies) {
+    // The index is read (60 000 stanzas) only when some entry has something to pull in.
+    let wants = |(pin, p): (&DebPin, &apt::Pinned)| {
+        pin.dependencies && !(p.depends.trim().is_empty() && p.pre_depends.trim().is_empty())
+    };
+    if !recipe.packages.iter().zip(&pinned).any(wants) {
         return Ok(packages);
     }
     let step = reporter.step("resolving package dependencies from the archive index");

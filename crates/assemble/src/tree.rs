@@ -66,6 +66,7 @@ pub(crate) fn appliance(
             });
         }
     }
+    accounts(recipe, &mut tree)?;
     let mounts: Vec<String> = recipe.volumes.iter().map(|v| v.mount.clone()).collect();
     let taken = close(&mut tree, &pool, &mounts)?;
     check_entry(recipe, &tree)?;
@@ -89,6 +90,52 @@ pub(crate) fn appliance(
         inputs,
         taken,
     })
+}
+
+/// `/etc/passwd` and `/etc/group` for `[entry] user`: root and the entry's account, nothing else
+/// (so `id`, `ls -l` and servers that look their user up find it). The working folder must be a
+/// folder of the image.
+fn accounts(recipe: &Recipe, tree: &mut Tree) -> Result<(), BuildError> {
+    let entry = &recipe.entry;
+    if let Some(dir) = &entry.workdir
+        && !matches!(tree.resolve(dir), Ok((_, n)) if n.kind == snpkit_image::NodeKind::Dir)
+    {
+        return Err(snpkit_recipe::RecipeError::Invalid {
+            path: recipe.file.clone(),
+            key: "entry.workdir".into(),
+            problem: format!("{dir} is not a folder in the image"),
+            fix: "add the folder (with [[directories]], a package or a volume mount point) or correct the path"
+                .into(),
+        }
+        .into());
+    }
+    let Some(u) = &entry.user else {
+        return Ok(());
+    };
+    for file in ["etc/passwd", "etc/group"] {
+        if tree.get(file).is_some() {
+            return Err(BuildError::Reserved {
+                path: format!("/{file}"),
+                why: format!(
+                    "[entry] user = {:?} makes snpkit write it; remove the recipe's own copy (or the \
+                     package's, with include) or leave user out and provide the account yourself",
+                    u.user
+                ),
+            });
+        }
+    }
+    let home = entry.workdir.as_deref().unwrap_or("/");
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\n{}:x:{}:{}:{}:{home}:/sbin/nologin\n",
+        u.user, u.uid, u.gid, u.user
+    );
+    let mut group = "root:x:0:\n".to_owned();
+    if u.gid != 0 {
+        group.push_str(&format!("{}:x:{}:\n", u.group, u.gid));
+    }
+    tree.add_file("etc/passwd", passwd.into_bytes(), 0o644)?;
+    tree.add_file("etc/group", group.into_bytes(), 0o644)?;
+    Ok(())
 }
 
 /// The folders (and `/dev/console`) every image has, the appliance's tree and a verity

@@ -27,6 +27,8 @@ fn config(argv: &[&str], modules: Vec<String>) -> InitConfig {
         entry: Entry {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "yes".to_owned())]),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Initramfs,

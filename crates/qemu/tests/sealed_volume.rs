@@ -67,6 +67,8 @@ fn initrd(dir: &Path, argv: &[&str]) -> PathBuf {
         entry: Entry {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Initramfs,

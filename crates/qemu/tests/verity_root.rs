@@ -93,6 +93,8 @@ fn fixture() -> Fixture {
                 "verified".into(),
             ],
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "root".to_owned())]),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Verity {

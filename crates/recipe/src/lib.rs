@@ -43,8 +43,8 @@ pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };
 pub use model::{
-    ArchiveSpec, DebPin, DirSpec, EntrySpec, FileSpec, FirmwareSource, KernelSource, Layout,
-    RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
+    ArchiveSpec, DEFAULT_ENTRY_UID, DebPin, DirSpec, EntrySpec, EntryUser, FileSpec,
+    FirmwareSource, KernelSource, Layout, RECIPE_FILE, Recipe, SymlinkSpec, VeritySpec,
 };
 pub use secrets::{DEFAULT_SECRET_MODE, SECRETS_DIR, SecretSpec};
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

@@ -119,6 +119,11 @@ pub(crate) struct RawEntry {
     pub argv: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub group: Option<String>,
+    pub gid: Option<u32>,
+    pub workdir: Option<String>,
 }
 
 #[derive(Deserialize)]
