@@ -127,6 +127,11 @@ pub fn build(
     snpkit_recipe::check_cmdline(&recipe, None).map_err(BuildError::from)?;
     snpkit_assemble::refuse_image_over_recipe(&dirs.images(&root), &recipe)?;
     let recipe_text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
+    // A missing, stale or old-format lock stops the build before the guest /init is compiled.
+    let lock_path = recipe.dir.join(LOCK_FILE);
+    snpkit_recipe::Lock::read(&lock_path, &recipe.name)
+        .and_then(|l| l.check_fresh(&recipe_text, &lock_path, &recipe.name))
+        .map_err(BuildError::from)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
 
     let step = ui::Step::new("building the guest /init (static)", quiet);

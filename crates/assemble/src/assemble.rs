@@ -40,7 +40,13 @@ pub fn build(
     let fetched = fetch(recipe, &checked.lock, opts)?;
 
     let step = opts.reporter.step("assembling the file tree");
-    let appliance = appliance(recipe, &checked.lock, opts.cache, opts.reporter)?;
+    let appliance = appliance(
+        recipe,
+        &checked.lock.packages,
+        &checked.lock.files,
+        opts.cache,
+        opts.reporter,
+    )?;
     let from_dependencies: Vec<String> = appliance
         .taken
         .iter()

@@ -10,7 +10,7 @@ use snpkit_bundle::Input;
 use snpkit_image::Tree;
 use snpkit_inputs::Cache;
 use snpkit_inputs::deb::{DebEntry, DebEntryKind, data_entries};
-use snpkit_recipe::{DebPin, Lock, LockedDeb, Recipe};
+use snpkit_recipe::{DebPin, LockedDeb, Recipe};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the image did not take of the resolved packages.
@@ -34,7 +34,7 @@ pub(crate) struct Known {
 /// the packages as inputs, in the lock's order, and the pool.
 pub(crate) fn add_packages(
     recipe: &Recipe,
-    lock: &Lock,
+    packages: &[LockedDeb],
     cache: &Cache,
     reporter: &dyn Reporter,
     tree: &mut Tree,
@@ -42,7 +42,7 @@ pub(crate) fn add_packages(
     let mut inputs = Vec::new();
     let mut pool = Pool::default();
     let (entries, pulled): (Vec<&LockedDeb>, Vec<&LockedDeb>) =
-        lock.packages.iter().partition(|d| d.pulled_by.is_none());
+        packages.iter().partition(|d| d.pulled_by.is_none());
     if recipe.packages.len() != entries.len() {
         return Err(stale(recipe, "the package list changed".into()));
     }

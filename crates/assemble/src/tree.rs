@@ -11,7 +11,7 @@ use crate::resolve::relative;
 use snpkit_bundle::{Input, InputKind};
 use snpkit_image::{Tree, import};
 use snpkit_inputs::Cache;
-use snpkit_recipe::{Lock, LockedFile, Recipe};
+use snpkit_recipe::{LockedDeb, LockedFile, Recipe};
 
 /// Paths our `/init` owns inside every image.
 const RESERVED: &[&str] = &["init", "etc/snpkit"];
@@ -28,13 +28,14 @@ pub(crate) struct Appliance {
 /// dangling symlink). `lock` runs it too, so a lock never pins an image the build refuses.
 pub(crate) fn appliance(
     recipe: &Recipe,
-    lock: &Lock,
+    packages: &[LockedDeb],
+    files: &[LockedFile],
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<Appliance, BuildError> {
     let mut tree = Tree::new();
     base_dirs(&mut tree)?;
-    let (mut inputs, pool) = add_packages(recipe, lock, cache, reporter, &mut tree)?;
+    let (mut inputs, pool) = add_packages(recipe, packages, cache, reporter, &mut tree)?;
     for a in &recipe.archives {
         let bytes = snpkit_fsguard::read(&a.src, "an archive", import::MAX_MEMBER)?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
@@ -70,7 +71,7 @@ pub(crate) fn appliance(
     let mounts: Vec<String> = recipe.volumes.iter().map(|v| v.mount.clone()).collect();
     let taken = close(&mut tree, &pool, &mounts)?;
     check_entry(recipe, &tree)?;
-    for f in &lock.files {
+    for f in files {
         // Symlinks and folders are entries of the initramfs; the manifest lists bytes.
         if let LockedFile::File {
             path, sha256, size, ..
