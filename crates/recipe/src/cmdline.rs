@@ -57,15 +57,67 @@ fn template_error(file: &Path, e: &minijinja::Error) -> RecipeError {
     }
 }
 
+/// minijinja's strict mode says "undefined value" without the name: find which variables the
+/// template uses that the context does not have, and name them with what there is.
+fn undefined_error(
+    file: &Path,
+    template: &minijinja::Template<'_, '_>,
+    ctx: &CmdlineContext,
+    e: &minijinja::Error,
+) -> RecipeError {
+    let value = minijinja::Value::from_serialize(ctx);
+    let mut missing: Vec<String> = template
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|path| {
+            let mut v = value.clone();
+            for part in path.split('.') {
+                v = v.get_attr(part).unwrap_or(minijinja::Value::UNDEFINED);
+                if v.is_undefined() || v.is_none() {
+                    return true;
+                }
+            }
+            false
+        })
+        .collect();
+    missing.sort();
+    if missing.is_empty() {
+        return template_error(file, e);
+    }
+    let vars: Vec<String> = ctx.vars.keys().map(|k| format!("vars.{k}")).collect();
+    let mut known = vec!["name", "layout", "kernel_release"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    if ctx.verity.is_some() {
+        known.extend(["verity.arg", "verity.root_hash", "verity.salt"].map(str::to_owned));
+    }
+    known.extend(vars);
+    RecipeError::Template {
+        path: file.to_owned(),
+        message: format!(
+            "undefined variable {} ({}); the template can use {} (add a value under [vars] for vars.*)",
+            missing.join(", "),
+            e.line()
+                .map_or_else(|| "in cmdline".to_owned(), |l| format!("line {l}")),
+            known.join(", ")
+        ),
+    }
+}
+
 /// Renders the recipe's cmdline and checks the result.
 pub fn render_cmdline(recipe: &Recipe, ctx: &CmdlineContext) -> Result<String, RecipeError> {
     let env = env();
     let template = env
         .template_from_str(&recipe.cmdline)
         .map_err(|e| template_error(&recipe.file, &e))?;
-    let line = template
-        .render(ctx)
-        .map_err(|e| template_error(&recipe.file, &e))?;
+    let line = template.render(ctx).map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::UndefinedError {
+            undefined_error(&recipe.file, &template, ctx, &e)
+        } else {
+            template_error(&recipe.file, &e)
+        }
+    })?;
     check_rendered(&line, recipe, ctx)?;
     Ok(line)
 }
