@@ -163,20 +163,44 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
     Ok(())
 }
 
+/// A verity token of the shape and the greatest length the build can make for `spec` (the root
+/// hash and salt as zeros, block counts of twenty digits), so that a line the build would find
+/// too long is refused by `lock` too, not after the root filesystem is built.
+fn placeholder(spec: &crate::VeritySpec) -> VerityContext {
+    let digest = match spec.hash.name() {
+        "sha1" => 40,
+        "sha512" => 128,
+        _ => 64,
+    };
+    let (root, salt) = ("0".repeat(digest), "0".repeat(64));
+    let blocks = "9".repeat(20);
+    VerityContext {
+        arg: format!(
+            "snpkit.verity=format=1,hash={},data_block={},hash_block={},data_blocks={blocks},hash_start={blocks},root={root},salt={salt},on_corruption={},check={}",
+            spec.hash.name(),
+            spec.data_block_size,
+            spec.hash_block_size,
+            spec.on_corruption.name(),
+            spec.check.name(),
+        ),
+        root_hash: root,
+        salt,
+    }
+}
+
 /// What [`check_cmdline`] renders for `kernel_release` when the kernel is not resolved yet.
 pub const UNRESOLVED_RELEASE: &str = "0.0.0-unresolved";
 
 /// Renders the command line before anything is fetched or built, and judges it as the build will:
 /// a refused option stops `lock` and `build` in their first second, not after the kernel, the
 /// firmware and the file tree. The verity root hash and salt exist only once the image is built,
-/// so they are placeholders here (of the same shape); `kernel_release` is the lock's when there is
+/// so they are placeholders here (of the same shape, at their longest); `kernel_release` is the lock's when there is
 /// one, else [`UNRESOLVED_RELEASE`]. The build renders and judges the real line again.
 pub fn check_cmdline(recipe: &Recipe, kernel_release: Option<&str>) -> Result<(), RecipeError> {
-    let verity = matches!(recipe.layout, crate::Layout::Verity(_)).then(|| VerityContext {
-        arg: "snpkit.verity=placeholder-until-the-image-is-built".into(),
-        root_hash: "0".repeat(64),
-        salt: "0".repeat(64),
-    });
+    let verity = match &recipe.layout {
+        crate::Layout::Verity(spec) => Some(placeholder(spec)),
+        crate::Layout::Initramfs => None,
+    };
     let ctx = CmdlineContext {
         name: recipe.name.clone(),
         layout: if verity.is_some() {

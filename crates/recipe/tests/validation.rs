@@ -710,10 +710,15 @@ fn secrets_are_checked_where_they_are_written() {
 
 #[test]
 fn an_undefined_template_variable_is_named() {
-    let text = snpkit_testkit::recipe::app("/bin/app", "")
-        .replacen("cmdline = \"", "cmdline = \"x={{ vars.typo }} y={{ verity.arg }} ", 1);
+    let text = snpkit_testkit::recipe::app("/bin/app", "").replacen(
+        "cmdline = \"",
+        "cmdline = \"x={{ vars.typo }} y={{ verity.arg }} ",
+        1,
+    );
     let recipe = Recipe::parse(&text, std::path::Path::new("recipes/app/recipe.toml")).unwrap();
-    let err = snpkit_recipe::check_cmdline(&recipe, None).unwrap_err().to_string();
+    let err = snpkit_recipe::check_cmdline(&recipe, None)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("undefined variable vars.typo, verity.arg")
             && err.contains("the template can use name, layout, kernel_release"),
