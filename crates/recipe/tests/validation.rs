@@ -802,3 +802,33 @@ fn package_dependencies_exclude_and_the_entrys_account() {
         assert!(err.contains(want), "{entry}: {err}");
     }
 }
+
+#[test]
+fn a_verity_line_too_long_for_the_real_root_hash_is_refused_before_the_build() {
+    // 1900 bytes of options: with a short stand-in for the verity token the line would fit;
+    // with the token the build writes (root hash, salt, geometry) it does not.
+    let pad = format!("a={}", "x".repeat(1900));
+    let text = snpkit_testkit::recipe::app("/bin/app", "")
+        .replacen(
+            "name = \"app\"\n",
+            "name = \"app\"\nlayout = \"verity\"\n",
+            1,
+        )
+        .replacen(
+            "cmdline = \"\"",
+            &format!("cmdline = \"{{{{ verity.arg }}}} {pad}\""),
+            1,
+        );
+    let recipe = Recipe::parse(&text, Path::new("recipes/app/recipe.toml")).unwrap();
+    let err = snpkit_recipe::check_cmdline(&recipe, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bytes") && err.contains("keep it under 2048 bytes"),
+        "{err}"
+    );
+    // Shorter by the token's length, it passes.
+    let fits = text.replacen(&pad, &format!("a={}", "x".repeat(1500)), 1);
+    let recipe = Recipe::parse(&fits, Path::new("recipes/app/recipe.toml")).unwrap();
+    snpkit_recipe::check_cmdline(&recipe, None).unwrap();
+}
