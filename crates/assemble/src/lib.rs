@@ -26,6 +26,7 @@ mod manifest;
 mod options;
 mod overlap;
 mod packages;
+mod paths;
 mod resolve;
 mod tree;
 

@@ -2,6 +2,7 @@
 
 use crate::BuildError;
 use crate::options::Reporter;
+use crate::paths::relative;
 use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
 use snpkit_image::import::{self, HostKind};
 use snpkit_inputs::debian::closure::{Root, closure};
@@ -268,14 +269,6 @@ pub(crate) fn read_checked(
         ));
     }
     Ok(bytes)
-}
-
-/// A path inside the recipe folder, as the lock writes it.
-pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
-    path.strip_prefix(&recipe.dir)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Every local input the recipe reads, pinned by all of it that reaches the image: bytes, and

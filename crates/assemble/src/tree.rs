@@ -7,7 +7,7 @@ use crate::closed::{Taken, close};
 use crate::entry::check_entry;
 use crate::options::Reporter;
 use crate::packages::add_packages;
-use crate::resolve::relative;
+use crate::paths::relative;
 use snpkit_bundle::{Input, InputKind};
 use snpkit_image::{Tree, import};
 use snpkit_inputs::Cache;

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cmdline;
+mod entry;
 mod error;
 mod identity;
 mod launch;
