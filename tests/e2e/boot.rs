@@ -287,3 +287,47 @@ fn a_launch_config_for_a_cloud_is_not_booted_under_qemu() {
         "refused before any run was started"
     );
 }
+
+#[test]
+fn the_entry_point_runs_as_its_user_without_privileges() {
+    let sb = Sandbox::with_recipe("hello");
+    sb.edit_recipe(
+        "hello",
+        "argv = [\"/usr/bin/hello\"]",
+        "argv = [\"/bin/sh\", \"-c\", \"echo who: $(busybox id -u) $(busybox id -g) $(busybox id -G) \
+         $(busybox id -un) $(busybox id -gn) $(pwd); busybox grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs):' \
+         /proc/self/status\"]\nuser = \"app\"\nuid = 1001\nworkdir = \"/tmp\"",
+    );
+    ok(&mut sb.xtask(&["lock", "hello"]));
+    ok(&mut sb.xtask(&["build", "hello"]));
+    // The image carries the account: /etc/passwd and /etc/group of root and the entry's user.
+    let initrd = std::fs::read(
+        ImageDir::new(&sb.images(), "hello")
+            .path()
+            .join(files::INITRD),
+    )
+    .unwrap();
+    let cpio = support::gunzip(&initrd);
+    let text = String::from_utf8_lossy(&cpio);
+    assert!(
+        text.contains("app:x:1001:1001:app:/tmp:/sbin/nologin\n"),
+        "no passwd line"
+    );
+    assert!(text.contains("root:x:0:\napp:x:1001:\n"), "no group line");
+
+    let (run, _) = boot_json(&sb, "qemu-1vcpu");
+    let console = std::fs::read_to_string(RunDir::at(&run).console_log()).unwrap();
+    assert!(
+        console.contains("who: 1001 1001 1001 app app /tmp"),
+        "uid, gid, groups, names and workdir: {console}"
+    );
+    for line in [
+        "CapPrm:\t0000000000000000",
+        "CapEff:\t0000000000000000",
+        "CapBnd:\t0000000000000000",
+        "CapAmb:\t0000000000000000",
+        "NoNewPrivs:\t1",
+    ] {
+        assert!(console.contains(line), "{line}: {console}");
+    }
+}

@@ -438,16 +438,32 @@ fn an_entry_point_missing_from_the_image_is_refused() {
         "argv = [\"/usr/bin/hello\"]",
         "argv = [\"/usr/bin/helo\"]",
     );
-    ok(&mut sb.xtask(&["lock", "hello"]));
-    let out = crate::support::run(&mut sb.xtask(&["build", "hello", "--json"]));
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("recipe.toml: entry.argv[0]: /usr/bin/helo does not exist in the image"),
-        "{err}"
+    // `lock` assembles the tree as `build` will, so it refuses the recipe first and keeps the
+    // lock it had; `build` on that older lock then finds the recipe changed.
+    let lock_file = sb.recipes().join("hello/recipe.lock");
+    let before = std::fs::read(&lock_file).unwrap();
+    for command in ["lock", "build"] {
+        let out = crate::support::run(&mut sb.xtask(&[command, "hello", "--json"]));
+        assert!(!out.status.success(), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if command == "lock" {
+            assert!(
+                err.contains(
+                    "recipe.toml: entry.argv[0]: /usr/bin/helo does not exist in the image"
+                ),
+                "{err}"
+            );
+            assert_eq!(v["error"]["kind"], "entry_missing");
+        } else {
+            assert_eq!(v["error"]["kind"], "lock_stale", "{err}");
+        }
+    }
+    assert_eq!(
+        std::fs::read(&lock_file).unwrap(),
+        before,
+        "the old lock is kept"
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["error"]["kind"], "entry_missing");
     assert!(sb.images_empty());
 }
 

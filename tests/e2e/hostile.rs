@@ -1072,6 +1072,132 @@ const CASES: &[Case] = &[
         words: &["hash device", "FIFO"],
         after: None,
     },
+    // ---- class 10: packages, their dependencies and a closed image (lock refuses what build would)
+    Case {
+        name: "a dynamic program without its libraries (dependencies = false)",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| {
+                replace(
+                    t,
+                    "[[symlinks]]",
+                    "[[packages]]\nname = \"hostname\"\ndependencies = false\n\n[[symlinks]]",
+                )
+            });
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &[
+            "the image is not closed: /bin/hostname needs its interpreter /lib64/ld-linux-x86-64.so.2",
+            "no package of the recipe or of its dependencies ships it",
+        ],
+        after: Some(|d| assert!(!d.join("recipes/hello/recipe.lock.tmp").exists())),
+    },
+    Case {
+        name: "a library its package's include leaves out is named with the package",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| {
+                replace(
+                    t,
+                    "[[symlinks]]",
+                    "[[packages]]\nname = \"hostname\"\ndependencies = false\n\n\
+                     [[packages]]\nname = \"libc6\"\ndependencies = false\ninclude = [\"/usr/share/doc\"]\n\n[[symlinks]]",
+                )
+            });
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &[
+            "/bin/hostname needs its interpreter /lib64/ld-linux-x86-64.so.2",
+            "libc6 ships /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2, but packages[2].include leaves it out",
+        ],
+        after: None,
+    },
+    Case {
+        name: "a typo in include",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| {
+                replace(
+                    t,
+                    "include = [\"/bin/busybox\"]",
+                    "include = [\"/bin/busybx\"]",
+                )
+            });
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &[
+            "packages[0].include[0]: \"/bin/busybx\" matches nothing in busybox-static 1:1.35.0-4+deb12u1+b1",
+            "dpkg-deb -c busybox-static_1.35.0-4+deb12u1+b1_amd64.deb",
+        ],
+        after: None,
+    },
+    Case {
+        name: "a symlink left dangling",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| {
+                replace(
+                    t,
+                    "[[symlinks]]",
+                    "[[symlinks]]\npath = \"/usr/bin/tool\"\ntarget = \"/opt/tool/bin/tool\"\n\n[[symlinks]]",
+                )
+            });
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &[
+            "the symlink /usr/bin/tool -> /opt/tool/bin/tool is left dangling in the image (nothing is at /opt)",
+        ],
+        after: None,
+    },
+    Case {
+        name: "an entry user that is root",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| replace(t, "[entry]\n", "[entry]\nuser = \"root\"\n"));
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &[
+            "entry.user",
+            "not an account name snpkit writes",
+            "leave user out to run as root",
+        ],
+        after: None,
+    },
+    Case {
+        name: "an entry uid of 0",
+        class: 10,
+        setup: |d| {
+            hello(d, |t| {
+                replace(t, "[entry]\n", "[entry]\nuser = \"app\"\nuid = 0\n")
+            });
+            on_recipe("lock", d)
+        },
+        code: 1,
+        words: &["entry.uid", "0 is not an id for the entry point"],
+        after: None,
+    },
+    Case {
+        name: "a lock of the previous format",
+        class: 10,
+        setup: |d| {
+            let folder = hello(d, |t| t);
+            let lock = folder.join("recipe.lock");
+            let text = std::fs::read_to_string(&lock).unwrap();
+            std::fs::write(&lock, text.replacen("version = 2", "version = 1", 1)).unwrap();
+            on_recipe("build", d)
+        },
+        code: 1,
+        words: &[
+            "lock format 1 (this snpkit writes 2)",
+            "run `cargo xtask lock hello`",
+        ],
+        after: None,
+    },
     // ---- class 4: measure's page, lock and build
     Case {
         name: "measure --write-hashes-page onto --kernel",

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     if args.json {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "recipe": built.manifest.recipe,
             "image": built.dir,
             "layout": built.manifest.layout,
@@ -57,8 +57,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "cmdline": built.manifest.cmdline,
             "artifacts": built.manifest.artifacts,
         });
+        if !built.warnings.is_empty() {
+            summary["warnings"] = serde_json::json!(built.warnings);
+        }
+        if !built.from_dependencies.is_empty() {
+            summary["from_dependencies"] = serde_json::json!(built.from_dependencies);
+        }
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        for w in &built.warnings {
+            eprintln!("warning: {w}");
+        }
+        if !built.from_dependencies.is_empty() {
+            println!(
+                "  taken from dependencies for the closed image: {}",
+                built.from_dependencies.join(", ")
+            );
+        }
         println!("built {} in {}", built.manifest.recipe, built.dir.display());
         for a in &built.manifest.artifacts {
             println!("  {:<16} {:>10} bytes  sha256 {}", a.name, a.size, a.sha256);
@@ -110,6 +125,11 @@ pub fn build(
     let images_dir = dirs.images()?;
     snpkit_assemble::refuse_image_over_recipe(&images_dir, &recipe)?;
     let recipe_text = snpkit_fsguard::read(&recipe_file, "recipe.toml", MAX_RECIPE_FILE)?;
+    // A missing, stale or old-format lock stops the build before the guest /init is compiled.
+    let lock_path = recipe.dir.join(LOCK_FILE);
+    snpkit_recipe::Lock::read(&lock_path, &recipe.name)
+        .and_then(|l| l.check_fresh(&recipe_text, &lock_path, &recipe.name))
+        .map_err(BuildError::from)?;
     let cache = Cache::from_env().map_err(BuildError::from)?;
 
     // snpkit's own sources, not the project's: an appliance repository holds recipes only.
@@ -166,6 +186,16 @@ fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         &check_launch,
         &Bars { quiet: args.json },
     )?;
+    let pulled: Vec<String> = lock
+        .packages
+        .iter()
+        .filter_map(|d| {
+            d.pulled_by
+                .as_ref()
+                .map(|by| format!("{} {} (for {by})", d.name, d.version))
+        })
+        .collect();
+    let warnings = snpkit_assemble::script_warnings(&lock);
     let path = recipe.dir.join(LOCK_FILE);
     let old = snpkit_fsguard::read_string(&path, "recipe.lock", MAX_LOCK_FILE).ok();
     lock.write(&path).map_err(BuildError::from)?;
@@ -180,9 +210,16 @@ fn write_lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
             "lock": path,
             "status": status,
             "pins": lock,
+            "warnings": warnings,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        if !pulled.is_empty() {
+            println!("dependencies pulled in: {}", pulled.join(", "));
+        }
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
         match status {
             "unchanged" => println!("{} is up to date", path.display()),
             "updated" => println!(

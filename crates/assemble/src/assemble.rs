@@ -25,6 +25,10 @@ pub struct BuiltImage {
     pub manifest: Manifest,
     /// The prediction written beside it.
     pub expected: Expected,
+    /// What the build did not do and the appliance may need (maintainer scripts not run).
+    pub warnings: Vec<String>,
+    /// Files the closure took from the dependency packages, as `package /path`.
+    pub from_dependencies: Vec<String>,
 }
 
 pub fn build(
@@ -36,7 +40,18 @@ pub fn build(
     let fetched = fetch(recipe, &checked.lock, opts)?;
 
     let step = opts.reporter.step("assembling the file tree");
-    let appliance = appliance(recipe, &checked.lock, opts)?;
+    let appliance = appliance(
+        recipe,
+        &checked.lock.packages,
+        &checked.lock.files,
+        opts.cache,
+        opts.reporter,
+    )?;
+    let from_dependencies: Vec<String> = appliance
+        .taken
+        .iter()
+        .map(|(package, path)| format!("{package} {path}"))
+        .collect();
     let laid = lay_out(recipe, appliance.tree, checked.epoch, &*step)?;
     let initrd = initrd(
         recipe,
@@ -97,7 +112,28 @@ pub fn build(
         dir: image.path().to_owned(),
         manifest,
         expected,
+        warnings: script_warnings(&checked.lock),
+        from_dependencies,
     })
+}
+
+/// One line per package whose installation scripts were not run, naming them: users, groups,
+/// alternatives or caches they would have made are the recipe's to provide.
+pub fn script_warnings(lock: &snpkit_recipe::Lock) -> Vec<String> {
+    lock.packages
+        .iter()
+        .filter(|d| !d.maintainer_scripts.is_empty())
+        .map(|d| {
+            format!(
+                "{} {} has {} that snpkit does not run (it only unpacks files): provide what it would \
+                 have made (users in /etc/passwd, symlinks, generated files) through the recipe if the \
+                 appliance needs it",
+                d.name,
+                d.version,
+                d.maintainer_scripts.join(" and ")
+            )
+        })
+        .collect()
 }
 
 /// The kernel command line, rendered from the recipe's template with the verity parameters.

@@ -62,6 +62,38 @@ pub enum BuildError {
         fix: String,
     },
 
+    #[error(
+        "{}: {key}: {pattern:?} matches nothing in {package}; list the package's files with \
+         `dpkg-deb -c {filename}` (in the cache, or `apt-get download {package}`) and correct the path",
+        file.display()
+    )]
+    IncludeUnmatched {
+        file: PathBuf,
+        key: String,
+        pattern: String,
+        package: String,
+        filename: String,
+    },
+
+    #[error("the image is not closed: {path} needs {missing}, which is not in the image; {fix}")]
+    NotClosed {
+        /// The ELF file, absolute in the image.
+        path: String,
+        /// `the library libssl.so.3` or `its interpreter /lib64/ld-linux-x86-64.so.2`.
+        missing: String,
+        fix: String,
+    },
+
+    #[error(
+        "the symlink {path} -> {target} is left dangling in the image ({why}); add what it points to, or \
+         remove the link (a package's include may have taken the link without its target)"
+    )]
+    DanglingSymlink {
+        path: String,
+        target: String,
+        why: String,
+    },
+
     #[error("cannot predict the launch digests of {recipe}")]
     Prediction {
         recipe: String,
@@ -104,6 +136,7 @@ impl BuildError {
                 InputError::OvmfBuild { .. } => "ovmf_build_failed",
                 InputError::ToolMissing { .. } => "tool_missing",
                 InputError::UnsafeBuildPath { .. } => "unsafe_build_path",
+                InputError::Dependency { .. } => "dependency_unsatisfied",
                 InputError::File(f) => f.kind(),
                 _ => "input",
             },
@@ -125,6 +158,9 @@ impl BuildError {
             BuildError::ModuleMissing { .. } => "module_missing",
             BuildError::InitConfig(_) => "init_config",
             BuildError::EntryMissing { .. } => "entry_missing",
+            BuildError::IncludeUnmatched { .. } => "include_unmatched",
+            BuildError::NotClosed { .. } => "image_not_closed",
+            BuildError::DanglingSymlink { .. } => "dangling_symlink",
             BuildError::BadEpoch { .. } => "bad_source_date_epoch",
             BuildError::FirmwareUnfit(_) => "firmware_unfit",
             BuildError::Prediction { .. } => "prediction",

@@ -3,7 +3,8 @@
 use crate::BuildError;
 use crate::check::{mismatch, stale};
 use crate::options::{BuildOptions, Reporter};
-use crate::resolve::{module_names, read_checked, relative};
+use crate::paths::relative;
+use crate::resolve::{module_names, read_checked};
 use snpkit_bundle::{Input, InputKind, Sha256Sum, files};
 use snpkit_inputs::{Cache, Progress, apt, kernel, ovmf};
 use snpkit_recipe::{DebPin, FirmwareSource, KernelSource, Lock, LockedBlob, LockedDeb, Recipe};

@@ -7,7 +7,9 @@ use snpkit_image::{Tree, cpio, gzip};
 use snpkit_inputs::Progress;
 use snpkit_inputs::kernel::KernelFiles;
 use snpkit_recipe::{Recipe, SecretSpec};
-use snpkit_wire::init::{Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Network, Root, Volume};
+use snpkit_wire::init::{
+    Account, Entry, INIT_CONFIG_PATH, INIT_SCHEMA, InitConfig, Network, Root, Volume,
+};
 
 /// The compressed initramfs (`initrd.cpio.gz`) and the inputs added to it (modules, then `/init`).
 pub(crate) struct Initrd {
@@ -68,6 +70,12 @@ pub(crate) fn initrd(
             argv: recipe.entry.argv.clone(),
             env: recipe.entry.env.clone(),
             log: recipe.entry.log,
+            user: recipe.entry.user.as_ref().map(|u| Account {
+                uid: u.uid,
+                gid: u.gid,
+                groups: vec![u.gid],
+            }),
+            workdir: recipe.entry.workdir.clone(),
         },
         modules: module_paths,
         root,

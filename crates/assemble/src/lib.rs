@@ -15,6 +15,8 @@
 
 mod assemble;
 mod check;
+mod closed;
+mod elf;
 mod entry;
 mod error;
 mod fetch;
@@ -24,10 +26,11 @@ mod manifest;
 mod options;
 mod overlap;
 mod packages;
+mod paths;
 mod resolve;
 mod tree;
 
-pub use assemble::{BuiltImage, build};
+pub use assemble::{BuiltImage, build, script_warnings};
 pub use error::BuildError;
 pub use options::{BuildOptions, Predict, PredictionFailed, Reporter, Silent, UnfitReason};
 pub use overlap::refuse_image_over_recipe;

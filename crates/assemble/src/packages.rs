@@ -1,4 +1,6 @@
-//! Debian packages into the tree: the files a recipe wants from each, with the package's modes.
+//! Debian packages into the tree: the files a recipe wants from each of its entries, with the
+//! package's modes; the files of the packages pulled in as dependencies wait in a [`Pool`] from
+//! which the closure step ([`crate::closed`]) takes what the image's programs need.
 
 use crate::BuildError;
 use crate::check::stale;
@@ -8,22 +10,43 @@ use snpkit_bundle::Input;
 use snpkit_image::Tree;
 use snpkit_inputs::Cache;
 use snpkit_inputs::deb::{DebEntry, DebEntryKind, data_entries};
-use snpkit_recipe::{Lock, Recipe};
-use std::collections::BTreeSet;
+use snpkit_recipe::{DebPin, LockedDeb, Recipe};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Adds every locked package's wanted files to `tree`; returns the packages as inputs, in order.
+/// What the image did not take of the resolved packages.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// The dependency packages' entries by path (relative), each with its package: the closure
+    /// takes from here. Where two packages ship a path, the first in the lock's order has it.
+    pub deps: BTreeMap<String, (String, DebEntry)>,
+    /// Every path of every resolved package, with its package and, for a recipe entry's file,
+    /// the key whose `include` left it out: for messages naming who ships a missing library.
+    pub known: BTreeMap<String, Known>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub package: String,
+    pub left_out_by: Option<String>,
+}
+
+/// Adds every recipe entry's wanted files to `tree` and pools the dependencies' files; returns
+/// the packages as inputs, in the lock's order, and the pool.
 pub(crate) fn add_packages(
     recipe: &Recipe,
-    lock: &Lock,
+    packages: &[LockedDeb],
     cache: &Cache,
     reporter: &dyn Reporter,
     tree: &mut Tree,
-) -> Result<Vec<Input>, BuildError> {
+) -> Result<(Vec<Input>, Pool), BuildError> {
     let mut inputs = Vec::new();
-    if recipe.packages.len() != lock.packages.len() {
+    let mut pool = Pool::default();
+    let (entries, pulled): (Vec<&LockedDeb>, Vec<&LockedDeb>) =
+        packages.iter().partition(|d| d.pulled_by.is_none());
+    if recipe.packages.len() != entries.len() {
         return Err(stale(recipe, "the package list changed".into()));
     }
-    for (pin, deb) in recipe.packages.iter().zip(&lock.packages) {
+    for (i, (pin, deb)) in recipe.packages.iter().zip(entries).enumerate() {
         if !is_locked(pin, deb) {
             return Err(stale(
                 recipe,
@@ -34,21 +57,71 @@ pub(crate) fn add_packages(
             ));
         }
         let (bytes, _progress) = fetch_deb(recipe, deb, cache, reporter, &mut inputs)?;
-        let include: Vec<String> = pin
-            .include
-            .iter()
-            .map(|i| i.trim_start_matches('/').to_owned())
-            .collect();
-        let wanted = move |p: &str| {
-            include.is_empty()
-                || include
-                    .iter()
-                    .any(|i| p == i || p.starts_with(&format!("{i}/")))
-        };
-        let entries = data_entries(&bytes, &deb.filename, &wanted)?;
-        add_entries(tree, entries, &wanted)?;
+        let all = data_entries(&bytes, &deb.filename, &|_| true)?;
+        let key = format!("packages[{i}]");
+        let wanted = included(recipe, &key, pin, deb, &all)?;
+        let mut taken = Vec::new();
+        for e in all {
+            if e.kind == DebEntryKind::Dir || wanted(&e.path) {
+                taken.push(e);
+            } else {
+                pool.known.entry(e.path).or_insert(Known {
+                    package: deb.name.clone(),
+                    left_out_by: Some(format!("{key}.include")),
+                });
+            }
+        }
+        for e in &taken {
+            pool.known.entry(e.path.clone()).or_insert(Known {
+                package: deb.name.clone(),
+                left_out_by: None,
+            });
+        }
+        add_entries(tree, taken, &wanted)?;
     }
-    Ok(inputs)
+    for deb in pulled {
+        let (bytes, _progress) = fetch_deb(recipe, deb, cache, reporter, &mut inputs)?;
+        for e in data_entries(&bytes, &deb.filename, &|_| true)? {
+            pool.known.entry(e.path.clone()).or_insert(Known {
+                package: deb.name.clone(),
+                left_out_by: None,
+            });
+            pool.deps
+                .entry(e.path.clone())
+                .or_insert_with(|| (deb.name.clone(), e));
+        }
+    }
+    Ok((inputs, pool))
+}
+
+/// The entry's `include` as a filter over package paths (everything when it has none), once
+/// every pattern has been found to match something: a typo would otherwise build an image
+/// without the files it meant.
+pub(crate) fn included(
+    recipe: &Recipe,
+    key: &str,
+    pin: &DebPin,
+    deb: &LockedDeb,
+    entries: &[DebEntry],
+) -> Result<impl Fn(&str) -> bool + use<>, BuildError> {
+    let include: Vec<String> = pin
+        .include
+        .iter()
+        .map(|i| i.trim_start_matches('/').to_owned())
+        .collect();
+    let matches = |i: &str, p: &str| p == i || (p.starts_with(i) && p[i.len()..].starts_with('/'));
+    for (j, i) in include.iter().enumerate() {
+        if !entries.iter().any(|e| matches(i, &e.path)) {
+            return Err(BuildError::IncludeUnmatched {
+                file: recipe.file.clone(),
+                key: format!("{key}.include[{j}]"),
+                pattern: format!("/{i}"),
+                package: format!("{} {}", deb.name, deb.version),
+                filename: deb.filename.clone(),
+            });
+        }
+    }
+    Ok(move |p: &str| include.is_empty() || include.iter().any(|i| matches(i, p)))
 }
 
 /// Adds one package's entries (`data_entries` has already dropped the unwanted files; it returns

@@ -2,9 +2,12 @@
 
 use crate::BuildError;
 use crate::options::Reporter;
+use crate::paths::relative;
 use snpkit_bundle::{LaunchSpec, Sha256Sum, files};
 use snpkit_image::import::{self, HostKind};
-use snpkit_inputs::{Cache, apt, kernel, ovmf};
+use snpkit_inputs::debian::closure::{Root, closure};
+use snpkit_inputs::debian::index::Index;
+use snpkit_inputs::{Cache, apt, deb, kernel, ovmf};
 use snpkit_recipe::{
     DebPin, FirmwareSource, KernelSource, LOCK_VERSION, LaunchProblem, Lock, LockedBlob, LockedDeb,
     LockedFile, LockedFirmware, LockedKernel, Recipe,
@@ -29,17 +32,24 @@ pub fn lock(
     // The local sources too: a special file or an escaping link stops the lock before any
     // download.
     let files = local_files(recipe)?;
+    // The packages and the file tree before the kernel and the firmware: what a recipe's author
+    // edits most is judged first, in seconds.
+    let mut packages = lock_packages(recipe, reporter)?;
+    for deb in &mut packages {
+        let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
+        let bytes = apt::fetch(deb, cache, &*progress, &recipe.name)?;
+        deb.maintainer_scripts = deb::maintainer_scripts(&bytes, &deb.filename)?;
+    }
+    // The file tree as the build will make it, so what the build would refuse (an include that
+    // matches nothing, a missing library, a dangling symlink, a missing entry point or workdir)
+    // is refused now and no lock pins it.
+    let step = reporter.step("checking the file tree (closed image, entry point)");
+    crate::tree::appliance(recipe, &packages, &files, cache, reporter)?;
+    drop(step);
     let (kernel, modules) = lock_kernel(recipe, cache, reporter)?;
     snpkit_recipe::check_cmdline(recipe, Some(&kernel.release))?;
     let firmware = lock_firmware(recipe, cache, reporter)?;
-    let mut packages = Vec::new();
-    for pin in &recipe.packages {
-        let deb = resolve_deb(recipe, pin)?;
-        let progress = reporter.step(&format!("fetching {} {}", deb.name, deb.version));
-        apt::fetch(&deb, cache, &*progress, &recipe.name)?;
-        packages.push(deb);
-    }
-    Ok(Lock {
+    let lock = Lock {
         version: LOCK_VERSION,
         recipe_sha256: Sha256Sum::of(recipe_text),
         kernel,
@@ -47,12 +57,67 @@ pub fn lock(
         modules,
         packages,
         files,
-    })
+    };
+    Ok(lock)
+}
+
+/// The recipe's packages, each pinned, then what their `Depends`/`Pre-Depends` pull in from
+/// the same archive index (`pulled_by` set), in the order reached.
+fn lock_packages(recipe: &Recipe, reporter: &dyn Reporter) -> Result<Vec<LockedDeb>, BuildError> {
+    let mut pinned = Vec::new();
+    for pin in &recipe.packages {
+        pinned.push(resolve_pinned(recipe, pin)?);
+    }
+    let mut packages: Vec<LockedDeb> = pinned.iter().map(|p| p.deb.clone()).collect();
+    // The index is read (60 000 stanzas) only when some entry has something to pull in.
+    let wants = |(pin, p): (&DebPin, &apt::Pinned)| {
+        pin.dependencies && !(p.depends.trim().is_empty() && p.pre_depends.trim().is_empty())
+    };
+    if !recipe.packages.iter().zip(&pinned).any(wants) {
+        return Ok(packages);
+    }
+    let step = reporter.step("resolving package dependencies from the archive index");
+    let index = Index::from_apt()?;
+    let roots: Vec<Root<'_>> = recipe
+        .packages
+        .iter()
+        .zip(&pinned)
+        .enumerate()
+        .map(|(i, (pin, p))| Root {
+            key: format!("packages[{i}]"),
+            deb: &p.deb,
+            pre_depends: &p.pre_depends,
+            depends: &p.depends,
+            provides: &p.provides,
+            exclude: &pin.exclude,
+            dependencies: pin.dependencies,
+        })
+        .collect();
+    for p in closure(&index, &roots)? {
+        packages.push(LockedDeb {
+            pulled_by: Some(p.pulled_by),
+            ..p.deb
+        });
+    }
+    drop(step);
+    Ok(packages)
+}
+
+/// [`resolve_deb`] with the pinned version's relationship fields.
+fn resolve_pinned(recipe: &Recipe, pin: &DebPin) -> Result<apt::Pinned, BuildError> {
+    let pinned = apt::resolve_stanza(&pin.name, pin.version.as_deref(), &recipe.name)?;
+    check_pin(pin, &pinned.deb)?;
+    Ok(pinned)
 }
 
 /// The archive's .deb for a recipe's pin, refused if it is not the one the recipe pins.
 fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
     let deb = apt::resolve(&pin.name, pin.version.as_deref(), &recipe.name)?;
+    check_pin(pin, &deb)?;
+    Ok(deb)
+}
+
+fn check_pin(pin: &DebPin, deb: &LockedDeb) -> Result<(), BuildError> {
     if let Some(pinned) = &pin.sha256
         && *pinned != deb.sha256
     {
@@ -63,7 +128,7 @@ fn resolve_deb(recipe: &Recipe, pin: &DebPin) -> Result<LockedDeb, BuildError> {
             fix: "the archive serves a different .deb under this version; check why before changing the recipe's sha256".into(),
         });
     }
-    Ok(deb)
+    Ok(())
 }
 
 /// Modules a dm-verity root needs on top of the recipe's: the device-mapper target, the root
@@ -211,14 +276,6 @@ pub(crate) fn read_checked(
         ));
     }
     Ok(bytes)
-}
-
-/// A path inside the recipe folder, as the lock writes it.
-pub(crate) fn relative(recipe: &Recipe, path: &Path) -> String {
-    path.strip_prefix(&recipe.dir)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Every local input the recipe reads, pinned by all of it that reaches the image: bytes, and

@@ -3,13 +3,15 @@
 //! entry point.
 
 use crate::BuildError;
+use crate::closed::{Taken, close};
 use crate::entry::check_entry;
-use crate::options::BuildOptions;
+use crate::options::Reporter;
 use crate::packages::add_packages;
-use crate::resolve::relative;
+use crate::paths::relative;
 use snpkit_bundle::{Input, InputKind};
 use snpkit_image::{Tree, import};
-use snpkit_recipe::{Lock, LockedFile, Recipe};
+use snpkit_inputs::Cache;
+use snpkit_recipe::{LockedDeb, LockedFile, Recipe};
 
 /// Paths our `/init` owns inside every image.
 const RESERVED: &[&str] = &["init", "etc/snpkit"];
@@ -18,16 +20,22 @@ const RESERVED: &[&str] = &["init", "etc/snpkit"];
 pub(crate) struct Appliance {
     pub tree: Tree,
     pub inputs: Vec<Input>,
+    /// What the closure took from the dependency packages: (package, path).
+    pub taken: Taken,
 }
 
+/// The tree of the recipe's files, closed (every program's interpreter and libraries in it, no
+/// dangling symlink). `lock` runs it too, so a lock never pins an image the build refuses.
 pub(crate) fn appliance(
     recipe: &Recipe,
-    lock: &Lock,
-    opts: &BuildOptions<'_>,
+    packages: &[LockedDeb],
+    files: &[LockedFile],
+    cache: &Cache,
+    reporter: &dyn Reporter,
 ) -> Result<Appliance, BuildError> {
     let mut tree = Tree::new();
     base_dirs(&mut tree)?;
-    let mut inputs = add_packages(recipe, lock, opts.cache, opts.reporter, &mut tree)?;
+    let (mut inputs, pool) = add_packages(recipe, packages, cache, reporter, &mut tree)?;
     for a in &recipe.archives {
         let bytes = snpkit_fsguard::read(&a.src, "an archive", import::MAX_MEMBER)?;
         import::add_tar(&mut tree, &bytes, &a.dst, &relative(recipe, &a.src))?;
@@ -59,8 +67,11 @@ pub(crate) fn appliance(
             });
         }
     }
+    accounts(recipe, &mut tree)?;
+    let mounts: Vec<String> = recipe.volumes.iter().map(|v| v.mount.clone()).collect();
+    let taken = close(&mut tree, &pool, &mounts)?;
     check_entry(recipe, &tree)?;
-    for f in &lock.files {
+    for f in files {
         // Symlinks and folders are entries of the initramfs; the manifest lists bytes.
         if let LockedFile::File {
             path, sha256, size, ..
@@ -75,7 +86,57 @@ pub(crate) fn appliance(
             });
         }
     }
-    Ok(Appliance { tree, inputs })
+    Ok(Appliance {
+        tree,
+        inputs,
+        taken,
+    })
+}
+
+/// `/etc/passwd` and `/etc/group` for `[entry] user`: root and the entry's account, nothing else
+/// (so `id`, `ls -l` and servers that look their user up find it). The working folder must be a
+/// folder of the image.
+fn accounts(recipe: &Recipe, tree: &mut Tree) -> Result<(), BuildError> {
+    let entry = &recipe.entry;
+    if let Some(dir) = &entry.workdir
+        && !matches!(tree.resolve(dir), Ok((_, n)) if n.kind == snpkit_image::NodeKind::Dir)
+    {
+        return Err(snpkit_recipe::RecipeError::Invalid {
+            path: recipe.file.clone(),
+            key: "entry.workdir".into(),
+            problem: format!("{dir} is not a folder in the image"),
+            fix: "add the folder (with [[directories]], a package or a volume mount point) or correct the path"
+                .into(),
+        }
+        .into());
+    }
+    let Some(u) = &entry.user else {
+        return Ok(());
+    };
+    for file in ["etc/passwd", "etc/group"] {
+        if tree.get(file).is_some() {
+            return Err(BuildError::Reserved {
+                path: format!("/{file}"),
+                why: format!(
+                    "[entry] user = {:?} makes snpkit write it; remove the recipe's own copy (or the \
+                     package's, with include) or leave user out and provide the account yourself",
+                    u.user
+                ),
+            });
+        }
+    }
+    let home = entry.workdir.as_deref().unwrap_or("/");
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\n{}:x:{}:{}:{}:{home}:/sbin/nologin\n",
+        u.user, u.uid, u.gid, u.user
+    );
+    let mut group = "root:x:0:\n".to_owned();
+    if u.gid != 0 {
+        group.push_str(&format!("{}:x:{}:\n", u.group, u.gid));
+    }
+    tree.add_file("etc/passwd", passwd.into_bytes(), 0o644)?;
+    tree.add_file("etc/group", group.into_bytes(), 0o644)?;
+    Ok(())
 }
 
 /// The folders (and `/dev/console`) every image has, the appliance's tree and a verity

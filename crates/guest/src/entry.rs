@@ -6,6 +6,13 @@
 //! One thread, one `poll`: the pipes, the port and a short tick for `waitpid`. A host that stops
 //! reading costs the appliance its log (the forwarding stops, the pipes are still drained), never
 //! its progress.
+//!
+//! With `[entry] user` the child drops to that account between fork and exec: supplementary
+//! groups, gid, every capability out of the bounding and ambient sets, uid (which empties the
+//! permitted and effective sets: the kernel's rule for a root process becoming another user),
+//! no_new_privs (no setuid binary or file capability gives anything back), then the working
+//! folder, entered as the user. A step that fails makes the exec fail, so the entry point never
+//! runs with more than it was given.
 
 use crate::console::say;
 use crate::timed::TimedPort;
@@ -13,11 +20,13 @@ use anyhow::{Context, Result};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid};
 use snpkit_wire::frame::{self, AppLog, Finished, LogStream, MAX_APPLOG_CHUNK, Message, ReadError};
-use snpkit_wire::init::{Entry, EntryLog};
+use snpkit_wire::init::{Account, Entry, EntryLog};
+use std::ffi::CString;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,13 +54,28 @@ pub fn run(entry: &Entry, port: Option<&mut TimedPort>) -> Result<Finished> {
         EntryLog::Channel => Stdio::piped(),
         EntryLog::None => Stdio::null(),
     };
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .env_clear()
         .envs(&entry.env)
         .stdin(Stdio::null())
         .stdout(output())
-        .stderr(output())
+        .stderr(output());
+    let workdir = entry
+        .workdir
+        .as_deref()
+        .map(CString::new)
+        .transpose()
+        .context("the init config's entry workdir holds a NUL byte")?;
+    match &entry.user {
+        Some(account) => drop_to(&mut cmd, account, workdir),
+        None => {
+            if let Some(dir) = &entry.workdir {
+                cmd.current_dir(dir);
+            }
+        }
+    }
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("starting the entry point {program}"))?;
     let pid = Pid::from_raw(child.id() as i32);
@@ -236,6 +260,67 @@ fn host_says(port: &mut TimedPort) -> HostSays {
         Err(ReadError::Closed) => HostSays::Other("the host closed the channel".into()),
         Err(e) => HostSays::Other(format!("refusing the host's frame: {e}")),
     }
+}
+
+/// Makes `cmd`'s child give up root for `account` before it execs. Everything the closure uses is
+/// prepared here: between fork and exec only system calls run (no allocation, no lock).
+fn drop_to(cmd: &mut Command, account: &Account, workdir: Option<CString>) {
+    let uid = Uid::from_raw(account.uid);
+    let gid = Gid::from_raw(account.gid);
+    let groups: Vec<Gid> = account.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    // An errno, not a message: nothing may allocate between fork and exec.
+    let os = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
+    let drop_privileges = move || -> std::io::Result<()> {
+        nix::unistd::setgroups(&groups).map_err(os)?;
+        nix::unistd::setgid(gid).map_err(os)?;
+        drop_bounding_set()?;
+        nix::unistd::setuid(uid).map_err(os)?;
+        nix::sys::prctl::set_no_new_privs().map_err(os)?;
+        if let Some(dir) = &workdir {
+            nix::unistd::chdir(dir.as_c_str()).map_err(os)?;
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
+    // system calls (setgroups, setgid, prctl, setuid, chdir) on data prepared before the fork,
+    // and allocates nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(drop_privileges);
+    }
+}
+
+/// Drops every capability from the bounding set (so no exec can regain one) and clears the
+/// ambient set. nix has no wrapper for these two prctl operations.
+fn drop_bounding_set() -> std::io::Result<()> {
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only; no memory is passed.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            // EINVAL: past the kernel's last capability; we are done.
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                break;
+            }
+            return Err(e);
+        }
+    }
+    // SAFETY: as above.
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Ends what the entry point left behind, so the file systems are quiet when we sync.

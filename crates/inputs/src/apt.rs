@@ -17,6 +17,25 @@ const ARCH: &str = "amd64";
 /// still be in the archive), else apt's candidate. `recipe` names the recipe asking, for the
 /// command in error messages.
 pub fn resolve(name: &str, version: Option<&str>, recipe: &str) -> Result<LockedDeb, InputError> {
+    resolve_stanza(name, version, recipe).map(|p| p.deb)
+}
+
+/// A resolved package with the relationship fields of that exact version, which the dependency
+/// resolver starts from (the pinned version may not be the index's candidate).
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub deb: LockedDeb,
+    pub pre_depends: String,
+    pub depends: String,
+    pub provides: String,
+}
+
+/// [`resolve`], keeping the version's `Pre-Depends`, `Depends` and `Provides`.
+pub fn resolve_stanza(
+    name: &str,
+    version: Option<&str>,
+    recipe: &str,
+) -> Result<Pinned, InputError> {
     let version = match version {
         Some(v) => v.to_owned(),
         None => candidate(name)?,
@@ -52,12 +71,20 @@ pub fn resolve(name: &str, version: Option<&str>, recipe: &str) -> Result<Locked
     let size = field(stanza, "Size")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no Size field"))?;
-    Ok(LockedDeb {
-        name: name.to_owned(),
-        version,
-        filename: filename.rsplit('/').next().unwrap_or(filename).to_owned(),
-        sha256,
-        size,
+    let text = |key: &str| field(stanza, key).unwrap_or_default().to_owned();
+    Ok(Pinned {
+        pre_depends: text("Pre-Depends"),
+        depends: text("Depends"),
+        provides: text("Provides"),
+        deb: LockedDeb {
+            name: name.to_owned(),
+            version,
+            filename: filename.rsplit('/').next().unwrap_or(filename).to_owned(),
+            sha256,
+            size,
+            pulled_by: None,
+            maintainer_scripts: Vec::new(),
+        },
     })
 }
 

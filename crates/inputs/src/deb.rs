@@ -70,22 +70,61 @@ pub fn data_entries(
                 compressed.len()
             )));
         }
-        let mut tar = Vec::new();
-        let decoded = match compression {
-            ".xz" => liblzma::read::XzDecoder::new(&compressed[..]).read_to_end(&mut tar),
-            ".zst" => zstd::stream::read::Decoder::new(&compressed[..])
-                .and_then(|mut d| d.read_to_end(&mut tar)),
-            ".gz" => flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut tar),
-            "" => {
-                tar = compressed;
-                Ok(0)
-            }
-            other => return Err(bad(format!("unsupported data compression {other:?}"))),
-        };
-        decoded.map_err(|e| bad(format!("{name}: {e}")))?;
+        let tar = decompress(&name, compression, compressed).map_err(bad)?;
         return read_tar(&tar[..], &name, want).map_err(bad);
     }
     Err(bad("no data.tar member".into()))
+}
+
+/// A member's tar bytes, decompressed by its name's suffix (`compression`, after `.tar`).
+fn decompress(name: &str, compression: &str, compressed: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut tar = Vec::new();
+    let decoded = match compression {
+        ".xz" => liblzma::read::XzDecoder::new(&compressed[..]).read_to_end(&mut tar),
+        ".zst" => zstd::stream::read::Decoder::new(&compressed[..])
+            .and_then(|mut d| d.read_to_end(&mut tar)),
+        ".gz" => flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut tar),
+        "" => return Ok(compressed),
+        other => return Err(format!("unsupported {name} compression {other:?}")),
+    };
+    decoded.map_err(|e| format!("{name}: {e}"))?;
+    Ok(tar)
+}
+
+/// Maintainer scripts that run at installation (`preinst`, `postinst`) in the package's
+/// `control.tar`: snpkit unpacks files and runs no script, so these are what a recipe may
+/// have to do by other means.
+pub fn maintainer_scripts(deb: &[u8], what: &str) -> Result<Vec<String>, InputError> {
+    let bad = |detail: String| InputError::BadDeb {
+        what: what.to_owned(),
+        detail,
+    };
+    let mut archive = ar::Archive::new(deb);
+    while let Some(member) = archive.next_entry() {
+        let mut member = member.map_err(|e| bad(format!("ar archive: {e}")))?;
+        let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
+        let Some(compression) = name.strip_prefix("control.tar") else {
+            continue;
+        };
+        let mut compressed = Vec::new();
+        member
+            .read_to_end(&mut compressed)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        let tar = decompress(&name, compression, compressed).map_err(bad)?;
+        let mut found = Vec::new();
+        let mut entries = tar::Archive::new(&tar[..]);
+        for entry in entries.entries().map_err(|e| bad(format!("{name}: {e}")))? {
+            let entry = entry.map_err(|e| bad(format!("{name}: {e}")))?;
+            let path = entry.path().map_err(|e| bad(format!("{name}: {e}")))?;
+            let path = normalise(&path.to_string_lossy()).unwrap_or_default();
+            if matches!(path.as_str(), "preinst" | "postinst") {
+                found.push(path);
+            }
+        }
+        found.sort();
+        return Ok(found);
+    }
+    Err(bad("no control.tar member".into()))
 }
 
 fn read_tar(

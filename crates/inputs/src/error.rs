@@ -55,6 +55,17 @@ pub enum InputError {
         recipe: String,
     },
 
+    /// A package's dependencies cannot be resolved from the archive index.
+    #[error("{key}: {chain} {problem}; {fix}")]
+    Dependency {
+        /// The recipe entry whose closure it is, `packages[i]`.
+        key: String,
+        /// From the entry's package to the one whose dependency fails, `a → b → c`.
+        chain: String,
+        problem: String,
+        fix: String,
+    },
+
     #[error("`{command}` failed: {detail}")]
     CommandFailed { command: String, detail: String },
 

@@ -3,7 +3,8 @@
 //! Owns the content-addressed cache under the XDG cache directory ([`Cache`]), Debian packages
 //! ([`apt`]: resolved with `apt-cache`, fetched with `apt-get download`, so whichever archive the
 //! machine's apt sources name is used and no mirror is written here), their unpacking in Rust
-//! ([`deb`]: ar + tar + xz/zstd/gzip), kernel modules with their dependencies from `modules.dep`
+//! ([`deb`]: ar + tar + xz/zstd/gzip), their dependency closure from the same index
+//! ([`debian`]: Debian version order, relationship fields, the resolver), kernel modules with their dependencies from `modules.dep`
 //! ([`modules`]), and the AmdSev OVMF built from the pinned Debian edk2 source ([`ovmf`]).
 //!
 //! Every byte that leaves this crate has been checked against a SHA-256 from the recipe or its lock.
@@ -13,6 +14,7 @@
 pub mod apt;
 mod cache;
 pub mod deb;
+pub mod debian;
 mod error;
 pub mod kernel;
 pub mod modules;

@@ -28,6 +28,8 @@ fn config(argv: &[&str], modules: Vec<String>) -> InitConfig {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "yes".to_owned())]),
             log: Default::default(),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Initramfs,

@@ -68,6 +68,8 @@ fn initrd(dir: &Path, argv: &[&str]) -> PathBuf {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),
             log: Default::default(),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Initramfs,

@@ -94,6 +94,8 @@ fn fixture() -> Fixture {
             ],
             env: BTreeMap::from([("SNPKIT_TEST".to_owned(), "root".to_owned())]),
             log: Default::default(),
+            user: None,
+            workdir: None,
         },
         modules,
         root: Root::Verity {

@@ -57,15 +57,67 @@ fn template_error(file: &Path, e: &minijinja::Error) -> RecipeError {
     }
 }
 
+/// minijinja's strict mode says "undefined value" without the name: find which variables the
+/// template uses that the context does not have, and name them with what there is.
+fn undefined_error(
+    file: &Path,
+    template: &minijinja::Template<'_, '_>,
+    ctx: &CmdlineContext,
+    e: &minijinja::Error,
+) -> RecipeError {
+    let value = minijinja::Value::from_serialize(ctx);
+    let mut missing: Vec<String> = template
+        .undeclared_variables(true)
+        .into_iter()
+        .filter(|path| {
+            let mut v = value.clone();
+            for part in path.split('.') {
+                v = v.get_attr(part).unwrap_or(minijinja::Value::UNDEFINED);
+                if v.is_undefined() || v.is_none() {
+                    return true;
+                }
+            }
+            false
+        })
+        .collect();
+    missing.sort();
+    if missing.is_empty() {
+        return template_error(file, e);
+    }
+    let vars: Vec<String> = ctx.vars.keys().map(|k| format!("vars.{k}")).collect();
+    let mut known = vec!["name", "layout", "kernel_release"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    if ctx.verity.is_some() {
+        known.extend(["verity.arg", "verity.root_hash", "verity.salt"].map(str::to_owned));
+    }
+    known.extend(vars);
+    RecipeError::Template {
+        path: file.to_owned(),
+        message: format!(
+            "undefined variable {} ({}); the template can use {} (add a value under [vars] for vars.*)",
+            missing.join(", "),
+            e.line()
+                .map_or_else(|| "in cmdline".to_owned(), |l| format!("line {l}")),
+            known.join(", ")
+        ),
+    }
+}
+
 /// Renders the recipe's cmdline and checks the result.
 pub fn render_cmdline(recipe: &Recipe, ctx: &CmdlineContext) -> Result<String, RecipeError> {
     let env = env();
     let template = env
         .template_from_str(&recipe.cmdline)
         .map_err(|e| template_error(&recipe.file, &e))?;
-    let line = template
-        .render(ctx)
-        .map_err(|e| template_error(&recipe.file, &e))?;
+    let line = template.render(ctx).map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::UndefinedError {
+            undefined_error(&recipe.file, &template, ctx, &e)
+        } else {
+            template_error(&recipe.file, &e)
+        }
+    })?;
     check_rendered(&line, recipe, ctx)?;
     Ok(line)
 }
@@ -111,20 +163,44 @@ fn check_rendered(line: &str, recipe: &Recipe, ctx: &CmdlineContext) -> Result<(
     Ok(())
 }
 
+/// A verity token of the shape and the greatest length the build can make for `spec` (the root
+/// hash and salt as zeros, block counts of twenty digits), so that a line the build would find
+/// too long is refused by `lock` too, not after the root filesystem is built.
+fn placeholder(spec: &crate::VeritySpec) -> VerityContext {
+    let digest = match spec.hash.name() {
+        "sha1" => 40,
+        "sha512" => 128,
+        _ => 64,
+    };
+    let (root, salt) = ("0".repeat(digest), "0".repeat(64));
+    let blocks = "9".repeat(20);
+    VerityContext {
+        arg: format!(
+            "snpkit.verity=format=1,hash={},data_block={},hash_block={},data_blocks={blocks},hash_start={blocks},root={root},salt={salt},on_corruption={},check={}",
+            spec.hash.name(),
+            spec.data_block_size,
+            spec.hash_block_size,
+            spec.on_corruption.name(),
+            spec.check.name(),
+        ),
+        root_hash: root,
+        salt,
+    }
+}
+
 /// What [`check_cmdline`] renders for `kernel_release` when the kernel is not resolved yet.
 pub const UNRESOLVED_RELEASE: &str = "0.0.0-unresolved";
 
 /// Renders the command line before anything is fetched or built, and judges it as the build will:
 /// a refused option stops `lock` and `build` in their first second, not after the kernel, the
 /// firmware and the file tree. The verity root hash and salt exist only once the image is built,
-/// so they are placeholders here (of the same shape); `kernel_release` is the lock's when there is
+/// so they are placeholders here (of the same shape, at their longest); `kernel_release` is the lock's when there is
 /// one, else [`UNRESOLVED_RELEASE`]. The build renders and judges the real line again.
 pub fn check_cmdline(recipe: &Recipe, kernel_release: Option<&str>) -> Result<(), RecipeError> {
-    let verity = matches!(recipe.layout, crate::Layout::Verity(_)).then(|| VerityContext {
-        arg: "snpkit.verity=placeholder-until-the-image-is-built".into(),
-        root_hash: "0".repeat(64),
-        salt: "0".repeat(64),
-    });
+    let verity = match &recipe.layout {
+        crate::Layout::Verity(spec) => Some(placeholder(spec)),
+        crate::Layout::Initramfs => None,
+    };
     let ctx = CmdlineContext {
         name: recipe.name.clone(),
         layout: if verity.is_some() {

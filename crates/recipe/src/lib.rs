@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod cmdline;
+mod entry;
 mod error;
 mod identity;
 mod launch;
@@ -45,9 +46,9 @@ pub use lock::{
     LOCK_FILE, LOCK_VERSION, Lock, LockedBlob, LockedDeb, LockedFile, LockedFirmware, LockedKernel,
 };
 pub use model::{
-    ArchiveSpec, DEFAULT_GUEST_ADDRESS, DebPin, DirSpec, EntryLog, EntrySpec, FileSpec,
-    FirmwareSource, KernelSource, Layout, NetworkSpec, RECIPE_FILE, Recipe, SymlinkSpec, USER_NET,
-    USER_NET_PREFIX, VeritySpec,
+    ArchiveSpec, DEFAULT_ENTRY_UID, DEFAULT_GUEST_ADDRESS, DebPin, DirSpec, EntryLog, EntrySpec,
+    EntryUser, FileSpec, FirmwareSource, KernelSource, Layout, NetworkSpec, RECIPE_FILE, Recipe,
+    SymlinkSpec, USER_NET, USER_NET_PREFIX, VeritySpec,
 };
 pub use secrets::{DEFAULT_SECRET_MODE, SECRETS_DIR, SecretSpec};
 pub use verity::{BootCheck, Corruption, HashAlgorithm, RootFilesystem};

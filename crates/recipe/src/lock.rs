@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub const LOCK_FILE: &str = "recipe.lock";
-pub const LOCK_VERSION: u32 = 1;
+/// Format 2: `[[packages]]` holds the entries' dependency closure (`pulled_by`) and the
+/// maintainer scripts each package has.
+pub const LOCK_VERSION: u32 = 2;
 
 const HEADER: &str =
     "# Written by `cargo xtask lock`; do not edit by hand. It pins every input of the build.\n";
@@ -84,6 +86,14 @@ pub struct LockedDeb {
     pub filename: String,
     pub sha256: Sha256Sum,
     pub size: u64,
+    /// For a package pulled in as a dependency: the recipe entry's package whose closure reached
+    /// it. Absent for the recipe's own entries (and the kernel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_by: Option<String>,
+    /// Maintainer scripts the package has (`preinst`, `postinst`) that snpkit does not run: what
+    /// they would have done (users, alternatives, caches) is the recipe's to provide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintainer_scripts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,6 +113,11 @@ pub struct DebPin {
     pub sha256: Option<Sha256Sum>,
     /// Paths (absolute, as inside the package) to take; empty means everything.
     pub include: Vec<String>,
+    /// Package names its dependency closure must not pull in.
+    pub exclude: Vec<String>,
+    /// Whether its `Pre-Depends`/`Depends` closure is pulled in (`dependencies = false` for a
+    /// static package that needs nothing). Always `false` for the kernel package.
+    pub dependencies: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +151,26 @@ pub struct EntrySpec {
     pub env: BTreeMap<String, String>,
     /// Where the entry point's stdout and stderr go (`log = "channel"` or `"none"`).
     pub log: EntryLog,
+    /// Who the entry point runs as; `None` runs it as root, with every capability.
+    pub user: Option<EntryUser>,
+    /// The working folder the entry point starts in (absolute; `/` when `None`).
+    pub workdir: Option<String>,
 }
+
+/// The account the entry point runs as (`[entry] user`, `uid`, `group`, `gid`): the image gets
+/// matching `/etc/passwd` and `/etc/group` lines, and `/init` drops to it (no capabilities, no
+/// new privileges) before the entry point starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryUser {
+    pub user: String,
+    pub uid: u32,
+    pub group: String,
+    pub gid: u32,
+}
+
+/// The uid (and gid) `[entry] user` gets when the recipe names none: the first id Debian's
+/// `adduser` hands out to a person, fixed so that images are reproducible.
+pub const DEFAULT_ENTRY_UID: u32 = 1000;
 
 impl Recipe {
     /// Checks that every local file and folder the recipe names exists, is of the kind wanted and

@@ -89,6 +89,9 @@ pub(crate) struct RawPackage {
     pub sha256: Option<String>,
     #[serde(default)]
     pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub dependencies: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +130,11 @@ pub(crate) struct RawEntry {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     pub log: Option<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub group: Option<String>,
+    pub gid: Option<u32>,
+    pub workdir: Option<String>,
 }
 
 #[derive(Deserialize)]

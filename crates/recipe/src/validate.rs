@@ -3,12 +3,12 @@
 //! of the file's keys, so the first problem reported is the first one a reader meets.
 
 use crate::model::{
-    ArchiveSpec, DebPin, DirSpec, EntryLog, EntrySpec, FileSpec, FirmwareSource, KernelSource,
-    Layout, Recipe, SymlinkSpec, VeritySpec,
+    ArchiveSpec, DebPin, DirSpec, FileSpec, FirmwareSource, KernelSource, Layout, Recipe,
+    SymlinkSpec, VeritySpec,
 };
 use crate::raw::{
-    RawArchive, RawDir, RawEntry, RawFile, RawFirmware, RawKernel, RawPackage, RawRecipe,
-    RawSymlink, RawVerity,
+    RawArchive, RawDir, RawFile, RawFirmware, RawKernel, RawPackage, RawRecipe, RawSymlink,
+    RawVerity,
 };
 use crate::verity::{self, BootCheck, Corruption, HashAlgorithm, RootFilesystem};
 use crate::{LaunchSpec, RecipeError, Sha256Sum};
@@ -38,7 +38,7 @@ pub(crate) fn recipe(raw: RawRecipe, file: &Path) -> Result<Recipe, RecipeError>
     let directories = v.directories(&raw.directories, &dir)?;
     let archives = v.archives(&raw.archives, &dir)?;
     let symlinks = v.symlinks(&raw.symlinks)?;
-    let entry = v.entry(&raw.entry)?;
+    let entry = crate::entry::check(file, &raw.entry, &|key, s| v.abs_path(key, s))?;
     v.launch(&raw.launch)?;
     let identity = raw
         .identity
@@ -153,7 +153,29 @@ impl Validator<'_> {
                     .enumerate()
                     .map(|(j, s)| self.abs_path(&format!("{key}.include[{j}]"), s))
                     .collect::<Result<_, _>>()?;
-                Ok(DebPin { include, ..pin })
+                let exclude = p
+                    .exclude
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| {
+                        self.package_name(&format!("{key}.exclude[{j}]"), e)
+                            .map(|()| e.clone())
+                    })
+                    .collect::<Result<_, _>>()?;
+                let dependencies = p.dependencies.unwrap_or(true);
+                if !dependencies && !p.exclude.is_empty() {
+                    return Err(self.err(
+                        format!("{key}.exclude"),
+                        "an exclude list on a package without dependencies",
+                        "remove exclude (nothing is pulled in with dependencies = false), or drop dependencies = false",
+                    ));
+                }
+                Ok(DebPin {
+                    include,
+                    exclude,
+                    dependencies,
+                    ..pin
+                })
             })
             .collect()
     }
@@ -272,17 +294,7 @@ impl Validator<'_> {
         version: Option<&str>,
         sha256: Option<&str>,
     ) -> Result<DebPin, RecipeError> {
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
-        if !valid_name {
-            return Err(self.err(
-                format!("{key}.name"),
-                format!("{name:?} is not a Debian package name"),
-                "use the name `apt-cache show` prints",
-            ));
-        }
+        self.package_name(&format!("{key}.name"), name)?;
         if let Some(version) = version
             && (version.is_empty()
                 || version.contains(char::is_whitespace)
@@ -309,7 +321,24 @@ impl Validator<'_> {
             version: version.map(str::to_owned),
             sha256,
             include: Vec::new(),
+            exclude: Vec::new(),
+            dependencies: false,
         })
+    }
+
+    fn package_name(&self, key: &str, name: &str) -> Result<(), RecipeError> {
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+        if !valid_name {
+            return Err(self.err(
+                key,
+                format!("{name:?} is not a Debian package name"),
+                "use the name `apt-cache show` prints",
+            ));
+        }
+        Ok(())
     }
 
     fn kernel(&self, k: &RawKernel, dir: &Path) -> Result<KernelSource, RecipeError> {
@@ -411,44 +440,6 @@ impl Validator<'_> {
             ));
         }
         Ok(s.to_owned())
-    }
-
-    fn entry(&self, e: &RawEntry) -> Result<EntrySpec, RecipeError> {
-        let Some(first) = e.argv.first() else {
-            return Err(self.err(
-                "entry.argv",
-                "empty",
-                "name the appliance's program, e.g. argv = [\"/usr/bin/hello\"]",
-            ));
-        };
-        self.abs_path("entry.argv[0]", first)?;
-        if let Some(k) = e
-            .env
-            .keys()
-            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
-        {
-            return Err(self.err(
-                format!("entry.env.{k}"),
-                "not a valid variable name",
-                "use NAME = \"value\"",
-            ));
-        }
-        let log = match e.log.as_deref() {
-            None | Some("channel") => EntryLog::Channel,
-            Some("none") => EntryLog::None,
-            Some(other) => {
-                return Err(self.err(
-                    "entry.log",
-                    format!("{other:?} is not a place for the entry point's output"),
-                    "use \"channel\" (stdout and stderr reach the host's runs/<id>/appliance.log) or \"none\" (discarded)",
-                ));
-            }
-        };
-        Ok(EntrySpec {
-            argv: e.argv.clone(),
-            env: e.env.clone(),
-            log,
-        })
     }
 
     fn verity(&self, raw: Option<&RawVerity>, name: &str) -> Result<VeritySpec, RecipeError> {

@@ -738,3 +738,128 @@ fn network_and_entry_log_are_read_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn an_undefined_template_variable_is_named() {
+    let text = snpkit_testkit::recipe::app("/bin/app", "").replacen(
+        "cmdline = \"",
+        "cmdline = \"x={{ vars.typo }} y={{ verity.arg }} ",
+        1,
+    );
+    let recipe = Recipe::parse(&text, std::path::Path::new("recipes/app/recipe.toml")).unwrap();
+    let err = snpkit_recipe::check_cmdline(&recipe, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("undefined variable vars.typo, verity.arg")
+            && err.contains("the template can use name, layout, kernel_release"),
+        "{err}"
+    );
+}
+
+fn app_with(tables: &str, entry: &str) -> Result<Recipe, RecipeError> {
+    let text = snpkit_testkit::recipe::app("/bin/app", tables).replacen(
+        "argv = [\"/bin/app\"]\n",
+        &format!("argv = [\"/bin/app\"]\n{entry}"),
+        1,
+    );
+    Recipe::parse(&text, Path::new("recipes/app/recipe.toml"))
+}
+
+#[test]
+fn package_dependencies_exclude_and_the_entrys_account() {
+    let pkg = "[[packages]]\nname = \"mini-httpd\"\nexclude = [\"lsb-base\"]\n";
+    let r = app_with(pkg, "").unwrap();
+    assert!(
+        r.packages[0].dependencies,
+        "dependencies are pulled in by default"
+    );
+    assert_eq!(r.packages[0].exclude, ["lsb-base"]);
+    assert!(r.entry.user.is_none() && r.entry.workdir.is_none());
+
+    let err = app_with(&format!("{pkg}dependencies = false\n"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("packages[0].exclude: an exclude list on a package without dependencies"),
+        "{err}"
+    );
+    let err = app_with("[[packages]]\nname = \"x\"\nexclude = [\"Bad Name\"]\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("packages[0].exclude[0]: \"Bad Name\" is not a Debian package name"),
+        "{err}"
+    );
+
+    let r = app_with("", "user = \"web\"\nworkdir = \"/srv\"\n").unwrap();
+    let u = r.entry.user.unwrap();
+    assert_eq!(
+        (u.user.as_str(), u.uid, u.group.as_str(), u.gid),
+        ("web", 1000, "web", 1000)
+    );
+    assert_eq!(r.entry.workdir.as_deref(), Some("/srv"));
+    let u = app_with("", "user = \"web\"\nuid = 1500\ngroup = \"www\"\n")
+        .unwrap()
+        .entry
+        .user
+        .unwrap();
+    assert_eq!(
+        (u.uid, u.group.as_str(), u.gid),
+        (1500, "www", 1500),
+        "gid follows uid"
+    );
+
+    for (entry, want) in [
+        ("uid = 5\n", "entry.uid: set without entry.user"),
+        (
+            "user = \"root\"\n",
+            "entry.user: \"root\" is not an account name",
+        ),
+        (
+            "user = \"Web\"\n",
+            "entry.user: \"Web\" is not an account name",
+        ),
+        (
+            "user = \"web\"\ngid = 65534\n",
+            "entry.gid: 65534 is not an id",
+        ),
+        (
+            "user = \"web\"\nworkdir = \"srv\"\n",
+            "entry.workdir: \"srv\" is not a normalised absolute path",
+        ),
+    ] {
+        let err = app_with("", entry).unwrap_err().to_string();
+        assert!(err.contains(want), "{entry}: {err}");
+    }
+}
+
+#[test]
+fn a_verity_line_too_long_for_the_real_root_hash_is_refused_before_the_build() {
+    // 1900 bytes of options: with a short stand-in for the verity token the line would fit;
+    // with the token the build writes (root hash, salt, geometry) it does not.
+    let pad = format!("a={}", "x".repeat(1900));
+    let text = snpkit_testkit::recipe::app("/bin/app", "")
+        .replacen(
+            "name = \"app\"\n",
+            "name = \"app\"\nlayout = \"verity\"\n",
+            1,
+        )
+        .replacen(
+            "cmdline = \"\"",
+            &format!("cmdline = \"{{{{ verity.arg }}}} {pad}\""),
+            1,
+        );
+    let recipe = Recipe::parse(&text, Path::new("recipes/app/recipe.toml")).unwrap();
+    let err = snpkit_recipe::check_cmdline(&recipe, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bytes") && err.contains("keep it under 2048 bytes"),
+        "{err}"
+    );
+    // Shorter by the token's length, it passes.
+    let fits = text.replacen(&pad, &format!("a={}", "x".repeat(1500)), 1);
+    let recipe = Recipe::parse(&fits, Path::new("recipes/app/recipe.toml")).unwrap();
+    snpkit_recipe::check_cmdline(&recipe, None).unwrap();
+}

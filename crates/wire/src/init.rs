@@ -118,6 +118,25 @@ pub struct Entry {
     /// Left out when it is the default, so images made before it keep their bytes.
     #[serde(default, skip_serializing_if = "EntryLog::is_default")]
     pub log: EntryLog,
+    /// Who the entry point runs as. Absent: root, as before (so images without `[entry] user`
+    /// keep their bytes and their measurement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Account>,
+    /// The folder the entry point starts in; absent: `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+/// The ids `/init` switches to before the entry point starts. It also sets no_new_privs and
+/// empties every capability set, the bounding set included, so the entry point and everything
+/// it runs stay unprivileged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (the primary group only, as snpkit writes /etc/group).
+    pub groups: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +169,8 @@ mod tests {
                 argv: vec!["/usr/bin/hello".into()],
                 env: BTreeMap::new(),
                 log: EntryLog::Channel,
+                user: None,
+                workdir: None,
             },
             modules: Vec::new(),
             root: Root::Initramfs,
