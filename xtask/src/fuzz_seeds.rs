@@ -166,7 +166,7 @@ pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             "applog-line",
             Message::AppLog(AppLog {
                 stream: LogStream::Stdout,
-                bytes: b"net-hello: serving on port 80\n".to_vec(),
+                bytes: b"web-hello: serving on port 8080\n".to_vec(),
             }),
         ),
         // The largest chunk, with the bytes a terminal would act on.
