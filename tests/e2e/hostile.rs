@@ -1348,6 +1348,7 @@ fn finished_run(image: &snpkit_bundle::ImageDir, id: &str, booted: Option<String
         boot_seconds: None,
         host_data: None,
         signed: None,
+        broker: None,
     };
     std::fs::write(dir.record(), record.to_json()).unwrap();
     an_hour_ago(&dir.record());

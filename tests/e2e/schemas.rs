@@ -186,6 +186,7 @@ fn run_records_match_the_published_schema() {
             id_key_digest: "66".repeat(48),
             author_key_digest: Some("77".repeat(48)),
         }),
+        broker: Some("http://127.0.0.1:8080".into()),
     };
     let minimal = RunRecord {
         launch: RunLaunch::Snp,
@@ -198,6 +199,7 @@ fn run_records_match_the_published_schema() {
         boot_seconds: None,
         host_data: None,
         signed: None,
+        broker: None,
         ..full.clone()
     };
     for (what, record) in [("a full run.json", &full), ("a minimal run.json", &minimal)] {

@@ -19,6 +19,12 @@
 //! serial `snpkit-vol-<name>`: `images/<recipe>/volumes/<name>.img`, or the file `--volume
 //! NAME=PATH` names, created sparse at the volume's size when there is none and never truncated.
 //!
+//! Secrets (the manifest's `secrets`, issue 11): the guest asks a key broker for them once it has
+//! attested, through the host, which relays its requests to `--kbs URL` (`snpkit_qemu::relay`)
+//! and sees only the challenge, the evidence and ciphertext sealed to a key inside the guest. An
+//! image with secrets is refused before QEMU starts when no broker is given; run.json records
+//! the broker's URL, nothing else of the exchange.
+//!
 //! Only QEMU launch configurations are booted: a config with `vmm = "ec2"` or `"gce"` predicts a
 //! launch in that cloud, which QEMU does not perform, so the emulated PSP would sign a digest for a
 //! launch that never happened. `guest_features` cannot be chosen on QEMU's command line (KVM
@@ -37,7 +43,8 @@ use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{
-    Launch, LaunchKind, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps, VolumeDisk,
+    HttpRelay, Launch, LaunchKind, Passed, PspAnswer, PspRequest, Relay, RunContext, SnpHostCaps,
+    VolumeDisk,
 };
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
@@ -90,6 +97,14 @@ pub struct Args {
     /// (created sparse at the volume's size if it does not exist; never truncated). Repeatable.
     #[arg(long = "volume", value_name = "NAME=PATH", value_parser = parse_volume_override)]
     pub volumes: Vec<VolumeOverride>,
+    /// Key broker (KBS) to relay the guest's secret requests to, e.g. http://127.0.0.1:8080.
+    /// Required when the recipe has [[secrets]]; the host sees only the challenge, the evidence
+    /// and ciphertext sealed to a key inside the guest.
+    #[arg(long, value_name = "URL")]
+    pub kbs: Option<String>,
+    /// Write every frame relayed between the guest and the broker, both ways, to FILE.
+    #[arg(long, value_name = "FILE", requires = "kbs")]
+    pub relay_capture: Option<PathBuf>,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -107,6 +122,8 @@ impl Args {
             host_data: None,
             json: false,
             volumes: Vec::new(),
+            kbs: None,
+            relay_capture: None,
             dirs,
         }
     }
@@ -210,6 +227,8 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
+    let relay = relay(&manifest, args)?;
+
     // Read before the run starts: a half-signed or malformed identity is refused up front.
     let given = boot_id::given(&image, config, args.host_data)?;
     if let Some(line) = given.describe() {
@@ -228,6 +247,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
             given: &given,
             snp_host,
             volumes,
+            relay,
         },
         run.dir(),
     );
@@ -336,6 +356,7 @@ struct Chosen<'a> {
     given: &'a boot_id::Given,
     snp_host: Option<SnpHostCaps>,
     volumes: Vec<VolumeDisk>,
+    relay: Option<HttpRelay>,
 }
 
 fn boot_in(
@@ -351,6 +372,7 @@ fn boot_in(
         given,
         snp_host,
         volumes,
+        relay,
     } = chosen;
     let firmware_path = image.firmware();
     let cmdline = String::from_utf8(image.read_cmdline()?)
@@ -450,7 +472,9 @@ fn boot_in(
         }
         None => None,
     };
-    let ended = snpkit_qemu::converse(vm, &nonce);
+    let broker = relay.as_ref().map(|r| r.base().to_owned());
+    let ended =
+        snpkit_qemu::converse_relaying(vm, &nonce, relay.map(|r| Box::new(r) as Box<dyn Relay>));
     let boot_seconds = started.elapsed().as_secs_f64();
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
@@ -491,7 +515,40 @@ fn boot_in(
         boot_seconds: Some(boot_seconds),
         host_data,
         signed,
+        broker,
     })
+}
+
+/// The relay to `--kbs`, checked before anything starts: an image with secrets cannot pass
+/// without a broker, so it is refused here rather than after a boot.
+fn relay(manifest: &Manifest, args: &Args) -> anyhow::Result<Option<HttpRelay>> {
+    let Some(url) = &args.kbs else {
+        if let Some(first) = manifest.secrets.first() {
+            let names: Vec<&str> = manifest.secrets.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "{} asks a key broker for {} secret(s) ({}; the first is resource {}), and no broker was given: \
+                 start one (`cargo xtask kbs serve --listen 127.0.0.1:PORT --resources DIR --reference \
+                 images/{}/expected.json`) and pass --kbs http://127.0.0.1:PORT",
+                args.recipe,
+                names.len(),
+                names.join(", "),
+                first.resource,
+                args.recipe
+            );
+        }
+        return Ok(None);
+    };
+    if manifest.secrets.is_empty() {
+        eprintln!(
+            "note: {} has no [[secrets]]; --kbs {url} will relay nothing",
+            args.recipe
+        );
+    }
+    let relay = HttpRelay::new(url)?;
+    Ok(Some(match &args.relay_capture {
+        Some(path) => relay.capture_to(path)?,
+        None => relay,
+    }))
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.

@@ -83,6 +83,11 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             size_mib: 16,
             mount: "/var/lib/app".into(),
         }],
+        secrets: vec![snpkit_bundle::ManifestSecret {
+            name: "token".into(),
+            resource: "default/secret-hello/token".into(),
+            path: "/run/secrets/token".into(),
+        }],
     };
     let expected = Expected {
         schema: EXPECTED_SCHEMA,
@@ -113,6 +118,7 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             id_key_digest: "66".repeat(48),
             author_key_digest: Some("77".repeat(48)),
         }),
+        broker: Some("http://127.0.0.1:8080".into()),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),
@@ -124,7 +130,10 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
 /// Frames of each kind the guest and host exchange, built around a genuine report and VCEK.
 pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     use snpkit_wire::certs::{CertEntry, GUID_VCEK};
-    use snpkit_wire::frame::{self, ErrorMessage, Evidence, Message, Nonce, ReportResponse};
+    use snpkit_wire::frame::{
+        self, ErrorMessage, Evidence, Message, Method, Nonce, RelayRequest, RelayResponse,
+        ReportResponse,
+    };
     let report: Box<[u8; 1184]> = read(&format!("{OAK}cb.report.bin"))?
         .into_boxed_slice()
         .try_into()
@@ -148,6 +157,28 @@ pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             Message::ReportResponse(ReportResponse { report, certs }),
         ),
         ("error", Message::Error(ErrorMessage("no provider".into()))),
+        // The guest's KBS exchanges as the host relays them (issue 11).
+        (
+            "relay-request",
+            Message::RelayRequest(RelayRequest {
+                method: Method::Post,
+                path: "/kbs/v0/attest".into(),
+                cookie: Some("kbs-session-id=5d6e0a2c-3b5f-4e0e-9a49-1e1b2f0c9d11".into()),
+                body: br#"{"runtime-data":{"nonce":"bm9uY2U=","tee-pubkey":{}}}"#.to_vec(),
+            }),
+        ),
+        (
+            "relay-response",
+            Message::RelayResponse(RelayResponse {
+                status: 200,
+                set_cookie: vec![
+                    "kbs-session-id=5d6e0a2c-3b5f-4e0e-9a49-1e1b2f0c9d11; Path=/kbs; HttpOnly"
+                        .into(),
+                ],
+                content_type: "application/json".into(),
+                body: br#"{"nonce":"bm9uY2U=","extra-params":""}"#.to_vec(),
+            }),
+        ),
     ];
     messages
         .into_iter()

@@ -2,7 +2,8 @@
 
 use crate::layout::VerityRoot;
 use snpkit_bundle::{
-    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestVolume, VerityMetadata,
+    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestSecret, ManifestVolume,
+    VerityMetadata,
 };
 use snpkit_image::gzip;
 use snpkit_recipe::{Layout, Lock, Recipe};
@@ -52,6 +53,15 @@ pub(crate) fn manifest(
                 name: v.name.clone(),
                 size_mib: v.size_mib,
                 mount: v.mount.clone(),
+            })
+            .collect(),
+        secrets: recipe
+            .secrets
+            .iter()
+            .map(|s| ManifestSecret {
+                name: s.name.clone(),
+                resource: s.resource.to_string(),
+                path: s.path.clone(),
             })
             .collect(),
     }

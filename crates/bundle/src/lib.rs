@@ -53,8 +53,8 @@ pub use image_dir::{ImageDir, check_recipe_name};
 pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
-    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestVolume,
-    VerityMetadata,
+    Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestSecret,
+    ManifestVolume, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunLaunch, RunRecord, RunSigned};

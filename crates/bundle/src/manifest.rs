@@ -38,6 +38,21 @@ pub struct Manifest {
     /// Absent when there are none, so images without volumes keep their bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<ManifestVolume>,
+    /// The secrets `/init` asks a key broker for (from the recipe's `[[secrets]]`): `boot`
+    /// refuses to start such an image without `--kbs`. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ManifestSecret>,
+}
+
+/// A secret of the image: which broker resource, and where the appliance finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSecret {
+    pub name: String,
+    /// `<repository>/<type>/<tag>`.
+    pub resource: String,
+    /// Below `/run/secrets` in the appliance's root.
+    pub path: String,
 }
 
 /// A sealed volume of the image: its file is `volumes/<name>.img`, made `size_mib` large on the
@@ -272,6 +287,7 @@ pub(crate) mod tests {
                 salt: vec![0x01, 0x02],
             }),
             volumes: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 

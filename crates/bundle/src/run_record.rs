@@ -48,6 +48,10 @@ pub struct RunRecord {
     /// The signed identity the launch was given (`id/<config>.*`), when it was given one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<RunSigned>,
+    /// The key broker the host relayed the guest's secret requests to (`boot --kbs URL`): its
+    /// URL only, never what passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
 }
 
 /// What a run's ID block said of itself, for people: the key digests the PSP then reported.
@@ -134,6 +138,7 @@ pub(crate) mod tests {
             boot_seconds: Some(12.5),
             host_data: None,
             signed: None,
+            broker: None,
         }
     }
 

@@ -30,13 +30,14 @@ pub fn parse(bytes: &[u8]) -> Result<InitConfig> {
     if let Some(module) = config.modules.iter().find(|m| !m.starts_with('/')) {
         bail!("module {module:?} is not an absolute path");
     }
-    // Fail closed: an appliance that expects secrets must not start without them.
-    if let Some(secret) = config.secrets.first() {
-        bail!(
-            "the image asks for secret {:?} (recipe [[secrets]]), but this /init has no KBS client \
-             yet: rebuild the image without [[secrets]] or with an snpkit whose /init fetches them",
-            secret.name
-        );
+    for secret in &config.secrets {
+        if !secret.path.starts_with("/run/secrets/") || secret.path.split('/').any(|c| c == "..") {
+            bail!(
+                "secret {:?}: the path {:?} is not below /run/secrets without '..'",
+                secret.name,
+                secret.path
+            );
+        }
     }
     Ok(config)
 }
@@ -69,6 +70,8 @@ mod tests {
             r#""initramfs"}}"#,
             r#""initramfs"},"secrets":[{"name":"token","resource":"default/app/token","path":"/run/secrets/token","mode":256}]}"#,
         );
-        assert!(err(with_secret).contains("asks for secret \"token\""));
+        assert_eq!(parse(with_secret.as_bytes()).unwrap().secrets.len(), 1);
+        let outside = with_secret.replace("/run/secrets/token", "/etc/token");
+        assert!(err(outside).contains("not below /run/secrets"));
     }
 }

@@ -6,7 +6,8 @@
 //! (`cmdline.rs`), the dm-verity root (`root.rs`, through device-mapper ioctls in `dm.rs`, with the
 //! parameters from the measured kernel command line), the probe for a report provider
 //! (configfs-tsm, then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the
-//! conversation with the host on `org.snpkit.attest`, sealed volumes (`volumes.rs`: keys from the
+//! conversation with the host on `org.snpkit.attest`, the recipe's secrets from a key broker
+//! through the host's relay (`secrets.rs`: the KBS handshake, a tmpfs on `/run/secrets`), sealed volumes (`volumes.rs`: keys from the
 //! PSP through `derived_key.rs`, dm-integrity + dm-crypt, the filesystem from `mkfs.rs`), and
 //! running the entry point as PID 1's child
 //! until it ends. Unsafe code lives in `ioctl.rs` and `dm.rs` only. Must not know about QEMU,
@@ -44,6 +45,7 @@ mod provider;
 mod psp;
 mod report;
 mod root;
+mod secrets;
 mod timed;
 mod tsm;
 mod volumes;
@@ -108,8 +110,19 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
     cmdline::refuse_bypass()?;
     let greeted = channel::greet(port, Path::new("/"))?;
     let mounted = root::prepare(&config.root)?;
+    let provider = greeted.provider();
     let _key = channel::attest(port, greeted)?;
     say!("evidence sent to the host");
+    if !config.secrets.is_empty() {
+        let mut reporter = secrets::Again::probe(provider)?;
+        let mut transport = secrets::PortTransport::new(port);
+        secrets::provide(
+            &config.secrets,
+            mounted.dir(),
+            &mut transport,
+            &mut reporter,
+        )?;
+    }
     let volumes = volumes::open(&config.volumes, mounted.dir())?;
     root::switch(mounted)?;
     let program = config

@@ -3,9 +3,10 @@
 //! is bounded by `snpkit_wire`'s limit, and anything off-protocol ends the conversation with an
 //! error that says what arrived.
 
+use crate::relay::Relay;
 use snpkit_wire::frame::{
-    self, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind, Message, Nonce,
-    RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
+    self, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind, MAX_ERROR_LEN,
+    Message, Nonce, RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
 };
 use snpkit_wire::keyreq::KeyResponse;
 use std::io::{self, Read, Write};
@@ -184,14 +185,55 @@ pub fn attest(channel: &mut GuestChannel, nonce: &Nonce) -> Result<Attested, Cha
 /// whatever QEMU's exit status says. Dropping the channel afterwards is the guest's signal that
 /// the message arrived (it waits for that hang-up before powering off).
 pub fn finish(channel: &mut GuestChannel) -> Result<Finished, ChannelError> {
-    match channel.receive("the guest's final status")? {
-        Message::Finished(end) => Ok(end),
-        Message::Error(ErrorMessage(message)) => Err(ChannelError::Guest { message }),
-        other => Err(ChannelError::Unexpected {
-            expected: "Finished",
-            found: other.kind(),
-        }),
+    finish_relaying(channel, None)
+}
+
+/// [`finish`], relaying the guest's key-broker requests through `relay` meanwhile (one
+/// [`RelayResponse`] per request, or an error message saying why there is none). Without a relay,
+/// each request is answered with an error naming `--kbs`.
+pub fn finish_relaying(
+    channel: &mut GuestChannel,
+    mut relay: Option<&mut dyn Relay>,
+) -> Result<Finished, ChannelError> {
+    loop {
+        match channel.receive("the guest's final status")? {
+            Message::Finished(end) => return Ok(end),
+            Message::Error(ErrorMessage(message)) => return Err(ChannelError::Guest { message }),
+            Message::RelayRequest(request) => {
+                let answer = match relay.as_deref_mut() {
+                    Some(relay) => relay.exchange(&request),
+                    None => Err(format!(
+                        "the guest asked to reach a key broker ({} {}), but this boot was given none: pass --kbs URL",
+                        request.method.as_str(),
+                        request.path
+                    )),
+                };
+                let message = match answer {
+                    Ok(response) => Message::RelayResponse(response),
+                    Err(why) => Message::Error(ErrorMessage(clip(why))),
+                };
+                channel.send("the broker's answer", &message)?;
+            }
+            other => {
+                return Err(ChannelError::Unexpected {
+                    expected: "Finished",
+                    found: other.kind(),
+                });
+            }
+        }
     }
+}
+
+/// An error text cut to what an error frame carries.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_ERROR_LEN {
+        let mut end = MAX_ERROR_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// What the guest asks the emulated PSP.

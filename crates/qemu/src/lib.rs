@@ -4,8 +4,9 @@
 //! needs ([`host`]), the supervision of the QEMU process — console log, deadline, clean shutdown, no
 //! process left behind ([`supervise`]; the only code in snpkit that spawns QEMU), the serial
 //! console's capped log and its watched signs (`console`) — the host side of the host ⇄ guest
-//! channel ([`channel`]), and whether a run passed ([`verdict`]: how QEMU ended, what the console
-//! showed and what the guest said, judged into [`Passed`] or a [`RunFailure`]). Knows nothing of
+//! channel ([`channel`]), the relay of the guest's key-broker requests to `--kbs` ([`relay`]),
+//! and whether a run passed ([`verdict`]: how QEMU ended, what the console showed and what the
+//! guest said, judged into [`Passed`] or a [`RunFailure`]). Knows nothing of
 //! report verification or of how a launch digest is computed: the emulated PSP's signer is a
 //! handler passed in by the caller, and a run that passes hands its evidence on unjudged.
 #![forbid(unsafe_code)]
@@ -14,18 +15,21 @@ pub mod channel;
 mod console;
 pub mod host;
 pub mod launch;
+pub mod relay;
 pub mod supervise;
 pub mod verdict;
 
 pub use channel::{
-    Attested, ChannelError, GuestChannel, PspAnswer, PspRequest, attest, finish, serve_emulated_psp,
+    Attested, ChannelError, GuestChannel, PspAnswer, PspRequest, attest, finish, finish_relaying,
+    serve_emulated_psp,
 };
 pub use console::Signs;
 pub use host::{SnpHostCaps, detect_snp_host};
 pub use launch::{
     ArgvError, EmulatedLaunch, IdBlock, Launch, LaunchKind, SnpLaunch, Sockets, VolumeDisk, argv,
 };
+pub use relay::{HttpRelay, Relay};
 pub use supervise::{
     ConsoleEnd, MIN_SNP_QEMU, Outcome, SpawnError, Vm, check_snp_qemu, console_tail, spawn,
 };
-pub use verdict::{Passed, RunContext, RunEnd, RunFailure, converse, judge};
+pub use verdict::{Passed, RunContext, RunEnd, RunFailure, converse, converse_relaying, judge};

@@ -11,7 +11,8 @@
 //! [`converse`] runs the conversation beside the supervisor and gathers a [`RunEnd`]; [`judge`]
 //! decides on it without a process, so every branch is tested below without booting.
 
-use crate::channel::{Attested, ChannelError, attest, finish};
+use crate::channel::{Attested, ChannelError, attest, finish_relaying};
+use crate::relay::Relay;
 use crate::supervise::{ConsoleEnd, Outcome, Vm};
 use snpkit_wire::frame::{Finished, Nonce};
 use std::fmt;
@@ -37,12 +38,22 @@ pub struct RunEnd {
 /// death signal is tied to the spawning thread) and may end the run early; QEMU's exit closes the
 /// channel and so ends the conversation. The channel is dropped after the guest's last word,
 /// which is what lets the guest power off. Take the emulated PSP's channel before calling this.
-pub fn converse(mut vm: Vm, nonce: &Nonce) -> RunEnd {
+pub fn converse(vm: Vm, nonce: &Nonce) -> RunEnd {
+    converse_relaying(vm, nonce, None)
+}
+
+/// [`converse`], with the guest's key-broker requests relayed through `relay` once it has attested.
+pub fn converse_relaying(mut vm: Vm, nonce: &Nonce, relay: Option<Box<dyn Relay>>) -> RunEnd {
     let nonce = *nonce;
     let conversation = vm.attest_channel().map(|mut ch| {
         std::thread::spawn(move || -> Conversation {
+            let mut relay = relay;
             let attested = attest(&mut ch, &nonce)?;
-            let end = finish(&mut ch);
+            let relay: Option<&mut dyn Relay> = match relay.as_mut() {
+                Some(r) => Some(r.as_mut()),
+                None => None,
+            };
+            let end = finish_relaying(&mut ch, relay);
             Ok((attested, end))
         })
     });

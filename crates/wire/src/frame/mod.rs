@@ -23,10 +23,17 @@
 //! or powers off early never sends it, and QEMU's exit status cannot tell those apart. On
 //! `org.snpkit.emulated-psp`: guest → [`ReportRequest`], host → [`ReportResponse`] or [`ErrorMessage`];
 //! guest → [`RawKeyRequest`] (MSG_KEY_REQ), host → [`KeyResponse`] (MSG_KEY_RSP) or [`ErrorMessage`].
+//!
+//! Between `Evidence` and `Finished`, a guest whose image asks for secrets sends
+//! [`RelayRequest`]s, each answered by one [`RelayResponse`] (or an [`ErrorMessage`] saying why
+//! the host could not relay it: no broker given, broker down, slow or too large); see [`relay`].
 
 mod codec;
+pub mod relay;
 #[cfg(test)]
 mod tests;
+
+pub use relay::{Method, RelayError, RelayRequest, RelayResponse};
 
 pub use codec::{
     Header, decode, decode_payload, encode, encode_raw, parse_header, read_message, write_message,
@@ -71,6 +78,8 @@ pub enum Kind {
     Evidence = 3,
     Error = 4,
     Finished = 5,
+    RelayRequest = 8,
+    RelayResponse = 9,
     ReportRequest = 16,
     ReportResponse = 17,
     KeyRequest = 18,
@@ -85,6 +94,8 @@ impl Kind {
             3 => Kind::Evidence,
             4 => Kind::Error,
             5 => Kind::Finished,
+            8 => Kind::RelayRequest,
+            9 => Kind::RelayResponse,
             16 => Kind::ReportRequest,
             17 => Kind::ReportResponse,
             18 => Kind::KeyRequest,
@@ -234,6 +245,8 @@ pub enum Message {
     Evidence(Evidence),
     Error(ErrorMessage),
     Finished(Finished),
+    RelayRequest(RelayRequest),
+    RelayResponse(RelayResponse),
     ReportRequest(ReportRequest),
     ReportResponse(ReportResponse),
     KeyRequest(RawKeyRequest),
@@ -249,6 +262,8 @@ impl Message {
             Message::Evidence(_) => Kind::Evidence,
             Message::Error(_) => Kind::Error,
             Message::Finished(_) => Kind::Finished,
+            Message::RelayRequest(_) => Kind::RelayRequest,
+            Message::RelayResponse(_) => Kind::RelayResponse,
             Message::ReportRequest(_) => Kind::ReportRequest,
             Message::ReportResponse(_) => Kind::ReportResponse,
             Message::KeyRequest(_) => Kind::KeyRequest,
@@ -304,6 +319,8 @@ pub enum FrameError {
     EmptyCert { kind: Kind, guid: Guid },
     #[error("the emulated PSP's key response is malformed")]
     BadKeyResponse(#[source] KeyResponseError),
+    #[error(transparent)]
+    Relay(RelayError),
 }
 
 /// Why a message could not be read from a stream.
@@ -326,6 +343,8 @@ pub enum EncodeError {
     ErrorTooLong { found: usize },
     #[error("{kind:?} carries {found} certificates; the limit is {MAX_CERT_ENTRIES}")]
     TooManyCerts { kind: Kind, found: usize },
+    #[error(transparent)]
+    Relay(RelayError),
 }
 
 /// Why a message could not be written to a stream.
