@@ -15,6 +15,7 @@ mod measure;
 mod reproducible;
 mod schemas;
 mod sealed;
+mod secrets;
 mod sign;
 mod support;
 mod verify;
