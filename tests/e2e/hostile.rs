@@ -11,7 +11,9 @@
 //! (0600 in 0700, checked on use), 7 stale evidence (which run
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
-//! names every command refuses as `lock` does; a closed stdout ends a command quietly).
+//! names every command refuses as `lock` does; a closed stdout ends a command quietly), 10 the key
+//! broker relay (`boot --kbs`: no broker for an image with secrets, URLs that are not a broker's
+//! root, a capture onto an existing file).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -1684,12 +1686,108 @@ fn qemu_rows() -> Vec<Row> {
         .collect()
 }
 
+/// [`bootable_image`] (with `/bin/false` as QEMU, so a row that got past its check would fail
+/// naming QEMU) whose manifest asks for a secret, then `boot … extra`.
+fn image_with_secret(d: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = bootable_image(d, "/bin/false");
+    let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+    let mut manifest: snpkit_bundle::Manifest =
+        serde_json::from_slice(&std::fs::read(image.manifest()).unwrap()).unwrap();
+    manifest.secrets.push(snpkit_bundle::ManifestSecret {
+        name: "token".into(),
+        resource: "default/hello/token".into(),
+        path: "/run/secrets/token".into(),
+    });
+    std::fs::write(
+        image.manifest(),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    a.extend(extra.iter().map(|e| (*e).to_owned()));
+    a
+}
+
+/// No run was started: the refusal came before QEMU.
+fn no_run(d: &Path) {
+    let runs = d.join("images/hello/runs");
+    assert!(
+        !runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(),
+        "a run was started"
+    );
+}
+
+/// Class 10: the key broker relay (`boot --kbs`, issue 11), refused before QEMU starts. What the
+/// guest and the relay refuse once running (a broker that is down, slow or huge, a flipped JWE
+/// byte, replayed evidence, a reused challenge, hostile relay frames) is in
+/// crates/guest/src/secrets_tests.rs, crates/wire/src/frame/tests.rs and tests/e2e/secrets.rs.
+fn relay_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, i32, Vec<&'static str>)> = vec![
+        (
+            "boot: an image with [[secrets]] and no --kbs",
+            |d| image_with_secret(d, &[]),
+            1,
+            vec!["asks a key broker for 1 secret(s)", "pass --kbs"],
+        ),
+        (
+            "boot --kbs: not an http(s) URL",
+            |d| image_with_secret(d, &["--kbs", "ftp://127.0.0.1:21"]),
+            1,
+            vec![
+                "--kbs \"ftp://127.0.0.1:21\"",
+                "not an http:// or https:// URL",
+            ],
+        ),
+        (
+            "boot --kbs: a URL with a path (only /kbs/v0/ is relayed)",
+            |d| image_with_secret(d, &["--kbs", "http://127.0.0.1:1/admin?x=1"]),
+            1,
+            vec!["not an http:// or https:// URL without a path"],
+        ),
+        (
+            "boot --relay-capture without --kbs",
+            |d| image_with_secret(d, &["--relay-capture", "capture.bin"]),
+            2,
+            vec!["--kbs"],
+        ),
+        (
+            "boot --relay-capture onto an existing file (a FIFO would block the host)",
+            |d| {
+                let capture = fifo(&d.join("capture"));
+                image_with_secret(
+                    d,
+                    &[
+                        "--kbs",
+                        "http://127.0.0.1:1",
+                        "--relay-capture",
+                        &s(&capture),
+                    ],
+                )
+            },
+            1,
+            vec!["creating the relay capture", "exists"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, code, words)| Row {
+            name: name.to_owned(),
+            class: 10,
+            setup: Box::new(setup),
+            code,
+            words,
+            after: Some(no_run),
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(broken_pipe_rows());
     rows.extend(stale_rows());
     rows.extend(private_key_rows());
     rows.extend(qemu_rows());
+    rows.extend(relay_rows());
     rows
 }
 
@@ -1774,7 +1872,7 @@ fn hostile_inputs() {
             failures.push(format!("[class {}] {}: {why}", row.class, row.name));
         }
     }
-    let per_class: Vec<String> = (1..=9)
+    let per_class: Vec<String> = (1..=10)
         .map(|c| {
             format!(
                 "class {c}: {}",

@@ -93,12 +93,17 @@ impl HttpRelay {
         })
     }
 
-    /// Writes every relayed frame, both ways, to `path` (tests check what the host saw).
+    /// Writes every relayed frame, both ways, to `path` (tests check what the host saw): a new
+    /// file, never one that exists (a FIFO there would block the host; a file would be lost).
     pub fn capture_to(mut self, path: &Path) -> Result<HttpRelay, RelayError> {
-        let file = File::create(path).map_err(|source| RelayError::Capture {
-            path: path.to_owned(),
-            source,
-        })?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|source| RelayError::Capture {
+                path: path.to_owned(),
+                source,
+            })?;
         self.capture = Some(file);
         Ok(self)
     }
