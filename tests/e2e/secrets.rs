@@ -24,10 +24,20 @@ const RECIPE: &str = "secret-hello";
 
 /// `cargo xtask kbs serve` on a free port with `reference`, serving `token`; returns its URL.
 fn serve(dir: &Path, reference: &Path, token: &[u8]) -> (Broker, String) {
+    serve_resource(dir, reference, "default/secret-hello/token", token)
+}
+
+/// `cargo xtask kbs serve` on a free port with `reference`, serving `bytes` as `resource`.
+pub(crate) fn serve_resource(
+    dir: &Path,
+    reference: &Path,
+    resource: &str,
+    bytes: &[u8],
+) -> (Broker, String) {
     let resources = dir.join("resources");
-    let file = resources.join("default/secret-hello/token");
+    let file = resources.join(resource);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, token).unwrap();
+    std::fs::write(&file, bytes).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut child = xtask()
         .args([

@@ -523,6 +523,17 @@ fn boot_in(
 /// without a broker, so it is refused here rather than after a boot.
 fn relay(manifest: &Manifest, args: &Args) -> anyhow::Result<Option<HttpRelay>> {
     let Some(url) = &args.kbs else {
+        if let Some((volume, resource)) = manifest
+            .volumes
+            .iter()
+            .find_map(|v| Some((&v.name, v.kbs.as_ref()?)))
+        {
+            bail!(
+                "{}'s volume {volume} is keyed by a key broker (resource {resource}), and no broker \
+                 was given: pass --kbs URL (see `cargo xtask kbs serve`)",
+                args.recipe
+            );
+        }
         if let Some(first) = manifest.secrets.first() {
             let names: Vec<&str> = manifest.secrets.iter().map(|s| s.name.as_str()).collect();
             bail!(
@@ -538,7 +549,7 @@ fn relay(manifest: &Manifest, args: &Args) -> anyhow::Result<Option<HttpRelay>> 
         }
         return Ok(None);
     };
-    if manifest.secrets.is_empty() {
+    if manifest.secrets.is_empty() && manifest.volumes.iter().all(|v| v.kbs.is_none()) {
         eprintln!(
             "note: {} has no [[secrets]]; --kbs {url} will relay nothing",
             args.recipe

@@ -82,6 +82,7 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             name: "data".into(),
             size_mib: 16,
             mount: "/var/lib/app".into(),
+            kbs: Some("default/app/volume-key".into()),
         }],
         secrets: vec![snpkit_bundle::ManifestSecret {
             name: "token".into(),

@@ -53,6 +53,10 @@ pub(crate) fn manifest(
                 name: v.name.clone(),
                 size_mib: v.size_mib,
                 mount: v.mount.clone(),
+                kbs: match &v.key {
+                    snpkit_wire::init::VolumeKey::Kbs(resource) => Some(resource.clone()),
+                    snpkit_wire::init::VolumeKey::Sealed => None,
+                },
             })
             .collect(),
         secrets: recipe

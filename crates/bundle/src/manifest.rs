@@ -64,6 +64,10 @@ pub struct ManifestVolume {
     pub size_mib: u64,
     /// Where the appliance sees it (for people; `/init` reads its own copy in init.json).
     pub mount: String,
+    /// The key broker resource of its key (`key = "kbs:…"`): `boot` needs `--kbs`. Absent for
+    /// sealed volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kbs: Option<String>,
 }
 
 /// Where the appliance lives: in the initramfs, or in a dm-verity root filesystem beside it.
@@ -369,6 +373,7 @@ pub(crate) mod tests {
             name: "data".into(),
             size_mib: 64,
             mount: "/var/lib/app".into(),
+            kbs: None,
         });
         let json = m.to_json();
         let back = Manifest::from_json(&json).unwrap();

@@ -113,17 +113,31 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
     let provider = greeted.provider();
     let _key = channel::attest(port, greeted)?;
     say!("evidence sent to the host");
-    if !config.secrets.is_empty() {
-        let mut reporter = secrets::Again::probe(provider)?;
+    let needs_broker = !config.secrets.is_empty()
+        || config
+            .volumes
+            .iter()
+            .any(|v| matches!(v.key, snpkit_wire::init::VolumeKey::Kbs(_)));
+    let mut reporter = match needs_broker {
+        true => Some(secrets::Again::probe(provider)?),
+        false => None,
+    };
+    if let Some(reporter) = reporter.as_mut() {
         let mut transport = secrets::PortTransport::new(port);
-        secrets::provide(
-            &config.secrets,
-            mounted.dir(),
-            &mut transport,
-            &mut reporter,
-        )?;
+        secrets::provide(&config.secrets, mounted.dir(), &mut transport, reporter)?;
     }
-    let volumes = volumes::open(&config.volumes, mounted.dir())?;
+    let volumes = {
+        let mut broker_key = |resource: &str| -> Result<zeroize::Zeroizing<Vec<u8>>> {
+            let reporter = reporter
+                .as_mut()
+                .context("no report provider for the broker")?;
+            let resource = snpkit_kbs::ResourcePath::parse(resource)?;
+            let mut transport = secrets::PortTransport::new(port);
+            let secret = secrets::fetch(&mut transport, reporter, &resource)?;
+            Ok(zeroize::Zeroizing::new(secret.expose().to_vec()))
+        };
+        volumes::open(&config.volumes, mounted.dir(), &mut broker_key)?
+    };
     root::switch(mounted)?;
     let program = config
         .entry
