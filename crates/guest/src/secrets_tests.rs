@@ -213,8 +213,9 @@ fn tampering(
 #[test]
 fn the_secret_is_released_through_the_relay_and_written_with_its_mode() {
     let broker = Broker::start();
-    let capture = tempfile::NamedTempFile::new().unwrap();
-    let relay = broker.relay().capture_to(capture.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("relay.bin");
+    let relay = broker.relay().capture_to(&capture).unwrap();
     let ran = run(&[spec("token", TOKEN)], GOOD, relay, RELAY_TIMEOUT);
     let secrets = ran.guest.expect("the attested guest gets its secret");
     assert_eq!(ran.host.unwrap(), Finished::Exited(0));
@@ -223,7 +224,7 @@ fn the_secret_is_released_through_the_relay_and_written_with_its_mode() {
 
     // What the host saw: auth, attest, resource both ways, and never the token.
     let mut seen = Vec::new();
-    File::open(capture.path())
+    File::open(&capture)
         .unwrap()
         .read_to_end(&mut seen)
         .unwrap();
