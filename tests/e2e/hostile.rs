@@ -12,10 +12,13 @@
 //! verify judges and why, a run of an image since rebuilt, boot of an image older than its
 //! recipe), 9 the smaller ones (recipe
 //! names every command refuses as `lock` does; a closed stdout ends a command quietly; `--project`
-//! values that name no project), 10 the
-//! network and the appliance's log (forwards that would listen beyond 127.0.0.1, port 0, repeats,
-//! addresses outside QEMU's user network, in a recipe or an edited manifest; the AppLog frames'
-//! own bounds are tested in `snpkit-wire` and `snpkit-qemu`).
+//! values that name no project), 10 the network and the appliance's log (forwards that would
+//! listen beyond 127.0.0.1, port 0, repeats, addresses outside QEMU's user network, in a recipe
+//! or an edited manifest; the AppLog frames' own bounds are tested in `snpkit-wire` and
+//! `snpkit-qemu`), 11 packages and the closed image (missing libraries, includes that match
+//! nothing, dangling symlinks, root entry users, old locks), 12 the key broker relay (`boot
+//! --kbs`: no broker for an image with secrets, URLs that are not a broker's root, a capture
+//! onto an existing file).
 
 use crate::support::{copy_dir, root, xtask};
 use std::path::{Path, PathBuf};
@@ -1072,10 +1075,10 @@ const CASES: &[Case] = &[
         words: &["hash device", "FIFO"],
         after: None,
     },
-    // ---- class 10: packages, their dependencies and a closed image (lock refuses what build would)
+    // ---- class 11: packages, their dependencies and a closed image (lock refuses what build would)
     Case {
         name: "a dynamic program without its libraries (dependencies = false)",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| {
                 replace(
@@ -1095,7 +1098,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "a library its package's include leaves out is named with the package",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| {
                 replace(
@@ -1116,7 +1119,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "a typo in include",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| {
                 replace(
@@ -1136,7 +1139,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "a symlink left dangling",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| {
                 replace(
@@ -1155,7 +1158,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "an entry user that is root",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| replace(t, "[entry]\n", "[entry]\nuser = \"root\"\n"));
             on_recipe("lock", d)
@@ -1170,7 +1173,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "an entry uid of 0",
-        class: 10,
+        class: 11,
         setup: |d| {
             hello(d, |t| {
                 replace(t, "[entry]\n", "[entry]\nuser = \"app\"\nuid = 0\n")
@@ -1183,7 +1186,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "a lock of the previous format",
-        class: 10,
+        class: 11,
         setup: |d| {
             let folder = hello(d, |t| t);
             let lock = folder.join("recipe.lock");
@@ -1556,6 +1559,7 @@ fn finished_run(image: &snpkit_bundle::ImageDir, id: &str, booted: Option<String
         signed: None,
         stopped: None,
         appliance_log: None,
+        broker: None,
     };
     std::fs::write(dir.record(), record.to_json()).unwrap();
     an_hour_ago(&dir.record());
@@ -2064,6 +2068,101 @@ fn network_rows() -> Vec<Row> {
         .collect()
 }
 
+/// [`bootable_image`] (with `/bin/false` as QEMU, so a row that got past its check would fail
+/// naming QEMU) whose manifest asks for a secret, then `boot … extra`.
+fn image_with_secret(d: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = bootable_image(d, "/bin/false");
+    let image = snpkit_bundle::ImageDir::new(&d.join("images"), "hello");
+    let mut manifest: snpkit_bundle::Manifest =
+        serde_json::from_slice(&std::fs::read(image.manifest()).unwrap()).unwrap();
+    manifest.secrets.push(snpkit_bundle::ManifestSecret {
+        name: "token".into(),
+        resource: "default/hello/token".into(),
+        path: "/run/secrets/token".into(),
+    });
+    std::fs::write(
+        image.manifest(),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    a.extend(extra.iter().map(|e| (*e).to_owned()));
+    a
+}
+
+/// No run was started: the refusal came before QEMU.
+fn no_run(d: &Path) {
+    let runs = d.join("images/hello/runs");
+    assert!(
+        !runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(),
+        "a run was started"
+    );
+}
+
+/// Class 12: the key broker relay (`boot --kbs`, issue 11), refused before QEMU starts. What the
+/// guest and the relay refuse once running (a broker that is down, slow or huge, a flipped JWE
+/// byte, replayed evidence, a reused challenge, hostile relay frames) is in
+/// crates/guest/src/secrets_tests.rs, crates/wire/src/frame/tests.rs and tests/e2e/secrets.rs.
+fn relay_rows() -> Vec<Row> {
+    type Make = fn(&Path) -> Vec<String>;
+    let rows: Vec<(&str, Make, i32, Vec<&'static str>)> = vec![
+        (
+            "boot: an image with [[secrets]] and no --kbs",
+            |d| image_with_secret(d, &[]),
+            1,
+            vec!["asks a key broker for 1 secret(s)", "pass --kbs"],
+        ),
+        (
+            "boot --kbs: not an http(s) URL",
+            |d| image_with_secret(d, &["--kbs", "ftp://127.0.0.1:21"]),
+            1,
+            vec![
+                "--kbs \"ftp://127.0.0.1:21\"",
+                "not an http:// or https:// URL",
+            ],
+        ),
+        (
+            "boot --kbs: a URL with a path (only /kbs/v0/ is relayed)",
+            |d| image_with_secret(d, &["--kbs", "http://127.0.0.1:1/admin?x=1"]),
+            1,
+            vec!["not an http:// or https:// URL without a path"],
+        ),
+        (
+            "boot --relay-capture without --kbs",
+            |d| image_with_secret(d, &["--relay-capture", "capture.bin"]),
+            2,
+            vec!["--kbs"],
+        ),
+        (
+            "boot --relay-capture onto an existing file (a FIFO would block the host)",
+            |d| {
+                let capture = fifo(&d.join("capture"));
+                image_with_secret(
+                    d,
+                    &[
+                        "--kbs",
+                        "http://127.0.0.1:1",
+                        "--relay-capture",
+                        &s(&capture),
+                    ],
+                )
+            },
+            1,
+            vec!["creating the relay capture", "exists"],
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, setup, code, words)| Row {
+            name: name.to_owned(),
+            class: 12,
+            setup: Box::new(setup),
+            code,
+            words,
+            after: Some(no_run),
+            closed_stdout: false,
+        })
+        .collect()
+}
+
 fn generated() -> Vec<Row> {
     let mut rows = name_rows();
     rows.extend(network_rows());
@@ -2072,6 +2171,7 @@ fn generated() -> Vec<Row> {
     rows.extend(private_key_rows());
     rows.extend(qemu_rows());
     rows.extend(project_rows());
+    rows.extend(relay_rows());
     rows
 }
 

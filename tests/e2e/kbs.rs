@@ -22,7 +22,7 @@ fn write_reference(path: &Path, name: &str) {
 }
 
 /// The broker process; killed (by its own id) when dropped.
-struct Broker(Child);
+pub(crate) struct Broker(pub(crate) Child);
 
 impl Drop for Broker {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -19,6 +19,7 @@ mod project;
 mod reproducible;
 mod schemas;
 mod sealed;
+mod secrets;
 mod sign;
 mod support;
 mod verify;

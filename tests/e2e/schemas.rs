@@ -191,6 +191,7 @@ fn run_records_match_the_published_schema() {
             bytes: 120,
             left_out: 0,
         }),
+        broker: Some("http://127.0.0.1:8080".into()),
     };
     let minimal = RunRecord {
         launch: RunLaunch::Snp,
@@ -205,6 +206,7 @@ fn run_records_match_the_published_schema() {
         signed: None,
         stopped: None,
         appliance_log: None,
+        broker: None,
         ..full.clone()
     };
     for (what, record) in [("a full run.json", &full), ("a minimal run.json", &minimal)] {

@@ -237,22 +237,77 @@ fn a_volume_whose_qemu_was_killed_mid_write_still_opens_with_what_was_synced() {
     );
 }
 
+/// Issue 12's `kbs:` keys (issue 11's broker): a malformed resource is refused by lock; without
+/// `--kbs` the boot is refused before QEMU starts; with a broker serving a 32-byte key the guest
+/// formats the volume with it (HKDF per volume) and the header records the broker as the key's
+/// source, while the key itself is nowhere in the run folder.
 #[test]
-fn kbs_keys_are_refused_by_lock_and_build_until_the_broker_exists() {
+fn a_volume_keyed_by_the_broker_opens_with_its_key_and_records_the_source() {
     let sb = Sandbox::with_recipe(RECIPE);
-    let file = sb.recipe_file(RECIPE);
-    let text = std::fs::read_to_string(&file).unwrap();
-    let kbs = text.replace("key = \"sealed\"", "key = \"kbs:default/volume/data\"");
-    assert_ne!(text, kbs, "test bug: the key was not changed");
-    std::fs::write(&file, kbs).unwrap();
-    for command in ["lock", "build"] {
-        let err = fails(&mut sb.xtask(&[command, RECIPE]));
-        assert!(
-            err.contains("volumes[0].key")
-                && err.contains("not supported yet")
-                && err.contains("issue 11"),
-            "{command}: {err}"
-        );
+    sb.edit_recipe(RECIPE, "key = \"sealed\"", "key = \"kbs:default/volume\"");
+    let err = fails(&mut sb.xtask(&["lock", RECIPE]));
+    assert!(
+        err.contains("volumes[0].key") && err.contains("kbs:<repository>/<type>/<tag>"),
+        "{err}"
+    );
+    sb.edit_recipe(
+        RECIPE,
+        "kbs:default/volume\"",
+        "kbs:default/sealed-hello/volume-key\"",
+    );
+    ok(&mut sb.xtask(&["lock", RECIPE]));
+    ok(&mut sb.xtask(&["build", RECIPE]));
+    let image = ImageDir::new(&sb.images(), RECIPE);
+    let err = fails(&mut sb.xtask(&["boot", RECIPE, "--launch", "emulated"]));
+    assert!(
+        err.contains(
+            "volume data is keyed by a key broker (resource default/sealed-hello/volume-key)"
+        ) && err.contains("--kbs"),
+        "{err}"
+    );
+
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, url) = crate::secrets::serve_resource(
+        dir.path(),
+        &image.expected(),
+        "default/sealed-hello/volume-key",
+        &key,
+    );
+    let out = {
+        let _one = BOOTS.lock().unwrap_or_else(|e| e.into_inner());
+        ok(&mut sb.xtask(&["boot", RECIPE, "--launch", "emulated", "--kbs", &url]))
+    };
+    drop(broker);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EMULATED"));
+    let run = image.newest_run().unwrap();
+    let console = std::fs::read_to_string(run.console_log()).unwrap();
+    assert!(
+        console
+            .contains("volume data: key released by the broker (default/sealed-hello/volume-key)")
+            && console.contains("keyed by the broker's key")
+            && console.contains("boot count: 1"),
+        "{console}"
+    );
+    let volume = std::fs::read(image.volume("data").unwrap()).unwrap();
+    match snpkit_wire::volume::decode(&volume[..snpkit_wire::volume::HEADER_LEN]).unwrap() {
+        snpkit_wire::volume::Found::Header(header, _) => {
+            assert_eq!(header.source, snpkit_wire::volume::KeySource::Kbs);
+            assert_eq!(header.name, "data");
+        }
+        other => panic!("no header: {other:?}"),
     }
-    assert!(!ImageDir::new(&sb.images(), RECIPE).path().exists());
+    for entry in std::fs::read_dir(run.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key)
+                    && !String::from_utf8_lossy(&bytes).contains(&hex::encode(&key)),
+                "{} holds the volume key",
+                path.display()
+            );
+        }
+    }
 }

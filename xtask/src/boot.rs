@@ -19,6 +19,12 @@
 //! serial `snpkit-vol-<name>`: `images/<recipe>/volumes/<name>.img`, or the file `--volume
 //! NAME=PATH` names, created sparse at the volume's size when there is none and never truncated.
 //!
+//! Secrets (the manifest's `secrets`, issue 11): the guest asks a key broker for them once it has
+//! attested, through the host, which relays its requests to `--kbs URL` (`snpkit_qemu::relay`)
+//! and sees only the challenge, the evidence and ciphertext sealed to a key inside the guest. An
+//! image with secrets is refused before QEMU starts when no broker is given; run.json records
+//! the broker's URL, nothing else of the exchange.
+//!
 //! Only QEMU launch configurations are booted: a config with `vmm = "ec2"` or `"gce"` predicts a
 //! launch in that cloud, which QEMU does not perform, so the emulated PSP would sign a digest for a
 //! launch that never happened. `guest_features` cannot be chosen on QEMU's command line (KVM
@@ -37,8 +43,8 @@ use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{
-    HostForward, Launch, LaunchKind, Nic, Passed, PspAnswer, PspRequest, RunContext, SnpHostCaps,
-    VolumeDisk,
+    HostForward, HttpRelay, Launch, LaunchKind, Nic, Passed, PspAnswer, PspRequest, Relay,
+    RunContext, SnpHostCaps, VolumeDisk,
 };
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
@@ -101,6 +107,14 @@ pub struct Args {
     /// clock from QEMU's start), and when QEMU exited.
     #[arg(long)]
     pub timing: bool,
+    /// Key broker (KBS) to relay the guest's secret requests to, e.g. http://127.0.0.1:8080.
+    /// Required when the recipe has [[secrets]]; the host sees only the challenge, the evidence
+    /// and ciphertext sealed to a key inside the guest.
+    #[arg(long, value_name = "URL")]
+    pub kbs: Option<String>,
+    /// Write every frame relayed between the guest and the broker, both ways, to FILE.
+    #[arg(long, value_name = "FILE", requires = "kbs")]
+    pub relay_capture: Option<PathBuf>,
     #[command(flatten)]
     pub dirs: cli::Dirs,
 }
@@ -120,6 +134,8 @@ impl Args {
             volumes: Vec::new(),
             keep_running: false,
             timing: false,
+            kbs: None,
+            relay_capture: None,
             dirs,
         }
     }
@@ -222,6 +238,8 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
+    let relay = relay(&manifest, args)?;
+
     // Read before the run starts: a half-signed or malformed identity is refused up front.
     let given = boot_id::given(&image, config, args.host_data)?;
     if let Some(line) = given.describe() {
@@ -241,6 +259,7 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
             given: &given,
             snp_host,
             volumes,
+            relay,
         },
         run.dir(),
         &mut app_log,
@@ -354,6 +373,7 @@ struct Chosen<'a> {
     given: &'a boot_id::Given,
     snp_host: Option<SnpHostCaps>,
     volumes: Vec<VolumeDisk>,
+    relay: Option<HttpRelay>,
 }
 
 fn boot_in(
@@ -370,6 +390,7 @@ fn boot_in(
         given,
         snp_host,
         volumes,
+        relay,
     } = chosen;
     let firmware_path = image.firmware();
     let cmdline = String::from_utf8(image.read_cmdline()?)
@@ -494,6 +515,8 @@ fn boot_in(
         }
         None => None,
     };
+    let broker = relay.as_ref().map(|r| r.base().to_owned());
+    session.relay = relay.map(|r| Box::new(r) as Box<dyn Relay>);
     let mut ended = snpkit_qemu::converse_in(vm, &nonce, session);
     let app_log = ended.app_log.take();
     app_log_end.clone_from(&app_log);
@@ -549,6 +572,7 @@ fn boot_in(
             bytes: l.bytes,
             left_out: l.left_out,
         }),
+        broker,
     })
 }
 
@@ -617,6 +641,49 @@ fn nic(network: &snpkit_bundle::ManifestNetwork) -> Nic {
             })
             .collect(),
     }
+}
+
+/// The relay to `--kbs`, checked before anything starts: an image with secrets cannot pass
+/// without a broker, so it is refused here rather than after a boot.
+fn relay(manifest: &Manifest, args: &Args) -> anyhow::Result<Option<HttpRelay>> {
+    let Some(url) = &args.kbs else {
+        if let Some((volume, resource)) = manifest
+            .volumes
+            .iter()
+            .find_map(|v| Some((&v.name, v.kbs.as_ref()?)))
+        {
+            bail!(
+                "{}'s volume {volume} is keyed by a key broker (resource {resource}), and no broker \
+                 was given: pass --kbs URL (see `cargo xtask kbs serve`)",
+                args.recipe
+            );
+        }
+        if let Some(first) = manifest.secrets.first() {
+            let names: Vec<&str> = manifest.secrets.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "{} asks a key broker for {} secret(s) ({}; the first is resource {}), and no broker was given: \
+                 start one (`cargo xtask kbs serve --listen 127.0.0.1:PORT --resources DIR --reference \
+                 images/{}/expected.json`) and pass --kbs http://127.0.0.1:PORT",
+                args.recipe,
+                names.len(),
+                names.join(", "),
+                first.resource,
+                args.recipe
+            );
+        }
+        return Ok(None);
+    };
+    if manifest.secrets.is_empty() && manifest.volumes.iter().all(|v| v.kbs.is_none()) {
+        eprintln!(
+            "note: {} has no [[secrets]]; --kbs {url} will relay nothing",
+            args.recipe
+        );
+    }
+    let relay = HttpRelay::new(url)?;
+    Ok(Some(match &args.relay_capture {
+        Some(path) => relay.capture_to(path)?,
+        None => relay,
+    }))
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.

@@ -82,6 +82,12 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             name: "data".into(),
             size_mib: 16,
             mount: "/var/lib/app".into(),
+            kbs: Some("default/app/volume-key".into()),
+        }],
+        secrets: vec![snpkit_bundle::ManifestSecret {
+            name: "token".into(),
+            resource: "default/secret-hello/token".into(),
+            path: "/run/secrets/token".into(),
         }],
         // Set, so the seeds reach the forwards' strict parser.
         network: Some(snpkit_bundle::ManifestNetwork {
@@ -123,6 +129,7 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
             bytes: 10,
             left_out: 0,
         }),
+        broker: Some("http://127.0.0.1:8080".into()),
     };
     vec![
         ("manifest".into(), manifest.to_json().into_bytes()),
@@ -135,8 +142,8 @@ pub(crate) fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
 pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     use snpkit_wire::certs::{CertEntry, GUID_VCEK};
     use snpkit_wire::frame::{
-        self, AppLog, ErrorMessage, Evidence, LogStream, MAX_APPLOG_CHUNK, Message, Nonce,
-        ReportResponse,
+        self, AppLog, ErrorMessage, Evidence, LogStream, MAX_APPLOG_CHUNK, Message, Method, Nonce,
+        RelayRequest, RelayResponse, ReportResponse,
     };
     let report: Box<[u8; 1184]> = read(&format!("{OAK}cb.report.bin"))?
         .into_boxed_slice()
@@ -180,6 +187,28 @@ pub(crate) fn wire_seeds() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     .cycle()
                     .take(MAX_APPLOG_CHUNK)
                     .collect(),
+            }),
+        ),
+        // The guest's KBS exchanges as the host relays them (issue 11).
+        (
+            "relay-request",
+            Message::RelayRequest(RelayRequest {
+                method: Method::Post,
+                path: "/kbs/v0/attest".into(),
+                cookie: Some("kbs-session-id=5d6e0a2c-3b5f-4e0e-9a49-1e1b2f0c9d11".into()),
+                body: br#"{"runtime-data":{"nonce":"bm9uY2U=","tee-pubkey":{}}}"#.to_vec(),
+            }),
+        ),
+        (
+            "relay-response",
+            Message::RelayResponse(RelayResponse {
+                status: 200,
+                set_cookie: vec![
+                    "kbs-session-id=5d6e0a2c-3b5f-4e0e-9a49-1e1b2f0c9d11; Path=/kbs; HttpOnly"
+                        .into(),
+                ],
+                content_type: "application/json".into(),
+                body: br#"{"nonce":"bm9uY2U=","extra-params":""}"#.to_vec(),
             }),
         ),
     ];

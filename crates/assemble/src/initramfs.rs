@@ -85,7 +85,7 @@ pub(crate) fn initrd(
             .map(|v| Volume {
                 name: v.name.clone(),
                 mount: v.mount.clone(),
-                key: v.key,
+                key: v.key.clone(),
             })
             .collect(),
         secrets: recipe.secrets.iter().map(SecretSpec::init_secret).collect(),

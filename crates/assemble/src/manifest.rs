@@ -2,8 +2,8 @@
 
 use crate::layout::VerityRoot;
 use snpkit_bundle::{
-    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestNetwork, ManifestVolume,
-    VerityMetadata,
+    Artifact, ImageLayout, Input, MANIFEST_SCHEMA, Manifest, ManifestNetwork, ManifestSecret,
+    ManifestVolume, VerityMetadata,
 };
 use snpkit_image::gzip;
 use snpkit_recipe::{Layout, Lock, Recipe};
@@ -53,6 +53,19 @@ pub(crate) fn manifest(
                 name: v.name.clone(),
                 size_mib: v.size_mib,
                 mount: v.mount.clone(),
+                kbs: match &v.key {
+                    snpkit_wire::init::VolumeKey::Kbs(resource) => Some(resource.clone()),
+                    snpkit_wire::init::VolumeKey::Sealed => None,
+                },
+            })
+            .collect(),
+        secrets: recipe
+            .secrets
+            .iter()
+            .map(|s| ManifestSecret {
+                name: s.name.clone(),
+                resource: s.resource.to_string(),
+                path: s.path.clone(),
             })
             .collect(),
         network: recipe.network.as_ref().map(|n| ManifestNetwork {

@@ -58,7 +58,7 @@ pub use launch::{BadHostData, HostData, LaunchProblem, LaunchSpec, MAX_VCPUS};
 pub use limits::Limit;
 pub use manifest::{
     Artifact, ImageLayout, Input, InputKind, MANIFEST_SCHEMA, Manifest, ManifestNetwork,
-    ManifestVolume, VerityMetadata,
+    ManifestSecret, ManifestVolume, VerityMetadata,
 };
 pub use run_dir::{CertName, PartialRun, RunDir, RunId};
 pub use run_record::{RUN_SCHEMA, RunAppLog, RunLaunch, RunRecord, RunSigned};

@@ -43,6 +43,10 @@ pub struct Manifest {
     /// without a network keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ManifestNetwork>,
+    /// The secrets `/init` asks a key broker for (from the recipe's `[[secrets]]`): `boot`
+    /// refuses to start such an image without `--kbs`. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ManifestSecret>,
 }
 
 /// What the host needs of an appliance's network: the guest's address (where QEMU's forwards
@@ -56,6 +60,17 @@ pub struct ManifestNetwork {
     pub forward: Vec<crate::Forward>,
 }
 
+/// A secret of the image: which broker resource, and where the appliance finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSecret {
+    pub name: String,
+    /// `<repository>/<type>/<tag>`.
+    pub resource: String,
+    /// Below `/run/secrets` in the appliance's root.
+    pub path: String,
+}
+
 /// A sealed volume of the image: its file is `volumes/<name>.img`, made `size_mib` large on the
 /// first boot, attached as the virtio disk with serial `snpkit-vol-<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +80,10 @@ pub struct ManifestVolume {
     pub size_mib: u64,
     /// Where the appliance sees it (for people; `/init` reads its own copy in init.json).
     pub mount: String,
+    /// The key broker resource of its key (`key = "kbs:…"`): `boot` needs `--kbs`. Absent for
+    /// sealed volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kbs: Option<String>,
 }
 
 /// Where the appliance lives: in the initramfs, or in a dm-verity root filesystem beside it.
@@ -289,6 +308,7 @@ pub(crate) mod tests {
             }),
             volumes: Vec::new(),
             network: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -370,6 +390,7 @@ pub(crate) mod tests {
             name: "data".into(),
             size_mib: 64,
             mount: "/var/lib/app".into(),
+            kbs: None,
         });
         let json = m.to_json();
         let back = Manifest::from_json(&json).unwrap();

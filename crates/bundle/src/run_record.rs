@@ -55,6 +55,10 @@ pub struct RunRecord {
     /// What arrived of the entry point's output (`appliance.log`), when the run collected it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appliance_log: Option<RunAppLog>,
+    /// The key broker the host relayed the guest's secret requests to (`boot --kbs URL`): its
+    /// URL only, never what passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
 }
 
 /// The size of a run's `appliance.log`, for people and for tests that it arrived whole.
@@ -153,6 +157,7 @@ pub(crate) mod tests {
             signed: None,
             stopped: None,
             appliance_log: None,
+            broker: None,
         }
     }
 

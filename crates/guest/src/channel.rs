@@ -60,6 +60,13 @@ pub struct Greeted {
     found: Found,
 }
 
+impl Greeted {
+    /// The report provider the guest attests with (and asks again for the broker's reports).
+    pub fn provider(&self) -> snpkit_wire::frame::Provider {
+        self.found.provider()
+    }
+}
+
 /// Finds the report provider and says Hello.
 pub fn greet(port: &mut TimedPort, root: &Path) -> Result<Greeted> {
     let found = provider::probe(root, PSP_PORT_WAIT)?;

@@ -6,7 +6,8 @@
 //! (`cmdline.rs`), the dm-verity root (`root.rs`, through device-mapper ioctls in `dm.rs`, with the
 //! parameters from the measured kernel command line), the probe for a report provider
 //! (configfs-tsm, then `/dev/sev-guest`, then the emulated PSP's port — see `provider.rs`), the
-//! conversation with the host on `org.snpkit.attest`, sealed volumes (`volumes.rs`: keys from the
+//! conversation with the host on `org.snpkit.attest`, the recipe's secrets from a key broker
+//! through the host's relay (`secrets.rs`: the KBS handshake, a tmpfs on `/run/secrets`), sealed volumes (`volumes.rs`: keys from the
 //! PSP through `derived_key.rs`, dm-integrity + dm-crypt, the filesystem from `mkfs.rs`), and
 //! the network interfaces (`net.rs`: `lo` always, the NIC with its static address when the image
 //! has a network), and running the entry point as PID 1's child until it ends or the host asks it
@@ -47,6 +48,7 @@ mod provider;
 mod psp;
 mod report;
 mod root;
+mod secrets;
 mod timed;
 mod tsm;
 mod volumes;
@@ -112,9 +114,34 @@ fn session(port: &mut timed::TimedPort, config: &InitConfig) -> Result<()> {
     cmdline::refuse_bypass()?;
     let greeted = channel::greet(port, Path::new("/"))?;
     let mounted = root::prepare(&config.root)?;
+    let provider = greeted.provider();
     let _key = channel::attest(port, greeted)?;
     say!("evidence sent to the host");
-    let volumes = volumes::open(&config.volumes, mounted.dir())?;
+    let needs_broker = !config.secrets.is_empty()
+        || config
+            .volumes
+            .iter()
+            .any(|v| matches!(v.key, snpkit_wire::init::VolumeKey::Kbs(_)));
+    let mut reporter = match needs_broker {
+        true => Some(secrets::Again::probe(provider)?),
+        false => None,
+    };
+    if let Some(reporter) = reporter.as_mut() {
+        let mut transport = secrets::PortTransport::new(port);
+        secrets::provide(&config.secrets, mounted.dir(), &mut transport, reporter)?;
+    }
+    let volumes = {
+        let mut broker_key = |resource: &str| -> Result<zeroize::Zeroizing<Vec<u8>>> {
+            let reporter = reporter
+                .as_mut()
+                .context("no report provider for the broker")?;
+            let resource = snpkit_kbs::ResourcePath::parse(resource)?;
+            let mut transport = secrets::PortTransport::new(port);
+            let secret = secrets::fetch(&mut transport, reporter, &resource)?;
+            Ok(zeroize::Zeroizing::new(secret.expose().to_vec()))
+        };
+        volumes::open(&config.volumes, mounted.dir(), &mut broker_key)?
+    };
     root::switch(mounted)?;
     let program = config
         .entry

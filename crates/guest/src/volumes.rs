@@ -74,9 +74,29 @@ struct Platform {
     committed_tcb: u64,
 }
 
+/// A key from the key broker for a `kbs:` volume: the resource's bytes, wiped when dropped.
+pub type BrokerKey<'a> = &'a mut dyn FnMut(&str) -> Result<zeroize::Zeroizing<Vec<u8>>>;
+
+/// How one volume is keyed.
+enum Keying<'a> {
+    Sealed(&'a Platform),
+    /// The broker's key (at least [`volume::MIN_BROKER_KEY_LEN`] bytes).
+    Broker(zeroize::Zeroizing<Vec<u8>>),
+}
+
+impl Keying<'_> {
+    fn source(&self) -> volume::KeySource {
+        match self {
+            Keying::Sealed(_) => volume::KeySource::Sealed,
+            Keying::Broker(_) => volume::KeySource::Kbs,
+        }
+    }
+}
+
 /// Opens (formats on first boot) every volume and mounts it under `root`, the appliance's root
-/// as it is mounted now (`/`, or `/sysroot` before the switch).
-pub fn open(volumes: &[Volume], root: &Path) -> Result<Opened> {
+/// as it is mounted now (`/`, or `/sysroot` before the switch). `broker` fetches the keys of
+/// `kbs:` volumes (through the same KBS client as the secrets).
+pub fn open(volumes: &[Volume], root: &Path, broker: BrokerKey<'_>) -> Result<Opened> {
     let mut opened = Opened::default();
     if volumes.is_empty() {
         return Ok(opened);
@@ -94,11 +114,34 @@ pub fn open(volumes: &[Volume], root: &Path) -> Result<Opened> {
             );
         }
     }
-    let platform = Platform::probe()?;
+    let platform = if volumes.iter().any(|v| v.key == VolumeKey::Sealed) {
+        Some(Platform::probe()?)
+    } else {
+        None
+    };
     let control = dm::open_control(Path::new("/dev"), Path::new("/sys")).context("volumes")?;
     for v in volumes {
-        let one = open_one(&control, &platform, v, root)
-            .with_context(|| format!("volume '{}'", v.name))?;
+        let keying = match (&v.key, &platform) {
+            (VolumeKey::Sealed, Some(platform)) => Keying::Sealed(platform),
+            (VolumeKey::Sealed, None) => bail!("volume '{}': no PSP probed", v.name),
+            (VolumeKey::Kbs(resource), _) => {
+                let key = broker(resource).with_context(|| {
+                    format!("volume '{}': its key from the broker ({resource})", v.name)
+                })?;
+                if key.len() < volume::MIN_BROKER_KEY_LEN {
+                    bail!(
+                        "volume '{}': the broker's key {resource} is {} bytes; a volume key is at least {}",
+                        v.name,
+                        key.len(),
+                        volume::MIN_BROKER_KEY_LEN
+                    );
+                }
+                say!("volume {}: key released by the broker ({resource})", v.name);
+                Keying::Broker(key)
+            }
+        };
+        let one =
+            open_one(&control, &keying, v, root).with_context(|| format!("volume '{}'", v.name))?;
         opened.volumes.push(one);
     }
     Ok(opened)
@@ -206,10 +249,7 @@ fn find_disk(name: &str) -> Result<Disk> {
     }
 }
 
-fn open_one(control: &File, platform: &Platform, v: &Volume, root: &Path) -> Result<OpenVolume> {
-    match v.key {
-        VolumeKey::Sealed => {}
-    }
+fn open_one(control: &File, keying: &Keying, v: &Volume, root: &Path) -> Result<OpenVolume> {
     let disk = find_disk(&v.name)?;
     let raw = OpenOptions::new()
         .read(true)
@@ -224,9 +264,9 @@ fn open_one(control: &File, platform: &Platform, v: &Volume, root: &Path) -> Res
         .with_context(|| format!("reading the header of {}", disk.path.display()))?;
     let names = DmNames::for_volume(&v.name);
     let crypt = match volume::decode(&first) {
-        Ok(volume::Found::Blank) => format(control, platform, &v.name, &disk, &raw, &names)?,
+        Ok(volume::Found::Blank) => format(control, keying, &v.name, &disk, &raw, &names)?,
         Ok(volume::Found::Header(header, kcv)) => {
-            open_existing(control, platform, &v.name, &disk, &header, &kcv, &names)?
+            open_existing(control, keying, &v.name, &disk, &header, &kcv, &names)?
         }
         Err(e) => bail!(
             "{} (serial {}) has no usable volume header: {e}; nothing was written to it",
@@ -289,7 +329,7 @@ impl DmNames {
 /// First boot: dm-integrity, dm-crypt, the filesystem, then the header.
 fn format(
     control: &File,
-    platform: &Platform,
+    keying: &Keying,
     name: &str,
     disk: &Disk,
     raw: &File,
@@ -300,9 +340,16 @@ fn format(
         disk.path.display(),
         disk.bytes >> 20
     );
-    let tcb = platform.committed_tcb;
-    let psp_key = platform.keys.derive(&sealing_request(tcb))?;
-    let keys = volume::volume_keys(&psp_key, name, &volume::salt_for(name));
+    let salt = volume::salt_for(name);
+    let keys = match keying {
+        Keying::Sealed(platform) => {
+            let psp_key = platform
+                .keys
+                .derive(&sealing_request(platform.committed_tcb))?;
+            volume::volume_keys(&psp_key, name, &salt)
+        }
+        Keying::Broker(key) => volume::broker_volume_keys(key, name, &salt),
+    };
     // dm-integrity formats its superblock and journal on a zeroed area when it is first loaded;
     // a one-block table is enough for it to say how much it provides.
     dm::create_writable(
@@ -342,23 +389,34 @@ fn format(
         },
     )
     .context("making the filesystem")?;
-    let header = Header::sealed(
-        name,
-        key_select_word(),
-        0,
-        SEALED_FIELDS,
-        tcb,
-        disk.bytes,
-        data_sectors,
-    );
+    let (header, bound) = match keying {
+        Keying::Sealed(platform) => {
+            let tcb = platform.committed_tcb;
+            (
+                Header::sealed(
+                    name,
+                    key_select_word(),
+                    0,
+                    SEALED_FIELDS,
+                    tcb,
+                    disk.bytes,
+                    data_sectors,
+                ),
+                format!("bound to {SEALED_FIELDS} at TCB {tcb:#018x}"),
+            )
+        }
+        Keying::Broker(_) => (
+            Header::from_broker(name, disk.bytes, data_sectors),
+            "keyed by the broker's key".to_owned(),
+        ),
+    };
     raw.write_all_at(&header.encode(&keys), 0)
         .and_then(|()| raw.sync_all())
         .context("writing the volume header")?;
     say!(
-        "volume {name}: formatted: {} blocks of 4 KiB, {} inodes, bound to {} at TCB {tcb:#018x}",
+        "volume {name}: formatted: {} blocks of 4 KiB, {} inodes, {bound}",
         geometry.blocks,
         geometry.inodes(),
-        SEALED_FIELDS
     );
     Ok(crypt)
 }
@@ -366,7 +424,7 @@ fn format(
 /// Later boots: check the binding and the key check value, then the devices.
 fn open_existing(
     control: &File,
-    platform: &Platform,
+    keying: &Keying,
     name: &str,
     disk: &Disk,
     header: &Header,
@@ -381,6 +439,35 @@ fn open_existing(
             header.name
         );
     }
+    if header.source != keying.source() {
+        bail!(
+            "the volume's header says its key comes from {}, and this image's init config says \
+             from {}: another image's volume, or one the host swapped in; nothing was written to it",
+            header.source.name(),
+            keying.source().name()
+        );
+    }
+    if header.volume_bytes != disk.bytes {
+        bail!(
+            "the volume was formatted at {} bytes but its disk now holds {}: the host changed the \
+             file's size; nothing was written to it",
+            header.volume_bytes,
+            disk.bytes
+        );
+    }
+    let platform = match keying {
+        Keying::Broker(key) => {
+            let keys = volume::broker_volume_keys(key, name, &header.salt);
+            if !header.key_matches(&keys, kcv) {
+                bail!(
+                    "the key does not match: the broker released a key other than the one this \
+                     volume was formatted with; it was left untouched"
+                );
+            }
+            return stack(control, disk, header.data_sectors, &keys, names);
+        }
+        Keying::Sealed(platform) => platform,
+    };
     if header.fields != SEALED_FIELDS || header.key_select != key_select_word() || header.vmpl != 0
     {
         bail!(
@@ -391,14 +478,6 @@ fn open_existing(
             header.key_select,
             header.vmpl,
             SEALED_FIELDS
-        );
-    }
-    if header.volume_bytes != disk.bytes {
-        bail!(
-            "the volume was formatted at {} bytes but its disk now holds {}: the host changed the \
-             file's size; nothing was written to it",
-            header.volume_bytes,
-            disk.bytes
         );
     }
     let committed = platform.committed_tcb;

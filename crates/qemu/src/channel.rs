@@ -3,9 +3,11 @@
 //! is bounded by `snpkit_wire`'s limit, and anything off-protocol ends the conversation with an
 //! error that says what arrived.
 
+use crate::relay::Relay;
 use snpkit_wire::frame::{
     self, AppLog, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, Hello, Kind,
-    Message, Nonce, RawKeyRequest, ReadError, ReportRequest, ReportResponse, WriteError,
+    MAX_ERROR_LEN, Message, Nonce, RawKeyRequest, ReadError, ReportRequest, ReportResponse,
+    WriteError,
 };
 use snpkit_wire::keyreq::KeyResponse;
 use std::io::{self, Read, Write};
@@ -184,20 +186,38 @@ pub fn attest(channel: &mut GuestChannel, nonce: &Nonce) -> Result<Attested, Cha
 /// whatever QEMU's exit status says. Dropping the channel afterwards is the guest's signal that
 /// the message arrived (it waits for that hang-up before powering off).
 pub fn finish(channel: &mut GuestChannel) -> Result<Finished, ChannelError> {
-    finish_logging(channel, &mut |_| {})
+    finish_with(channel, &mut |_| {}, None)
 }
 
 /// As [`finish`], handing each `AppLog` frame that comes first (the entry point's output while it
-/// runs) to `log`.
-pub fn finish_logging(
+/// runs) to `log`, and relaying the guest's key-broker requests through `relay` meanwhile (one
+/// [`RelayResponse`] per request, or an error message saying why there is none). Without a relay,
+/// each request is answered with an error naming `--kbs`.
+pub fn finish_with(
     channel: &mut GuestChannel,
     log: &mut dyn FnMut(&AppLog),
+    mut relay: Option<&mut dyn Relay>,
 ) -> Result<Finished, ChannelError> {
     loop {
         match channel.receive("the guest's final status")? {
             Message::AppLog(frame) => log(&frame),
             Message::Finished(end) => return Ok(end),
             Message::Error(ErrorMessage(message)) => return Err(ChannelError::Guest { message }),
+            Message::RelayRequest(request) => {
+                let answer = match relay.as_deref_mut() {
+                    Some(relay) => relay.exchange(&request),
+                    None => Err(format!(
+                        "the guest asked to reach a key broker ({} {}), but this boot was given none: pass --kbs URL",
+                        request.method.as_str(),
+                        request.path
+                    )),
+                };
+                let message = match answer {
+                    Ok(response) => Message::RelayResponse(response),
+                    Err(why) => Message::Error(ErrorMessage(clip(why))),
+                };
+                channel.send("the broker's answer", &message)?;
+            }
             other => {
                 return Err(ChannelError::Unexpected {
                     expected: "Finished",
@@ -209,7 +229,7 @@ pub fn finish_logging(
 }
 
 /// Sends the guest [`Message::Stop`] on a second handle of the attest connection, so it can be
-/// sent while another thread waits in [`finish_logging`].
+/// sent while another thread waits in [`finish_with`].
 pub struct Stopper {
     stream: UnixStream,
 }
@@ -241,6 +261,18 @@ impl GuestChannel {
             })?;
         Ok(Stopper { stream })
     }
+}
+
+/// An error text cut to what an error frame carries.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_ERROR_LEN {
+        let mut end = MAX_ERROR_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// What the guest asks the emulated PSP.
@@ -394,7 +426,7 @@ mod tests {
         }
         frame::write_message(&mut guest, &Message::Finished(Finished::Signaled(15))).unwrap();
         let mut got = Vec::new();
-        let end = finish_logging(&mut host, &mut |l| got.extend_from_slice(&l.bytes)).unwrap();
+        let end = finish_with(&mut host, &mut |l| got.extend_from_slice(&l.bytes), None).unwrap();
         assert_eq!(
             (end, &got[..]),
             (Finished::Signaled(15), &b"one\ntwo\n"[..])
@@ -408,7 +440,7 @@ mod tests {
             .write_all(&frame::encode_raw(Kind::AppLog, &[9, b'x']).unwrap())
             .unwrap();
         assert!(matches!(
-            finish_logging(&mut host, &mut |_| {}),
+            finish_with(&mut host, &mut |_| {}, None),
             Err(ChannelError::Malformed {
                 source: FrameError::UnknownLogStream { found: 9 },
                 ..

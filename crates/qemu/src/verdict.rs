@@ -12,7 +12,8 @@
 //! decides on it without a process, so every branch is tested below without booting.
 
 use crate::applog::{AppLogEnd, AppLogSink};
-use crate::channel::{Attested, ChannelError, attest, finish_logging};
+use crate::channel::{Attested, ChannelError, attest, finish_with};
+use crate::relay::Relay;
 use crate::supervise::{ConsoleEnd, Outcome, Vm};
 use snpkit_wire::frame::{Finished, Nonce};
 use std::fmt;
@@ -47,6 +48,9 @@ pub struct Session {
     pub attested: Option<Sender<()>>,
     /// A message here, at any time after the guest attested, sends it `Stop`.
     pub stop: Option<Receiver<()>>,
+    /// Where the guest's key-broker requests go once it has attested (`boot --kbs`); without
+    /// one, each is answered with an error naming `--kbs`.
+    pub relay: Option<Box<dyn Relay>>,
 }
 
 /// How many of the appliance log's last lines a run keeps for people.
@@ -72,6 +76,7 @@ pub fn converse_in(mut vm: Vm, nonce: &Nonce, session: Session) -> RunEnd {
         mut app_log,
         attested: announce,
         stop,
+        mut relay,
     } = session;
     let conversation = vm.attest_channel().map(|mut ch| {
         let stop_sent = stop_sent.clone();
@@ -94,11 +99,19 @@ pub fn converse_in(mut vm: Vm, nonce: &Nonce, session: Session) -> RunEnd {
                     Err(e) => return (Ok((attested, Err(e))), app_log),
                 }
             }
-            let end = finish_logging(&mut ch, &mut |frame| {
-                if let Some(sink) = app_log.as_mut() {
-                    sink.take(frame);
-                }
-            });
+            let relay: Option<&mut dyn Relay> = match relay.as_mut() {
+                Some(r) => Some(r.as_mut()),
+                None => None,
+            };
+            let end = finish_with(
+                &mut ch,
+                &mut |frame| {
+                    if let Some(sink) = app_log.as_mut() {
+                        sink.take(frame);
+                    }
+                },
+                relay,
+            );
             (Ok((attested, end)), app_log)
         })
     });

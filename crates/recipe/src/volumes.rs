@@ -10,10 +10,8 @@
 //! key = "sealed"       # derived in the guest from the chip, this image and its policy
 //! ```
 //!
-//! `key = "kbs:<repo>/<type>/<tag>"` (a key the secret-release broker of issue 11 hands out, so a
-//! volume survives image updates) is spelled out here so the recipe format does not change when
-//! it lands, but it is refused until then: a recipe must not build into an image whose volume
-//! cannot be opened.
+//! `key = "kbs:<repo>/<type>/<tag>"`: a key (32 bytes or more) the key broker releases to the
+//! attested guest (issue 11, `boot --kbs`), so a volume survives image updates the broker admits.
 //!
 //! Every check runs when the recipe is read, so `cargo xtask lock` and `cargo xtask build` refuse
 //! the same tables.
@@ -31,7 +29,7 @@ pub const MIN_VOLUME_MIB: u64 = 16;
 /// (unwritten blocks have no tag and read as I/O errors), which takes minutes beyond this.
 pub const MAX_VOLUME_MIB: u64 = 1 << 20;
 
-/// Where `kbs:` keys will come from, for the refusal.
+/// The prefix of a key released by a key broker.
 const KBS_PREFIX: &str = "kbs:";
 
 /// Paths the kernel or `/init` own in the running appliance: a volume over one would hide it.
@@ -144,16 +142,18 @@ fn key_source(spelled: &str) -> Result<VolumeKey, (String, String)> {
         return Ok(VolumeKey::Sealed);
     }
     if let Some(path) = spelled.strip_prefix(KBS_PREFIX) {
-        return Err((
-            format!(
-                "key {spelled:?}: keys from the secret-release broker (kbs:{path}) are not supported yet: they come with issue 11's broker"
-            ),
-            "use key = \"sealed\" for now (bound to this image on this chip: an image update cannot open the volume)".into(),
-        ));
+        return match snpkit_kbs::ResourcePath::parse(path) {
+            Ok(resource) => Ok(VolumeKey::Kbs(resource.to_string())),
+            Err(e) => Err((
+                format!("key {spelled:?}: {e}"),
+                "write key = \"kbs:<repository>/<type>/<tag>\", the broker resource that holds the volume's key (32 bytes or more)".into(),
+            )),
+        };
     }
     Err((
         format!("{spelled:?} is not a key source"),
-        "use key = \"sealed\" (derived in the guest from the chip, the measurement and the policy)"
+        "use key = \"sealed\" (derived in the guest from the chip, the measurement and the policy) \
+         or key = \"kbs:<repository>/<type>/<tag>\" (released by a key broker, `boot --kbs`)"
             .into(),
     ))
 }

@@ -42,7 +42,7 @@ fn volumes_parse_into_checked_specs() {
     assert_eq!(r.volumes.len(), 2);
     let data = r.volume("data").unwrap();
     assert_eq!(
-        (data.size_mib, data.mount.as_str(), data.key),
+        (data.size_mib, data.mount.as_str(), data.key.clone()),
         (64, "/var/lib/app", VolumeKey::Sealed)
     );
     assert_eq!(data.size_bytes(), 64 << 20);
@@ -130,17 +130,19 @@ fn mount_points_are_normalised_own_folders() {
 }
 
 #[test]
-fn kbs_keys_are_reserved_and_refused_for_now() {
-    let err = refused(
-        &table("data", 64, "/data", "kbs:default/key/data"),
-        &[
-            "volumes[0].key",
-            "not supported yet",
-            "issue 11",
-            "key = \"sealed\"",
-        ],
+fn kbs_keys_name_a_broker_resource() {
+    let recipe = parse(&table("data", 64, "/data", "kbs:default/key/data")).unwrap();
+    assert_eq!(
+        recipe.volumes[0].key,
+        VolumeKey::Kbs("default/key/data".into())
     );
-    assert!(err.contains("kbs:default/key/data"), "{err}");
+    for bad in ["kbs:default/key", "kbs:a/../b", "kbs:"] {
+        let err = refused(
+            &table("data", 64, "/data", bad),
+            &["volumes[0].key", "kbs:<repository>/<type>/<tag>"],
+        );
+        assert!(err.contains(bad), "{err}");
+    }
     for bad in ["Sealed", "", "tpm", "kbs"] {
         refused(
             &table("data", 64, "/data", bad),

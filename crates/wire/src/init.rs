@@ -86,12 +86,16 @@ pub struct Volume {
 }
 
 /// Where a volume's key comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VolumeKey {
     /// MSG_KEY_REQ: root VCEK, guest policy | measurement | TCB version, then HKDF per volume.
     /// Bound to this image on this chip: an image update or a move needs the volume re-keyed.
     Sealed,
+    /// A key of at least 32 bytes the key broker releases to the attested guest (resource
+    /// `<repo>/<type>/<tag>`), then HKDF per volume: whichever image the broker's rule admits
+    /// opens the volume, so it survives image updates.
+    Kbs(String),
 }
 
 /// One secret: a KBS resource written to a file of a tmpfs in the appliance's root.

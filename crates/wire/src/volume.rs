@@ -30,7 +30,7 @@
 //! |-------:|-----:|-------|
 //! | 0x000 | 8 | magic `SNPKVOL\0` |
 //! | 0x008 | 2 | header version, 1 |
-//! | 0x00A | 1 | key source: 1 = sealed (MSG_KEY_REQ) |
+//! | 0x00A | 1 | key source: 1 = sealed (MSG_KEY_REQ), 2 = a key broker (KBS resource; the MSG_KEY_REQ fields are zero) |
 //! | 0x00B | 1 | cipher: 1 = dm-crypt `capi:aegis128-random` over dm-integrity (32-byte tags), 4 KiB blocks |
 //! | 0x00C | 4 | reserved, zero |
 //! | 0x010 | 4 | MSG_KEY_REQ's first word the key was derived with (root key, KEY_SEL) |
@@ -100,6 +100,17 @@ const CHECKSUM_AT: usize = 0x1E0;
 pub enum KeySource {
     /// MSG_KEY_REQ: bound to this image on this chip.
     Sealed = 1,
+    /// A key the key broker released to the attested guest (issue 11).
+    Kbs = 2,
+}
+
+impl KeySource {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeySource::Sealed => "sealed (MSG_KEY_REQ)",
+            KeySource::Kbs => "a key broker",
+        }
+    }
 }
 
 /// The encryption under the filesystem.
@@ -244,9 +255,23 @@ impl fmt::Debug for VolumeKeys {
 
 /// HKDF-SHA-256 from the PSP's key, with the volume's salt and name.
 pub fn volume_keys(psp_key: &DerivedKey, name: &str, salt: &[u8; 32]) -> VolumeKeys {
-    let hk = Hkdf::<Sha256>::new(Some(salt), &psp_key.0);
+    hkdf_keys(&psp_key.0, b"snpkit sealed volume v1\0", name, salt)
+}
+
+/// Shortest key a broker may release for a volume.
+pub const MIN_BROKER_KEY_LEN: usize = 32;
+
+/// HKDF-SHA-256 from a key broker's key (at least [`MIN_BROKER_KEY_LEN`] bytes; the caller
+/// checks), with the volume's salt and name, under its own label: a broker key and a PSP key of
+/// the same bytes give different volume keys.
+pub fn broker_volume_keys(broker_key: &[u8], name: &str, salt: &[u8; 32]) -> VolumeKeys {
+    hkdf_keys(broker_key, b"snpkit kbs volume v1\0", name, salt)
+}
+
+fn hkdf_keys(ikm: &[u8], label: &[u8], name: &str, salt: &[u8; 32]) -> VolumeKeys {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
     let info = |purpose: &str| {
-        let mut i = b"snpkit sealed volume v1\0".to_vec();
+        let mut i = label.to_vec();
         i.extend_from_slice(name.as_bytes());
         i.push(0);
         i.extend_from_slice(purpose.as_bytes());
@@ -294,6 +319,14 @@ impl Header {
             name: name.into(),
             uuid: uuid_for(name),
             salt: salt_for(name),
+        }
+    }
+
+    /// The header of a new volume keyed by a key broker: no MSG_KEY_REQ binding.
+    pub fn from_broker(name: &str, volume_bytes: u64, data_sectors: u64) -> Header {
+        Header {
+            source: KeySource::Kbs,
+            ..Header::sealed(name, 0, 0, FieldSelect::NONE, 0, volume_bytes, data_sectors)
         }
     }
 
@@ -371,6 +404,7 @@ pub fn decode(block: &[u8]) -> Result<Found, HeaderError> {
     }
     let source = match block[0x0A] {
         1 => KeySource::Sealed,
+        2 => KeySource::Kbs,
         found => {
             return Err(HeaderError::Unknown {
                 field: "key source",
@@ -583,6 +617,31 @@ mod tests {
         assert!(h.key_matches(&k, &kcv));
         assert!(!h.key_matches(&keys(2), &kcv), "another key");
         assert_eq!(decode(&vec![0; HEADER_LEN]).unwrap(), Found::Blank);
+    }
+
+    #[test]
+    fn a_broker_keyed_header_records_its_source_and_its_keys_are_their_own() {
+        let broker_key = [1u8; 40];
+        let k = broker_volume_keys(&broker_key, "data", &salt_for("data"));
+        let h = Header::from_broker("data", 64 << 20, 120_000);
+        let block = h.encode(&k);
+        assert_eq!(block[0x0A], 2, "key source 2: a key broker");
+        let Found::Header(back, kcv) = decode(&block).unwrap() else {
+            panic!("not a header")
+        };
+        assert_eq!(back.source, KeySource::Kbs);
+        assert_eq!((back.key_select, back.vmpl, back.tcb_version), (0, 0, 0));
+        assert!(back.key_matches(&k, &kcv));
+        // The same 32 bytes as a PSP key and as a broker key give different volume keys.
+        let as_psp = keys(1);
+        let as_broker = broker_volume_keys(&[1u8; 32], "data", &salt_for("data"));
+        assert!(!back.key_matches(&as_psp, &kcv));
+        assert_ne!(as_psp.data, as_broker.data);
+        let other_volume = broker_volume_keys(&broker_key, "logs", &salt_for("data"));
+        assert!(
+            !back.key_matches(&other_volume, &kcv),
+            "HKDF per volume name"
+        );
     }
 
     #[test]

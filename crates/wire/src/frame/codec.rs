@@ -1,6 +1,7 @@
 //! Frames as bytes: the header check, strict decoding of every payload, encoding, and reading
 //! and writing whole frames on a stream (see the layout table in [`super`]).
 
+use super::relay::{self, Method, RelayError, RelayRequest, RelayResponse};
 use super::{
     AppLog, EncodeError, ErrorMessage, Evidence, FRAME_VERSION, Finished, FrameError, HEADER_LEN,
     Hello, Kind, LogStream, MAGIC, MAX_APPLOG_CHUNK, MAX_ERROR_LEN, MAX_PAYLOAD_LEN, MAX_VMPL,
@@ -137,6 +138,49 @@ pub fn decode_payload(kind: Kind, payload: &[u8]) -> Result<Message, FrameError>
                 bytes: r.rest.to_vec(),
             })
         }
+        Kind::RelayRequest => {
+            let method = r.u8()?;
+            let method =
+                Method::from_byte(method).ok_or(FrameError::Relay(RelayError::UnknownMethod {
+                    found: method,
+                }))?;
+            let path = r.text16("path")?;
+            let cookie = r.text16("cookie")?;
+            let body = r.bytes32()?;
+            r.finish()?;
+            let request = RelayRequest {
+                method,
+                path,
+                cookie: (!cookie.is_empty()).then_some(cookie),
+                body,
+            };
+            request.check().map_err(FrameError::Relay)?;
+            Message::RelayRequest(request)
+        }
+        Kind::RelayResponse => {
+            let status = r.u16()?;
+            let count = usize::from(r.u8()?);
+            if count > relay::MAX_SET_COOKIES {
+                return Err(FrameError::Relay(RelayError::TooManyCookies {
+                    found: count,
+                }));
+            }
+            let mut set_cookie = Vec::with_capacity(count);
+            for _ in 0..count {
+                set_cookie.push(r.text16("Set-Cookie")?);
+            }
+            let content_type = r.text16("content type")?;
+            let body = r.bytes32()?;
+            r.finish()?;
+            let response = RelayResponse {
+                status,
+                set_cookie,
+                content_type,
+                body,
+            };
+            response.check().map_err(FrameError::Relay)?;
+            Message::RelayResponse(response)
+        }
         Kind::ReportRequest => {
             r.exact_len(68)?;
             let report_data = r.array::<64>()?;
@@ -209,6 +253,21 @@ impl<'a> Cursor<'a> {
 
     fn u32(&mut self) -> Result<u32, FrameError> {
         Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    /// `len: u16` and that many bytes of text (bounded before anything is copied).
+    fn text16(&mut self, field: &'static str) -> Result<String, FrameError> {
+        let len = usize::from(self.u16()?);
+        if len > relay::MAX_HEADER_VALUE_LEN {
+            return Err(FrameError::Relay(RelayError::FieldTooLong { field, len }));
+        }
+        relay::text(self.take(len)?, field)
+    }
+
+    /// `len: u32` and that many bytes (the payload is bounded, so `take` bounds the length).
+    fn bytes32(&mut self) -> Result<Vec<u8>, FrameError> {
+        let len = self.u32()? as usize;
+        Ok(self.take(len)?.to_vec())
     }
 
     fn report(&mut self) -> Result<Box<[u8; REPORT_LEN]>, FrameError> {
@@ -310,6 +369,23 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, EncodeError> {
             }
             payload.push(log.stream as u8);
             payload.extend_from_slice(&log.bytes);
+        }
+        Message::RelayRequest(r) => {
+            r.check().map_err(EncodeError::Relay)?;
+            payload.push(r.method as u8);
+            relay::put_text16(&mut payload, &r.path);
+            relay::put_text16(&mut payload, r.cookie.as_deref().unwrap_or_default());
+            relay::put_bytes32(&mut payload, &r.body);
+        }
+        Message::RelayResponse(r) => {
+            r.check().map_err(EncodeError::Relay)?;
+            payload.extend_from_slice(&r.status.to_le_bytes());
+            payload.push(r.set_cookie.len() as u8);
+            for value in &r.set_cookie {
+                relay::put_text16(&mut payload, value);
+            }
+            relay::put_text16(&mut payload, &r.content_type);
+            relay::put_bytes32(&mut payload, &r.body);
         }
         Message::ReportRequest(r) => {
             payload.extend_from_slice(&r.report_data);

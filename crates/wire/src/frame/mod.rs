@@ -25,10 +25,17 @@
 //! or powers off early never sends it, and QEMU's exit status cannot tell those apart. On
 //! `org.snpkit.emulated-psp`: guest → [`ReportRequest`], host → [`ReportResponse`] or [`ErrorMessage`];
 //! guest → [`RawKeyRequest`] (MSG_KEY_REQ), host → [`KeyResponse`] (MSG_KEY_RSP) or [`ErrorMessage`].
+//!
+//! Between `Evidence` and `Finished`, a guest whose image asks for secrets sends
+//! [`RelayRequest`]s, each answered by one [`RelayResponse`] (or an [`ErrorMessage`] saying why
+//! the host could not relay it: no broker given, broker down, slow or too large); see [`relay`].
 
 mod codec;
+pub mod relay;
 #[cfg(test)]
 mod tests;
+
+pub use relay::{Method, RelayError, RelayRequest, RelayResponse};
 
 pub use codec::{
     Header, decode, decode_payload, encode, encode_raw, parse_header, read_message, write_message,
@@ -78,6 +85,8 @@ pub enum Kind {
     Finished = 5,
     Stop = 6,
     AppLog = 7,
+    RelayRequest = 8,
+    RelayResponse = 9,
     ReportRequest = 16,
     ReportResponse = 17,
     KeyRequest = 18,
@@ -94,6 +103,8 @@ impl Kind {
             5 => Kind::Finished,
             6 => Kind::Stop,
             7 => Kind::AppLog,
+            8 => Kind::RelayRequest,
+            9 => Kind::RelayResponse,
             16 => Kind::ReportRequest,
             17 => Kind::ReportResponse,
             18 => Kind::KeyRequest,
@@ -280,6 +291,8 @@ pub enum Message {
     /// Host → guest: stop the appliance and power off cleanly. Payload: empty.
     Stop,
     AppLog(AppLog),
+    RelayRequest(RelayRequest),
+    RelayResponse(RelayResponse),
     ReportRequest(ReportRequest),
     ReportResponse(ReportResponse),
     KeyRequest(RawKeyRequest),
@@ -297,6 +310,8 @@ impl Message {
             Message::Finished(_) => Kind::Finished,
             Message::Stop => Kind::Stop,
             Message::AppLog(_) => Kind::AppLog,
+            Message::RelayRequest(_) => Kind::RelayRequest,
+            Message::RelayResponse(_) => Kind::RelayResponse,
             Message::ReportRequest(_) => Kind::ReportRequest,
             Message::ReportResponse(_) => Kind::ReportResponse,
             Message::KeyRequest(_) => Kind::KeyRequest,
@@ -356,6 +371,8 @@ pub enum FrameError {
     UnknownLogStream { found: u8 },
     #[error("AppLog carries {found} bytes; a chunk is 1 to {MAX_APPLOG_CHUNK} bytes")]
     AppLogSize { found: usize },
+    #[error(transparent)]
+    Relay(RelayError),
 }
 
 /// Why a message could not be read from a stream.
@@ -380,6 +397,8 @@ pub enum EncodeError {
     TooManyCerts { kind: Kind, found: usize },
     #[error("AppLog would carry {found} bytes; a chunk is 1 to {MAX_APPLOG_CHUNK} bytes")]
     AppLogSize { found: usize },
+    #[error(transparent)]
+    Relay(RelayError),
 }
 
 /// Why a message could not be written to a stream.

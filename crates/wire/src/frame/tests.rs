@@ -465,3 +465,193 @@ fn stop_and_applog_layouts_and_bounds() {
         assert_eq!(encode(&too), Err(EncodeError::AppLogSize { found: n }));
     }
 }
+
+fn relay_request() -> RelayRequest {
+    RelayRequest {
+        method: Method::Post,
+        path: "/kbs/v0/attest".into(),
+        cookie: Some("kbs-session-id=0123-abcd".into()),
+        body: br#"{"tee-evidence":{}}"#.to_vec(),
+    }
+}
+
+fn relay_response() -> RelayResponse {
+    RelayResponse {
+        status: 200,
+        set_cookie: vec!["kbs-session-id=0123-abcd; Path=/kbs; HttpOnly".into()],
+        content_type: "application/json".into(),
+        body: br#"{"nonce":"bm9uY2U=","extra-params":""}"#.to_vec(),
+    }
+}
+
+#[test]
+fn relay_frames_round_trip_at_their_limits() {
+    let mut get = relay_request();
+    get.method = Method::Get;
+    get.path = "/kbs/v0/resource/default/secret-hello/tok%20en".into();
+    get.cookie = None;
+    get.body.clear();
+    let mut full = relay_response();
+    full.set_cookie = vec!["a".repeat(relay::MAX_HEADER_VALUE_LEN); relay::MAX_SET_COOKIES];
+    full.content_type = "b".repeat(relay::MAX_HEADER_VALUE_LEN);
+    full.body = vec![0xee; relay::MAX_RELAY_BODY_LEN];
+    let mut big_request = relay_request();
+    big_request.path = format!("/kbs/v0/{}", "c".repeat(relay::MAX_HEADER_VALUE_LEN - 8));
+    big_request.cookie = Some("d".repeat(relay::MAX_HEADER_VALUE_LEN));
+    big_request.body = vec![1; relay::MAX_RELAY_BODY_LEN];
+    for message in [
+        Message::RelayRequest(relay_request()),
+        Message::RelayRequest(get),
+        Message::RelayRequest(big_request),
+        Message::RelayResponse(relay_response()),
+        Message::RelayResponse(full),
+    ] {
+        let frame = encode(&message).unwrap();
+        assert!(frame.len() <= MAX_FRAME_LEN);
+        assert_eq!(decode(&frame).unwrap(), message);
+        assert_eq!(read_message(&mut &frame[..]).unwrap(), message);
+    }
+    let frame = encode(&Message::RelayRequest(relay_request())).unwrap();
+    assert_eq!(frame[5], 8);
+    assert_eq!(frame[12], 2);
+    assert_eq!(&frame[13..15], &14u16.to_le_bytes());
+    assert_eq!(&frame[15..29], b"/kbs/v0/attest");
+    assert_eq!(
+        encode(&Message::RelayResponse(relay_response())).unwrap()[5],
+        9
+    );
+}
+
+#[test]
+fn relay_paths_outside_the_broker_tree_are_refused() {
+    for (path, says) in [
+        ("/kbs/v0/auth", None),
+        ("/kbs/v0/resource/a/b/c%2Ed", None),
+        ("/kbs/v1/auth", Some("not under /kbs/v0/")),
+        ("/admin", Some("not under /kbs/v0/")),
+        ("/kbs/v0/../admin", Some(". or .. segment")),
+        ("/kbs/v0/%2e%2E/admin", Some(". or .. segment")),
+        ("/kbs/v0/./auth", Some(". or .. segment")),
+        ("/kbs/v0/a//b", Some("empty segment")),
+        ("/kbs/v0/", Some("empty segment")),
+        ("/kbs/v0/a%2fb", Some("slash")),
+        ("/kbs/v0/a%5Cb", Some("slash")),
+        ("/kbs/v0/a%0d%0aHost:x", Some("control")),
+        ("/kbs/v0/a%zz", Some("two hex digits")),
+        ("/kbs/v0/a%2", Some("two hex digits")),
+        ("/kbs/v0/auth?x=1", Some("other than letters")),
+        ("/kbs/v0/auth#x", Some("other than letters")),
+        ("/kbs/v0/a b", Some("other than letters")),
+        ("/kbs/v0/\u{e9}", Some("other than letters")),
+    ] {
+        let got = relay::check_path(path);
+        match says {
+            None => assert_eq!(got, Ok(()), "{path}"),
+            Some(words) => {
+                let err = got.unwrap_err().to_string();
+                assert!(err.contains(words), "{path}: {err}");
+            }
+        }
+    }
+    let long = format!("/kbs/v0/{}", "a".repeat(600));
+    assert!(matches!(
+        relay::check_path(&long),
+        Err(RelayError::FieldTooLong { field: "path", .. })
+    ));
+}
+
+#[test]
+fn relay_fields_are_checked_on_both_sides() {
+    let refused = |m: Message, words: &str| {
+        let err = encode(&m).unwrap_err().to_string();
+        assert!(err.contains(words), "{err}");
+    };
+    let mut r = relay_request();
+    r.path = "/etc/passwd".into();
+    refused(Message::RelayRequest(r), "not under /kbs/v0/");
+    let mut r = relay_request();
+    r.cookie = Some("a=b\r\nHost: evil".into());
+    refused(Message::RelayRequest(r), "not printable ASCII");
+    let mut r = relay_request();
+    r.cookie = Some(String::new());
+    refused(Message::RelayRequest(r), "empty");
+    let mut r = relay_request();
+    r.body = vec![0; relay::MAX_RELAY_BODY_LEN + 1];
+    refused(Message::RelayRequest(r), "one frame carries at most");
+    let mut r = relay_response();
+    r.status = 700;
+    refused(Message::RelayResponse(r), "status 700");
+    let mut r = relay_response();
+    r.set_cookie = vec!["a=b".into(); 5];
+    refused(Message::RelayResponse(r), "5 Set-Cookie values");
+    let mut r = relay_response();
+    r.content_type = "text/plain\n".into();
+    refused(Message::RelayResponse(r), "not printable");
+    let mut r = relay_response();
+    r.body = vec![0; MAX_PAYLOAD_LEN];
+    refused(Message::RelayResponse(r), "one frame carries at most");
+
+    // The same checks on decoding: frames built by hand, as a hostile peer would.
+    let mut payload = vec![3u8];
+    payload.extend_from_slice(&0u16.to_le_bytes());
+    let err = decode(&encode_raw(Kind::RelayRequest, &payload).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        FrameError::Relay(RelayError::UnknownMethod { found: 3 })
+    );
+    let mut payload = vec![1u8];
+    payload.extend_from_slice(&11u16.to_le_bytes());
+    payload.extend_from_slice(b"/kbs/v1/abc");
+    payload.extend_from_slice(&0u16.to_le_bytes());
+    payload.extend_from_slice(&0u32.to_le_bytes());
+    let err = decode(&encode_raw(Kind::RelayRequest, &payload).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("not under /kbs/v0/"), "{err}");
+    // A body length past the frame's end is truncation, not an allocation.
+    let mut payload = vec![1u8];
+    payload.extend_from_slice(&12u16.to_le_bytes());
+    payload.extend_from_slice(b"/kbs/v0/auth");
+    payload.extend_from_slice(&0u16.to_le_bytes());
+    payload.extend_from_slice(&u32::MAX.to_le_bytes());
+    let err = decode(&encode_raw(Kind::RelayRequest, &payload).unwrap()).unwrap_err();
+    assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
+    // A text length over the limit is refused before it is read.
+    let mut payload = 200u16.to_le_bytes().to_vec();
+    payload.push(1);
+    payload.extend_from_slice(&600u16.to_le_bytes());
+    let err = decode(&encode_raw(Kind::RelayResponse, &payload).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        FrameError::Relay(RelayError::FieldTooLong {
+            field: "Set-Cookie",
+            len: 600
+        })
+    );
+    let mut payload = 200u16.to_le_bytes().to_vec();
+    payload.push(9);
+    let err = decode(&encode_raw(Kind::RelayResponse, &payload).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        FrameError::Relay(RelayError::TooManyCookies { found: 9 })
+    );
+    // Trailing bytes after the body.
+    let mut frame = encode(&Message::RelayResponse(relay_response())).unwrap();
+    frame.push(0);
+    let len = (frame.len() - HEADER_LEN) as u32;
+    frame[8..12].copy_from_slice(&len.to_le_bytes());
+    assert!(matches!(
+        decode(&frame),
+        Err(FrameError::TrailingBytes {
+            kind: Kind::RelayResponse,
+            extra: 1
+        })
+    ));
+}
+
+#[test]
+fn relay_bodies_are_not_printed() {
+    let mut r = relay_response();
+    r.body = b"TOPSECRET".to_vec();
+    let shown = format!("{:?}", Message::RelayResponse(r));
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
+    assert!(shown.contains("9 body bytes"), "{shown}");
+}
