@@ -19,7 +19,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Reference values for Trustee's RVPS (the names its default CPU policy reads) and a KBS
-    /// resource policy releasing the recipe's [[secrets]] only to this image.
+    /// resource policy releasing the recipe's [[secrets]] and kbs: volume keys only to this image.
     Trustee(TrusteeArgs),
 }
 
@@ -71,10 +71,15 @@ fn trustee(a: TrusteeArgs) -> anyhow::Result<ExitCode> {
         }
         None => Policy::default(),
     };
+    // What the image asks the broker for: its secrets and the keys of its kbs: volumes.
     let resources: Vec<String> = recipe
         .secrets
         .iter()
         .map(|s| s.resource.to_string())
+        .chain(recipe.volumes.iter().filter_map(|v| match &v.key {
+            snpkit_recipe::VolumeKey::Kbs(resource) => Some(resource.clone()),
+            snpkit_recipe::VolumeKey::Sealed => None,
+        }))
         .collect();
     let options = ExportOptions {
         config: a.config,
