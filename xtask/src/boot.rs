@@ -31,7 +31,7 @@
 //! sets the VMSAs' SEV_FEATURES on an SNP host, see `snpkit_qemu::launch`); it is part of the
 //! prediction, and the emulated PSP signs the config's value.
 
-use crate::{boot_id, cli};
+use crate::{boot_id, boot_service, cli};
 use anyhow::{Context, bail};
 use snpkit_attest::emulated::{ChipSecret, GuestContext, ReportFields, TestChain};
 use snpkit_attest::report::layout::MEASUREMENT;
@@ -43,8 +43,8 @@ use snpkit_measure::{
     GivenLaunch, KernelHashes, LaunchDigest, Vmm, cmdline_hash, given_launch_digest, hashes_page,
 };
 use snpkit_qemu::{
-    HostForward, HttpRelay, Launch, LaunchKind, Nic, Passed, PspAnswer, PspRequest, Relay,
-    RunContext, SnpHostCaps, VolumeDisk,
+    HttpRelay, Launch, LaunchKind, Passed, PspAnswer, PspRequest, Relay, RunContext, SnpHostCaps,
+    VolumeDisk,
 };
 use snpkit_wire::certs::{CertEntry, GUID_ARK, GUID_ASK, GUID_VCEK, GUID_VLEK};
 use snpkit_wire::frame::Nonce;
@@ -238,7 +238,12 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
         None => snpkit_qemu::detect_snp_host().ok(),
     };
 
-    let relay = relay(&manifest, args)?;
+    let relay = boot_service::relay(
+        &manifest,
+        &args.recipe,
+        args.kbs.as_deref(),
+        args.relay_capture.as_deref(),
+    )?;
 
     // Read before the run starts: a half-signed or malformed identity is refused up front.
     let given = boot_id::given(&image, config, args.host_data)?;
@@ -266,7 +271,10 @@ pub fn boot(args: &Args) -> anyhow::Result<Run> {
     );
     // The appliance's last lines, made printable (the bytes are the guest's): after the run's
     // summary when it passed, inside the error when it did not (so the error comes first).
-    let app_log_text = app_log.as_ref().map(app_log_section).unwrap_or_default();
+    let app_log_text = app_log
+        .as_ref()
+        .map(boot_service::app_log_section)
+        .unwrap_or_default();
     match result {
         Ok(mut record) => {
             record.manifest_sha256 = Some(manifest_sha256.to_hex());
@@ -446,7 +454,7 @@ fn boot_in(
         console_log: work.console_log(),
         disks: disks(image, manifest),
         volumes,
-        network: manifest.network.as_ref().map(nic),
+        network: manifest.network.as_ref().map(boot_service::nic),
         kind,
     };
 
@@ -489,7 +497,7 @@ fn boot_in(
         let forwards = launch.network.as_ref().map(|n| n.forwards.clone());
         std::thread::spawn(move || {
             if up_rx.recv().is_ok() {
-                announce_up(forwards.as_deref());
+                boot_service::announce_up(forwards.as_deref());
             }
         });
     }
@@ -522,7 +530,7 @@ fn boot_in(
     app_log_end.clone_from(&app_log);
     let boot_seconds = started.elapsed().as_secs_f64();
     if args.timing {
-        show_timing(&ended.console.signs.marks, boot_seconds);
+        boot_service::show_timing(&ended.console.signs.marks, boot_seconds);
     }
     if let Some(Ok(handle)) = server {
         let _ = handle.join();
@@ -574,116 +582,6 @@ fn boot_in(
         }),
         broker,
     })
-}
-
-/// The boot's stages by their first console line, on stderr.
-fn show_timing(marks: &[(&str, Duration)], total: f64) {
-    eprintln!("boot timing (host clock from QEMU's start; +stage length):");
-    let mut last = 0.0;
-    for (label, at) in marks {
-        let at = at.as_secs_f64();
-        eprintln!("  {at:6.2} s  (+{:5.2})  {label}", at - last);
-        last = at;
-    }
-    eprintln!("  {total:6.2} s  (+{:5.2})  QEMU exited", total - last);
-}
-
-/// Says, on stderr, that a kept-running appliance is up and where to reach it.
-fn announce_up(forwards: Option<&[HostForward]>) {
-    eprintln!("the guest attested; the appliance is starting (Ctrl-C stops it cleanly)");
-    for f in forwards.unwrap_or_default() {
-        let proto = if f.udp { "udp" } else { "tcp" };
-        eprintln!(
-            "  {proto} 127.0.0.1:{} → guest port {}",
-            f.host_port, f.guest_port
-        );
-    }
-}
-
-/// The appliance log's last lines (already printable), as lines for stderr.
-fn app_log_section(log: &snpkit_qemu::AppLogEnd) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    if let Some(e) = &log.write_error {
-        let _ = writeln!(out, "could not write the run's appliance.log: {e}");
-    }
-    if log.bytes == 0 {
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "appliance log ({} bytes{}; its last lines, control characters removed; all of it in the run's {}):",
-        log.bytes,
-        if log.left_out > 0 {
-            format!(", {} left out of the file past its cap", log.left_out)
-        } else {
-            String::new()
-        },
-        snpkit_bundle::run_files::APPLIANCE_LOG
-    );
-    for line in log.tail.lines() {
-        let _ = writeln!(out, "  | {line}");
-    }
-    out
-}
-
-/// The manifest's network as QEMU's NIC: the same forwards on SNP and emulated launches.
-fn nic(network: &snpkit_bundle::ManifestNetwork) -> Nic {
-    Nic {
-        guest_address: network.address,
-        forwards: network
-            .forward
-            .iter()
-            .map(|f| HostForward {
-                udp: f.protocol == snpkit_bundle::ForwardProtocol::Udp,
-                host_port: f.host_port,
-                guest_port: f.guest_port,
-            })
-            .collect(),
-    }
-}
-
-/// The relay to `--kbs`, checked before anything starts: an image with secrets cannot pass
-/// without a broker, so it is refused here rather than after a boot.
-fn relay(manifest: &Manifest, args: &Args) -> anyhow::Result<Option<HttpRelay>> {
-    let Some(url) = &args.kbs else {
-        if let Some((volume, resource)) = manifest
-            .volumes
-            .iter()
-            .find_map(|v| Some((&v.name, v.kbs.as_ref()?)))
-        {
-            bail!(
-                "{}'s volume {volume} is keyed by a key broker (resource {resource}), and no broker \
-                 was given: pass --kbs URL (see `cargo xtask kbs serve`)",
-                args.recipe
-            );
-        }
-        if let Some(first) = manifest.secrets.first() {
-            let names: Vec<&str> = manifest.secrets.iter().map(|s| s.name.as_str()).collect();
-            bail!(
-                "{} asks a key broker for {} secret(s) ({}; the first is resource {}), and no broker was given: \
-                 start one (`cargo xtask kbs serve --listen 127.0.0.1:PORT --resources DIR --reference \
-                 images/{}/expected.json`) and pass --kbs http://127.0.0.1:PORT",
-                args.recipe,
-                names.len(),
-                names.join(", "),
-                first.resource,
-                args.recipe
-            );
-        }
-        return Ok(None);
-    };
-    if manifest.secrets.is_empty() && manifest.volumes.iter().all(|v| v.kbs.is_none()) {
-        eprintln!(
-            "note: {} has no [[secrets]]; --kbs {url} will relay nothing",
-            args.recipe
-        );
-    }
-    let relay = HttpRelay::new(url)?;
-    Ok(Some(match &args.relay_capture {
-        Some(path) => relay.capture_to(path)?,
-        None => relay,
-    }))
 }
 
 /// A dm-verity image's root filesystem and hash tree, as `/dev/vda` and `/dev/vdb`.

@@ -12,6 +12,7 @@ mod bench_verify;
 mod bench_verity;
 mod boot;
 mod boot_id;
+mod boot_service;
 mod build;
 mod cli;
 mod demo;

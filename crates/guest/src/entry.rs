@@ -1,7 +1,8 @@
 //! The appliance's entry point, run as PID 1's child. While it runs, PID 1 reaps every process
 //! that ends up orphaned to it, as init must; forwards what the entry point writes to the host as
 //! `AppLog` frames (and to the console, where there is one); and listens on the attest port for
-//! the host's `Stop`, which ends the entry point with SIGTERM and, after a grace period, SIGKILL.
+//! the host's `Stop`, which ends the entry point with SIGTERM and, after a grace period, SIGKILL
+//! (only `Stop`: a host that hangs up or sends anything else is no longer listened to).
 //!
 //! One thread, one `poll`: the pipes, the port and a short tick for `waitpid`. A host that stops
 //! reading costs the appliance its log (the forwarding stops, the pipes are still drained), never
@@ -135,16 +136,22 @@ pub fn run(entry: &Entry, port: Option<&mut TimedPort>) -> Result<Finished> {
         if wake.port
             && let Some(port) = forward.port.as_deref_mut()
         {
+            // Nothing more is read from the host either way: Stop is its one request, and after
+            // anything else it is not listened to.
+            forward.listening = false;
             match host_says(port) {
-                HostSays::Stop => say!("the host asks the appliance to stop: sending SIGTERM"),
+                HostSays::Stop => {
+                    say!("the host asks the appliance to stop: sending SIGTERM");
+                    let _ = kill(pid, Signal::SIGTERM);
+                    kill_at = Some(Instant::now() + STOP_GRACE);
+                }
+                // Only an explicit Stop ends the appliance: a host that hangs up or sends garbage
+                // is no longer listened to, and the appliance runs on (the host can always end
+                // the VM; it cannot make the appliance stop by accident).
                 HostSays::Other(what) => {
-                    say!("{what}; stopping the appliance as for Stop")
+                    say!("{what}; no longer listening to the host, the appliance runs on")
                 }
             }
-            // Nothing more is read from the host: its one request is made.
-            forward.listening = false;
-            let _ = kill(pid, Signal::SIGTERM);
-            kill_at = Some(Instant::now() + STOP_GRACE);
         }
     }
 }
