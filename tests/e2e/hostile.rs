@@ -2256,7 +2256,7 @@ fn hostile_inputs() {
             failures.push(format!("[class {}] {}: {why}", row.class, row.name));
         }
     }
-    let per_class: Vec<String> = (1..=10)
+    let per_class: Vec<String> = (1..=12)
         .map(|c| {
             format!(
                 "class {c}: {}",
