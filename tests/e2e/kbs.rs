@@ -1,13 +1,13 @@
 //! `cargo xtask kbs serve` as an operator runs it, with a guest's handshake (emulated PSP evidence)
 //! against it over loopback.
 
-use crate::support::{fails, xtask};
+use crate::support::{fails, free_port, xtask};
 use snpkit_attest::emulated::{ReportFields, TestChain, emulated_report};
 use snpkit_kbs::ResourcePath;
 use snpkit_kbs::evidence::CertKind;
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const MEASUREMENT: [u8; 48] = [0x33; 48];
 const POLICY: u64 = 0x30000;
@@ -24,19 +24,31 @@ fn write_reference(path: &Path, name: &str) {
 /// The broker process; killed (by its own id) when dropped.
 pub(crate) struct Broker(pub(crate) Child);
 
+impl Broker {
+    /// Starts `cmd` (a `cargo xtask kbs serve --allow-emulated …`) and waits for its banner,
+    /// which ends with the `--allow-emulated` line; returns the broker and the banner.
+    pub(crate) fn spawn(cmd: &mut Command) -> (Broker, String) {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let broker = Broker(child);
+        let mut banner = String::new();
+        while !banner.contains("--allow-emulated") {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "the broker stopped: {banner}"
+            );
+            banner.push_str(&line);
+        }
+        (broker, banner)
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -58,37 +70,25 @@ fn kbs_serve_releases_a_secret_only_to_the_attested_guest() {
     let audit = dir.path().join("audit.jsonl");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = xtask()
-        .args([
-            "kbs",
-            "serve",
-            "--listen",
-            &listen,
-            "--allow-emulated",
-            "--offline",
-        ])
-        .arg("--resources")
-        .arg(dir.path().join("res"))
-        .arg("--reference")
-        .arg(&reference)
-        .arg("--rules")
-        .arg(dir.path().join("rules.toml"))
-        .arg("--audit")
-        .arg(&audit)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let broker = Broker(child);
-    let mut banner = String::new();
-    while !banner.contains("--allow-emulated") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the broker stopped: {banner}"
-        );
-        banner.push_str(&line);
-    }
+    let (broker, banner) = Broker::spawn(
+        xtask()
+            .args([
+                "kbs",
+                "serve",
+                "--listen",
+                &listen,
+                "--allow-emulated",
+                "--offline",
+            ])
+            .arg("--resources")
+            .arg(dir.path().join("res"))
+            .arg("--reference")
+            .arg(&reference)
+            .arg("--rules")
+            .arg(dir.path().join("rules.toml"))
+            .arg("--audit")
+            .arg(&audit),
+    );
     assert!(
         banner.contains(&format!("snpkit broker on http://{listen}")),
         "{banner}"

@@ -6,7 +6,7 @@
 //! although the image has no console.
 
 use crate::boot::BOOTS;
-use crate::support::{Sandbox, ok};
+use crate::support::{Sandbox, free_port, ok};
 use snpkit_bundle::{ImageDir, RunDir};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -14,12 +14,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PAGE: &str = "hello from an snpkit appliance";
-
-/// A port nobody listens on now (another test on this machine may hold 8080).
-fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// `GET /` over HTTP/1.0; the whole answer, or why not.
 fn get(port: u16) -> Result<String, String> {

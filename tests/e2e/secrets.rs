@@ -12,13 +12,11 @@
 //! (crates/guest/src/secrets_tests.rs).
 
 use crate::boot::BOOTS;
-use crate::kbs::{Broker, free_port};
-use crate::support::{Sandbox, fails, ok, xtask};
+use crate::kbs::Broker;
+use crate::support::{Sandbox, fails, free_port, ok, xtask};
 use sha2::{Digest, Sha256};
 use snpkit_bundle::ImageDir;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 const RECIPE: &str = "secret-hello";
 
@@ -39,35 +37,23 @@ pub(crate) fn serve_resource(
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, bytes).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = xtask()
-        .args([
-            "kbs",
-            "serve",
-            "--listen",
-            &listen,
-            "--allow-emulated",
-            "--offline",
-        ])
-        .arg("--resources")
-        .arg(&resources)
-        .arg("--reference")
-        .arg(reference)
-        .arg("--audit")
-        .arg(dir.join("audit.jsonl"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let broker = Broker(child);
-    let mut banner = String::new();
-    while !banner.contains("--allow-emulated") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the broker stopped: {banner}"
-        );
-        banner.push_str(&line);
-    }
+    let (broker, _banner) = Broker::spawn(
+        xtask()
+            .args([
+                "kbs",
+                "serve",
+                "--listen",
+                &listen,
+                "--allow-emulated",
+                "--offline",
+            ])
+            .arg("--resources")
+            .arg(&resources)
+            .arg("--reference")
+            .arg(reference)
+            .arg("--audit")
+            .arg(dir.join("audit.jsonl")),
+    );
     (broker, format!("http://{listen}"))
 }
 

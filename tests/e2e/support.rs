@@ -146,3 +146,12 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).unwrap();
     out
 }
+
+/// A loopback port nobody listens on now (another test on this machine may hold a fixed one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

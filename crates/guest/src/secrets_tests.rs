@@ -108,20 +108,7 @@ fn reporter(measurement: [u8; 48]) -> impl FnMut(&[u8; 64]) -> Result<Evidence> 
         let report = emulated_report(c, &ReportFields::new(measurement, *data, POLICY));
         Ok(Evidence {
             report: Box::new(report),
-            certs: vec![
-                CertEntry {
-                    guid: GUID_ARK,
-                    data: c.roots.ark.der().to_vec(),
-                },
-                CertEntry {
-                    guid: GUID_ASK,
-                    data: c.roots.ask.der().to_vec(),
-                },
-                CertEntry {
-                    guid: GUID_VCEK,
-                    data: c.vcek.der().to_vec(),
-                },
-            ],
+            certs: snpkit_attest::emulated::certificate_table(c),
         })
     }
 }

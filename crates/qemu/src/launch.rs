@@ -617,7 +617,8 @@ mod volume_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn launch(volumes: Vec<VolumeDisk>, disks: Vec<PathBuf>) -> Launch {
+    /// A TCG launch of stand-in files with these disks; the other test modules start from it.
+    pub(super) fn launch(volumes: Vec<VolumeDisk>, disks: Vec<PathBuf>) -> Launch {
         Launch {
             qemu: "qemu-system-x86_64".into(),
             kernel: "/k".into(),
@@ -725,21 +726,12 @@ mod network_tests {
 
     fn launch(kind: LaunchKind, forwards: Vec<HostForward>) -> Launch {
         Launch {
-            qemu: "qemu-system-x86_64".into(),
-            kernel: "/k".into(),
-            initrd: "/i".into(),
-            cmdline: String::new(),
-            vcpus: 1,
-            cpu_model: "EPYC-v4".into(),
-            memory_mib: 512,
-            console_log: "/c".into(),
-            disks: Vec::new(),
-            volumes: Vec::new(),
             network: Some(Nic {
                 guest_address: std::net::Ipv4Addr::new(10, 0, 2, 15),
                 forwards,
             }),
             kind,
+            ..super::volume_tests::launch(Vec::new(), Vec::new())
         }
     }
 
